@@ -1,0 +1,40 @@
+# Zhike developer commands. `make serve` and `make test` work on a fresh machine: they create .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.zhike-installed
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: install serve test lint fmt bench clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first and pinned: a range that admits a newer torch pulls several GB of CUDA packages.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	# Only its CLIP BPE vocabulary file is used (offline tokenizer); --no-deps: it wants torchvision.
+	$(BIN)/pip install -q --no-deps open_clip_torch==3.3.0
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: install  ## install everything and start the studio on http://127.0.0.1:7860
+	$(BIN)/zhike serve
+
+test: install lint  ## install everything and run the test suite
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+fmt: install
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: install  ## benchmarks: print ratios against raw diffusers measured in the same run
+	$(BIN)/python bench/overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

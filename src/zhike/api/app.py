@@ -1,0 +1,116 @@
+"""The FastAPI application: API routes, error handlers, the embedded worker and the home page."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from zhike import __version__
+from zhike.api.errors import RequestTooLarge, error_body, install_error_handlers
+from zhike.api.routes import assets, jobs, meta, openai_compat
+from zhike.services.container import Zhike
+from zhike.settings import Settings, get_settings
+
+log = logging.getLogger("zhike.api")
+
+
+class BodyLimit:
+    """Refuse bodies over the limit with 413 JSON: from Content-Length before reading them, and while receiving
+    bodies sent without one (chunked), so no request body larger than the limit is ever held in memory."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        # An upload's only large part is its file, so name that field for multipart requests.
+        field = "file" if headers.get(b"content-type", b"").startswith(b"multipart/form-data") else "body"
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await self._refuse(field, scope, receive, send)
+            return
+
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise RequestTooLarge(self.max_bytes, field)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except RequestTooLarge:
+            if started:
+                raise
+            await self._refuse(field, scope, receive, send)
+
+    async def _refuse(self, field: str, scope: Scope, receive: Receive, send: Send) -> None:
+        body = error_body("too_large", f"request body over {self.max_bytes / 1e6:.0f} MB", field, limit=self.max_bytes)
+        await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
+
+
+HOME = """<!doctype html><html lang="zh"><meta charset="utf-8"><title>Zhike 智客</title>
+<body style="font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;line-height:1.6">
+<h1>智客 Zhike {version}</h1>
+<p>自托管 AIGC 工作室 API 已启动。The self-hosted AIGC studio API is running.</p>
+<ul><li><a href="/docs">API 文档 / API docs</a> (<a href="/openapi.json">openapi.json</a>)</li>
+<li>创建 API 密钥 / create an API key: <code>zhike keys create --name me</code></li></ul>
+<p>网页工作室即将推出。The web studio is not built yet; use the API or the <code>zhike</code> CLI.</p></body></html>"""
+
+
+def create_app(settings: Settings | None = None, *, start_worker: bool | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    zhike = Zhike(settings)
+    run_worker = settings.embedded_worker if start_worker is None else start_worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        zhike.engine  # noqa: B018 - create the database before the first request
+        worker = None
+        if run_worker:
+            from zhike.services.jobs.worker import start_background_worker
+
+            worker, _ = start_background_worker(zhike)
+            log.info("embedded worker %s started", worker.worker_id)
+        yield
+        if worker is not None:
+            worker.stop.set()
+            zhike.jobs.wakeup.set()
+
+    app = FastAPI(
+        title="Zhike 智客 API",
+        version=__version__,
+        lifespan=lifespan,
+        description="Self-hosted AIGC studio. Authenticate with `Authorization: Bearer KEY`.",
+    )
+    app.state.zhike = zhike
+    install_error_handlers(app)
+    for r in (jobs.router, assets.router, meta.router, openai_compat.router):
+        app.include_router(r)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> HTMLResponse:
+        return HTMLResponse(HOME.format(version=__version__))
+
+    app.add_middleware(BodyLimit, max_bytes=int(settings.max_upload_mb * 1e6) + 1_000_000)
+    return app

@@ -1,0 +1,85 @@
+"""Every error leaves the API as JSON naming what was wrong: {"error": {"code", "message", "field", ...}}.
+
+`type` and `param` repeat `code` and `field` in the names OpenAI's clients read, so they show our message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from zhike.core.errors import ZhikeError
+
+log = logging.getLogger("zhike.api")
+
+
+def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message, "type": code, "param": field}
+    if field is not None:
+        err["field"] = field
+    err.update({k: v for k, v in extra.items() if v is not None})
+    return {"error": err}
+
+
+class RequestTooLarge(HTTPException):
+    """Raised while a request body is being received once it passes the limit (bodies without Content-Length)."""
+
+    def __init__(self, max_bytes: int, field: str = "body") -> None:
+        super().__init__(413, f"request body over {max_bytes / 1e6:.0f} MB")
+        self.field = field
+        self.limit = max_bytes
+
+
+def _loc_name(loc: tuple[Any, ...]) -> str:
+    # ("body", "params", "width") -> "params.width"; ("header", "idempotency-key") -> "Idempotency-Key"
+    parts = [str(p) for p in loc]
+    if parts and parts[0] == "header":
+        return "-".join(w.capitalize() for w in parts[-1].split("-"))
+    if parts and parts[0] in ("body", "query", "path"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ZhikeError)
+    async def _zhike(_: Request, e: ZhikeError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
+        return JSONResponse(
+            error_body(e.code, e.message, e.field, limit=e.limit), status_code=e.status, headers=headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:
+        errors = e.errors()
+        first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":
+            # loc is ("body", <character offset>): name the body, and say where the JSON broke.
+            loc = first.get("loc", ())
+            pos = loc[1] if len(loc) > 1 else None
+            why = (first.get("ctx") or {}).get("error") or first.get("msg", "JSON decode error")
+            where = f" at character {pos}" if isinstance(pos, int) else ""
+            return JSONResponse(
+                error_body("invalid_json", f"the request body is not valid JSON: {why}{where}", "body"),
+                status_code=400,
+            )
+        field = _loc_name(tuple(first.get("loc", ())))
+        msg = "this field is required" if first.get("type") == "missing" else first.get("msg", "invalid")
+        details = [{"field": _loc_name(tuple(x.get("loc", ()))), "message": x.get("msg")} for x in errors]
+        return JSONResponse(error_body("invalid_input", f"{field}: {msg}", field, details=details), status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, e: HTTPException) -> JSONResponse:
+        if isinstance(e, RequestTooLarge):
+            return JSONResponse(error_body("too_large", str(e.detail), e.field, limit=e.limit), status_code=413)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
+        return JSONResponse(error_body(code, str(e.detail)), status_code=e.status_code, headers=e.headers)
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, e: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(error_body("internal_error", f"internal error: {type(e).__name__}"), status_code=500)

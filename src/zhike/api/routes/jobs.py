@@ -1,0 +1,145 @@
+"""/api/v1/jobs: submit, read, follow (server-sent events), cancel."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from zhike.api.deps import AppDep, OwnerDep
+from zhike.core.errors import NotFound
+from zhike.core.registry import get_op
+from zhike.services.jobs.queue import TERMINAL, public_job
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    op: str = Field(..., max_length=64, description="Operation name, see GET /api/v1/ops", examples=["txt2img"])
+    params: dict[str, Any] = Field(default_factory=dict, description="The operation's parameters")
+
+
+def job_view(app: Any, row: dict[str, Any]) -> dict[str, Any]:
+    out = public_job(row)
+    out["position"] = app.jobs.position(row)
+    out["preview_url"] = f"/api/v1/jobs/{row['id']}/preview" if row.get("preview") is not None else None
+    images = (row.get("result") or {}).get("images") or []
+    out["outputs"] = [{"asset_id": i["asset_id"], "url": f"/api/v1/assets/{i['asset_id']}/file"} for i in images]
+    return out
+
+
+def _replay_params(app: Any, owner: str, idempotency_key: str | None, op_name: str, raw: Any) -> Any:
+    """For a retry under an Idempotency-Key, take the values submission resolved (random seed, default model,
+    sizes taken from the input) from the first job, so a request that left them empty matches that job
+    instead of conflicting with it because a new random seed was drawn."""
+    if idempotency_key is None or not isinstance(raw, dict):
+        return raw
+    existing = app.jobs._by_idempotency(owner, idempotency_key)
+    if existing is None or existing["op"] != op_name:
+        return raw
+    fields = get_op(op_name).params_model.model_fields
+    stored = existing["params"] or {}
+    params = dict(raw)
+    for name, info in fields.items():
+        value = params.get(name)
+        auto = value is None and not info.is_required() and info.default is None
+        if name == "seed" and isinstance(value, int) and value < 0:
+            auto = True  # -1: random
+        if auto and name in stored:
+            params[name] = stored[name]
+    return params
+
+
+@router.post("", status_code=201, summary="Submit a job")
+def create_job(
+    body: JobCreate,
+    app: AppDep,
+    owner: OwnerDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Queue an operation. Repeating a request with the same `Idempotency-Key` returns the first job."""
+    params = _replay_params(app, owner, idempotency_key, body.op, body.params)
+    row, created = app.submit(body.op, params, owner, idempotency_key)
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"/api/v1/jobs/{row['id']}"
+    return job_view(app, row)
+
+
+@router.get("", summary="List your jobs")
+def list_jobs(
+    app: AppDep, owner: OwnerDep, state: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> dict[str, Any]:
+    return {"jobs": [job_view(app, r) for r in app.jobs.list(owner, state=state, limit=limit)]}
+
+
+@router.get("/{job_id}", summary="A job's state, progress and result")
+def get_job(
+    job_id: str,
+    app: AppDep,
+    owner: OwnerDep,
+    wait: Annotated[float, Query(ge=0, le=60, description="Long-poll: wait up to this many seconds for the end")] = 0,
+) -> dict[str, Any]:
+    """With `wait`, the answer comes as soon as the job ends (or when the wait runs out)."""
+    if wait > 0:
+        return job_view(app, app.jobs.wait(job_id, owner, timeout=wait, terminal_only=True))
+    return job_view(app, app.jobs.get(job_id, owner))
+
+
+@router.post("/{job_id}/cancel", summary="Cancel a queued or running job")
+def cancel_job(job_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
+    return job_view(app, app.jobs.cancel(job_id, owner))
+
+
+@router.get(
+    "/{job_id}/preview",
+    summary="The latest step preview (JPEG)",
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def job_preview(job_id: str, app: AppDep, owner: OwnerDep) -> Response:
+    row = app.jobs.get(job_id, owner)
+    if row.get("preview") is None:
+        raise NotFound("this job has no preview yet", field="job_id")
+    return Response(row["preview"], media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/{job_id}/events",
+    summary="Follow a job: server-sent events",
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def job_events(job_id: str, request: Request, app: AppDep, owner: OwnerDep) -> StreamingResponse:
+    """`event: progress` on every change (state, step, preview), then one `event: done` with the final job."""
+    await run_in_threadpool(app.jobs.get, job_id, owner)  # 404 before the stream starts
+
+    async def stream() -> AsyncIterator[str]:
+        last: tuple[Any, ...] | None = None
+        since: float | None = None
+        while not await request.is_disconnected():
+            # Wakes at once on changes by this process's worker; a keep-alive comment after 15 s of silence.
+            row = await run_in_threadpool(partial(app.jobs.wait, job_id, owner, timeout=15, since=since))
+            since = row["updated_at"]
+            view = job_view(app, row)
+            key = (row["state"], row["step"], row["preview_step"], row["attempts"], row["message"])
+            if row["state"] in TERMINAL:
+                yield f"event: done\ndata: {json.dumps(view, default=str)}\n\n"
+                return
+            if key != last:
+                last = key
+                yield f"event: progress\ndata: {json.dumps(view, default=str)}\n\n"
+            else:
+                yield ": keep-alive\n\n"
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

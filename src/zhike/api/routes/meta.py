@@ -1,0 +1,45 @@
+"""/api/v1/ops, /api/v1/models, /api/v1/health: what this deployment can do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from zhike import __version__
+from zhike.api.deps import AppDep, OwnerDep
+from zhike.core.errors import InvalidInput, NotFound
+from zhike.core.registry import get_op, list_ops
+
+router = APIRouter(prefix="/api/v1", tags=["meta"])
+
+
+@router.get("/health", summary="Liveness and version (no key needed)")
+def health() -> dict[str, Any]:
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/ops", summary="Every operation with its parameter and result JSON schemas")
+def ops(_: OwnerDep) -> dict[str, Any]:
+    return {"ops": [op.schema() for op in list_ops()]}
+
+
+@router.get("/ops/{name}", summary="One operation's schemas")
+def op_detail(name: str, _: OwnerDep) -> dict[str, Any]:
+    try:
+        return get_op(name).schema()
+    except InvalidInput as e:  # a path that names no operation is a missing resource, not a bad body
+        raise NotFound(e.message, field="name") from e
+
+
+@router.get("/models", summary="Registered models")
+def models(app: AppDep, _: OwnerDep) -> dict[str, Any]:
+    cached = set(app.models.cached_names()) if "models" in app.__dict__ else set()
+    out = []
+    for spec in app.catalog.list():
+        d = spec.public()
+        d.pop("path")  # server paths are not the client's business
+        d.pop("config_dir")
+        d["loaded"] = spec.name in cached
+        out.append(d)
+    return {"models": out}

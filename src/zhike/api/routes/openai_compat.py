@@ -1,0 +1,91 @@
+"""OpenAI-compatible image generation, so the official `openai` client works against Zhike.
+
+POST /v1/images/generations {prompt, n, size, response_format, model} runs txt2img through the job queue
+and answers when the job is done.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from zhike.api.deps import AppDep, OwnerDep
+from zhike.api.signing import signed_path
+from zhike.core.errors import InvalidInput, ZhikeError
+
+router = APIRouter(tags=["openai"])
+
+SIZE_RE = re.compile(r"^(\d{2,4})x(\d{2,4})$")
+# OpenAI model names clients send by default; they map to this deployment's default checkpoint.
+OPENAI_MODEL_NAMES = {"dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini"}
+
+
+class ImageGenerationRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # quality, style, user... are accepted and ignored
+    prompt: str = Field(..., min_length=1, max_length=4000)
+    n: int = Field(1, ge=1, le=8)
+    size: str = Field("512x512", description="WIDTHxHEIGHT, multiples of 8, e.g. 512x512 or 1024x1024")
+    response_format: Literal["b64_json", "url"] = "url"
+    model: str | None = None
+    negative_prompt: str = Field("", max_length=4000)
+    seed: int | None = None
+    steps: int | None = Field(None, ge=1, le=150)
+
+
+class JobFailed(ZhikeError):
+    status = 500
+    code = "generation_failed"
+
+
+def _wait(app: Any, job_id: str, owner: str, timeout: float = 900) -> dict[str, Any]:
+    row = app.jobs.wait(job_id, owner, timeout=timeout, terminal_only=True)
+    if row["state"] not in ("succeeded", "failed", "cancelled"):
+        raise JobFailed(f"job {job_id} did not finish in {timeout:.0f} s; follow it at /api/v1/jobs/{job_id}")
+    return row
+
+
+@router.post("/v1/images/generations", summary="OpenAI-compatible image generation")
+async def generations(body: ImageGenerationRequest, request: Request, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
+    m = SIZE_RE.match(body.size)
+    if not m:
+        raise InvalidInput("size must be WIDTHxHEIGHT, e.g. 512x512", field="size")
+    params: dict[str, Any] = {
+        "prompt": body.prompt,
+        "negative_prompt": body.negative_prompt,
+        "width": int(m[1]),
+        "height": int(m[2]),
+        "batch_size": body.n,
+    }
+    if body.model and body.model not in OPENAI_MODEL_NAMES:
+        params["model"] = body.model
+    if body.seed is not None:
+        params["seed"] = body.seed
+    if body.steps is not None:
+        params["steps"] = body.steps
+    try:
+        row, _ = await run_in_threadpool(app.submit, "txt2img", params, owner)
+    except InvalidInput as e:
+        # OpenAI's names for the fields: params.width -> size, params.batch_size -> n
+        field = {"params.width": "size", "params.height": "size", "params.batch_size": "n"}.get(
+            e.field or "", (e.field or "").removeprefix("params.")
+        )
+        raise InvalidInput(e.message.replace(e.field or "", field, 1), field=field, limit=e.limit) from e
+    row = await run_in_threadpool(_wait, app, row["id"], owner)
+    if row["state"] != "succeeded":
+        err = row.get("error") or {"message": row.get("message") or row["state"]}
+        raise JobFailed(f"generation {row['state']}: {err.get('message')}")
+    base = app.settings.public_url or str(request.base_url).rstrip("/")
+    data = []
+    for img in row["result"]["images"]:
+        if body.response_format == "b64_json":
+            asset = app.assets.get(img["asset_id"], owner_id=owner)
+            data.append({"b64_json": base64.b64encode(app.assets.read_bytes(asset)).decode(), "revised_prompt": None})
+        else:
+            data.append({"url": base.rstrip("/") + signed_path(app.secret, img["asset_id"]), "revised_prompt": None})
+    return {"created": int(time.time()), "data": data}

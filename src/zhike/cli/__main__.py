@@ -1,0 +1,3 @@
+from zhike.cli.main import app
+
+app()

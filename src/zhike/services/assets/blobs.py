@@ -1,0 +1,38 @@
+"""Content-addressed blob store on the local disk: the file name is the SHA-256 of its bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+EXT_BY_MIME = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/bmp": ".bmp"}
+
+
+class BlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, sha256: str, mime: str) -> Path:
+        return self.root / sha256[:2] / sha256[2:4] / f"{sha256}{EXT_BY_MIME.get(mime, '.bin')}"
+
+    def put(self, data: bytes, mime: str) -> tuple[str, Path]:
+        """Store bytes once; storing the same bytes again is free. Returns (sha256, path)."""
+        sha = hashlib.sha256(data).hexdigest()
+        path = self.path_for(sha, mime)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Write then rename, so a crash never leaves a half-written file under the final name.
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return sha, path
+
+    def read(self, sha256: str, mime: str) -> bytes:
+        return self.path_for(sha256, mime).read_bytes()

@@ -1,0 +1,113 @@
+"""The services one Zhike process uses, built from Settings. Cheap to build: nothing is loaded here."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Engine
+
+from zhike.core.context import PrepareEnv
+from zhike.core.errors import InvalidInput
+from zhike.core.registry import get_op
+from zhike.models.catalog import ModelCatalog
+from zhike.services.assets.blobs import BlobStore
+from zhike.services.assets.service import AssetService
+from zhike.services.db import get_engine
+from zhike.services.jobs.queue import JobQueue
+from zhike.services.keys import KeyService
+from zhike.settings import Settings
+
+
+def validation_message(e: ValidationError, prefix: str) -> InvalidInput:
+    """The first pydantic error as a user error naming its field, e.g. `params.width`."""
+    err = e.errors()[0]
+    loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+    msg = err["msg"]
+    if err.get("type") == "missing":
+        msg = "this field is required"
+    limit = (err.get("ctx") or {}).get("le") or (err.get("ctx") or {}).get("max_length")
+    return InvalidInput(f"{loc}: {msg}", field=loc, limit=limit)
+
+
+@dataclass
+class Zhike:
+    settings: Settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        self.settings.ensure_dirs()
+        return get_engine(self.settings.db_url)
+
+    @cached_property
+    def assets(self) -> AssetService:
+        return AssetService(
+            self.engine,
+            BlobStore(self.settings.assets_dir),
+            max_upload_bytes=int(self.settings.max_upload_mb * 1e6),
+            max_pixels=self.settings.max_image_pixels,
+        )
+
+    @cached_property
+    def catalog(self) -> ModelCatalog:
+        return ModelCatalog(self.engine, self.settings.models_dir, allow_downloads=self.settings.allow_downloads)
+
+    @cached_property
+    def jobs(self) -> JobQueue:
+        return JobQueue(self.engine)
+
+    @cached_property
+    def models(self) -> Any:
+        from zhike.models.manager import ModelManager
+
+        return ModelManager(
+            self.catalog,
+            cache_bytes=int(self.settings.model_cache_gb * 1e9),
+            device_setting=self.settings.device,
+            cpu_offload=self.settings.cpu_offload,
+            configs_root=self.settings.models_dir / "_configs",
+        )
+
+    @cached_property
+    def keys(self) -> KeyService:
+        return KeyService(self.engine)
+
+    @cached_property
+    def secret(self) -> bytes:
+        """Per-deployment secret for signed URLs, created on first use."""
+        path = self.settings.secret_path
+        self.settings.ensure_dirs()
+        if not path.exists():
+            path.write_bytes(secrets.token_bytes(32))
+            path.chmod(0o600)
+        return path.read_bytes()
+
+    def prepare(self, op_name: str, raw_params: Any, owner_id: str) -> tuple[Any, BaseModel]:
+        """Validate params and resolve defaults (seed, model) so the stored job is reproducible."""
+        op = get_op(op_name)
+        if not isinstance(raw_params, dict):
+            raise InvalidInput("params must be a JSON object", field="params")
+        try:
+            params = op.params_model.model_validate(raw_params)
+        except ValidationError as e:
+            raise validation_message(e, "params") from e
+        if op.prepare is not None:
+            params = op.prepare(PrepareEnv(self.settings, owner_id, self.catalog, self.assets), params)
+        return op, params
+
+    def submit(
+        self, op_name: str, raw_params: Any, owner_id: str, idempotency_key: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        op, params = self.prepare(op_name, raw_params, owner_id)
+        if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
+            raise InvalidInput("Idempotency-Key must be 1-200 characters", field="Idempotency-Key", limit=200)
+        return self.jobs.submit(
+            op=op.name,
+            op_version=op.version,
+            params=params.model_dump(mode="json"),
+            owner_id=owner_id,
+            idempotency_key=idempotency_key,
+        )

@@ -1,0 +1,158 @@
+"""Database schema and engine. SQLite by default; the same tables run on PostgreSQL.
+
+SQLAlchemy Core (not the ORM): rows are small, queries are few and explicit, and the job queue needs
+exact control over its UPDATE ... WHERE statements.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+
+metadata = MetaData()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(16), nullable=False),  # shown in listings so users can tell keys apart
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("owner_id", String(64), nullable=False),  # whose jobs/assets this key acts on
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("last_used_at", DateTime),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("source", Text),  # what the user gave: a path or a repo id
+    Column("format", String(32), nullable=False),  # diffusers | single_file
+    Column("kind", String(32), nullable=False),  # checkpoint | lora | controlnet | ...
+    Column("family", String(32), nullable=False),  # sd15 | sdxl | ...
+    Column("variant", String(32), nullable=False, default="base"),
+    Column("config_dir", Text),  # custom diffusers config for a non-standard single file
+    Column("size_bytes", Integer, nullable=False, default=0),
+    Column("sha256", String(64)),  # single files only: A1111's "Model hash" is its first 10 digits
+    Column("embedded", Boolean, nullable=False, default=False),
+    Column("added_at", DateTime, nullable=False, default=utcnow),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", String(64), nullable=False),
+    Column("op", String(64), nullable=False),
+    Column("op_version", Integer, nullable=False, default=1),
+    Column("params", JSON, nullable=False),
+    Column("state", String(16), nullable=False),  # queued | running | succeeded | failed | cancelled
+    Column("idempotency_key", String(200)),
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("step", Integer, nullable=False, default=0),
+    Column("total_steps", Integer, nullable=False, default=0),
+    Column("message", Text),
+    Column("preview", LargeBinary),  # small JPEG of the current latents
+    Column("preview_step", Integer),
+    Column("result", JSON),
+    Column("error", JSON),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", Float),  # epoch seconds: compared with time.time() across processes
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("started_at", DateTime),
+    Column("finished_at", DateTime),
+    Column("updated_at", Float, nullable=False, default=time.time),
+    Index("ix_jobs_state_created", "state", "created_at"),
+    Index("ix_jobs_owner_created", "owner_id", "created_at"),
+    Index("ux_jobs_owner_idem", "owner_id", "idempotency_key", unique=True),
+)
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("mime", String(64), nullable=False),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("size_bytes", Integer, nullable=False),
+    Column("origin", String(16), nullable=False),  # generated | upload
+    Column("op", String(64)),
+    Column("params", JSON),
+    Column("model", String(200)),
+    Column("seed", Integer),
+    Column("zhike_version", String(32)),
+    Column("parent_id", String(32), ForeignKey("assets.id", ondelete="SET NULL")),
+    Column("job_id", String(32)),
+    Column("tags", JSON, nullable=False, default=list),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Index("ix_assets_owner_created", "owner_id", "created_at"),
+    Index("ix_assets_job", "job_id"),
+    Index("ix_assets_sha", "sha256"),
+)
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    # WAL lets readers (API) run while the worker writes; busy_timeout makes writers wait instead of failing.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def get_engine(url: str) -> Engine:
+    """One engine per URL per process; creates the tables on first use."""
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            if url.startswith("sqlite"):
+                engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+                event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = create_engine(url, pool_pre_ping=True)
+            metadata.create_all(engine)
+            _engines[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()

@@ -1,0 +1,333 @@
+"""The durable job queue: one row per job, claimed with a lease that the worker keeps renewing.
+
+Crash safety: a worker that dies stops renewing; once its lease expires another worker claims the job
+(attempts + 1). Every state change a worker makes is conditioned on still holding the lease, and a job's
+assets are inserted in the same transaction that marks it succeeded, so a job completes exactly once.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from zhike.core.errors import Conflict, NotFound
+from zhike.services.assets.service import AssetService, StagedAsset
+from zhike.services.db import jobs, utcnow
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+PUBLIC_FIELDS = (
+    "id",
+    "op",
+    "op_version",
+    "params",
+    "state",
+    "progress",
+    "step",
+    "total_steps",
+    "message",
+    "result",
+    "error",
+    "attempts",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "idempotency_key",
+)
+
+
+def public_job(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: row.get(k) for k in PUBLIC_FIELDS}
+    out["has_preview"] = row.get("preview") is not None
+    out["preview_step"] = row.get("preview_step")
+    for k in ("created_at", "started_at", "finished_at"):
+        if out[k] is not None:
+            out[k] = out[k].isoformat() + "Z"
+    return out
+
+
+class JobQueue:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # Wakes an in-process worker right away instead of waiting for its next poll.
+        self.wakeup = threading.Event()
+        # Notified on every change a worker of this process makes, so waiters need not poll hard.
+        self.changed = threading.Condition()
+
+    def _notify(self) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
+    def wait(
+        self,
+        job_id: str,
+        owner_id: str | None,
+        *,
+        timeout: float,
+        since: float | None = None,
+        terminal_only: bool = False,
+        recheck: float = 0.25,
+    ) -> dict[str, Any]:
+        """Return the job once it changed after `since` (or reached a terminal state), or at the timeout.
+
+        Changes by this process's workers wake the waiter at once; other processes' are seen within `recheck`.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            row = self.get(job_id, owner_id)
+            done = row["state"] in TERMINAL
+            changed = since is not None and row["updated_at"] > since
+            left = deadline - time.monotonic()
+            if done or (changed and not terminal_only) or left <= 0:
+                return row
+            with self.changed:
+                self.changed.wait(min(recheck, left))
+
+    # -- clients ---------------------------------------------------------------------------------------
+    def submit(
+        self,
+        *,
+        op: str,
+        op_version: int,
+        params: dict[str, Any],
+        owner_id: str,
+        idempotency_key: str | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Queue a job. With an idempotency key, a repeat of the same request returns the first job."""
+        if idempotency_key is not None:
+            existing = self._by_idempotency(owner_id, idempotency_key)
+            if existing is not None:
+                return self._same_request(existing, op, params), False
+        row = {
+            "id": secrets.token_hex(8),
+            "owner_id": owner_id,
+            "op": op,
+            "op_version": op_version,
+            "params": params,
+            "state": "queued",
+            "idempotency_key": idempotency_key,
+            "created_at": utcnow(),
+            "updated_at": time.time(),
+        }
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(jobs).values(**row))
+        except IntegrityError:
+            # A concurrent request with the same key won the race.
+            existing = self._by_idempotency(owner_id, idempotency_key or "")
+            if existing is None:
+                raise
+            return self._same_request(existing, op, params), False
+        self.wakeup.set()
+        return self.get(row["id"]), True
+
+    @staticmethod
+    def _same_request(existing: dict[str, Any], op: str, params: dict[str, Any]) -> dict[str, Any]:
+        if existing["op"] != op or existing["params"] != params:
+            raise Conflict("this Idempotency-Key was already used for a different request", field="Idempotency-Key")
+        return existing
+
+    def _by_idempotency(self, owner_id: str, key: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            q = select(jobs).where(jobs.c.owner_id == owner_id, jobs.c.idempotency_key == key)
+            row = conn.execute(q).mappings().first()
+        return dict(row) if row else None
+
+    def get(self, job_id: str, owner_id: str | None = None) -> dict[str, Any]:
+        cond = jobs.c.id == job_id
+        if owner_id is not None:
+            cond = and_(cond, jobs.c.owner_id == owner_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(jobs).where(cond)).mappings().first()
+        if row is None:
+            raise NotFound(f"job {job_id!r} not found", field="job_id")
+        return dict(row)
+
+    def list(self, owner_id: str, *, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        q = select(jobs).where(jobs.c.owner_id == owner_id)
+        if state:
+            q = q.where(jobs.c.state == state)
+        q = q.order_by(jobs.c.created_at.desc()).limit(max(1, min(limit, 500)))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def position(self, job: dict[str, Any]) -> int | None:
+        """How many queued jobs are ahead of this one (None once it left the queue)."""
+        if job["state"] != "queued":
+            return None
+        with self.engine.connect() as conn:
+            q = (
+                select(func.count())
+                .select_from(jobs)
+                .where(jobs.c.state == "queued", jobs.c.created_at < job["created_at"])
+            )
+            return int(conn.execute(q).scalar_one())
+
+    def cancel(self, job_id: str, owner_id: str) -> dict[str, Any]:
+        job = self.get(job_id, owner_id)
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.state == "queued")
+                .values(
+                    state="cancelled",
+                    finished_at=utcnow(),
+                    updated_at=now,
+                    message="cancelled before it started",
+                )
+            )
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.state == "running")
+                .values(cancel_requested=True, updated_at=now)
+            )
+        del job
+        self._notify()
+        return self.get(job_id, owner_id)
+
+    # -- workers ---------------------------------------------------------------------------------------
+    def claim(
+        self, worker_id: str, *, lease_seconds: float, max_attempts: int, job_id: str | None = None
+    ) -> dict[str, Any] | None:
+        """Take the oldest runnable job (queued, or running with an expired lease)."""
+        now = time.time()
+        runnable = or_(jobs.c.state == "queued", and_(jobs.c.state == "running", jobs.c.lease_expires_at < now))
+        self._fail_exhausted(now, max_attempts)
+        with self.engine.connect() as conn:
+            q = select(jobs.c.id).where(runnable, jobs.c.attempts < max_attempts)
+            if job_id is not None:
+                q = q.where(jobs.c.id == job_id)
+            candidates = [r[0] for r in conn.execute(q.order_by(jobs.c.created_at).limit(8))]
+        for cid in candidates:
+            # Optimistic claim: the WHERE repeats the runnable test, so only one worker's UPDATE matches.
+            with self.engine.begin() as conn:
+                res = conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == cid, runnable)
+                    .values(
+                        state="running",
+                        lease_owner=worker_id,
+                        lease_expires_at=now + lease_seconds,
+                        attempts=jobs.c.attempts + 1,
+                        started_at=func.coalesce(jobs.c.started_at, utcnow()),
+                        updated_at=now,
+                    )
+                )
+            if res.rowcount == 1:
+                return self.get(cid)
+        return None
+
+    def _fail_exhausted(self, now: float, max_attempts: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(
+                    jobs.c.state == "running",
+                    jobs.c.lease_expires_at < now,
+                    jobs.c.attempts >= max_attempts,
+                )
+                .values(
+                    state="failed",
+                    finished_at=utcnow(),
+                    updated_at=now,
+                    lease_owner=None,
+                    error={
+                        "code": "worker_lost",
+                        "message": f"the worker running this job stopped {max_attempts} times; giving up",
+                    },
+                )
+            )
+
+    def _owned(self, job_id: str, worker_id: str) -> Any:
+        return and_(jobs.c.id == job_id, jobs.c.lease_owner == worker_id, jobs.c.state == "running")
+
+    def heartbeat(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
+        """Renew the lease; False means another worker owns the job now (stop working on it)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(jobs).where(self._owned(job_id, worker_id)).values(lease_expires_at=now + lease_seconds)
+            )
+        return res.rowcount == 1
+
+    def report_progress(
+        self,
+        job_id: str,
+        worker_id: str,
+        *,
+        step: int,
+        total: int,
+        preview: bytes | None = None,
+        message: str | None = None,
+    ) -> tuple[bool, bool]:
+        """Store progress; returns (still_owned, cancel_requested)."""
+        values: dict[str, Any] = {
+            "step": step,
+            "total_steps": total,
+            "updated_at": time.time(),
+            "progress": round(step / total, 4) if total else 0.0,
+        }
+        if preview is not None:
+            values |= {"preview": preview, "preview_step": step}
+        if message is not None:
+            values["message"] = message
+        with self.engine.begin() as conn:
+            res = conn.execute(update(jobs).where(self._owned(job_id, worker_id)).values(**values))
+            if res.rowcount != 1:
+                return False, False
+            cancel = conn.execute(select(jobs.c.cancel_requested).where(jobs.c.id == job_id)).scalar_one()
+        self._notify()
+        return True, bool(cancel)
+
+    def complete(self, job_id: str, worker_id: str, result: dict[str, Any], staged: list[StagedAsset]) -> bool:
+        """Mark succeeded and insert the outputs, atomically; False if the lease was lost meanwhile."""
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(jobs)
+                .where(self._owned(job_id, worker_id))
+                .values(
+                    state="succeeded",
+                    result=result,
+                    progress=1.0,
+                    finished_at=utcnow(),
+                    updated_at=time.time(),
+                    lease_owner=None,
+                    message=None,
+                )
+            )
+            if res.rowcount != 1:
+                return False
+            AssetService.commit_staged(conn, staged)
+        self._notify()
+        return True
+
+    def finish(
+        self,
+        job_id: str,
+        worker_id: str,
+        *,
+        state: str,
+        error: dict[str, Any] | None = None,
+        message: str | None = None,
+    ) -> bool:
+        assert state in ("failed", "cancelled")
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(jobs)
+                .where(self._owned(job_id, worker_id))
+                .values(
+                    state=state,
+                    error=error,
+                    message=message,
+                    finished_at=utcnow(),
+                    updated_at=time.time(),
+                    lease_owner=None,
+                )
+            )
+        self._notify()
+        return res.rowcount == 1

@@ -1,0 +1,62 @@
+"""API keys: shown once at creation, stored as SHA-256 (keys are 256-bit random, so no slow hash is needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from zhike.core.errors import InvalidInput, NotFound
+from zhike.services.db import api_keys, utcnow
+
+KEY_PREFIX = "zk_"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class KeyService:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(self, name: str, owner_id: str | None = None) -> tuple[dict[str, Any], str]:
+        """Returns (row, plaintext key). The plaintext is never stored."""
+        name = name.strip()
+        if not (1 <= len(name) <= 200):
+            raise InvalidInput("key name must be 1-200 characters", field="name", limit=200)
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        key_id = secrets.token_hex(6)
+        row = {
+            "id": key_id,
+            "name": name,
+            "prefix": key[:8],
+            "key_hash": hash_key(key),
+            "owner_id": owner_id or f"key-{key_id}",
+            "created_at": utcnow(),
+            "revoked": False,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(insert(api_keys).values(**row))
+        return row, key
+
+    def verify(self, key: str) -> dict[str, Any] | None:
+        with self.engine.begin() as conn:
+            q = select(api_keys).where(api_keys.c.key_hash == hash_key(key), api_keys.c.revoked.is_(False))
+            row = conn.execute(q).mappings().first()
+            if row is not None:
+                conn.execute(update(api_keys).where(api_keys.c.id == row["id"]).values(last_used_at=utcnow()))
+        return dict(row) if row else None
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at)).mappings()
+            return [{k: v for k, v in r.items() if k != "key_hash"} for r in rows]
+
+    def revoke(self, key_id: str) -> None:
+        with self.engine.begin() as conn:
+            res = conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(revoked=True))
+        if res.rowcount == 0:
+            raise NotFound(f"no key with id {key_id!r}", field="id")

@@ -1,0 +1,103 @@
+"""All of Zhike's configuration in one place.
+
+Values come from (highest first) environment variables `ZHIKE_*`, `$ZHIKE_HOME/config.toml`, then defaults.
+Nothing here probes devices or touches the disk at import time.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path("~/.zhike").expanduser()
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads `$ZHIKE_HOME/config.toml` (flat keys, same names as the fields)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        import os
+
+        home = Path(os.environ.get("ZHIKE_HOME") or _default_home()).expanduser()
+        path = home / "config.toml"
+        if not path.is_file():
+            return {}
+        with path.open("rb") as f:
+            return tomllib.load(f)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZHIKE_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="Data folder: database, assets, models")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///$ZHIKE_HOME/zhike.db")
+    host: str = "127.0.0.1"
+    port: int = 7860
+    public_url: str | None = Field(None, description="Base URL used in links handed to clients")
+
+    # Devices and models
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    cpu_offload: bool = Field(False, description="Keep idle sub-models in RAM, move each to the GPU in turn")
+    model_cache_gb: float = Field(8.0, ge=0, description="RAM held by loaded models (LRU); 0 keeps none")
+    allow_downloads: bool = Field(True, description="Allow `org/name` repo ids to be fetched from the hub")
+
+    # Jobs
+    embedded_worker: bool = Field(True, description="Run a worker thread inside the API server")
+    lease_seconds: float = Field(30.0, gt=0, description="A running job whose lease is not renewed is retried")
+    heartbeat_seconds: float = Field(5.0, gt=0)
+    max_attempts: int = Field(3, ge=1, description="Attempts before a job whose workers keep dying fails")
+    preview_every: int = Field(5, ge=0, description="Store a preview every N steps (0: never)")
+
+    # Limits for user input
+    max_upload_mb: float = 30.0
+    max_image_pixels: int = Field(40_000_000, description="Largest accepted upload, in pixels")
+    max_side: int = Field(2048, description="Largest width/height a generation may ask for")
+    max_steps: int = 150
+    max_batch: int = 8
+    max_prompt_chars: int = 4000
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'zhike.db'}"
+
+    @property
+    def assets_dir(self) -> Path:
+        return self.home / "assets"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def secret_path(self) -> Path:
+        return self.home / "secret.key"
+
+    def ensure_dirs(self) -> None:
+        for d in (self.home, self.assets_dir, self.models_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,64 @@
+"""Shared fixtures: tiny random SD models in real on-disk formats, and a Zhike instance in a temp home."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test that touches the network is a bug
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One torch thread per process: tests run a server or worker process beside the test process on 2 cores,
+# and oversubscribed torch threads make tiny-model steps 100x slower. Inherited by subprocesses.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from zhike.services.container import Zhike  # noqa: E402
+from zhike.settings import Settings  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def tiny_sd15(models_root: Path) -> Path:
+    """A tiny random SD 1.5-structured diffusers folder (deterministic weights)."""
+    from tests.helpers.tiny_sd import build_tiny_sd15
+
+    return build_tiny_sd15(models_root / "tiny-sd15")
+
+
+@pytest.fixture(scope="session")
+def tiny_sd15_single(tiny_sd15: Path, models_root: Path) -> tuple[Path, Path]:
+    """The same weights as one A1111-layout .safetensors file, plus its config-only folder."""
+    from tests.helpers.tiny_sd import config_only_dir, write_single_file
+
+    single = write_single_file(tiny_sd15, models_root / "tiny-sd15.safetensors")
+    return single, config_only_dir(tiny_sd15, models_root / "tiny-sd15-config")
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl(models_root: Path) -> Path:
+    from tests.helpers.tiny_sd import build_tiny_sdxl
+
+    return build_tiny_sdxl(models_root / "tiny-sdxl")
+
+
+def make_settings(home: Path, **overrides: object) -> Settings:
+    return Settings(home=home, device="cpu", **overrides)
+
+
+@pytest.fixture
+def zhike(tmp_path: Path, tiny_sd15: Path) -> Iterator[Zhike]:
+    """A Zhike with its own temp home and the tiny SD 1.5 model registered as `tiny`."""
+    z = Zhike(make_settings(tmp_path / "home"))
+    z.catalog.add(str(tiny_sd15), name="tiny")
+    yield z
+    z.engine.dispose()

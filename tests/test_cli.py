@@ -1,0 +1,129 @@
+"""The `zhike` CLI: models add/list/remove, keys, generate -o and --from re-makes the same image."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from zhike.cli.main import app
+from zhike.settings import get_settings
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ZHIKE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ZHIKE_DEVICE", "cpu")
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def invoke(*args: str) -> object:
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    yield invoke
+    get_settings.cache_clear()
+
+
+def test_models_add_list_remove(cli, tiny_sd15: Path, tiny_sd15_single: tuple) -> None:  # type: ignore[no-untyped-def]
+    r = cli("models", "add", str(tiny_sd15), "--name", "tiny")
+    assert r.exit_code == 0 and "sd15" in r.stdout
+    single, cfg = tiny_sd15_single
+    assert cli("models", "add", str(single), "--config", str(cfg)).exit_code == 0
+    listed = json.loads(cli("models", "list", "--json").stdout)
+    assert {m["name"]: (m["format"], m["family"]) for m in listed} == {
+        "tiny": ("diffusers", "sd15"),
+        "tiny-sd15": ("single_file", "sd15"),
+    }
+    again = cli("models", "add", str(tiny_sd15), "--name", "tiny")
+    assert again.exit_code != 0 and "exists" in again.stderr
+    assert cli("models", "remove", "tiny").exit_code == 0
+    assert [m["name"] for m in json.loads(cli("models", "list", "--json").stdout)] == ["tiny-sd15"]
+    gone = cli("models", "remove", "tiny")
+    assert gone.exit_code != 0 and "unknown model" in gone.stderr
+
+
+def test_models_add_refuses_pickles_and_offline_repo_ids(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(b"\x80\x04not really a pickle")
+    r = cli("models", "add", str(ckpt))
+    assert r.exit_code != 0 and "safetensors" in r.stderr
+    r = cli("models", "add", "someorg/some-model")
+    assert r.exit_code != 0
+    assert "offline" in r.stderr and "zhike models add DIR" in r.stderr.replace("\n", " ")
+
+
+def test_generate_then_remake_from_png(cli, tiny_sd15: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli("models", "add", str(tiny_sd15), "--name", "tiny")
+    out = tmp_path / "a.png"
+    r = cli(
+        "generate",
+        "山水画, a lake",
+        "--model",
+        "tiny",
+        "--steps",
+        "3",
+        "--seed",
+        "9",
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--negative",
+        "blurry",
+        "-o",
+        str(out),
+    )
+    assert r.exit_code == 0, r.stdout + r.stderr
+    first = Image.open(out)
+    assert "Seed: 9" in first.text["parameters"] and first.size == (64, 64)
+    again = tmp_path / "b.png"
+    r = cli("generate", "--from", str(out), "-o", str(again))
+    assert r.exit_code == 0, r.stderr
+    assert np.array_equal(np.asarray(Image.open(again)), np.asarray(first))
+    # Flags override what the PNG carries.
+    other = tmp_path / "c.png"
+    assert cli("generate", "--from", str(out), "--seed", "10", "-o", str(other)).exit_code == 0
+    assert not np.array_equal(np.asarray(Image.open(other)), np.asarray(first))
+
+
+def test_generate_from_an_a1111_png(cli, tiny_sd15: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import PngImagePlugin
+
+    cli("models", "add", str(tiny_sd15), "--name", "tiny")
+    info = PngImagePlugin.PngInfo()
+    info.add_text(
+        "parameters",
+        "a cat\nNegative prompt: dog\nSteps: 2, Sampler: Euler a, CFG scale: 5, "
+        "Seed: 3, Size: 64x64, Model hash: 0123456789, Model: tiny, Version: v1.10.1",
+    )
+    src = tmp_path / "a1111.png"
+    Image.new("RGB", (8, 8)).save(src, pnginfo=info)
+    out = tmp_path / "out.png"
+    r = cli("generate", "--from", str(src), "-o", str(out))
+    assert r.exit_code == 0, r.stderr
+    text = Image.open(out).text["parameters"]
+    assert text.startswith("a cat\nNegative prompt: dog\n") and "Sampler: Euler a" in text and "Seed: 3" in text
+
+
+def test_generate_img2img_and_bad_input(cli, tiny_sd15: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli("models", "add", str(tiny_sd15), "--name", "tiny")
+    init = tmp_path / "init.png"
+    Image.new("RGB", (80, 64), (200, 30, 30)).save(init)
+    out = tmp_path / "i2i.png"
+    r = cli("generate", "make it blue", "--init", str(init), "--strength", "0.5", "--steps", "4", "-o", str(out))
+    assert r.exit_code == 0, r.stderr
+    assert Image.open(out).size == (80, 64)
+    bad = cli("generate", "x", "--width", "65", "-o", str(tmp_path / "x.png"))
+    assert bad.exit_code == 2 and "params.width" in bad.stderr and "multiple of 8" in bad.stderr
+
+
+def test_keys_create_prints_the_key_once(cli) -> None:  # type: ignore[no-untyped-def]
+    r = cli("keys", "create", "--name", "shop")
+    key = r.stdout.strip()
+    assert r.exit_code == 0 and key.startswith("zk_") and len(key) > 40
+    listed = cli("keys", "list").stdout
+    assert "shop" in listed and key not in listed
