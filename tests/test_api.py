@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -324,6 +325,45 @@ def test_cancel_queued_job(a: httpx.Client) -> None:
     a.post(f"/api/v1/jobs/{long['id']}/cancel")
     assert wait_job(a, queued["id"])["state"] == "cancelled"
     assert wait_job(a, long["id"])["state"] == "cancelled"
+
+
+def test_many_followers_do_not_starve_the_api(server: Server, a: httpx.Client) -> None:
+    """45 SSE followers of a queued job (more than FastAPI's 40 worker threads) leave the API responsive."""
+    blocker = submit(a, "txt2img", {"prompt": "blocker", "width": 64, "height": 64, "steps": 150, "seed": 4}).json()
+    queued = submit(a, "txt2img", {"prompt": "waiting", **SMALL, "seed": 5}).json()
+    headers = {"Authorization": f"Bearer {server.key_a}"}
+
+    async def main() -> float:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=60, limits=limits) as c:
+            started = asyncio.Queue[None]()
+
+            async def follow() -> None:
+                async with c.stream("GET", f"/api/v1/jobs/{queued['id']}/events") as r:
+                    async for line in r.aiter_lines():
+                        if line.startswith("event:"):
+                            started.put_nowait(None)
+
+            tasks = [asyncio.create_task(follow()) for _ in range(45)]
+            for _ in range(40):
+                await asyncio.wait_for(started.get(), 30)  # the followers are connected and waiting
+            await asyncio.sleep(0.5)
+            t0 = time.monotonic()
+            r = await c.get("/api/v1/jobs", params={"limit": 1})
+            elapsed = time.monotonic() - t0
+            assert r.status_code == 200
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return elapsed
+
+    try:
+        elapsed = asyncio.run(main())
+    finally:
+        a.post(f"/api/v1/jobs/{queued['id']}/cancel")
+        a.post(f"/api/v1/jobs/{blocker['id']}/cancel")
+    assert elapsed < 2, f"GET /api/v1/jobs took {elapsed:.1f} s with 45 followers"
+    assert wait_job(a, blocker["id"])["state"] in ("cancelled", "succeeded")
 
 
 # -- discovery -------------------------------------------------------------------------------------------

@@ -183,3 +183,20 @@ def test_no_model_installed_says_how_to_add_one(tmp_path) -> None:  # type: igno
     z = Zhike(make_settings(tmp_path))
     with pytest.raises(InvalidInput, match="zhike models add"):
         z.submit("txt2img", {"prompt": "x"}, "local")
+
+
+def test_sdxl_folder_and_single_file_generate_the_same_pixels(zhike: Zhike, tiny_sdxl, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers.tiny_sd import config_only_dir, write_single_file
+
+    folder = zhike.catalog.add(str(tiny_sdxl), name="xl")
+    single = write_single_file(tiny_sdxl, tmp_path / "xl.safetensors")
+    spec = zhike.catalog.add(str(single), name="xl-file", config_dir=str(config_only_dir(tiny_sdxl, tmp_path / "c")))
+    assert (folder.family, spec.family, spec.format) == ("sdxl", "sdxl", "single_file")
+    a = pixels(zhike, first(run(zhike, "txt2img", {**BASE, "model": "xl"})))
+    b = pixels(zhike, first(run(zhike, "txt2img", {**BASE, "model": "xl-file"})))
+    assert np.array_equal(a, b)
+    src = io.BytesIO()
+    Image.fromarray(a.astype(np.uint8)).save(src, "PNG")
+    up = zhike.assets.upload(src.getvalue(), owner_id="local")
+    row = run(zhike, "img2img", {**BASE, "model": "xl", "init_image": up["id"], "strength": 0.5, "steps": 4})
+    assert row["result"]["images"][0]["width"] == 64

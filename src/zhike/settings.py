@@ -61,10 +61,6 @@ class Settings(BaseSettings):
     # Limits for user input
     max_upload_mb: float = 30.0
     max_image_pixels: int = Field(40_000_000, description="Largest accepted upload, in pixels")
-    max_side: int = Field(2048, description="Largest width/height a generation may ask for")
-    max_steps: int = 150
-    max_batch: int = 8
-    max_prompt_chars: int = 4000
 
     @property
     def db_url(self) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import Depends, Header, Request
 
 from zhike.core.errors import ZhikeError
@@ -39,3 +42,18 @@ def get_owner(app: AppDep, authorization: Annotated[str | None, Header()] = None
 
 
 OwnerDep = Annotated[str, Depends(get_owner)]
+
+
+T = TypeVar("T")
+# Threads that block until a job changes (SSE followers, OpenAI-style calls that answer when the job is done).
+WAIT_THREADS = 256
+
+
+async def run_waiting(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking wait in its own thread pool: waiters must never hold the threads that serve ordinary
+    requests (FastAPI's shared pool has 40; 40 followers of a queued job would stall every other endpoint)."""
+    state = request.app.state
+    limiter = getattr(state, "wait_limiter", None)
+    if limiter is None:
+        limiter = state.wait_limiter = anyio.CapacityLimiter(WAIT_THREADS)
+    return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=limiter)

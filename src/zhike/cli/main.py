@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -29,8 +30,20 @@ LOCAL_OWNER = "local"  # owner of what the CLI makes on this machine
 
 
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print("[bold red]error:[/]", escape(message))  # escape: paths and prompts may contain [brackets]
     raise typer.Exit(code)
+
+
+# Parameter names the CLI spells differently from the API.
+FLAG_FOR_PARAM = {"negative_prompt": "--negative", "batch_size": "--batch", "init_image": "--init", "prompt": "PROMPT"}
+
+
+def cli_field(field: str) -> str:
+    """`params.width` -> `--width`: name the flag the user typed, not the API field."""
+    if not field.startswith("params."):
+        return field
+    name = field.removeprefix("params.")
+    return FLAG_FOR_PARAM.get(name, "--" + name.replace("_", "-"))
 
 
 def services() -> Zhike:
@@ -42,8 +55,11 @@ def run_cli(fn: Any) -> Any:
     try:
         return fn()
     except ZhikeError as e:
-        where = f"{e.field}: " if e.field and not e.message.startswith(e.field) else ""
-        fail(where + e.message)
+        msg = e.message
+        if e.field:
+            flag = cli_field(e.field)
+            msg = flag + msg.removeprefix(e.field) if msg.startswith(e.field) else f"{flag}: {msg}"
+        fail(msg)
 
 
 @app.command()

@@ -37,6 +37,11 @@ class DiffusionParams(BaseModel):
             raise ValueError(f"must be a multiple of 8 (got {v}; nearest: {round(v / 8) * 8})")
         return v
 
+    @field_validator("seed")
+    @classmethod
+    def _random_is_none(cls, v: int | None) -> int | None:
+        return None if v == -1 else v  # -1 and empty both mean "random": one spelling, one request hash
+
     @field_validator("prompt")
     @classmethod
     def _not_blank(cls, v: str) -> str:
@@ -48,7 +53,7 @@ class DiffusionParams(BaseModel):
 def prepare_diffusion(env: PrepareEnv, p: DiffusionParams) -> DiffusionParams:
     """Fix the random seed and the default model at submission, so the job row re-makes the same image."""
     updates: dict[str, Any] = {}
-    if p.seed is None or p.seed < 0:
+    if p.seed is None:
         updates["seed"] = secrets.randbelow(MAX_SEED)
     if p.model is None:
         updates["model"] = env.catalog.default_checkpoint(field="params.model").name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,7 +28,7 @@ def validation_message(e: ValidationError, prefix: str) -> InvalidInput:
     """The first pydantic error as a user error naming its field, e.g. `params.width`."""
     err = e.errors()[0]
     loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
-    msg = err["msg"]
+    msg = err["msg"].removeprefix("Value error, ")
     if err.get("type") == "missing":
         msg = "this field is required"
     limit = (err.get("ctx") or {}).get("le") or (err.get("ctx") or {}).get("max_length")
@@ -85,29 +87,42 @@ class Zhike:
             path.chmod(0o600)
         return path.read_bytes()
 
-    def prepare(self, op_name: str, raw_params: Any, owner_id: str) -> tuple[Any, BaseModel]:
-        """Validate params and resolve defaults (seed, model) so the stored job is reproducible."""
+    def validate(self, op_name: str, raw_params: Any) -> tuple[Any, BaseModel]:
+        """The operation and its validated params (defaults filled, nothing resolved yet)."""
         op = get_op(op_name)
         if not isinstance(raw_params, dict):
             raise InvalidInput("params must be a JSON object", field="params")
         try:
-            params = op.params_model.model_validate(raw_params)
+            return op, op.params_model.model_validate(raw_params)
         except ValidationError as e:
             raise validation_message(e, "params") from e
-        if op.prepare is not None:
-            params = op.prepare(PrepareEnv(self.settings, owner_id, self.catalog, self.assets), params)
-        return op, params
 
     def submit(
         self, op_name: str, raw_params: Any, owner_id: str, idempotency_key: str | None = None
     ) -> tuple[dict[str, Any], bool]:
-        op, params = self.prepare(op_name, raw_params, owner_id)
+        """Validate, resolve and queue. Returns (job row, created); a repeated Idempotency-Key returns the first.
+
+        The idempotency hash covers the validated request before resolution, so a retry that leaves the seed
+        random (empty or -1) matches the first job instead of drawing a new seed.
+        """
         if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
             raise InvalidInput("Idempotency-Key must be 1-200 characters", field="Idempotency-Key", limit=200)
+        op, params = self.validate(op_name, raw_params)
+        request_hash = hashlib.sha256(
+            json.dumps({"op": op.name, "params": params.model_dump(mode="json")}, sort_keys=True).encode()
+        ).hexdigest()
+        if idempotency_key is not None:
+            existing = self.jobs.by_idempotency(owner_id, idempotency_key)
+            if existing is not None:
+                return self.jobs.same_request(existing, request_hash), False
+        if op.prepare is not None:
+            # Resolve what must be fixed for reproducibility (random seed, default model) and check references.
+            params = op.prepare(PrepareEnv(self.settings, owner_id, self.catalog, self.assets), params)
         return self.jobs.submit(
             op=op.name,
             op_version=op.version,
             params=params.model_dump(mode="json"),
             owner_id=owner_id,
+            request_hash=request_hash,
             idempotency_key=idempotency_key,
         )

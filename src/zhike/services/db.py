@@ -76,6 +76,7 @@ jobs = Table(
     Column("params", JSON, nullable=False),
     Column("state", String(16), nullable=False),  # queued | running | succeeded | failed | cancelled
     Column("idempotency_key", String(200)),
+    Column("request_hash", String(64)),  # SHA-256 of the request as sent: idempotent retries must match it
     Column("progress", Float, nullable=False, default=0.0),
     Column("step", Integer, nullable=False, default=0),
     Column("total_steps", Integer, nullable=False, default=0),

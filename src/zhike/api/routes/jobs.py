@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -12,9 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhike.api.deps import AppDep, OwnerDep
+from zhike.api.deps import AppDep, OwnerDep, run_waiting
 from zhike.core.errors import NotFound
-from zhike.core.registry import get_op
 from zhike.services.jobs.queue import TERMINAL, public_job
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -35,28 +33,6 @@ def job_view(app: Any, row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _replay_params(app: Any, owner: str, idempotency_key: str | None, op_name: str, raw: Any) -> Any:
-    """For a retry under an Idempotency-Key, take the values submission resolved (random seed, default model,
-    sizes taken from the input) from the first job, so a request that left them empty matches that job
-    instead of conflicting with it because a new random seed was drawn."""
-    if idempotency_key is None or not isinstance(raw, dict):
-        return raw
-    existing = app.jobs._by_idempotency(owner, idempotency_key)
-    if existing is None or existing["op"] != op_name:
-        return raw
-    fields = get_op(op_name).params_model.model_fields
-    stored = existing["params"] or {}
-    params = dict(raw)
-    for name, info in fields.items():
-        value = params.get(name)
-        auto = value is None and not info.is_required() and info.default is None
-        if name == "seed" and isinstance(value, int) and value < 0:
-            auto = True  # -1: random
-        if auto and name in stored:
-            params[name] = stored[name]
-    return params
-
-
 @router.post("", status_code=201, summary="Submit a job")
 def create_job(
     body: JobCreate,
@@ -66,8 +42,7 @@ def create_job(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Queue an operation. Repeating a request with the same `Idempotency-Key` returns the first job."""
-    params = _replay_params(app, owner, idempotency_key, body.op, body.params)
-    row, created = app.submit(body.op, params, owner, idempotency_key)
+    row, created = app.submit(body.op, body.params, owner, idempotency_key)
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/api/v1/jobs/{row['id']}"
@@ -122,10 +97,10 @@ async def job_events(job_id: str, request: Request, app: AppDep, owner: OwnerDep
 
     async def stream() -> AsyncIterator[str]:
         last: tuple[Any, ...] | None = None
-        since: float | None = None
+        since = 0.0  # the first wait answers at once with the current state (None would wait for the end)
         while not await request.is_disconnected():
             # Wakes at once on changes by this process's worker; a keep-alive comment after 15 s of silence.
-            row = await run_in_threadpool(partial(app.jobs.wait, job_id, owner, timeout=15, since=since))
+            row = await run_waiting(request, app.jobs.wait, job_id, owner, timeout=15, since=since)
             since = row["updated_at"]
             view = job_view(app, row)
             key = (row["state"], row["step"], row["preview_step"], row["attempts"], row["message"])

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhike.api.deps import AppDep, OwnerDep
+from zhike.api.deps import AppDep, OwnerDep, run_waiting
 from zhike.api.signing import signed_path
 from zhike.core.errors import InvalidInput, ZhikeError
 
@@ -76,7 +76,7 @@ async def generations(body: ImageGenerationRequest, request: Request, app: AppDe
             e.field or "", (e.field or "").removeprefix("params.")
         )
         raise InvalidInput(e.message.replace(e.field or "", field, 1), field=field, limit=e.limit) from e
-    row = await run_in_threadpool(_wait, app, row["id"], owner)
+    row = await run_waiting(request, _wait, app, row["id"], owner)
     if row["state"] != "succeeded":
         err = row.get("error") or {"message": row.get("message") or row["state"]}
         raise JobFailed(f"generation {row['state']}: {err.get('message')}")

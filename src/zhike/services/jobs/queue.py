@@ -95,13 +95,18 @@ class JobQueue:
         op_version: int,
         params: dict[str, Any],
         owner_id: str,
+        request_hash: str,
         idempotency_key: str | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """Queue a job. With an idempotency key, a repeat of the same request returns the first job."""
+        """Queue a job. With an idempotency key, a repeat of the same request returns the first job.
+
+        `request_hash` identifies the request as the client sent it (before seeds and defaults were resolved),
+        so a retry that leaves the seed empty matches the first job instead of drawing a new seed.
+        """
         if idempotency_key is not None:
-            existing = self._by_idempotency(owner_id, idempotency_key)
+            existing = self.by_idempotency(owner_id, idempotency_key)
             if existing is not None:
-                return self._same_request(existing, op, params), False
+                return self.same_request(existing, request_hash), False
         row = {
             "id": secrets.token_hex(8),
             "owner_id": owner_id,
@@ -110,6 +115,7 @@ class JobQueue:
             "params": params,
             "state": "queued",
             "idempotency_key": idempotency_key,
+            "request_hash": request_hash,
             "created_at": utcnow(),
             "updated_at": time.time(),
         }
@@ -118,20 +124,21 @@ class JobQueue:
                 conn.execute(insert(jobs).values(**row))
         except IntegrityError:
             # A concurrent request with the same key won the race.
-            existing = self._by_idempotency(owner_id, idempotency_key or "")
+            existing = self.by_idempotency(owner_id, idempotency_key or "")
             if existing is None:
                 raise
-            return self._same_request(existing, op, params), False
+            return self.same_request(existing, request_hash), False
         self.wakeup.set()
         return self.get(row["id"]), True
 
     @staticmethod
-    def _same_request(existing: dict[str, Any], op: str, params: dict[str, Any]) -> dict[str, Any]:
-        if existing["op"] != op or existing["params"] != params:
+    def same_request(existing: dict[str, Any], request_hash: str) -> dict[str, Any]:
+        """The existing job if it came from the same request; 409 if the key was used for another."""
+        if existing["request_hash"] != request_hash:
             raise Conflict("this Idempotency-Key was already used for a different request", field="Idempotency-Key")
         return existing
 
-    def _by_idempotency(self, owner_id: str, key: str) -> dict[str, Any] | None:
+    def by_idempotency(self, owner_id: str, key: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             q = select(jobs).where(jobs.c.owner_id == owner_id, jobs.c.idempotency_key == key)
             row = conn.execute(q).mappings().first()
