@@ -157,9 +157,8 @@ def main() -> None:
 
         def api() -> None:
             job = client.post("/api/v1/jobs", json={"op": "txt2img", "params": params}).json()
-            while job["state"] not in ("succeeded", "failed", "cancelled"):
-                time.sleep(0.005)
-                job = client.get(f"/api/v1/jobs/{job['id']}").json()
+            while job["state"] not in ("succeeded", "failed", "cancelled"):  # long-poll: no busy polling
+                job = client.get(f"/api/v1/jobs/{job['id']}", params={"wait": 60}).json()
             assert job["state"] == "succeeded", job
             assert client.get(job["outputs"][0]["url"]).status_code == 200
 
