@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
-from sqlalchemy import Connection, Engine, and_, insert, select
+from sqlalchemy import Connection, Engine, String, and_, cast, insert, or_, select
 
 from zhike import __version__
 from zhike.core.errors import NotFound
@@ -132,18 +132,25 @@ class AssetService:
         op: str | None = None,
         tag: str | None = None,
     ) -> list[dict[str, Any]]:
+        """Newest first. `before` is the last id of the previous page (keyset paging on (created_at, id))."""
         q = select(assets).where(assets.c.owner_id == owner_id)
         if op:
             q = q.where(assets.c.op == op)
+        if tag:
+            # Tags are a JSON list; match the quoted element in its text (works on SQLite and PostgreSQL).
+            needle = json.dumps(tag)  # the same escaping SQLAlchemy used to store the list
+            q = q.where(cast(assets.c.tags, String).contains(needle, autoescape=True))
         if before:
             anchor = self.get(before, owner_id=owner_id, field="before")
-            q = q.where(assets.c.created_at <= anchor["created_at"], assets.c.id != before)
+            q = q.where(
+                or_(
+                    assets.c.created_at < anchor["created_at"],
+                    and_(assets.c.created_at == anchor["created_at"], assets.c.id < anchor["id"]),
+                )
+            )
         q = q.order_by(assets.c.created_at.desc(), assets.c.id.desc()).limit(max(1, min(limit, 500)))
         with self.engine.connect() as conn:
-            rows = [dict(r) for r in conn.execute(q).mappings()]
-        if tag:
-            rows = [r for r in rows if tag in (r.get("tags") or [])]
-        return rows
+            return [dict(r) for r in conn.execute(q).mappings()]
 
     def by_job(self, job_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
