@@ -17,7 +17,7 @@ import openai
 import pytest
 from PIL import Image
 
-from tests.helpers.server import Server, server_fixture
+from tests.helpers.server import Server, server_fixture, wait_job
 
 SMALL = {"width": 64, "height": 64, "steps": 3}
 
@@ -54,16 +54,6 @@ def anon(server: Server) -> Iterator[httpx.Client]:
 
 def submit(client: httpx.Client, op: str, params: dict[str, Any], **headers: str) -> httpx.Response:
     return client.post("/api/v1/jobs", json={"op": op, "params": params}, headers=headers)
-
-
-def wait_job(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/v1/jobs/{job_id}").json()
-        if job["state"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} not finished after {timeout} s: {job}")
 
 
 def run_job(client: httpx.Client, op: str, params: dict[str, Any]) -> dict[str, Any]:

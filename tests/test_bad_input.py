@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers.server import Server, run_zhike, server_fixture
+from tests.helpers.server import Server, run_zhike, server_fixture, wait_job
 from zhike.core.errors import InvalidInput, TooLarge, UnsupportedMedia, ZhikeError
 from zhike.services.images import decode_image
 
@@ -134,18 +134,6 @@ def a(server: Server) -> Iterator[httpx.Client]:
 def b(server: Server) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {server.key_b}"}, timeout=60) as c:
         yield c
-
-
-def wait_job(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/v1/jobs/{job_id}").json()
-        if job["state"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} not finished: {job}")
 
 
 def assert_error(r: httpx.Response, status: int, field: str) -> dict[str, Any]:

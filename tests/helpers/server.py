@@ -180,3 +180,14 @@ def server_fixture(request: pytest.FixtureRequest, root: Path, model_dir: Path, 
                 reporter.write_line(text)
             else:
                 print(text, file=sys.stderr)
+
+
+def wait_job(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    """Long-poll a job until it ends (the API's `?wait=`), or fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}", params={"wait": min(10.0, timeout)}).json()
+        if job.get("state") in ("succeeded", "failed", "cancelled"):
+            return job
+    raise AssertionError(f"job {job_id} not finished after {timeout} s: {job}")

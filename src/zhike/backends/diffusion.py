@@ -12,25 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import (
-    DiffusionPipeline,
-    StableDiffusionImg2ImgPipeline,
-    StableDiffusionPipeline,
-    StableDiffusionXLImg2ImgPipeline,
-    StableDiffusionXLPipeline,
-)
+from diffusers import DiffusionPipeline
 from PIL import Image
 
 from zhike.backends.devices import dtype_for
+from zhike.backends.pipeline_classes import PIPELINES
 from zhike.backends.schedulers import make_scheduler
 from zhike.models.specs import ModelSpec
-
-PIPELINES: dict[tuple[str, str], type[DiffusionPipeline]] = {
-    ("sd15", "txt2img"): StableDiffusionPipeline,
-    ("sd15", "img2img"): StableDiffusionImg2ImgPipeline,
-    ("sdxl", "txt2img"): StableDiffusionXLPipeline,
-    ("sdxl", "img2img"): StableDiffusionXLImg2ImgPipeline,
-}
 
 # Linear latent -> RGB approximations for cheap step previews (as A1111's "Approx cheap" and ComfyUI).
 _LATENT_RGB = {

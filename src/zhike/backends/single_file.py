@@ -13,23 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import (
-    DiffusionPipeline,
-    StableDiffusionInpaintPipeline,
-    StableDiffusionPipeline,
-    StableDiffusionXLInpaintPipeline,
-    StableDiffusionXLPipeline,
-    UNet2DConditionModel,
-)
+from diffusers import DiffusionPipeline, UNet2DConditionModel
 
 from zhike.backends.checkpoint_inspect import CheckpointError, inspect_checkpoint
-
-_PIPELINES: dict[tuple[str, str], type[DiffusionPipeline]] = {
-    ("sd15", "base"): StableDiffusionPipeline,
-    ("sd15", "inpaint"): StableDiffusionInpaintPipeline,
-    ("sdxl", "base"): StableDiffusionXLPipeline,
-    ("sdxl", "inpaint"): StableDiffusionXLInpaintPipeline,
-}
+from zhike.backends.pipeline_classes import FAMILIES, LOAD_MODE_FOR_VARIANT, pipeline_class
 
 
 class SingleFileLoadError(RuntimeError):
@@ -55,7 +42,7 @@ def load_single_file_pipeline(
     """
     path = Path(path)
     config_dir = Path(config_dir)
-    families = sorted({f for f, _ in _PIPELINES})
+    families = list(FAMILIES)
     if family not in families:
         raise SingleFileLoadError(
             f"Loading {family!r} single-file checkpoints is not supported; supported: {', '.join(families)}"
@@ -74,7 +61,7 @@ def load_single_file_pipeline(
     if info.family not in (family, "unknown"):
         raise SingleFileLoadError(f"{path.name} looks like a {info.family} checkpoint, not {family}.")
     variant = variant or info.variant
-    pipeline_cls = _PIPELINES.get((family, variant))
+    pipeline_cls = pipeline_class(family, LOAD_MODE_FOR_VARIANT.get(variant, variant))
     if pipeline_cls is None:
         raise SingleFileLoadError(f"{family} checkpoints of variant {variant!r} are not supported yet.")
 
