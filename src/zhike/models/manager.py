@@ -8,7 +8,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +16,6 @@ from typing import Any
 
 from zhike.core.errors import ModelError
 from zhike.models.catalog import LOADABLE, ModelCatalog
-from zhike.models.specs import ModelSpec
 
 
 @dataclass
@@ -42,7 +41,8 @@ class ModelManager:
         self.cpu_offload = cpu_offload
         self.configs_root = configs_root
         self.stats = CacheStats()
-        self._cache: OrderedDict[str, Any] = OrderedDict()  # name -> backends LoadedPipeline
+        self._cache: OrderedDict[str, Any] = OrderedDict()  # key -> loaded object with .nbytes
+        self._identity: dict[str, Any] = {}
         self._in_use: dict[str, int] = {}
         self._lock = threading.RLock()
         self._load_locks: dict[str, threading.Lock] = {}
@@ -57,8 +57,9 @@ class ModelManager:
         return self._device
 
     def cached_names(self) -> list[str]:
+        """Names of the checkpoints whose pipelines are loaded."""
         with self._lock:
-            return list(self._cache)
+            return [k.removeprefix("pipeline:") for k in self._cache if k.startswith("pipeline:")]
 
     def cached_bytes(self) -> int:
         with self._lock:
@@ -66,51 +67,67 @@ class ModelManager:
 
     @contextmanager
     def use_pipeline(self, name: str) -> Iterator[Any]:
-        """Yield a loaded pipeline for the named checkpoint, loading it once and caching it."""
+        """Yield a loaded pipeline (backends.diffusion.LoadedPipeline) for the named checkpoint."""
         spec = self.catalog.get(name, field="model")
         if (spec.kind, spec.family) not in LOADABLE:
             raise ModelError(
                 f"model {name!r} is a {spec.family} {spec.kind}; image generation loads SD 1.5 and SDXL checkpoints",
                 field="model",
             )
-        loaded = self._get_or_load(spec)
+
+        def load() -> Any:
+            from zhike.backends.diffusion import load_pipeline
+
+            return load_pipeline(spec, device=self.device, offload=self.cpu_offload, configs_root=self.configs_root)
+
+        with self.use(f"pipeline:{spec.name}", load, identity=spec, label=f"model {spec.name!r}") as loaded:
+            yield loaded
+
+    @contextmanager
+    def use(
+        self, key: str, loader: Callable[[], Any], *, identity: Any = None, label: str | None = None
+    ) -> Iterator[Any]:
+        """Yield the cached object under `key`, loading it once with `loader()`.
+
+        The object must have an `nbytes` attribute (what it holds in memory). `identity` (e.g. the ModelSpec)
+        is compared on a hit: a re-registered model with other files is loaded again. Objects in use are never
+        evicted; eviction runs when a use ends.
+        """
+        loaded = self._get_or_load(key, loader, identity, label or key)
         with self._lock:
-            self._in_use[name] = self._in_use.get(name, 0) + 1
+            self._in_use[key] = self._in_use.get(key, 0) + 1
         try:
             yield loaded
         finally:
             with self._lock:
-                self._in_use[name] -= 1
+                self._in_use[key] -= 1
                 self._evict()
 
-    def _get_or_load(self, spec: ModelSpec) -> Any:
+    def _get_or_load(self, key: str, loader: Callable[[], Any], identity: Any, label: str) -> Any:
         with self._lock:
-            hit = self._cache.get(spec.name)
-            if hit is not None and hit.spec == spec:
-                self._cache.move_to_end(spec.name)
+            hit = self._cache.get(key)
+            if hit is not None and self._identity.get(key) == identity:
+                self._cache.move_to_end(key)
                 self.stats.hits += 1
                 return hit
-            load_lock = self._load_locks.setdefault(spec.name, threading.Lock())
+            load_lock = self._load_locks.setdefault(key, threading.Lock())
         with load_lock:  # two jobs asking for the same cold model load it once
             with self._lock:
-                hit = self._cache.get(spec.name)
-                if hit is not None and hit.spec == spec:
+                hit = self._cache.get(key)
+                if hit is not None and self._identity.get(key) == identity:
                     self.stats.hits += 1
                     return hit
-            from zhike.backends.diffusion import load_pipeline
-
             try:
-                loaded = load_pipeline(
-                    spec, device=self.device, offload=self.cpu_offload, configs_root=self.configs_root
-                )
+                loaded = loader()
             except ModelError:
                 raise
             except Exception as e:
-                raise ModelError(f"could not load model {spec.name!r} from {spec.path}: {e}", field="model") from e
+                raise ModelError(f"could not load {label}: {e}", field="model") from e
             with self._lock:
                 self.stats.misses += 1
-                self._cache[spec.name] = loaded
-                self._cache.move_to_end(spec.name)
+                self._cache[key] = loaded
+                self._identity[key] = identity
+                self._cache.move_to_end(key)
             return loaded
 
     def _evict(self) -> None:
@@ -121,6 +138,7 @@ class ModelManager:
             if not idle:
                 break
             self._cache.pop(idle[0])
+            self._identity.pop(idle[0], None)
             self.stats.evictions += 1
             freed = True
         if freed:
