@@ -134,13 +134,15 @@ def test_img2img_strength_zero_keeps_input_and_distance_grows(zhike: Zhike) -> N
     assert out_asset["parent_id"] == up["id"] and out_asset["width"] == 64
 
 
-def test_long_prompt_is_reported_not_silently_cut(zhike: Zhike) -> None:
+def test_long_prompt_is_encoded_whole_and_reported(zhike: Zhike) -> None:
     words = " ".join(f"word{i}" for i in range(120))
-    row = run(zhike, "txt2img", {**BASE, "prompt": words})
-    warnings = row["result"]["warnings"]
-    assert len(warnings) == 1 and "75" in warnings[0] and "word119" in warnings[0]
-    short = run(zhike, "txt2img", BASE)
-    assert short["result"]["warnings"] == []
+    long_row = run(zhike, "txt2img", {**BASE, "prompt": words})
+    warnings = long_row["result"]["warnings"]
+    assert len(warnings) == 1 and "chunks" in warnings[0] and "nothing was cut" in warnings[0]
+    # The words past the first 75 tokens matter (they would not if the prompt were cut).
+    changed_tail = run(zhike, "txt2img", {**BASE, "prompt": words.replace("word119", "zebra")})
+    assert not np.array_equal(pixels(zhike, first(long_row)), pixels(zhike, first(changed_tail)))
+    assert run(zhike, "txt2img", BASE)["result"]["warnings"] == []
 
 
 def test_progress_steps_and_previews_are_recorded(zhike: Zhike) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from PIL import Image
 
 from zhike.backends.devices import dtype_for
 from zhike.backends.pipeline_classes import PIPELINES
+from zhike.backends.prompt_embeds import encode_prompts
 from zhike.backends.schedulers import make_scheduler
 from zhike.models.specs import ModelSpec
 
@@ -110,31 +112,6 @@ def load_pipeline(spec: ModelSpec, *, device: str, offload: bool, configs_root: 
     )
 
 
-def prompt_overflow(tokenizer: Any, text: str, what: str) -> str | None:
-    """A warning naming the words the text encoder will not see, or None if the prompt fits."""
-    if not text or tokenizer is None:
-        return None
-
-    def n_tokens(t: str) -> int:
-        return len(tokenizer(t, truncation=False, add_special_tokens=False).input_ids)
-
-    limit = tokenizer.model_max_length - 2  # room for the start and end tokens
-    total = n_tokens(text)
-    if total <= limit:
-        return None
-    # Quote the user's own words (decoding tokens would respell them): find the first word that overflows.
-    words = text.split()
-    lo, hi = 0, len(words)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if n_tokens(" ".join(words[: mid + 1])) > limit:
-            hi = mid
-        else:
-            lo = mid + 1
-    dropped = " ".join(words[lo:])
-    return f"{what} is {total} tokens; the text encoder reads {limit}, so these words were ignored: {dropped!r}"
-
-
 def latents_preview(latents: torch.Tensor, family: str) -> Image.Image:
     factors, bias = _LATENT_RGB.get(family, _LATENT_RGB["sd15"])
     lat = latents[0].detach().float().cpu()
@@ -149,76 +126,131 @@ def latents_preview(latents: torch.Tensor, family: str) -> Image.Image:
 StepCallback = Callable[[int, int, Callable[[], Image.Image]], None]
 
 
-def generate(
-    loaded: LoadedPipeline,
-    *,
-    mode: str,
-    prompt: str,
-    negative_prompt: str,
-    width: int,
-    height: int,
-    steps: int,
-    guidance: float,
-    seed: int,
-    scheduler: str,
-    batch_size: int,
-    init_image: Image.Image | None = None,
-    strength: float | None = None,
-    on_step: StepCallback | None = None,
-) -> Generation:
-    """Run txt2img or img2img. Image i of a batch uses seed + i, so any one image can be re-made alone."""
-    # 1. Build the mode's pipeline over the cached components (no weights are copied or reloaded).
-    base = loaded.pipe
-    family = loaded.spec.family
-    cls = PIPELINES[(family, mode)]
-    pipe = cls.from_pipe(base, scheduler=make_scheduler(scheduler, base.scheduler.config))
-    pipe.set_progress_bar_config(disable=True)
+@dataclass
+class ControlInput:
+    """One ControlNet applied to a generation: the loaded model, its map, weight and step window."""
 
-    # 2. Report prompt overflow instead of cutting silently.
-    warnings = [
-        w
-        for w in (
-            prompt_overflow(getattr(pipe, "tokenizer", None), prompt, "the prompt"),
-            prompt_overflow(getattr(pipe, "tokenizer", None), negative_prompt, "the negative prompt"),
-        )
-        if w
-    ]
+    model: Any  # diffusers ControlNetModel (backends.controlnet.LoadedControlNet.model)
+    image: Image.Image
+    scale: float = 1.0
+    start: float = 0.0
+    end: float = 1.0
 
-    # 3. Seeds: CPU generators make the same pixels on CPU and GPU machines.
-    seeds = [seed + i for i in range(batch_size)]
-    if mode == "img2img" and init_image is not None and int(steps * (strength or 0.0)) < 1:
-        # diffusers would run zero timesteps and fail; with no step to take, the input is the answer.
-        kept = init_image.convert("RGB").resize((width, height), Image.LANCZOS)
-        warnings.append(f"strength {strength} with {steps} steps leaves no denoising step: the input is returned")
-        return Generation(images=[kept.copy() for _ in seeds], seeds=seeds, warnings=warnings)
-    generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
 
-    def step_end(p: DiffusionPipeline, i: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        if on_step is not None:
-            latents = kwargs["latents"]
-            on_step(i + 1, p.num_timesteps, lambda: latents_preview(latents, family))
-        return kwargs
+@dataclass
+class DiffusionRequest:
+    """Everything one Stable Diffusion run needs, in plain values (operations build it from their params)."""
 
-    call: dict[str, Any] = {
-        "prompt": prompt,
-        "negative_prompt": negative_prompt or None,
-        "num_inference_steps": steps,
-        "guidance_scale": guidance,
-        "num_images_per_prompt": batch_size,
-        "generator": generators,
-        "callback_on_step_end": step_end,
-        "output_type": "pil",
-    }
-    if mode == "txt2img":
-        call |= {"width": width, "height": height}
+    mode: str  # txt2img | img2img | inpaint
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    seed: int
+    scheduler: str
+    batch_size: int = 1
+    clip_skip: int = 1
+    init_image: Image.Image | None = None
+    mask: Image.Image | None = None  # inpaint: white = repaint
+    strength: float | None = None
+    loras: list[tuple[str, Path, float]] = field(default_factory=list)  # (adapter name, file, weight)
+    controls: list[ControlInput] = field(default_factory=list)
+    on_step: StepCallback | None = None
+
+
+def build_pipeline(loaded: LoadedPipeline, req: DiffusionRequest) -> DiffusionPipeline:
+    """The mode's pipeline over the cached components: no weights are copied or reloaded."""
+    base, family = loaded.pipe, loaded.spec.family
+    scheduler = make_scheduler(req.scheduler, base.scheduler.config)
+    if req.controls:
+        from zhike.backends.controlnet import control_pipeline
+
+        pipe = control_pipeline(base, family, req.mode, [c.model for c in req.controls])
+        pipe.scheduler = scheduler
     else:
-        assert init_image is not None and strength is not None
-        call |= {
-            "image": init_image.convert("RGB").resize((width, height), Image.LANCZOS),
-            "strength": strength,
+        pipe = PIPELINES[(family, req.mode)].from_pipe(base, scheduler=scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def generate(loaded: LoadedPipeline, req: DiffusionRequest) -> Generation:
+    """Run one request. Image i of a batch uses seed + i, so any one image can be re-made alone."""
+    family = loaded.spec.family
+    seeds = [req.seed + i for i in range(req.batch_size)]
+    warnings: list[str] = []
+
+    # 1. Nothing to denoise (img2img strength ~0): the input is the answer; diffusers would fail on 0 steps.
+    if req.mode == "img2img" and req.init_image is not None and int(req.steps * (req.strength or 0.0)) < 1:
+        kept = req.init_image.convert("RGB").resize((req.width, req.height), Image.LANCZOS)
+        warnings.append(
+            f"strength {req.strength} with {req.steps} steps leaves no denoising step: the input is returned"
+        )
+        return Generation(images=[kept.copy() for _ in seeds], seeds=seeds, warnings=warnings)
+
+    pipe = build_pipeline(loaded, req)
+    with ExitStack() as stack:
+        if req.loras:
+            from zhike.backends.lora import loras_applied
+
+            stack.enter_context(loras_applied(loaded.pipe, req.loras))
+        # 2. Prompt embeddings A1111-style (weights, BREAK, 75-token chunks: long prompts are not cut).
+        enc = encode_prompts(pipe, family, req.prompt, req.negative_prompt, clip_skip=req.clip_skip)
+        if enc.chunks > 1:
+            warnings.append(
+                f"the prompt is {enc.prompt_tokens} tokens; the text encoder reads 75 at a time, so it was encoded "
+                f"in {enc.chunks} chunks (as A1111 does); nothing was cut"
+            )
+
+        # 3. Seeds: CPU generators make the same pixels on CPU and GPU machines.
+        generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+
+        def step_end(p: DiffusionPipeline, i: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            if req.on_step is not None:
+                latents = kwargs["latents"]
+                req.on_step(i + 1, p.num_timesteps, lambda: latents_preview(latents, family))
+            return kwargs
+
+        call: dict[str, Any] = {
+            "prompt_embeds": enc.prompt_embeds,
+            "negative_prompt_embeds": enc.negative_prompt_embeds,
+            "num_inference_steps": req.steps,
+            "guidance_scale": req.guidance,
+            "num_images_per_prompt": req.batch_size,
+            "generator": generators,
+            "callback_on_step_end": step_end,
+            "output_type": "pil",
+            "width": req.width,
+            "height": req.height,
         }
-        if family == "sdxl":
-            call |= {"target_size": (height, width), "original_size": (height, width)}
-    with torch.inference_mode():
-        out = pipe(**call)
+        if enc.pooled is not None:
+            call |= {"pooled_prompt_embeds": enc.pooled, "negative_pooled_prompt_embeds": enc.negative_pooled}
+        if req.mode in ("img2img", "inpaint"):
+            assert req.init_image is not None and req.strength is not None
+            call |= {
+                "image": req.init_image.convert("RGB").resize((req.width, req.height), Image.LANCZOS),
+                "strength": req.strength,
+            }
+            if req.mode == "img2img":
+                del call["width"], call["height"]  # img2img takes its size from the image
+        if req.mode == "inpaint":
+            assert req.mask is not None
+            call["mask_image"] = req.mask.convert("L").resize((req.width, req.height), Image.NEAREST)
+        if req.controls:
+            from zhike.backends.controlnet import control_call_kwargs
+
+            call |= control_call_kwargs(
+                [c.image for c in req.controls],
+                [c.scale for c in req.controls],
+                [c.start for c in req.controls],
+                [c.end for c in req.controls],
+                req.width,
+                req.height,
+                mode=req.mode,
+            )
+        if family == "sdxl" and req.mode != "txt2img":
+            call |= {"target_size": (req.height, req.width), "original_size": (req.height, req.width)}
+        with torch.inference_mode():
+            out = pipe(**call)
     return Generation(images=list(out.images), seeds=seeds, warnings=warnings)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from zhike.models.catalog import ModelCatalog
     from zhike.models.manager import ModelManager
     from zhike.services.assets.service import AssetService, StagedAsset
+    from zhike.services.presets import PresetStore
     from zhike.settings import Settings
 
 
@@ -26,6 +27,7 @@ class PrepareEnv:
     owner_id: str
     catalog: ModelCatalog
     assets: AssetService
+    presets: PresetStore
 
 
 # (step, total, preview JPEG or None) -> (still_owned, cancel_requested)

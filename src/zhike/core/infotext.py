@@ -25,7 +25,10 @@ def _quote(value: str) -> str:
 def format_infotext(
     params: dict[str, Any], *, seed: int | None, model: str | None, model_hash: str | None, version: str
 ) -> str:
-    lines = [params.get("prompt", "")]
+    prompt = params.get("prompt", "")
+    for lora in params.get("loras") or []:  # A1111 reproduces LoRAs from tags in the prompt
+        prompt += f" <lora:{lora['name']}:{lora['weight']:g}>"
+    lines = [prompt]
     if params.get("negative_prompt"):
         lines.append(f"Negative prompt: {params['negative_prompt']}")
     fields: list[tuple[str, Any]] = [("Steps", params.get("steps"))]
@@ -37,6 +40,7 @@ def format_infotext(
             fields.append(("Sampler", sched))
     fields += [
         ("CFG scale", params.get("guidance")),
+        ("Clip skip", params.get("clip_skip") if (params.get("clip_skip") or 1) > 1 else None),
         ("Seed", seed),
         ("Size", f"{params.get('width')}x{params.get('height')}" if params.get("width") else None),
         ("Model hash", model_hash),
@@ -75,6 +79,7 @@ def parse_infotext(text: str) -> dict[str, Any]:
     if negative_lines:
         out["negative_prompt"] = "\n".join(negative_lines).strip()
     conv = {
+        "Clip skip": ("clip_skip", int),
         "Steps": ("steps", int),
         "CFG scale": ("guidance", float),
         "Seed": ("seed", int),
@@ -95,7 +100,17 @@ def parse_infotext(text: str) -> dict[str, Any]:
         out["scheduler"] = sampler
     if "Model" in fields:
         out["model"] = fields["Model"]
-    known = {"Steps", "CFG scale", "Seed", "Size", "Sampler", "Schedule type", "Model", "Denoising strength"}
+    known = {
+        "Clip skip",
+        "Steps",
+        "CFG scale",
+        "Seed",
+        "Size",
+        "Sampler",
+        "Schedule type",
+        "Model",
+        "Denoising strength",
+    }
     extra = {k: v for k, v in fields.items() if k not in known}
     if extra:
         out["extra"] = extra

@@ -1,27 +1,44 @@
-"""Parameters and steps shared by the Stable Diffusion operations (txt2img, img2img)."""
+"""Parameters and steps shared by the Stable Diffusion operations."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from typing import Any
 
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zhike.core.context import PrepareEnv, RunContext
+from zhike.core.errors import InvalidInput
 from zhike.core.samplers import SchedulerName
 from zhike.core.types import ImageOut, ImagesResult
 
 MAX_SIDE = 2048
 MAX_SEED = 2**32 - 1
+# A1111 writes LoRAs into the prompt as <lora:name:weight>; we accept that spelling too.
+LORA_TAG = re.compile(r"<lora:([^:>]+)(?::([-+]?[\d.]+))?>")
+
+
+class LoraRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., min_length=1, max_length=200, description="A registered LoRA (zhike models list)")
+    weight: float = Field(1.0, ge=-4.0, le=4.0, description="Strength; 0 turns it off")
 
 
 class DiffusionParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(..., min_length=1, max_length=4000, description="What to draw / 画面描述")
+    prompt: str = Field(
+        ...,
+        min_length=1,
+        max_length=4000,
+        description="What to draw / 画面描述. A1111 syntax works: (word:1.3), [word], BREAK, <lora:name:0.8>",
+    )
     negative_prompt: str = Field("", max_length=4000, description="What to avoid / 反向提示词")
     model: str | None = Field(None, max_length=200, description="Registered model name; default: first installed")
+    preset: str | None = Field(None, max_length=64, description="Style preset id (GET /api/v1/presets) / 风格预设")
     width: int = Field(512, ge=64, le=MAX_SIDE, description="Multiple of 8")
     height: int = Field(512, ge=64, le=MAX_SIDE, description="Multiple of 8")
     steps: int = Field(25, ge=1, le=150)
@@ -29,6 +46,9 @@ class DiffusionParams(BaseModel):
     seed: int | None = Field(None, ge=-1, le=MAX_SEED, description="-1 or empty: random (recorded)")
     scheduler: SchedulerName = "DPM++ 2M Karras"
     batch_size: int = Field(1, ge=1, le=8)
+    clip_skip: int = Field(1, ge=1, le=12, description="A1111 'Clip skip': 2 suits most anime models")
+    loras: list[LoraRef] = Field(default_factory=list, max_length=8, description="LoRA styles with weights")
+    applied_preset: str | None = Field(None, description="Set by Zhike: the preset already expanded into the prompt")
 
     @field_validator("width", "height")
     @classmethod
@@ -50,15 +70,64 @@ class DiffusionParams(BaseModel):
         return v
 
 
+def apply_preset(env: PrepareEnv, p: DiffusionParams) -> DiffusionParams:
+    """Expand the preset into the prompt and fill the parameters the user did not set; remember which."""
+    if p.preset is None:
+        return p
+    preset = env.presets.get(p.preset, field="params.preset")
+    explicit = p.model_fields_set
+    fields = type(p).model_fields
+    updates: dict[str, Any] = {k: v for k, v in preset.params.items() if k in fields and k not in explicit}
+    updates["prompt"], updates["negative_prompt"] = preset.expand(p.prompt, p.negative_prompt)
+    mine = {lr.name for lr in p.loras}
+    updates["loras"] = [LoraRef(name=lr.name, weight=lr.weight) for lr in preset.loras if lr.name not in mine] + list(
+        p.loras
+    )
+    updates |= {"preset": None, "applied_preset": preset.id}
+    # Re-validate: a preset's values obey the same limits as the user's.
+    return type(p).model_validate(
+        {
+            **p.model_dump(),
+            **{k: v for k, v in updates.items() if k != "loras"},
+            "loras": [lr.model_dump() for lr in updates["loras"]],
+        }
+    )
+
+
+def lift_lora_tags(p: DiffusionParams) -> DiffusionParams:
+    """Move `<lora:name:w>` tags from the prompt into `loras` (explicit entries win)."""
+    found = LORA_TAG.findall(p.prompt)
+    if not found:
+        return p
+    mine = {lr.name for lr in p.loras}
+    tags = [LoraRef(name=n.strip(), weight=float(w) if w else 1.0) for n, w in found if n.strip() not in mine]
+    prompt = " ".join(LORA_TAG.sub("", p.prompt).split())
+    return p.model_copy(update={"prompt": prompt or p.prompt, "loras": [*p.loras, *tags]})
+
+
+def check_loras(env: PrepareEnv, p: DiffusionParams, family: str) -> None:
+    for i, ref in enumerate(p.loras):
+        field = f"params.loras.{i}.name"
+        spec = env.catalog.get(ref.name, field=field)
+        if spec.kind != "lora":
+            raise InvalidInput(f"{ref.name!r} is a {spec.kind}, not a LoRA", field=field)
+        if spec.family not in (family, "unknown"):
+            raise InvalidInput(f"LoRA {ref.name!r} is for {spec.family}; the model is {family}", field=field)
+
+
 def prepare_diffusion(env: PrepareEnv, p: DiffusionParams) -> DiffusionParams:
-    """Fix the random seed and the default model at submission, so the job row re-makes the same image."""
+    """Fix what must not change between runs: random seed, default model, preset expansion, LoRA tags."""
+    p = lift_lora_tags(apply_preset(env, p))
     updates: dict[str, Any] = {}
     if p.seed is None:
         updates["seed"] = secrets.randbelow(MAX_SEED)
-    if p.model is None:
-        updates["model"] = env.catalog.default_checkpoint(field="params.model").name
-    else:
+    spec = (
         env.catalog.get(p.model, field="params.model")
+        if p.model
+        else env.catalog.default_checkpoint(field="params.model")
+    )
+    updates["model"] = spec.name
+    check_loras(env, p, spec.family)
     return p.model_copy(update=updates)
 
 
@@ -67,50 +136,80 @@ def run_diffusion(
     p: DiffusionParams,
     *,
     mode: str,
-    init_image: Any = None,
+    init_image: Image.Image | None = None,
+    mask: Image.Image | None = None,
     strength: float | None = None,
     parent_id: str | None = None,
-) -> ImagesResult:
+    controls: list[Any] | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    step_offset: int = 0,
+    total_override: int | None = None,
+    save: bool = True,
+) -> tuple[ImagesResult, list[Image.Image]]:
+    """Run one diffusion request for an operation; save outputs as assets (unless `save` is False)."""
     from zhike.backends import diffusion
 
     assert p.model is not None and p.seed is not None
     t0 = time.perf_counter()
-    ctx.progress(0, 1)
+    ctx.progress(step_offset, total_override or 1)
+    loras = [(ref.name, ctx.models.catalog.get(ref.name, field="params.loras").path, ref.weight) for ref in p.loras]
+
+    def on_step(i: int, n: int, preview: Any) -> None:
+        ctx.progress(step_offset + i, total_override or n, preview)
+
     with ctx.models.use_pipeline(p.model) as loaded:
         t_loaded = time.perf_counter()
-        gen = diffusion.generate(
-            loaded,
+        req = diffusion.DiffusionRequest(
             mode=mode,
             prompt=p.prompt,
             negative_prompt=p.negative_prompt,
-            width=p.width,
-            height=p.height,
+            width=width or p.width,
+            height=height or p.height,
             steps=p.steps,
             guidance=p.guidance,
             seed=p.seed,
             scheduler=p.scheduler,
             batch_size=p.batch_size,
+            clip_skip=p.clip_skip,
             init_image=init_image,
+            mask=mask,
             strength=strength,
-            on_step=lambda i, n, preview: ctx.progress(i, n, preview),
+            loras=loras,
+            controls=controls or [],
+            on_step=on_step,
         )
+        gen = diffusion.generate(loaded, req)
         spec = loaded.spec
     t_run = time.perf_counter()
-    params = p.model_dump(mode="json", exclude={"seed"})
-    images = []
-    for img, seed in zip(gen.images, gen.seeds, strict=True):
-        aid = ctx.save_image(
-            img, params=params, seed=seed, model=spec.name, model_hash=spec.short_hash, parent_id=parent_id
-        )
-        images.append(ImageOut(asset_id=aid, seed=seed, width=img.width, height=img.height))
-    t_end = time.perf_counter()
-    return ImagesResult(
-        images=images,
+    result = ImagesResult(
+        images=[],
         model=spec.name,
         warnings=gen.warnings,
-        timings={
-            "load": round(t_loaded - t0, 4),
-            "generate": round(t_run - t_loaded, 4),
-            "save": round(t_end - t_run, 4),
-        },
+        timings={"load": round(t_loaded - t0, 4), "generate": round(t_run - t_loaded, 4)},
     )
+    if save:
+        save_outputs(ctx, result, gen.images, gen.seeds, p, parent_id=parent_id, model_hash=spec.short_hash)
+        result.timings["save"] = round(time.perf_counter() - t_run, 4)
+    return result, gen.images
+
+
+def save_outputs(
+    ctx: RunContext,
+    result: ImagesResult,
+    images: list[Image.Image],
+    seeds: list[int | None],
+    p: BaseModel,
+    *,
+    parent_id: str | None,
+    model_hash: str | None = None,
+    tags: list[str] | None = None,
+) -> None:
+    """Store each image as an asset carrying the op's params; fill `result.images`."""
+    params = p.model_dump(mode="json", exclude={"seed"})
+    model = getattr(p, "model", None)
+    for img, seed in zip(images, seeds, strict=True):
+        aid = ctx.save_image(
+            img, params=params, seed=seed, model=model, model_hash=model_hash, parent_id=parent_id, tags=tags
+        )
+        result.images.append(ImageOut(asset_id=aid, seed=seed, width=img.width, height=img.height))

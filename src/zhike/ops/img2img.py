@@ -49,4 +49,4 @@ def prepare_img2img(env: PrepareEnv, p: Img2ImgParams) -> Img2ImgParams:
 def img2img(ctx: RunContext, p: Img2ImgParams) -> ImagesResult:
     """Re-draw an input image with a prompt. Strength 0 returns the input unchanged."""
     init = ctx.load_image(p.init_image, field="params.init_image")
-    return run_diffusion(ctx, p, mode="img2img", init_image=init, strength=p.strength, parent_id=p.init_image)
+    return run_diffusion(ctx, p, mode="img2img", init_image=init, strength=p.strength, parent_id=p.init_image)[0]

@@ -23,4 +23,4 @@ class Txt2ImgParams(DiffusionParams):
 )
 def txt2img(ctx: RunContext, p: Txt2ImgParams) -> ImagesResult:
     """Generate images from a prompt with a Stable Diffusion checkpoint (SD 1.5 or SDXL)."""
-    return run_diffusion(ctx, p, mode="txt2img")
+    return run_diffusion(ctx, p, mode="txt2img")[0]

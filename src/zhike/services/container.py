@@ -21,6 +21,7 @@ from zhike.services.assets.service import AssetService
 from zhike.services.db import get_engine
 from zhike.services.jobs.queue import JobQueue
 from zhike.services.keys import KeyService
+from zhike.services.presets import PresetStore
 from zhike.settings import Settings
 
 
@@ -74,6 +75,10 @@ class Zhike:
         )
 
     @cached_property
+    def presets(self) -> PresetStore:
+        return PresetStore(self.settings.home / "presets")
+
+    @cached_property
     def keys(self) -> KeyService:
         return KeyService(self.engine)
 
@@ -117,7 +122,7 @@ class Zhike:
                 return self.jobs.same_request(existing, request_hash), False
         if op.prepare is not None:
             # Resolve what must be fixed for reproducibility (random seed, default model) and check references.
-            params = op.prepare(PrepareEnv(self.settings, owner_id, self.catalog, self.assets), params)
+            params = op.prepare(PrepareEnv(self.settings, owner_id, self.catalog, self.assets, self.presets), params)
         return self.jobs.submit(
             op=op.name,
             op_version=op.version,

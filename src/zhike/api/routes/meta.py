@@ -43,3 +43,8 @@ def models(app: AppDep, _: OwnerDep) -> dict[str, Any]:
         d["loaded"] = spec.name in cached
         out.append(d)
     return {"models": out}
+
+
+@router.get("/presets", summary="Style presets (bundled and the deployment's own)")
+def presets(app: AppDep, _: OwnerDep) -> dict[str, Any]:
+    return {"presets": [p.model_dump() for p in app.presets.list()]}
