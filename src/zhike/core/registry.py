@@ -15,7 +15,14 @@ if TYPE_CHECKING:
     from zhike.core.context import PrepareEnv, RunContext
 
 # Modules that register the built-in operations. Imported on first registry use, never at package import.
-BUILTIN_OP_MODULES: tuple[str, ...] = ("zhike.ops.txt2img", "zhike.ops.img2img")
+BUILTIN_OP_MODULES: tuple[str, ...] = (
+    "zhike.ops.txt2img",
+    "zhike.ops.img2img",
+    "zhike.ops.hires",
+    "zhike.ops.inpaint",
+    "zhike.ops.outpaint",
+    "zhike.ops.restyle",
+)
 
 
 @dataclass(frozen=True)

@@ -56,11 +56,18 @@ class ModelCatalog:
             raise InvalidInput(f"unknown model {name!r}; available: {known}", field=field)
         return ModelSpec.from_row(dict(row))
 
-    def default_checkpoint(self, *, field: str = "model") -> ModelSpec:
-        """The model used when a request names none: the first loadable checkpoint."""
-        for spec in self.list():
-            if (spec.kind, spec.family) in LOADABLE:
-                return spec
+    def default_checkpoint(self, *, field: str = "model", inpainting: bool = False) -> ModelSpec:
+        """The model used when a request names none: the first loadable checkpoint that can do the job.
+
+        Inpainting checkpoints (9-channel UNet) only inpaint; for edits they are preferred over base models.
+        """
+        loadable = [s for s in self.list() if (s.kind, s.family) in LOADABLE]
+        if inpainting:
+            loadable.sort(key=lambda s: s.variant != "inpaint")
+        else:
+            loadable = [s for s in loadable if s.variant != "inpaint"]
+        if loadable:
+            return loadable[0]
         raise InvalidInput(
             "no image model is installed; add one with `zhike models add PATH` "
             "(a diffusers folder or a .safetensors checkpoint of SD 1.5 or SDXL)",

@@ -31,8 +31,7 @@ class DiffusionParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt: str = Field(
-        ...,
-        min_length=1,
+        "",
         max_length=4000,
         description="What to draw / 画面描述. A1111 syntax works: (word:1.3), [word], BREAK, <lora:name:0.8>",
     )
@@ -52,8 +51,8 @@ class DiffusionParams(BaseModel):
 
     @field_validator("width", "height")
     @classmethod
-    def _multiple_of_8(cls, v: int) -> int:
-        if v % 8:
+    def _multiple_of_8(cls, v: int | None) -> int | None:
+        if v is not None and v % 8:
             raise ValueError(f"must be a multiple of 8 (got {v}; nearest: {round(v / 8) * 8})")
         return v
 
@@ -62,12 +61,28 @@ class DiffusionParams(BaseModel):
     def _random_is_none(cls, v: int | None) -> int | None:
         return None if v == -1 else v  # -1 and empty both mean "random": one spelling, one request hash
 
+
+class PromptRequired(BaseModel):
+    """Mixin for operations that draw from the prompt alone (txt2img, hires)."""
+
+    prompt: str = Field(
+        ...,
+        min_length=1,
+        max_length=4000,
+        description="What to draw / 画面描述. A1111 syntax works: (word:1.3), [word], BREAK, <lora:name:0.8>",
+    )
+
     @field_validator("prompt")
     @classmethod
     def _not_blank(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("must not be blank")
         return v
+
+
+def native_side(family: str) -> int:
+    """The resolution a family was trained at: the default working size for edits."""
+    return 1024 if family == "sdxl" else 512
 
 
 def apply_preset(env: PrepareEnv, p: DiffusionParams) -> DiffusionParams:
@@ -102,7 +117,7 @@ def lift_lora_tags(p: DiffusionParams) -> DiffusionParams:
     mine = {lr.name for lr in p.loras}
     tags = [LoraRef(name=n.strip(), weight=float(w) if w else 1.0) for n, w in found if n.strip() not in mine]
     prompt = " ".join(LORA_TAG.sub("", p.prompt).split())
-    return p.model_copy(update={"prompt": prompt or p.prompt, "loras": [*p.loras, *tags]})
+    return p.model_copy(update={"prompt": prompt, "loras": [*p.loras, *tags]})
 
 
 def check_loras(env: PrepareEnv, p: DiffusionParams, family: str) -> None:
@@ -115,17 +130,24 @@ def check_loras(env: PrepareEnv, p: DiffusionParams, family: str) -> None:
             raise InvalidInput(f"LoRA {ref.name!r} is for {spec.family}; the model is {family}", field=field)
 
 
-def prepare_diffusion(env: PrepareEnv, p: DiffusionParams) -> DiffusionParams:
-    """Fix what must not change between runs: random seed, default model, preset expansion, LoRA tags."""
+def prepare_diffusion(env: PrepareEnv, p: DiffusionParams, *, inpainting: bool = False) -> DiffusionParams:
+    """Fix what must not change between runs: random seed, default model, preset expansion, LoRA tags.
+
+    `inpainting`: the operation fills a mask (inpaint, erase, outpaint), so inpainting checkpoints can serve.
+    """
     p = lift_lora_tags(apply_preset(env, p))
     updates: dict[str, Any] = {}
     if p.seed is None:
         updates["seed"] = secrets.randbelow(MAX_SEED)
-    spec = (
-        env.catalog.get(p.model, field="params.model")
-        if p.model
-        else env.catalog.default_checkpoint(field="params.model")
-    )
+    if p.model:
+        spec = env.catalog.get(p.model, field="params.model")
+        if spec.variant == "inpaint" and not inpainting:
+            raise InvalidInput(
+                f"{spec.name!r} is an inpainting model: use it for inpaint, erase or outpaint, or pick a base model",
+                field="params.model",
+            )
+    else:
+        spec = env.catalog.default_checkpoint(field="params.model", inpainting=inpainting)
     updates["model"] = spec.name
     check_loras(env, p, spec.family)
     return p.model_copy(update=updates)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from zhike.core.context import RunContext
 from zhike.core.registry import operation
 from zhike.core.types import ImagesResult
-from zhike.ops.diffusion_common import DiffusionParams, prepare_diffusion, run_diffusion
+from zhike.ops.diffusion_common import DiffusionParams, PromptRequired, prepare_diffusion, run_diffusion
 
 
-class Txt2ImgParams(DiffusionParams):
+class Txt2ImgParams(PromptRequired, DiffusionParams):
     pass
 
 

@@ -1,0 +1,192 @@
+"""inpaint, erase (智能消除) and material_swap (材质替换): change the masked area, keep the rest exactly."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from PIL import Image
+from pydantic import Field
+
+from zhike.core.context import PrepareEnv, RunContext
+from zhike.core.registry import operation
+from zhike.core.types import AssetId, ImagesResult
+from zhike.ops.diffusion_common import (
+    MAX_SIDE,
+    DiffusionParams,
+    native_side,
+    prepare_diffusion,
+    run_diffusion,
+    save_outputs,
+)
+from zhike.ops.masking import binary_mask, composite_keep, fit_to, grow, mask_box
+
+Area = Literal["auto", "whole", "masked"]
+
+
+class InpaintParams(DiffusionParams):
+    image: AssetId = Field(..., description="The image to edit")
+    mask: AssetId = Field(..., description="Mask image: white = change, black = keep (or alpha)")
+    strength: float = Field(1.0, ge=0.01, le=1.0, description="How much the masked area may change")
+    mask_blur: int = Field(6, ge=0, le=64, description="Soft seam width inside the mask, px")
+    area: Area = Field("auto", description="masked: work on a crop around the mask at full detail; auto: when large")
+    padding: int = Field(48, ge=0, le=512, description="Context around the mask for area=masked, px")
+    width: int | None = Field(None, ge=64, le=MAX_SIDE, description="Working width (default: the model's native)")
+    height: int | None = Field(None, ge=64, le=MAX_SIDE, description="Working height")
+
+
+def prepare_inpaint(env: PrepareEnv, p: InpaintParams) -> InpaintParams:
+    env.assets.get(p.image, owner_id=env.owner_id, field="params.image")
+    env.assets.get(p.mask, owner_id=env.owner_id, field="params.mask")
+    return prepare_diffusion(env, p, inpainting=True)
+
+
+def inpaint_images(
+    ctx: RunContext, p: InpaintParams, image: Image.Image, mask: Image.Image, *, init: Image.Image | None = None
+) -> tuple[ImagesResult, list[Image.Image]]:
+    """Inpaint `mask` of `image` (starting from `init` if given) and composite: outside the mask stays exact."""
+    assert p.model is not None
+    family = ctx.models.catalog.get(p.model, field="params.model").family
+    side = native_side(family)
+    box = (0, 0, *image.size)
+    if p.area == "masked" or (p.area == "auto" and max(image.size) > side * 1.25):
+        box = mask_box(mask, p.padding)
+    crop_w, crop_h = box[2] - box[0], box[3] - box[1]
+    work = (p.width, p.height) if p.width and p.height else fit_to(crop_w, crop_h, min(side, max(crop_w, crop_h, 64)))
+    source = (init or image).convert("RGB").crop(box).resize(work, Image.LANCZOS)
+    # Generate a little past the mask so the soft seam has generated pixels under it.
+    gen_mask = grow(mask, max(1, p.mask_blur // 2)).crop(box).resize(work, Image.NEAREST)
+    result, generated = run_diffusion(
+        ctx,
+        p,
+        mode="inpaint",
+        init_image=source,
+        mask=gen_mask,
+        strength=p.strength,
+        width=work[0],
+        height=work[1],
+        save=False,
+    )
+    outs = []
+    for g in generated:
+        full = image.convert("RGB").copy()
+        full.paste(g.resize((crop_w, crop_h), Image.LANCZOS), box[:2])
+        outs.append(composite_keep(image, full, mask, p.mask_blur))
+    return result, outs
+
+
+@operation(
+    "inpaint",
+    version=1,
+    params=InpaintParams,
+    result=ImagesResult,
+    prepare=prepare_inpaint,
+    title={"en": "Inpaint", "zh": "局部重绘"},
+    tags=("image", "edit"),
+)
+def inpaint(ctx: RunContext, p: InpaintParams) -> ImagesResult:
+    """Redraw the masked area from the prompt; pixels outside the mask are kept exactly."""
+    image = ctx.load_image(p.image, field="params.image")
+    mask = binary_mask(ctx.load_image(p.mask, field="params.mask"), image.size, field="params.mask")
+    result, outs = inpaint_images(ctx, p, image, mask)
+    save_outputs(ctx, result, outs, [p.seed + i for i in range(len(outs))], p, parent_id=p.image)
+    return result
+
+
+# -- erase ----------------------------------------------------------------------------------------------
+ERASE_NEGATIVE = "object, person, people, animal, text, letters, watermark, logo, signature, frame, border"
+
+
+class EraseParams(InpaintParams):
+    prompt: str = Field("", max_length=4000, description="Optional: what should be there instead (e.g. 'wooden table')")
+    negative_prompt: str = Field(ERASE_NEGATIVE, max_length=4000)
+    method: Literal["auto", "diffusion", "classical"] = Field(
+        "auto", description="auto: diffusion when an image model is installed, else the classical (OpenCV) fill"
+    )
+    strength: float = Field(0.8, ge=0.01, le=1.0, description="How far diffusion may move from the classical fill")
+    steps: int = Field(20, ge=1, le=150)
+    mask_grow: int = Field(6, ge=0, le=64, description="Grow the mask to take the object's edge and shadow, px")
+
+
+class EraseResult(ImagesResult):
+    method: str = Field(..., description="What filled the area: diffusion (model name) or classical-telea")
+
+
+def prepare_erase(env: PrepareEnv, p: EraseParams) -> EraseParams:
+    env.assets.get(p.image, owner_id=env.owner_id, field="params.image")
+    env.assets.get(p.mask, owner_id=env.owner_id, field="params.mask")
+    method = p.method
+    if method == "auto":
+        has_model = p.model is not None or any(s.kind == "checkpoint" for s in env.catalog.list())
+        method = "diffusion" if has_model else "classical"
+    if method == "classical":  # no model involved: fix the seed only so the row is complete
+        return p.model_copy(update={"method": "classical", "seed": p.seed if p.seed is not None else 0})
+    return prepare_diffusion(env, p.model_copy(update={"method": "diffusion"}), inpainting=True)
+
+
+@operation(
+    "erase",
+    version=1,
+    params=EraseParams,
+    result=EraseResult,
+    prepare=prepare_erase,
+    title={"en": "Smart erase", "zh": "智能消除"},
+    tags=("image", "edit"),
+)
+def erase(ctx: RunContext, p: EraseParams) -> EraseResult:
+    """Remove what the mask covers and fill it to match the surroundings; the rest is kept exactly."""
+    from zhike.backends.classical import telea_fill
+
+    ctx.progress(0, 1)
+    image = ctx.load_image(p.image, field="params.image").convert("RGB")
+    mask = grow(binary_mask(ctx.load_image(p.mask, field="params.mask"), image.size, field="params.mask"), p.mask_grow)
+    filled = telea_fill(image, mask)
+    if p.method == "classical":
+        result = EraseResult(
+            images=[],
+            method="classical-telea",
+            warnings=[
+                "filled with the classical OpenCV method (no image model used); add an SD inpainting model for "
+                "generated fills: zhike models add PATH"
+            ],
+        )
+        save_outputs(
+            ctx, result, [composite_keep(image, filled, mask, 0)], [None], p, parent_id=p.image, tags=["erase"]
+        )
+        ctx.progress(1, 1)
+        return result
+    # Diffusion starts from the classical fill, so it refines a background instead of inventing an object.
+    base, outs = inpaint_images(ctx, p, image, mask, init=filled)
+    result = EraseResult(**base.model_dump(), method=f"diffusion:{p.model}")
+    save_outputs(ctx, result, outs, [p.seed + i for i in range(len(outs))], p, parent_id=p.image, tags=["erase"])
+    return result
+
+
+# -- material swap --------------------------------------------------------------------------------------
+class MaterialSwapParams(InpaintParams):
+    material: str = Field(
+        ..., min_length=1, max_length=200, description="The new material, e.g. 'brown leather' / 木纹"
+    )
+    strength: float = Field(0.85, ge=0.01, le=1.0)
+    negative_prompt: str = Field("blurry, deformed, low quality, watermark", max_length=4000)
+
+
+def prepare_material(env: PrepareEnv, p: MaterialSwapParams) -> MaterialSwapParams:
+    prompt = p.prompt.strip()
+    if f"made of {p.material}" not in prompt:  # stored params re-submitted (--from) are already expanded
+        extra = (f"made of {p.material}", f"{p.material} texture", "realistic material, detailed, product photo")
+        prompt = ", ".join(x for x in (prompt, *extra) if x)
+    return prepare_inpaint(env, p.model_copy(update={"prompt": prompt}))
+
+
+@operation(
+    "material_swap",
+    version=1,
+    params=MaterialSwapParams,
+    result=ImagesResult,
+    prepare=prepare_material,
+    title={"en": "Material swap", "zh": "材质替换"},
+    tags=("image", "edit"),
+)
+def material_swap(ctx: RunContext, p: MaterialSwapParams) -> ImagesResult:
+    """Give the masked object a new material (leather, wood, metal...); outside the mask is kept exactly."""
+    return inpaint(ctx, p)
