@@ -31,6 +31,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from tests.helpers.tiny_sd import build_tiny_sd15  # noqa: E402
 from zhike.backends.diffusion import quiet_library_logs  # noqa: E402
+from zhike.cli import common as cli_common  # noqa: E402
 from zhike.cli import main as cli  # noqa: E402
 from zhike.services.container import Zhike  # noqa: E402
 from zhike.settings import Settings  # noqa: E402
@@ -100,7 +101,7 @@ def main() -> None:
     # (b) zhike generate, in-process, warm model cache
     z = Zhike(Settings(home=work / "home-b", device="cpu"))
     z.catalog.add(str(model_dir), name="tiny")
-    cli.services = lambda: z  # the CLI command runs against this (warm) instance
+    cli_common.services = lambda: z  # the CLI command runs against this (warm) instance
     runner = CliRunner()
     argv = [
         "generate",

@@ -127,3 +127,72 @@ def test_keys_create_prints_the_key_once(cli) -> None:  # type: ignore[no-untype
     assert r.exit_code == 0 and key.startswith("zk_") and len(key) > 40
     listed = cli("keys", "list").stdout
     assert "shop" in listed and key not in listed
+
+
+def test_edit_commands_and_generic_run(cli, tiny_sd15: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    photo = tmp_path / "p.png"
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(photo)
+    mask = tmp_path / "m.png"
+    m = Image.new("L", (64, 48))
+    m.paste(255, (20, 10, 40, 30))
+    m.save(mask)
+    # No model registered: erase and outpaint fall back to the named classical methods.
+    r = cli("erase", str(photo), "--mask", str(mask), "-o", str(tmp_path / "e.png"))
+    assert r.exit_code == 0, r.stderr
+    assert "classical" in r.stderr and Image.open(tmp_path / "e.png").size == (64, 48)
+    r = cli("outpaint", str(photo), "--aspect", "1:1", "-o", str(tmp_path / "o.png"))
+    assert r.exit_code == 0, r.stderr
+    assert Image.open(tmp_path / "o.png").size == (64, 64)
+    cli("models", "add", str(tiny_sd15), "--name", "tiny")
+    r = cli(
+        "run",
+        "inpaint",
+        "--image",
+        f"image={photo}",
+        "--image",
+        f"mask={mask}",
+        "-p",
+        "prompt=a red ball",
+        "-p",
+        "steps=2",
+        "-p",
+        "seed=3",
+        "-o",
+        str(tmp_path / "i.png"),
+    )
+    assert r.exit_code == 0, r.stderr
+    assert "a red ball" in Image.open(tmp_path / "i.png").text["parameters"]
+    bad = cli("run", "inpaint", "--image", f"image={photo}", "-p", "steps=2")
+    assert bad.exit_code == 2 and "--mask" in bad.stderr
+    r = cli(
+        "generate",
+        "a cat",
+        "--preset",
+        "guofeng",
+        "--hires",
+        "1.5",
+        "--steps",
+        "2",
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "-o",
+        str(tmp_path / "h.png"),
+    )
+    assert r.exit_code == 0, r.stderr
+    assert Image.open(tmp_path / "h.png").size == (96, 96)
+    bad = cli("generate", "a cat", "--lora", "nope:0.5", "-o", str(tmp_path / "x.png"))
+    assert bad.exit_code == 2 and "--loras.0.name" in bad.stderr and "nope" in bad.stderr
+
+
+def test_presets_commands(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    listed = json.loads(cli("presets", "list", "--json").stdout)
+    assert {"guofeng", "erciyuan", "youhua", "caihui", "cg"} <= {p["id"] for p in listed}
+    f = tmp_path / "mine.json"
+    f.write_text(json.dumps({"id": "mine", "name": {"zh": "我的", "en": "Mine"}, "prompt": "{prompt}, pastel"}))
+    assert cli("presets", "add", str(f)).exit_code == 0
+    assert "mine" in {p["id"] for p in json.loads(cli("presets", "list", "--json").stdout)}
+    assert cli("presets", "remove", "guofeng").exit_code == 2
+    assert cli("presets", "remove", "mine").exit_code == 0

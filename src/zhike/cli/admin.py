@@ -1,0 +1,135 @@
+"""`zhike models`, `zhike keys`, `zhike presets`: what the deployment has."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Table
+
+from zhike.cli import common
+from zhike.cli.common import err, out, run_cli
+
+models_app = typer.Typer(help="Register, list and remove models", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys", no_args_is_help=True)
+presets_app = typer.Typer(help="Style presets", no_args_is_help=True)
+
+
+# -- models ----------------------------------------------------------------------------------------------
+@models_app.command("add")
+def models_add(
+    source: Annotated[str, typer.Argument(help="Folder, .safetensors file, or hub repo id org/name")],
+    name: Annotated[str | None, typer.Option(help="Name to use (default: file/folder name)")] = None,
+    config: Annotated[str | None, typer.Option(help="diffusers config folder for a custom single file")] = None,
+) -> None:
+    """Register a model (diffusers folder or single-file .safetensors; SD 1.5 / SDXL)."""
+    z = common.services()
+    path = Path(source)
+    size = path.stat().st_size if path.is_file() else 0
+    with Progress(
+        TextColumn("hashing"), BarColumn(), TaskProgressColumn(), console=err, disable=size < 200_000_000
+    ) as bar:
+        task = bar.add_task("hash", total=size)
+        spec = run_cli(
+            lambda: z.catalog.add(source, name=name, config_dir=config, on_hash_bytes=lambda n: bar.advance(task, n))
+        )
+    out.print(
+        f"added [bold]{spec.name}[/]: {spec.family} {spec.kind} ({spec.format}, {spec.variant}), "
+        f"{spec.size_bytes / 1e9:.2f} GB"
+    )
+
+
+@models_app.command("list")
+def models_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """List registered models."""
+    specs = common.services().catalog.list()
+    if as_json:
+        print(json.dumps([s.public() for s in specs], ensure_ascii=False, indent=2))
+        return
+    if not specs:
+        out.print("no models registered; add one with: zhike models add PATH")
+        return
+    t = Table("name", "family", "kind", "format", "size", "embedded", "path")
+    for s in specs:
+        t.add_row(
+            s.name,
+            s.family,
+            s.kind,
+            s.format,
+            f"{s.size_bytes / 1e9:.2f} GB",
+            "yes" if s.embedded else "",
+            str(s.path),
+        )
+    out.print(t)
+
+
+@models_app.command("remove")
+def models_remove(name: str) -> None:
+    """Unregister a model (its files stay where they are)."""
+    run_cli(lambda: common.services().catalog.remove(name))
+    out.print(f"removed {name}")
+
+
+# -- keys ------------------------------------------------------------------------------------------------
+@keys_app.command("create")
+def keys_create(name: Annotated[str, typer.Option(help="A label for the key")]) -> None:
+    """Create an API key; it is printed once and stored only as a hash."""
+    row, key = run_cli(lambda: common.services().keys.create(name))
+    err.print(f"API key [bold]{row['name']}[/] (id {row['id']}). Copy it now; it will not be shown again:")
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    t = Table("id", "name", "prefix", "created", "last used", "revoked")
+    for k in common.services().keys.list():
+        t.add_row(
+            k["id"],
+            k["name"],
+            k["prefix"] + "…",
+            str(k["created_at"])[:19],
+            str(k["last_used_at"] or "")[:19],
+            "yes" if k["revoked"] else "",
+        )
+    out.print(t)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    run_cli(lambda: common.services().keys.revoke(key_id))
+    out.print(f"revoked {key_id}")
+
+
+# -- presets ---------------------------------------------------------------------------------------------
+@presets_app.command("list")
+def presets_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
+    """List style presets (bundled and your own)."""
+    presets = common.services().presets.list()
+    if as_json:
+        print(json.dumps([p.model_dump() for p in presets], ensure_ascii=False, indent=2))
+        return
+    t = Table("id", "名称", "name", "kind", "prompt template")
+    for p in presets:
+        t.add_row(p.id, p.name.get("zh", ""), p.name.get("en", ""), "bundled" if p.builtin else "yours", p.prompt[:60])
+    out.print(t)
+
+
+@presets_app.command("add")
+def presets_add(path: Path) -> None:
+    """Add (or replace) a preset from a JSON file (see docs/PRESETS.md)."""
+    if not path.is_file():
+        common.fail(f"no file at {path}")
+    preset = run_cli(lambda: common.services().presets.add(path))
+    out.print(f"added preset [bold]{preset.id}[/]")
+
+
+@presets_app.command("remove")
+def presets_remove(preset_id: str) -> None:
+    """Remove one of your presets (bundled ones stay)."""
+    run_cli(lambda: common.services().presets.remove(preset_id))
+    out.print(f"removed {preset_id}")

@@ -1,0 +1,107 @@
+"""Shared by the CLI commands: consoles, errors as messages, services, running a job with a progress bar."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from zhike.core.errors import ZhikeError
+from zhike.services.container import Zhike
+from zhike.settings import get_settings
+
+out = Console()
+err = Console(stderr=True)
+LOCAL_OWNER = "local"  # owner of what the CLI makes on this machine
+
+# Parameter names the CLI spells differently from the API.
+FLAG_FOR_PARAM = {"negative_prompt": "--negative", "batch_size": "--batch", "init_image": "--init", "prompt": "PROMPT"}
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print("[bold red]error:[/]", escape(message))  # escape: paths and prompts may contain [brackets]
+    raise typer.Exit(code)
+
+
+def cli_field(field: str) -> str:
+    """`params.width` -> `--width`: name the flag the user typed, not the API field."""
+    if not field.startswith("params."):
+        return field
+    name = field.removeprefix("params.")
+    return FLAG_FOR_PARAM.get(name, "--" + name.replace("_", "-"))
+
+
+def services() -> Zhike:
+    return Zhike(get_settings())
+
+
+def run_cli(fn: Any) -> Any:
+    """Turn user errors into a message and a non-zero exit, never a traceback."""
+    try:
+        return fn()
+    except ZhikeError as e:
+        msg = e.message
+        if e.field:
+            flag = cli_field(e.field)
+            msg = flag + msg.removeprefix(e.field) if msg.startswith(e.field) else f"{flag}: {msg}"
+        fail(msg)
+
+
+def upload_file(z: Zhike, path: Path, flag: str) -> str:
+    """Store a local image as an asset (inputs to operations are asset ids)."""
+    if not path.is_file():
+        fail(f"{flag}: no file at {path}")
+    return run_cli(lambda: z.assets.upload(path.read_bytes(), owner_id=LOCAL_OWNER, field=flag))["id"]
+
+
+def run_job_with_progress(z: Zhike, job_id: str) -> dict[str, Any]:
+    """Run the job here with a progress bar; if a running server's worker took it first, follow that one."""
+    from zhike.services.jobs.queue import TERMINAL
+    from zhike.services.jobs.worker import Worker
+
+    worker = Worker(z)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("step {task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task("working", total=None)
+        worker.on_progress = lambda _jid, step, total: bar.update(task, total=total, completed=step)
+        if not worker.run_one(job_id):
+            row = z.jobs.get(job_id)
+            while row["state"] not in TERMINAL:
+                row = z.jobs.wait(job_id, None, timeout=1.0, since=row["updated_at"])
+                if row["total_steps"]:
+                    bar.update(task, total=row["total_steps"], completed=row["step"])
+    return z.jobs.get(job_id)
+
+
+def submit_and_save(z: Zhike, op: str, params: dict[str, Any], output: Path) -> dict[str, Any]:
+    """Submit, run with progress, print warnings, write every output image (OUT, or OUT-1, OUT-2...)."""
+    job, _ = run_cli(lambda: z.submit(op, params, LOCAL_OWNER))
+    row = run_job_with_progress(z, job["id"])
+    if row["state"] != "succeeded":
+        e = row.get("error") or {}
+        where = f"{cli_field(e['field'])}: " if e.get("field") else ""
+        fail(f"job {row['state']}: {where}{e.get('message') or row.get('message') or ''}", code=1)
+    result = row["result"]
+    for w in result.get("warnings", []):
+        err.print("[yellow]warning:[/]", escape(w))
+    images = result.get("images", [])
+    for i, img in enumerate(images):
+        dest = output if len(images) == 1 else output.with_name(f"{output.stem}-{i + 1}{output.suffix}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        asset = z.assets.get(img["asset_id"], owner_id=LOCAL_OWNER)
+        dest.write_bytes(z.assets.read_bytes(asset))
+        seed = f"seed {img['seed']}, " if img.get("seed") is not None else ""
+        out.print(f"saved {dest}  ({seed}asset {img['asset_id']})")
+    return row
