@@ -112,7 +112,10 @@ def _classify_state_dict(path: Path, shapes: Shapes) -> CheckpointInfo:
         return info("lora", _lora_family(keys, shapes), notes="LoRA adapter; apply on top of a base model")
 
     # ControlNet (original "control_model.*" or diffusers-style single file).
-    if any(k.startswith("control_model.") or k.startswith("controlnet_cond_embedding.") for k in keys):
+    # A1111 ControlNets: `control_model.*`, or the same keys without the prefix (input_hint_block, zero_convs);
+    # diffusers-keyed single files: controlnet_cond_embedding.
+    control_markers = ("control_model.", "controlnet_cond_embedding.", "input_hint_block.", "zero_convs.")
+    if any(k.startswith(control_markers) for k in keys):
         return info("controlnet", _controlnet_family(keys, shapes))
 
     # SD3 / SD3.5 MMDiT.
@@ -210,7 +213,7 @@ def _lora_family(keys: list[str], shapes: Shapes) -> str:
 
 
 def _controlnet_family(keys: list[str], shapes: Shapes) -> str:
-    if any(k.startswith(("control_model.label_emb.", "add_embedding.")) for k in keys):
+    if any(k.startswith(("control_model.label_emb.", "label_emb.", "add_embedding.")) for k in keys):
         return "sdxl"
     return _context_family(shapes, _first(keys, lambda k: "attn2.to_k.weight" in k))
 
@@ -265,6 +268,8 @@ def _inspect_diffusers_dir(path: Path) -> CheckpointInfo:
             cls = config.get("_class_name", "")
             if cls in _STANDALONE_CLASSES:
                 family = _CONTEXT_DIM_FAMILY.get(config.get("cross_attention_dim"), "unknown")
+                if config.get("addition_embed_type") == "text_time":  # SDXL's size/crop conditioning
+                    family = "sdxl"
                 return CheckpointInfo(path, "diffusers", _STANDALONE_CLASSES[cls], family, notes=cls)
         raise CheckpointError(
             f"{path} is a folder but not a diffusers model (no model_index.json). "

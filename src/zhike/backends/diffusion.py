@@ -167,10 +167,10 @@ def build_pipeline(loaded: LoadedPipeline, req: DiffusionRequest) -> DiffusionPi
     if req.controls:
         from zhike.backends.controlnet import control_pipeline
 
-        pipe = control_pipeline(base, family, req.mode, [c.model for c in req.controls])
-        pipe.scheduler = scheduler
+        pipe = control_pipeline(base, family, req.mode, [c.model for c in req.controls], scheduler=scheduler)
     else:
-        pipe = PIPELINES[(family, req.mode)].from_pipe(base, scheduler=scheduler)
+        # dtype: without it from_pipe casts the shared (cached) modules to float32 in place.
+        pipe = PIPELINES[(family, req.mode)].from_pipe(base, scheduler=scheduler, dtype=base.dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
