@@ -22,6 +22,8 @@ BUILTIN_OP_MODULES: tuple[str, ...] = (
     "zhike.ops.inpaint",
     "zhike.ops.outpaint",
     "zhike.ops.restyle",
+    "zhike.ops.control",
+    "zhike.ops.preprocess",
 )
 
 

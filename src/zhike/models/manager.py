@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,27 @@ class ModelManager:
             return load_pipeline(spec, device=self.device, offload=self.cpu_offload, configs_root=self.configs_root)
 
         with self.use(f"pipeline:{spec.name}", load, identity=spec, label=f"model {spec.name!r}") as loaded:
+            yield loaded
+
+    @contextmanager
+    def use_controlnet(self, name: str, *, family: str, field: str = "model") -> Iterator[Any]:
+        """Yield a loaded ControlNet (backends.controlnet.LoadedControlNet), cached like checkpoints.
+
+        `family` is the base model's: it is assumed when the file's own family could not be read.
+        """
+        spec = self.catalog.get(name, field=field)
+        if spec.kind != "controlnet":
+            raise ModelError(f"{name!r} is a {spec.kind}, not a ControlNet", field=field)
+        if spec.family == "unknown":
+            spec = replace(spec, family=family)
+
+        def load() -> Any:
+            from zhike.backends.controlnet import load_controlnet
+            from zhike.backends.devices import dtype_for
+
+            return load_controlnet(spec, device=self.device, dtype=dtype_for(self.device))
+
+        with self.use(f"controlnet:{spec.name}", load, identity=spec, label=f"ControlNet {spec.name!r}") as loaded:
             yield loaded
 
     @contextmanager
