@@ -51,6 +51,14 @@ def tiny_sdxl(models_root: Path) -> Path:
     return build_tiny_sdxl(models_root / "tiny-sdxl")
 
 
+@pytest.fixture(scope="session")
+def tiny_cn15(tiny_sd15: Path, models_root: Path) -> Path:
+    """A tiny random ControlNet for the tiny SD 1.5 model (diffusers folder)."""
+    from tests.helpers.tiny_controlnet import build_tiny_controlnet
+
+    return build_tiny_controlnet(tiny_sd15, models_root / "cn-sd15")
+
+
 def make_settings(home: Path, **overrides: object) -> Settings:
     return Settings(home=home, device="cpu", **overrides)
 

@@ -196,3 +196,30 @@ def test_presets_commands(cli, tmp_path: Path) -> None:  # type: ignore[no-untyp
     assert "mine" in {p["id"] for p in json.loads(cli("presets", "list", "--json").stdout)}
     assert cli("presets", "remove", "guofeng").exit_code == 2
     assert cli("presets", "remove", "mine").exit_code == 0
+
+
+def test_run_control_with_dotted_keys(cli, tiny_sd15: Path, tiny_cn15: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli("models", "add", str(tiny_sd15), "--name", "tiny")
+    cli("models", "add", str(tiny_cn15), "--name", "cn")
+    art = tmp_path / "art.png"
+    Image.new("RGB", (64, 64), "white").save(art)
+    r = cli(
+        "run",
+        "control",
+        "-p",
+        "prompt=a dancer",
+        "-p",
+        "steps=2",
+        "-p",
+        "controls.0.model=cn",
+        "-p",
+        "controls.0.preprocess=lineart",
+        "-p",
+        "controls.0.weight=0.5",
+        "--image",
+        f"controls.0.image={art}",
+        "-o",
+        str(tmp_path / "c.png"),
+    )
+    assert r.exit_code == 0, r.stderr
+    assert Image.open(tmp_path / "c.png").size == (64, 64)

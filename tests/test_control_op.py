@@ -14,13 +14,6 @@ from zhike.core.errors import InvalidInput
 from zhike.services.container import Zhike
 
 
-@pytest.fixture(scope="session")
-def tiny_cn15(tiny_sd15: Path, models_root: Path) -> Path:
-    from tests.helpers.tiny_controlnet import build_tiny_controlnet
-
-    return build_tiny_controlnet(tiny_sd15, models_root / "cn-sd15")
-
-
 @pytest.fixture
 def zc(zhike: Zhike, tiny_cn15: Path) -> Zhike:
     spec = zhike.catalog.add(str(tiny_cn15), name="cn")

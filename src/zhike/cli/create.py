@@ -145,12 +145,37 @@ def run(
             fail(f"--json: not valid JSON: {e}")
     for key, raw in parse_assignments(param, "--param").items():
         try:
-            params[key] = json.loads(raw)
+            value = json.loads(raw)
         except ValueError:
-            params[key] = raw  # plain text, e.g. -p prompt=a cat
+            value = raw  # plain text, e.g. -p prompt=a cat
+        set_path(params, key, value)
     for key, path in parse_assignments(image, "--image").items():
-        params[key] = upload_file(z, Path(path), f"--image {key}")
+        set_path(params, key, upload_file(z, Path(path), f"--image {key}"))
     submit_and_save(z, op, params, output)
+
+
+def set_path(params: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `controls.0.image` style keys, creating the lists and objects on the way."""
+    parts = dotted.split(".")
+    node: Any = params
+    for part, nxt in zip(parts, parts[1:], strict=False):
+        child: Any = [] if nxt.isdigit() else {}
+        if isinstance(node, list):
+            i = int(part)
+            while len(node) <= i:
+                node.append(None)
+            node[i] = node[i] if node[i] is not None else child
+            node = node[i]
+        else:
+            node = node.setdefault(part, child)
+    last = parts[-1]
+    if isinstance(node, list):
+        i = int(last)
+        while len(node) <= i:
+            node.append(None)
+        node[i] = value
+    else:
+        node[last] = value
 
 
 def erase(
