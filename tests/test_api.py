@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import openai
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from tests.helpers.server import Server, server_fixture, wait_job
 
@@ -428,3 +428,30 @@ def test_openai_bad_key_and_bad_n(server: Server, oai: openai.OpenAI) -> None:
     with pytest.raises((openai.BadRequestError, openai.UnprocessableEntityError)) as info:
         oai.images.generate(prompt="x", size="64x64", n=9)
     assert info.value.body.get("field") == "n"
+
+
+# -- create and edit (issue 3) ---------------------------------------------------------------------------
+def test_presets_and_edit_ops_over_http(a: httpx.Client) -> None:
+    presets = {p["id"]: p for p in a.get("/api/v1/presets").json()["presets"]}
+    assert presets["guofeng"]["name"]["zh"] == "国风" and "{prompt}" in presets["guofeng"]["prompt"]
+    ops = {o["name"]: o for o in a.get("/api/v1/ops").json()["ops"]}
+    for name in ("preprocess", "control", "inpaint", "erase", "outpaint", "hires", "material_swap", "restyle"):
+        assert "properties" in ops[name]["params_schema"], name
+    assert ops["erase"]["title"]["zh"] == "智能消除"
+    img = a.post("/api/v1/assets", files={"file": ("p.png", png_bytes(64, seed=9), "image/png")}).json()["id"]
+    m = Image.new("L", (64, 64))
+    m.paste(255, (16, 16, 40, 40))
+    buf = io.BytesIO()
+    m.save(buf, "PNG")
+    mask = a.post("/api/v1/assets", files={"file": ("m.png", buf.getvalue(), "image/png")}).json()["id"]
+    r = submit(a, "erase", {"image": img, "mask": mask, "steps": 2, "seed": 1})
+    assert r.status_code == 201, r.text
+    job = wait_job(a, r.json()["id"])
+    assert job["state"] == "succeeded", job
+    assert job["result"]["method"].startswith("diffusion")
+    out = np.asarray(Image.open(io.BytesIO(a.get(job["outputs"][0]["url"]).content)).convert("RGB"))
+    src = np.asarray(Image.open(io.BytesIO(png_bytes(64, seed=9))).convert("RGB"))
+    keep = np.asarray(m.filter(ImageFilter.MaxFilter(13))) == 0
+    assert np.array_equal(out[keep], src[keep])
+    assert_error(submit(a, "erase", {"image": img, "mask": "nope12345"}), 404, "params.mask")
+    assert_error(submit(a, "txt2img", {"prompt": "x", "preset": "nope"}), 422, "params.preset")
