@@ -9,6 +9,7 @@ header is read: a multi-GB checkpoint is inspected in milliseconds.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,7 +210,21 @@ def _lora_family(keys: list[str], shapes: Shapes) -> str:
             and (".lora_down.weight" in k or ".lora_A.weight" in k or ".lora.down.weight" in k)
         ),
     )
-    return _context_family(shapes, key)
+    family = _context_family(shapes, key)
+    return family if family != "unknown" else lora_structural_family(keys)
+
+
+def lora_structural_family(keys: list[str]) -> str:
+    """Family from block structure alone, for widths the inspector does not know (scaled-down test models)."""
+    flat = [k.replace(".", "_") for k in keys]
+    if any(k.startswith(("lora_te1_", "lora_te2_", "text_encoder_2_")) for k in flat):
+        return "sdxl"
+    # SD1.x/2.x have attention in the first down block; SDXL's first block has none but stacks transformers.
+    if any("down_blocks_0_attentions" in k or re.search(r"input_blocks_[12]_1_", k) for k in flat):
+        return "sd15"
+    if any("transformer_blocks_1_" in k for k in flat):
+        return "sdxl"
+    return "unknown"
 
 
 def _controlnet_family(keys: list[str], shapes: Shapes) -> str:

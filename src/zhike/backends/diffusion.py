@@ -54,8 +54,15 @@ class LoadedPipeline:
     pipe: DiffusionPipeline
     spec: ModelSpec
     device: str
-    nbytes: int
+    base_nbytes: int
     load_seconds: float
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held: the weights plus the LoRA adapters loaded into them (the cache budget counts both)."""
+        from zhike.backends.lora import lora_nbytes
+
+        return self.base_nbytes + lora_nbytes(self.pipe)
 
 
 @dataclass
@@ -108,7 +115,7 @@ def load_pipeline(spec: ModelSpec, *, device: str, offload: bool, configs_root: 
     else:
         pipe.to(device)
     return LoadedPipeline(
-        pipe=pipe, spec=spec, device=device, nbytes=module_nbytes(pipe), load_seconds=time.perf_counter() - t0
+        pipe=pipe, spec=spec, device=device, base_nbytes=module_nbytes(pipe), load_seconds=time.perf_counter() - t0
     )
 
 
