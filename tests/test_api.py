@@ -361,9 +361,11 @@ def test_ops_list_schemas(a: httpx.Client, anon: httpx.Client) -> None:
     ops = {op["name"]: op for op in a.get("/api/v1/ops").json()["ops"]}
     assert {"txt2img", "img2img"} <= set(ops)
     for op in ops.values():
-        assert op["params_schema"]["type"] == "object" and "prompt" in op["params_schema"]["properties"]
-        assert "prompt" in op["params_schema"]["required"]
-        assert op["result_schema"]["type"] == "object"
+        assert op["params_schema"]["type"] == "object" and op["params_schema"]["properties"]
+        assert op["result_schema"]["type"] == "object" and op["title"]["zh"] and op["title"]["en"]
+    for name in ("txt2img", "hires"):  # drawing from the prompt alone needs one; edits do not
+        assert "prompt" in ops[name]["params_schema"]["required"]
+    assert "prompt" not in ops["erase"]["params_schema"].get("required", [])
     assert "init_image" in ops["img2img"]["params_schema"]["required"]
     assert a.get("/api/v1/ops/txt2img").json()["name"] == "txt2img"
     assert_error(a.get("/api/v1/ops/nope"), 404, "name")
