@@ -223,3 +223,31 @@ def test_run_control_with_dotted_keys(cli, tiny_sd15: Path, tiny_cn15: Path, tmp
     )
     assert r.exit_code == 0, r.stderr
     assert Image.open(tmp_path / "c.png").size == (64, 64)
+
+
+def test_preprocess_and_control_commands(cli, tiny_sd15: Path, tiny_cn15: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from skimage import data
+
+    person = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).resize((256, 256)).save(person)
+    r = cli("preprocess", str(person), "--mode", "pose", "-o", str(tmp_path / "pose.png"))
+    assert r.exit_code == 0, r.stderr
+    skeleton = np.asarray(Image.open(tmp_path / "pose.png").convert("RGB"))
+    assert skeleton.shape == (256, 256, 3) and (skeleton.sum(-1) > 0).mean() > 0.01  # limbs drawn
+    cli("models", "add", str(tiny_sd15), "--name", "tiny")
+    cli("models", "add", str(tiny_cn15), "--name", "openpose")
+    r = cli(
+        "control",
+        "an astronaut dancing",
+        "--control-model",
+        "openpose",
+        "--control-image",
+        str(tmp_path / "pose.png"),
+        "--steps",
+        "2",
+        "-o",
+        str(tmp_path / "c.png"),
+    )
+    assert r.exit_code == 0, r.stderr
+    bad = cli("control", "x", "--control-model", "tiny", "--control-image", str(person))
+    assert bad.exit_code == 2 and "--control-model" in bad.stderr and "not a ControlNet" in bad.stderr

@@ -233,3 +233,24 @@ def test_inpainting_checkpoints_only_inpaint(zhike: Zhike, tmp_path: Path) -> No
     outside = np.asarray(mask) == 0
     assert np.array_equal(out[outside], np.asarray(img, dtype=np.int16)[outside])
     assert zhike.submit("txt2img", {**BASE, "model": None}, "local")[0]["params"]["model"] == "tiny"
+
+
+def test_sdxl_inpaint_keeps_unmasked_pixels(zhike: Zhike, tiny_sdxl: Path) -> None:
+    zhike.catalog.add(str(tiny_sdxl), name="xl")
+    img = photo((64, 64))
+    mask = square_mask(img.size, (16, 16, 48, 48))
+    row = run(
+        zhike,
+        "inpaint",
+        {
+            "prompt": "a plant",
+            "image": upload(zhike, img),
+            "mask": upload(zhike, mask),
+            "model": "xl",
+            "steps": 2,
+            "seed": 8,
+        },
+    )
+    out = outputs(zhike, row)[0]
+    outside = np.asarray(mask) == 0
+    assert np.array_equal(out[outside], np.asarray(img, dtype=np.int16)[outside])

@@ -20,7 +20,15 @@ err = Console(stderr=True)
 LOCAL_OWNER = "local"  # owner of what the CLI makes on this machine
 
 # Parameter names the CLI spells differently from the API.
-FLAG_FOR_PARAM = {"negative_prompt": "--negative", "batch_size": "--batch", "init_image": "--init", "prompt": "PROMPT"}
+FLAG_FOR_PARAM = {
+    "negative_prompt": "--negative",
+    "batch_size": "--batch",
+    "init_image": "--init",
+    "prompt": "PROMPT",
+    "image": "IMAGE",
+    "controls.0.model": "--control-model",
+    "controls.0.image": "--control-image",
+}
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -292,4 +292,55 @@ def restyle(
     submit_and_save(z, "restyle", params, output)
 
 
-COMMANDS = (generate, run, erase, inpaint, outpaint, restyle)
+def preprocess(
+    image: Annotated[Path, typer.Argument(help="Photo or drawing")],
+    mode: Annotated[str, typer.Option(help="canny | softedge | scribble | lineart | pose")] = "canny",
+    output: Output = Path("map.png"),
+) -> None:
+    """Make a control map (edges, soft edges, line art, pose skeleton) to look at or edit before `control`."""
+    z = common.services()
+    submit_and_save(z, "preprocess", {"image": upload_file(z, image, "IMAGE"), "mode": mode}, output)
+
+
+def control(
+    prompt: Annotated[str, typer.Argument(help="What to draw")],
+    control_model: Annotated[str, typer.Option("--control-model", help="A registered ControlNet")],
+    control_image: Annotated[Path, typer.Option("--control-image", help="Photo to preprocess, or a ready map")],
+    preprocess_mode: Annotated[
+        str, typer.Option("--preprocess", help="none | canny | softedge | scribble | lineart | pose")
+    ] = "none",
+    weight: Annotated[float, typer.Option(help="Control strength")] = 1.0,
+    init: Annotated[
+        Path | None, typer.Option(help="img2img from this image (line-art colouring: the line art)")
+    ] = None,
+    strength: Annotated[float | None, typer.Option(help="With --init: how far it may move")] = None,
+    model: Model = None,
+    preset: Annotated[str | None, typer.Option(help="Style preset")] = None,
+    seed: Seed = None,
+    steps: Steps = None,
+    output: Output = Path("controlled.png"),
+) -> None:
+    """Generate following a control image (one ControlNet; use `zhike run control` for several)."""
+    z = common.services()
+    unit = {
+        "model": control_model,
+        "image": upload_file(z, control_image, "--control-image"),
+        "preprocess": preprocess_mode,
+        "weight": weight,
+    }
+    params = drop_none(
+        {
+            "prompt": prompt,
+            "controls": [unit],
+            "model": model,
+            "preset": preset,
+            "seed": seed,
+            "steps": steps,
+            "strength": strength,
+            "init_image": upload_file(z, init, "--init") if init else None,
+        }
+    )
+    submit_and_save(z, "control", params, output)
+
+
+COMMANDS = (generate, run, erase, inpaint, outpaint, restyle, preprocess, control)
