@@ -88,6 +88,7 @@ class RunContext:
         model_hash: str | None = None,
         parent_id: str | None = None,
         tags: list[str] | None = None,
+        dpi: int | None = None,
     ) -> str:
         staged = self.assets.stage_image(
             image,
@@ -100,6 +101,7 @@ class RunContext:
             model_hash=model_hash,
             parent_id=parent_id,
             tags=tags,
+            dpi=dpi,
         )
         self.staged.append(staged)
         return staged.row["id"]

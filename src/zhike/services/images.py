@@ -71,13 +71,17 @@ def decode_image(data: bytes, *, field: str, max_bytes: int, max_pixels: int) ->
     return img, ALLOWED_FORMATS[fmt]
 
 
-def encode_png(image: Image.Image, text_chunks: dict[str, str]) -> bytes:
-    """PNG bytes with text chunks (Pillow writes iTXt for non-Latin-1 text, e.g. Chinese prompts)."""
+def encode_png(image: Image.Image, text_chunks: dict[str, str], *, dpi: int | None = None) -> bytes:
+    """PNG bytes with text chunks (Pillow writes iTXt for non-Latin-1 text, e.g. Chinese prompts).
+
+    The mode is kept (RGBA cut-outs keep their alpha); `dpi` writes the pHYs chunk (print sizes, ID photos).
+    """
     info = PngImagePlugin.PngInfo()
     for key, value in text_chunks.items():
         info.add_text(key, value)
     buf = io.BytesIO()
-    image.save(buf, format="PNG", pnginfo=info, compress_level=4)
+    extra = {"dpi": (dpi, dpi)} if dpi else {}
+    image.save(buf, format="PNG", pnginfo=info, compress_level=4, **extra)
     return buf.getvalue()
 
 

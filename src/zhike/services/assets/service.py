@@ -73,6 +73,7 @@ class AssetService:
         model_hash: str | None = None,
         parent_id: str | None = None,
         tags: list[str] | None = None,
+        dpi: int | None = None,
     ) -> StagedAsset:
         """Encode a generated image as PNG with its parameters and store the bytes; the row waits for commit."""
         infotext = format_infotext(params, seed=seed, model=model, model_hash=model_hash, version=__version__)
@@ -83,7 +84,8 @@ class AssetService:
             "version": __version__,
             "parent": parent_id,
         }
-        data = encode_png(image, {"parameters": infotext, "zhike": json.dumps(zhike_meta, ensure_ascii=False)})
+        chunks = {"parameters": infotext, "zhike": json.dumps(zhike_meta, ensure_ascii=False)}
+        data = encode_png(image, chunks, dpi=dpi)
         sha, _ = self.blobs.put(data, "image/png")
         row = {
             "id": new_id(),
