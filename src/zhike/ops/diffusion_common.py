@@ -153,6 +153,18 @@ def prepare_diffusion(env: PrepareEnv, p: DiffusionParams, *, inpainting: bool =
     return p.model_copy(update=updates)
 
 
+def prepare_fill(env: PrepareEnv, p: Any) -> Any:
+    """Resolve `method` for ops that can fill without a model: auto -> diffusion when a checkpoint is named or
+    installed, else classical (then only the seed is fixed, so the stored row is complete)."""
+    method = p.method
+    if method == "auto":
+        has_model = p.model is not None or any(s.kind == "checkpoint" for s in env.catalog.list())
+        method = "diffusion" if has_model else "classical"
+    if method == "classical":
+        return p.model_copy(update={"method": "classical", "seed": p.seed if p.seed is not None else 0})
+    return prepare_diffusion(env, p.model_copy(update={"method": "diffusion"}), inpainting=True)
+
+
 def run_diffusion(
     ctx: RunContext,
     p: DiffusionParams,

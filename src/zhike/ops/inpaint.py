@@ -15,6 +15,7 @@ from zhike.ops.diffusion_common import (
     DiffusionParams,
     native_side,
     prepare_diffusion,
+    prepare_fill,
     run_diffusion,
     save_outputs,
 )
@@ -114,13 +115,7 @@ class EraseResult(ImagesResult):
 def prepare_erase(env: PrepareEnv, p: EraseParams) -> EraseParams:
     env.assets.get(p.image, owner_id=env.owner_id, field="params.image")
     env.assets.get(p.mask, owner_id=env.owner_id, field="params.mask")
-    method = p.method
-    if method == "auto":
-        has_model = p.model is not None or any(s.kind == "checkpoint" for s in env.catalog.list())
-        method = "diffusion" if has_model else "classical"
-    if method == "classical":  # no model involved: fix the seed only so the row is complete
-        return p.model_copy(update={"method": "classical", "seed": p.seed if p.seed is not None else 0})
-    return prepare_diffusion(env, p.model_copy(update={"method": "diffusion"}), inpainting=True)
+    return prepare_fill(env, p)
 
 
 @operation(

@@ -12,7 +12,7 @@ from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import InvalidInput
 from zhike.core.registry import operation
 from zhike.core.types import AssetId, ImagesResult
-from zhike.ops.diffusion_common import DiffusionParams, native_side, prepare_diffusion, run_diffusion, save_outputs
+from zhike.ops.diffusion_common import DiffusionParams, native_side, prepare_fill, run_diffusion, save_outputs
 from zhike.ops.masking import extend_canvas, fit_to
 
 MAX_CANVAS = 4096
@@ -87,12 +87,7 @@ def prepare_outpaint(env: PrepareEnv, p: OutpaintParams) -> OutpaintParams:
             limit=MAX_CANVAS,
         )
     p = p.model_copy(update={**sides, "aspect": None})  # store the resolved pixels: the row re-makes the image
-    method = p.method
-    if method == "auto":
-        method = "diffusion" if p.model or any(s.kind == "checkpoint" for s in env.catalog.list()) else "classical"
-    if method == "classical":
-        return p.model_copy(update={"method": "classical", "seed": p.seed if p.seed is not None else 0})
-    return prepare_diffusion(env, p.model_copy(update={"method": "diffusion"}), inpainting=True)
+    return prepare_fill(env, p)
 
 
 @operation(
