@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.test_edit_ops import photo, square_mask, upload
+from tests.test_edit_ops import kept_outside, photo, square_mask, upload
 from tests.test_generate import BASE, pixels, run
 from zhike.core.errors import InvalidInput
 from zhike.services.container import Zhike
@@ -91,8 +91,7 @@ def test_line_art_colouring_and_control_inpaint_keep_what_they_must(zc: Zhike) -
         },
     )
     out = pixels(zc, row["result"]["images"][0]["asset_id"])
-    outside = np.asarray(mask) == 0
-    assert np.array_equal(out[outside], np.asarray(art_img, dtype=np.int16)[outside])
+    assert kept_outside(out, art_img, mask)
 
 
 def test_control_errors_name_the_field(zc: Zhike, tiny_sdxl: Path, models_root: Path) -> None:
