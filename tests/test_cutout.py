@@ -23,15 +23,14 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
+from skimage import data as skdata  # noqa: E402
 
-import zhike.ops.cutout  # noqa: F401  (registers the op until it is listed in BUILTIN_OP_MODULES)
 from tests.conftest import ARTIFACTS, make_settings
 from zhike.backends.matting import alpha_matte, composite, feather_alpha, load_onnx_matting, logo_alpha
 from zhike.core.errors import InvalidInput, ModelError, NotFound
 from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker
 
-skdata = pytest.importorskip("skimage.data")
 ART = ARTIFACTS / "cutout"
 FIXTURES = Path(__file__).parent / "fixtures"
 LOGO_BG = (245, 222, 179)
@@ -377,3 +376,28 @@ def test_visual_sheet(astronaut: Image.Image, person_alpha: np.ndarray, cat_alph
     ):
         comp = composite(img, Image.fromarray(a), background=(0, 160, 60)).crop(box)
         save(comp.resize((comp.width * 4, comp.height * 4), Image.Resampling.NEAREST), name)
+
+
+def test_user_onnx_matting_model_registers_and_cuts(zhike: Zhike, embedded_dir: Path, tmp_path: Path) -> None:
+    """A user's ONNX matting export (here a copy of ISNet under a BiRefNet-like name) registers as kind matting."""
+    import shutil
+
+    from zhike.backends.checkpoint_inspect import CheckpointError, inspect_checkpoint
+
+    mine = tmp_path / "my-matting.onnx"
+    shutil.copy(embedded_dir / "isnet-small" / "model.onnx", mine)
+    spec = zhike.catalog.add(str(mine), name="my-matting")
+    assert (spec.kind, spec.format, spec.family) == ("matting", "onnx", "isnet")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    with pytest.raises(CheckpointError, match="not a readable ONNX"):
+        inspect_checkpoint(bad)
+    img = Image.fromarray(skdata.chelsea())  # ISNet needs real detail: tiny inputs (~128 px) come out empty
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    up = zhike.assets.upload(buf.getvalue(), owner_id="local")["id"]
+    job, _ = zhike.submit("cutout", {"image": up, "model": "my-matting"}, "local")
+    Worker(zhike).run_one(job["id"])
+    row = zhike.jobs.get(job["id"])
+    assert row["state"] == "succeeded", row["error"]
+    assert row["result"]["coverage"] > 0.5  # the cat fills most of the frame

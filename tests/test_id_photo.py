@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from PIL import Image
+from skimage import data as skdata  # noqa: E402
 
-import zhike.ops.id_photo  # noqa: F401  (registers the op until it is listed in BUILTIN_OP_MODULES)
 from tests.conftest import ARTIFACTS, make_settings
 from zhike.backends.face import FaceInfo, LoadedFaceMesh, face_landmarks, load_face_mesh, person_alpha
 from zhike.core.errors import InvalidInput
@@ -30,7 +30,6 @@ from zhike.ops.id_photo import (
 from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker
 
-skdata = pytest.importorskip("skimage.data")
 ART = ARTIFACTS / "id_photo"
 EXPECTED_PX = {
     "1inch": (295, 413),

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from skimage import data as skdata  # noqa: E402
 
-import zhike.ops.preprocess  # noqa: F401  (registers the op until it is listed in BUILTIN_OP_MODULES)
 from tests.conftest import ARTIFACTS, make_settings
 from zhike.backends.preprocessors import MODES, run_preprocessor
 from zhike.backends.preprocessors.canny import canny_edges
@@ -25,7 +25,6 @@ from zhike.core.errors import InvalidInput, NotFound
 from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker
 
-skdata = pytest.importorskip("skimage.data")
 ART = ARTIFACTS / "preprocess"
 
 

@@ -15,15 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from skimage import data as skdata  # noqa: E402
 
-import zhike.ops.resize_design  # noqa: F401  (registers the op until it is listed in BUILTIN_OP_MODULES)
 from tests.conftest import ARTIFACTS, make_settings
 from tests.test_generate import pixels, run
 from zhike.core.errors import InvalidInput
 from zhike.ops.resize_design import SIZE_PRESETS, frame_fit, frame_subject
 from zhike.services.container import Zhike
 
-skdata = pytest.importorskip("skimage.data")
 ART = ARTIFACTS / "resize_design"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXPECTED = {

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
+from skimage import data as skdata  # noqa: E402
 
-import zhike.ops.subject_swap  # noqa: F401  (registers the op until it is listed in BUILTIN_OP_MODULES)
 from tests.conftest import ARTIFACTS, make_settings
 from tests.test_generate import pixels, run
 from zhike.backends.matting import alpha_matte
@@ -22,7 +22,6 @@ from zhike.core.errors import InvalidInput
 from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker
 
-skdata = pytest.importorskip("skimage.data")
 ART = ARTIFACTS / "subject_swap"
 
 

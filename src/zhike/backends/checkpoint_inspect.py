@@ -17,8 +17,8 @@ from typing import Literal
 
 from safetensors import safe_open
 
-Format = Literal["diffusers", "single_file"]
-Kind = Literal["checkpoint", "lora", "controlnet", "vae", "unknown"]
+Format = Literal["diffusers", "single_file", "onnx"]
+Kind = Literal["checkpoint", "lora", "controlnet", "vae", "matting", "upscaler", "unknown"]
 Shapes = dict[str, tuple[int, ...]]
 
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
@@ -55,8 +55,12 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
     if not path.exists():
         raise CheckpointError(f"Model not found: {path}")
     if path.is_dir():
+        if (path / "model.onnx").is_file() and not (path / "model_index.json").is_file():
+            return inspect_onnx(path / "model.onnx")
         return _inspect_diffusers_dir(path)
     suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return inspect_onnx(path)
     if suffix in PICKLE_SUFFIXES:
         raise CheckpointError(
             f"{path.name} is a pickle-based checkpoint ({suffix}). Zhike does not open pickles because "
@@ -70,6 +74,30 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
         )
     shapes = _read_safetensors_header(path)
     return _classify_state_dict(path, shapes)
+
+
+def inspect_onnx(path: Path) -> CheckpointInfo:
+    """An ONNX matting net (ISNet, BiRefNet, RMBG exports): one NCHW image input with 3 (or dynamic) channels.
+
+    onnxruntime reads the graph (no inference). The family picks the input normalisation: BiRefNet/RMBG-2 files
+    were trained on ImageNet-normalised input, ISNet/RMBG-1.4 on (x-128)/256.
+    """
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - any load failure means "not a usable ONNX model"
+        raise CheckpointError(f"{path.name} is not a readable ONNX model: {exc}") from exc
+    inputs = session.get_inputs()
+    shape = inputs[0].shape if len(inputs) == 1 else []
+    if len(shape) != 4 or shape[1] not in (3, None) and not isinstance(shape[1], str):
+        raise CheckpointError(
+            f"{path.name}: Zhike uses ONNX models for matting (one image input NCHW with 3 channels); this one "
+            f"has inputs {[(i.name, i.shape) for i in inputs]}"
+        )
+    name = path.name.lower() + " " + path.parent.name.lower()
+    family = "birefnet" if ("birefnet" in name or "rmbg-2" in name or "rmbg2" in name) else "isnet"
+    return CheckpointInfo(path, "onnx", "matting", family, notes=f"input {shape}")
 
 
 # --------------------------------------------------------------------------- single files

@@ -24,6 +24,9 @@ def models_add(
     source: Annotated[str, typer.Argument(help="Folder, .safetensors file, or hub repo id org/name")],
     name: Annotated[str | None, typer.Option(help="Name to use (default: file/folder name)")] = None,
     config: Annotated[str | None, typer.Option(help="diffusers config folder for a custom single file")] = None,
+    family: Annotated[
+        str | None, typer.Option(help="Override the detected family (e.g. sd15, sdxl; birefnet for ONNX matting)")
+    ] = None,
 ) -> None:
     """Register a model (diffusers folder or single-file .safetensors; SD 1.5 / SDXL)."""
     z = common.services()
@@ -34,7 +37,9 @@ def models_add(
     ) as bar:
         task = bar.add_task("hash", total=size)
         spec = run_cli(
-            lambda: z.catalog.add(source, name=name, config_dir=config, on_hash_bytes=lambda n: bar.advance(task, n))
+            lambda: z.catalog.add(
+                source, name=name, config_dir=config, family=family, on_hash_bytes=lambda n: bar.advance(task, n)
+            )
         )
     out.print(
         f"added [bold]{spec.name}[/]: {spec.family} {spec.kind} ({spec.format}, {spec.variant}), "

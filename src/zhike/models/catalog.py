@@ -102,6 +102,7 @@ class ModelCatalog:
         name: str | None = None,
         config_dir: str | None = None,
         embedded: bool = False,
+        family: str | None = None,
         on_hash_bytes: Callable[[int], None] | None = None,
     ) -> ModelSpec:
         """Register a model from a local path or a hub repo id (downloaded when the machine can)."""
@@ -132,7 +133,7 @@ class ModelCatalog:
             "source": source,
             "format": info.format,
             "kind": info.kind,
-            "family": info.family,
+            "family": family or info.family,  # the user's word wins where headers cannot tell
             "variant": info.variant,
             "config_dir": str(cfg) if cfg else None,
             "size_bytes": _dir_size(path),

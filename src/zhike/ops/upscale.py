@@ -1,0 +1,142 @@
+"""upscale (图片超分): x1-x4 super-resolution with Real-ESRGAN (ncnn, embedded) or a user upscaler (spandrel).
+
+`scale` is a number from 1 to 4 (not only 2/3/4): the output is exactly round(w*scale) x round(h*scale). The
+model runs at its own factor (an x2 model twice for x3/x4) and Lanczos brings the result to the exact size, so
+x2 with an x4 model is "x4 detail, then downsampled", and x1 cleans an image without enlarging it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from zhike.core.context import PrepareEnv, RunContext
+from zhike.core.errors import InvalidInput
+from zhike.core.registry import operation
+from zhike.core.types import AssetId, ImageOut, ImagesResult
+
+DEFAULT_MODEL = "realesrgan-x4plus"
+MAX_OUTPUT_PIXELS = 64_000_000  # 8000x8000: ~200 MB as RGB in memory, a ~100 MB PNG
+OVERLAP = 32  # pixels neighbouring tiles share (see backends.upscale.blend_weights)
+
+
+class UpscaleParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image: AssetId = Field(..., description="Input image asset / 输入图片")
+    scale: float = Field(
+        4.0, ge=1.0, le=4.0, description="Output size / input size, 1-4 (2, 3, 4 or e.g. 1.5) / 放大倍数"
+    )
+    model: str | None = Field(
+        None,
+        description=f"Upscaler; empty: {DEFAULT_MODEL} (photos). Anime and illustrations: realesrgan-x4plus-anime; "
+        "fast: realesrgan-animevideov3-x2/x4; or a user .pth/.safetensors upscaler / 超分模型",
+    )
+    tile: int = Field(
+        256, ge=64, le=1024, description="Tile side going through the model; smaller uses less memory / 分块大小"
+    )
+
+
+class UpscaleResult(ImagesResult):
+    tiles: int = Field(0, description="Model calls made (tiles over all passes)")
+
+
+def check_output_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """The output size, or an error naming params.scale when it is over MAX_OUTPUT_PIXELS."""
+    from zhike.backends.upscale import output_size  # numpy + PIL only; the same rounding the backend uses
+
+    w, h = output_size(width, height, scale)
+    if w * h > MAX_OUTPUT_PIXELS:
+        raise InvalidInput(
+            f"{width}x{height} x{scale:g} would be {w}x{h} ({w * h / 1e6:.0f} MP); the output may have at most "
+            f"{MAX_OUTPUT_PIXELS / 1e6:.0f} MP: lower the scale or upscale a crop",
+            field="params.scale",
+            limit=MAX_OUTPUT_PIXELS,
+        )
+    return w, h
+
+
+def resolve_upscaler(catalog: Any, name: str) -> Any:
+    """The ModelSpec of an upscaler, or a field-named error (unknown name, not fetched, wrong kind)."""
+    from zhike.models.embedded import BY_NAME
+
+    try:
+        spec = catalog.get(name, field="params.model")
+    except InvalidInput as e:
+        if name in BY_NAME:  # a known embedded model whose weights were never fetched
+            raise InvalidInput(
+                f"upscaler {name!r} is not installed; run `zhike models fetch-embedded`", field="params.model"
+            ) from e
+        raise
+    if spec.kind != "upscaler":
+        raise InvalidInput(
+            f"model {name!r} is a {spec.kind}, not an upscaler; use e.g. {DEFAULT_MODEL}", field="params.model"
+        )
+    return spec
+
+
+def prepare_upscale(env: PrepareEnv, p: UpscaleParams) -> UpscaleParams:
+    # fail at submission, not in the worker: the asset, the model and the output size are all known here
+    row = env.assets.get(p.image, owner_id=env.owner_id, field="params.image")
+    if row.get("width") and row.get("height"):
+        check_output_size(row["width"], row["height"], p.scale)
+    spec = resolve_upscaler(env.catalog, p.model or DEFAULT_MODEL)
+    return p.model_copy(update={"model": spec.name})  # the default is fixed in the job row
+
+
+@operation(
+    "upscale",
+    version=1,
+    params=UpscaleParams,
+    result=UpscaleResult,
+    prepare=prepare_upscale,
+    title={"en": "Upscale", "zh": "图片超分"},
+    tags=("image", "upscale"),
+)
+def upscale(ctx: RunContext, p: UpscaleParams) -> UpscaleResult:
+    """Enlarge an image 1-4x with a super-resolution model, tile by tile (alpha is kept)."""
+    from zhike.backends.upscale import load_ncnn_upscaler, load_spandrel_upscaler, upscale_tiled
+
+    t0 = time.perf_counter()
+    spec = resolve_upscaler(ctx.models.catalog, p.model or DEFAULT_MODEL)
+    image = ctx.load_image(p.image, field="params.image")
+    check_output_size(image.width, image.height, p.scale)
+
+    def load() -> Any:
+        if spec.format == "ncnn":
+            return load_ncnn_upscaler(spec)
+        return load_spandrel_upscaler(spec.path, device=ctx.models.device)
+
+    tiles = 0
+
+    def on_tile(done: int, total: int) -> None:
+        nonlocal tiles
+        tiles = done
+        ctx.progress(done, total)  # raises JobCancelled between tiles
+
+    with ctx.models.use(f"upscaler:{spec.name}", load, identity=spec, label=f"upscaler {spec.name!r}") as model:
+        t_load = time.perf_counter()
+        ctx.progress(0, 1)
+        out = upscale_tiled(model, image, scale=p.scale, tile=p.tile, overlap=OVERLAP, on_tile=on_tile)
+    t_run = time.perf_counter()
+    aid = ctx.save_image(
+        out,
+        params=p.model_dump(mode="json"),
+        seed=None,
+        model=spec.name,
+        model_hash=spec.short_hash,
+        parent_id=p.image,
+        tags=["upscale"],
+    )
+    return UpscaleResult(
+        images=[ImageOut(asset_id=aid, seed=None, width=out.width, height=out.height)],
+        model=spec.name,
+        tiles=tiles,
+        timings={
+            "load": round(t_load - t0, 4),
+            "upscale": round(t_run - t_load, 4),
+            "save": round(time.perf_counter() - t_run, 4),
+        },
+    )
