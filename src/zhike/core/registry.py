@@ -24,6 +24,11 @@ BUILTIN_OP_MODULES: tuple[str, ...] = (
     "zhike.ops.restyle",
     "zhike.ops.control",
     "zhike.ops.preprocess",
+    "zhike.ops.cutout",
+    "zhike.ops.id_photo",
+    "zhike.ops.upscale",
+    "zhike.ops.subject_swap",
+    "zhike.ops.resize_design",
 )
 
 
