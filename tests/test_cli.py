@@ -251,3 +251,31 @@ def test_preprocess_and_control_commands(cli, tiny_sd15: Path, tiny_cn15: Path, 
     assert r.exit_code == 0, r.stderr
     bad = cli("control", "x", "--control-model", "tiny", "--control-image", str(person))
     assert bad.exit_code == 2 and "--control-model" in bad.stderr and "not a ControlNet" in bad.stderr
+
+
+def test_merchant_commands_on_real_photos(cli, embedded_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from skimage import data
+
+    person = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(person)
+    cup = tmp_path / "coffee.png"
+    Image.fromarray(data.coffee()).save(cup)
+    r = cli("cutout", str(cup), "--mode", "product", "-o", str(tmp_path / "cut.png"))
+    assert r.exit_code == 0, r.stderr
+    cut = Image.open(tmp_path / "cut.png")
+    assert cut.mode == "RGBA" and 0.1 < (np.asarray(cut)[..., 3] > 127).mean() < 0.9
+    r = cli("id-photo", str(person), "--size", "1inch", "--background", "blue", "-o", str(tmp_path / "id.png"))
+    assert r.exit_code == 0, r.stderr
+    idp = Image.open(tmp_path / "id.png")
+    assert idp.size == (295, 413) and round(idp.info["dpi"][0]) == 300
+    r = cli("upscale", str(cup), "--scale", "2", "--model", "realesrgan-animevideov3-x2", "-o", str(tmp_path / "u.png"))
+    assert r.exit_code == 0, r.stderr
+    assert Image.open(tmp_path / "u.png").size == (1200, 800)  # coffee() is 600x400
+    r = cli("resize", str(cup), "--size", "taobao", "--size", "1200x628", "-o", str(tmp_path / "r.png"))
+    assert r.exit_code == 0, r.stderr
+    assert [Image.open(tmp_path / f"r-{i}.png").size for i in (1, 2)] == [(800, 800), (1200, 628)]
+    r = cli("swap", str(cup), "--scene", str(person), "-o", str(tmp_path / "s.png"))
+    assert r.exit_code == 0, r.stderr
+    assert Image.open(tmp_path / "s.png").size == (512, 512)
+    no_model = cli("swap", str(cup), "--prompt", "雪山日照", "-o", str(tmp_path / "x.png"))
+    assert no_model.exit_code == 2 and "zhike models add" in no_model.stderr.replace("\n", " ")

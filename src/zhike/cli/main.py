@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from zhike import __version__
-from zhike.cli import admin, common, create
+from zhike.cli import admin, common, create, merchant
 from zhike.cli.common import out
 from zhike.services.container import Zhike
 from zhike.settings import get_settings
@@ -16,8 +16,8 @@ app = typer.Typer(help="Zhike 智客: self-hosted AIGC studio", no_args_is_help=
 app.add_typer(admin.models_app, name="models")
 app.add_typer(admin.keys_app, name="keys")
 app.add_typer(admin.presets_app, name="presets")
-for command in create.COMMANDS:
-    app.command()(command)
+for command in (*create.COMMANDS, *merchant.COMMANDS):
+    app.command(name=command.__name__.replace("_", "-"))(command)
 
 
 @app.command()
