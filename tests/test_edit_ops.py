@@ -255,3 +255,11 @@ def test_sdxl_inpaint_keeps_unmasked_pixels(zhike: Zhike, tiny_sdxl: Path) -> No
     )
     out = outputs(zhike, row)[0]
     assert kept_outside(out, img, mask)
+
+
+def test_hires_with_real_esrgan_first_pass(zhike: Zhike, embedded_dir: Path) -> None:
+    row = run(zhike, "hires", {**BASE, "hires_scale": 2.0, "upscaler": "realesrgan-animevideov3-x2", "steps": 2})
+    assert (row["result"]["images"][0]["width"], row["result"]["images"][0]["height"]) == (128, 128)
+    with pytest.raises(InvalidInput) as e:
+        zhike.submit("hires", {**BASE, "upscaler": "isnet-small"}, "local")
+    assert e.value.field == "params.upscaler" and "not an upscaler" in e.value.message

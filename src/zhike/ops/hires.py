@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from PIL import Image
 from pydantic import Field
 
@@ -20,7 +18,11 @@ class HiresParams(PromptRequired, DiffusionParams):
     hires_scale: float = Field(2.0, ge=1.0, le=4.0, description="Upscale factor of the first pass")
     hires_strength: float = Field(0.45, ge=0.05, le=1.0, description="Denoising strength of the refine pass")
     hires_steps: int | None = Field(None, ge=1, le=150, description="Steps of the refine pass (default: steps)")
-    upscaler: Literal["lanczos"] = Field("lanczos", description="How the first pass is enlarged")
+    upscaler: str = Field(
+        "lanczos",
+        max_length=200,
+        description="How the first pass is enlarged: lanczos, or an upscaler model such as realesrgan-x4plus",
+    )
 
 
 def hires_size(p: HiresParams) -> tuple[int, int]:
@@ -28,6 +30,13 @@ def hires_size(p: HiresParams) -> tuple[int, int]:
 
 
 def prepare_hires(env: PrepareEnv, p: HiresParams) -> HiresParams:
+    if p.upscaler != "lanczos":
+        from zhike.ops.upscale import resolve_upscaler
+
+        try:
+            resolve_upscaler(env.catalog, p.upscaler)
+        except InvalidInput as e:
+            raise InvalidInput(e.message, field="params.upscaler") from e
     w, h = hires_size(p)
     if max(w, h) > MAX_HIRES_SIDE:
         raise InvalidInput(
@@ -36,6 +45,17 @@ def prepare_hires(env: PrepareEnv, p: HiresParams) -> HiresParams:
             limit=MAX_HIRES_SIDE,
         )
     return prepare_diffusion(env, p)
+
+
+def enlarge(ctx: RunContext, p: HiresParams, image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The first pass at the refine size: Lanczos, or a super-resolution model (a sharper start for img2img)."""
+    if p.upscaler == "lanczos":
+        return image.resize(size, Image.LANCZOS)
+    from zhike.ops.upscale import resolve_upscaler, upscale_with
+
+    spec = resolve_upscaler(ctx.models.catalog, p.upscaler)
+    out, _ = upscale_with(ctx, spec, image, scale=p.hires_scale)
+    return out.resize(size, Image.LANCZOS)  # the model's size, rounded to the multiple of 8 img2img needs
 
 
 @operation(
@@ -63,7 +83,7 @@ def hires(ctx: RunContext, p: HiresParams) -> ImagesResult:
             ctx,
             one,
             mode="img2img",
-            init_image=img.resize((w, h), Image.LANCZOS),
+            init_image=enlarge(ctx, p, img, (w, h)),
             strength=p.hires_strength,
             width=w,
             height=h,

@@ -8,8 +8,10 @@ x2 with an x4 model is "x4 detail, then downsampled", and x1 cleans an image wit
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhike.core.context import PrepareEnv, RunContext
@@ -86,6 +88,29 @@ def prepare_upscale(env: PrepareEnv, p: UpscaleParams) -> UpscaleParams:
     return p.model_copy(update={"model": spec.name})  # the default is fixed in the job row
 
 
+def upscale_with(
+    ctx: RunContext,
+    spec: Any,
+    image: Image.Image,
+    *,
+    scale: float,
+    tile: int = 256,
+    on_tile: Callable[[int, int], None] | None = None,
+) -> tuple[Image.Image, float]:
+    """Enlarge with a registered upscaler (cached by the model manager). Returns (image, time the load ended)."""
+    from zhike.backends.upscale import load_ncnn_upscaler, load_spandrel_upscaler, upscale_tiled
+
+    def load() -> Any:
+        if spec.format == "ncnn":
+            return load_ncnn_upscaler(spec)
+        return load_spandrel_upscaler(spec.path, device=ctx.models.device)
+
+    with ctx.models.use(f"upscaler:{spec.name}", load, identity=spec, label=f"upscaler {spec.name!r}") as model:
+        t_load = time.perf_counter()
+        out = upscale_tiled(model, image, scale=scale, tile=tile, overlap=OVERLAP, on_tile=on_tile)
+    return out, t_load
+
+
 @operation(
     "upscale",
     version=1,
@@ -97,18 +122,10 @@ def prepare_upscale(env: PrepareEnv, p: UpscaleParams) -> UpscaleParams:
 )
 def upscale(ctx: RunContext, p: UpscaleParams) -> UpscaleResult:
     """Enlarge an image 1-4x with a super-resolution model, tile by tile (alpha is kept)."""
-    from zhike.backends.upscale import load_ncnn_upscaler, load_spandrel_upscaler, upscale_tiled
-
     t0 = time.perf_counter()
     spec = resolve_upscaler(ctx.models.catalog, p.model or DEFAULT_MODEL)
     image = ctx.load_image(p.image, field="params.image")
     check_output_size(image.width, image.height, p.scale)
-
-    def load() -> Any:
-        if spec.format == "ncnn":
-            return load_ncnn_upscaler(spec)
-        return load_spandrel_upscaler(spec.path, device=ctx.models.device)
-
     tiles = 0
 
     def on_tile(done: int, total: int) -> None:
@@ -116,10 +133,8 @@ def upscale(ctx: RunContext, p: UpscaleParams) -> UpscaleResult:
         tiles = done
         ctx.progress(done, total)  # raises JobCancelled between tiles
 
-    with ctx.models.use(f"upscaler:{spec.name}", load, identity=spec, label=f"upscaler {spec.name!r}") as model:
-        t_load = time.perf_counter()
-        ctx.progress(0, 1)
-        out = upscale_tiled(model, image, scale=p.scale, tile=p.tile, overlap=OVERLAP, on_tile=on_tile)
+    ctx.progress(0, 1)
+    out, t_load = upscale_with(ctx, spec, image, scale=p.scale, tile=p.tile, on_tile=on_tile)
     t_run = time.perf_counter()
     aid = ctx.save_image(
         out,
