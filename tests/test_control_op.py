@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.test_edit_ops import kept_outside, photo, square_mask, upload
+from tests.helpers.images import upload
+from tests.test_edit_ops import kept_outside, photo, square_mask
 from tests.test_generate import BASE, pixels, run
 from zhike.core.errors import InvalidInput
 from zhike.services.container import Zhike

@@ -3,7 +3,6 @@ outpaint keeps the original, hires enlarges, restyle applies a style. Real photo
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -11,16 +10,11 @@ import pytest
 from PIL import Image
 from skimage import data
 
+from tests.helpers.images import upload
 from tests.test_generate import BASE, pixels, run
 from zhike.core.errors import InvalidInput
 from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker
-
-
-def upload(z: Zhike, img: Image.Image, owner: str = "local") -> str:
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return z.assets.upload(buf.getvalue(), owner_id=owner)["id"]
 
 
 def photo(size: tuple[int, int] = (96, 72)) -> Image.Image:

@@ -7,7 +7,6 @@ Outputs are saved under test-artifacts/resize_design/ for a look.
 
 from __future__ import annotations
 
-import io
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from PIL import Image
 from skimage import data as skdata  # noqa: E402
 
 from tests.conftest import ARTIFACTS, make_settings
+from tests.helpers.images import save_artifact, save_sheet, upload
 from tests.test_generate import pixels, run
 from zhike.core.errors import InvalidInput
 from zhike.ops.resize_design import SIZE_PRESETS, frame_fit, frame_subject
@@ -35,27 +35,12 @@ EXPECTED = {
 }
 
 
-def upload(z: Zhike, img: Image.Image) -> str:
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return z.assets.upload(buf.getvalue(), owner_id="local")["id"]
-
-
 def save(img: Image.Image | np.ndarray, name: str) -> None:
-    ART.mkdir(parents=True, exist_ok=True)
-    (img if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img, np.uint8))).save(ART / name)
+    save_artifact(img, ART, name)
 
 
 def sheet(images: list[Image.Image | np.ndarray], name: str, height: int = 240) -> None:
-    """Side by side at one height, for a look."""
-    ims = [i if isinstance(i, Image.Image) else Image.fromarray(np.asarray(i, np.uint8)) for i in images]
-    ims = [i.convert("RGB").resize((round(i.width * height / i.height), height), Image.LANCZOS) for i in ims]
-    out = Image.new("RGB", (sum(i.width + 8 for i in ims) - 8, height), "black")
-    x = 0
-    for i in ims:
-        out.paste(i, (x, 0))
-        x += i.width + 8
-    save(out, name)
+    save_sheet(images, ART, name, height=height, background="black")
 
 
 @pytest.fixture(scope="module")

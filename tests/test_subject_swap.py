@@ -7,7 +7,6 @@ Results are saved under test-artifacts/subject_swap/ for a look.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 
 import numpy as np
@@ -16,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from skimage import data as skdata  # noqa: E402
 
 from tests.conftest import ARTIFACTS, make_settings
+from tests.helpers.images import save_artifact, save_sheet, upload
 from tests.test_generate import pixels, run
 from zhike.backends.matting import alpha_matte
 from zhike.core.errors import InvalidInput
@@ -25,27 +25,12 @@ from zhike.services.jobs.worker import Worker
 ART = ARTIFACTS / "subject_swap"
 
 
-def upload(z: Zhike, img: Image.Image) -> str:
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return z.assets.upload(buf.getvalue(), owner_id="local")["id"]
-
-
 def save(img: Image.Image | np.ndarray, name: str) -> None:
-    ART.mkdir(parents=True, exist_ok=True)
-    (img if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img, np.uint8))).save(ART / name)
+    save_artifact(img, ART, name)
 
 
 def sheet(images: list[Image.Image | np.ndarray], name: str, height: int = 240) -> None:
-    """Side by side at one height, for a look."""
-    ims = [i if isinstance(i, Image.Image) else Image.fromarray(np.asarray(i, np.uint8)) for i in images]
-    ims = [i.convert("RGB").resize((round(i.width * height / i.height), height), Image.LANCZOS) for i in ims]
-    out = Image.new("RGB", (sum(i.width + 8 for i in ims) - 8, height), "white")
-    x = 0
-    for i in ims:
-        out.paste(i, (x, 0))
-        x += i.width + 8
-    save(out, name)
+    save_sheet(images, ART, name, height=height, background="white")
 
 
 def gradient_scene(w: int, h: int) -> Image.Image:
