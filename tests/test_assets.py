@@ -41,3 +41,20 @@ def test_same_bytes_are_stored_once(zhike: Zhike) -> None:
     assert a["id"] != b["id"] and a["sha256"] == b["sha256"]
     files = [p for p in zhike.settings.assets_dir.rglob("*.png")]
     assert len(files) == 1
+
+
+def test_sideways_phone_photos_are_seen_upright(zhike: Zhike) -> None:
+    """A JPEG stored 40x20 with EXIF orientation 6 (rotate 90°) is a 20x40 picture to users and operations."""
+    img = Image.new("RGB", (40, 20), (200, 10, 10))
+    img.paste((10, 10, 200), (0, 0, 10, 20))  # blue strip on the stored left edge
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif, quality=95)
+    row = zhike.assets.upload(buf.getvalue(), owner_id="u1")
+    assert (row["width"], row["height"]) == (20, 40)
+    shown = zhike.assets.open_image(row["id"], owner_id="u1", field="image")
+    assert shown.size == (20, 40)
+    top = shown.convert("RGB").getpixel((10, 2))
+    assert top[2] > 150 and top[0] < 100  # the stored left strip is on top once rotated
+    assert zhike.assets.read_bytes(zhike.assets.get(row["id"], owner_id="u1")) == buf.getvalue()  # file kept as is

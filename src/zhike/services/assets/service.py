@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageOps
 from sqlalchemy import Connection, Engine, String, and_, cast, insert, or_, select
 
 from zhike import __version__
@@ -42,6 +42,7 @@ class AssetService:
     def upload(self, data: bytes, *, owner_id: str, field: str = "file", tags: list[str] | None = None) -> dict:
         """Store an uploaded image after checking it decodes safely."""
         img, mime = decode_image(data, field=field, max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels)
+        img = ImageOps.exif_transpose(img)  # record the size as shown (phones store photos sideways + a tag)
         sha, _ = self.blobs.put(data, mime)
         row = {
             "id": new_id(),
@@ -166,4 +167,5 @@ class AssetService:
         row = self.get(asset_id, owner_id=owner_id, field=field)
         img = Image.open(io.BytesIO(self.read_bytes(row)))
         img.load()
-        return img
+        # The file is kept as uploaded; operations see it upright, as viewers show it (EXIF orientation).
+        return ImageOps.exif_transpose(img)
