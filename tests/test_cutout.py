@@ -401,3 +401,14 @@ def test_user_onnx_matting_model_registers_and_cuts(zhike: Zhike, embedded_dir: 
     row = zhike.jobs.get(job["id"])
     assert row["state"] == "succeeded", row["error"]
     assert row["result"]["coverage"] > 0.5  # the cat fills most of the frame
+
+
+def test_very_wide_images_are_letterboxed_not_squashed(embedded_dir: Path) -> None:
+    net = load_onnx_matting(embedded_dir / "isnet-small" / "model.onnx")
+    assert net.grid(300, 400) == (1024, 1024)  # ordinary aspects: squashed to the net's square, as ISNet trained
+    assert net.grid(100, 400) == (256, 1024)  # beyond 2:1 the aspect is kept inside the square
+    wide = np.full((100, 400, 3), 230, np.uint8)
+    wide[20:80, 30:90] = (200, 40, 40)
+    alpha = net.predict(wide)
+    assert alpha.shape == (256, 1024)
+    assert alpha[64:192, 100:220].mean() > alpha[:, 600:].mean()  # the object, not the empty right side

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 MattingMode = Literal["auto", "person", "product", "logo"]
 DEFAULT_MODEL = PREFERRED_MATTING[0]  # operations pin their model at submission; this serves direct calls
+LETTERBOX_ASPECT = 2.0  # beyond this aspect the net gets a letterboxed (not squashed) image
 NET_SIZE = 1024  # fallback input size for ONNX models whose input shape is dynamic
 Normalize = Literal["isnet", "imagenet"]
 # (mean, std) on 0..255 pixels. ISNet/RMBG-1.4: (x-128)/256 (imgly) ~ (x/255-0.5)/1; BiRefNet/RMBG-2: ImageNet.
@@ -62,10 +63,24 @@ class LoadedMatting:
     normalize: Normalize
     nbytes: int
 
-    def predict(self, rgb: np.ndarray) -> np.ndarray:
-        """HxWx3 uint8 -> float32 alpha 0..1 at the net's size (the caller resizes it back)."""
+    def grid(self, h0: int, w0: int) -> tuple[int, int]:
+        """(h, w) of the alpha `predict` returns for an h0 x w0 image: the net's square, or for images wider or
+        taller than 2:1 the image's aspect fitted inside it (squashing those much distorts the subject)."""
         h, w = self.size
+        if max(h0 / w0, w0 / h0) <= LETTERBOX_ASPECT:
+            return h, w
+        s = min(h / h0, w / w0)
+        return max(1, round(h0 * s)), max(1, round(w0 * s))
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        """HxWx3 uint8 -> float32 alpha 0..1 at `grid(h, w)` (the caller resizes it back)."""
+        H, W = self.size
+        h, w = self.grid(*rgb.shape[:2])
         x = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if rgb.shape[0] > h else cv2.INTER_LINEAR)
+        top, left = (H - h) // 2, (W - w) // 2
+        if (h, w) != (H, W):  # letterbox with the edge colours (a mirror would duplicate the subject)
+            x = cv2.copyMakeBorder(x, top, H - h - top, left, W - w - left, cv2.BORDER_REPLICATE)
+        h, w = H, W
         mean, std = _NORMS[self.normalize]
         x = ((x.astype(np.float32) - np.float32(mean)) / np.float32(std)).transpose(2, 0, 1)[None]
         y = self.session.run([self.output_name], {self.input_name: np.ascontiguousarray(x)})[0]
@@ -74,7 +89,8 @@ class LoadedMatting:
             y = 1.0 / (1.0 + np.exp(-y))
         if y.shape != (h, w):
             y = cv2.resize(y, (w, h), interpolation=cv2.INTER_LINEAR)
-        return np.clip(y, 0.0, 1.0)
+        gh, gw = self.grid(*rgb.shape[:2])
+        return np.clip(y[top : top + gh, left : left + gw], 0.0, 1.0)
 
 
 def _guess_normalize(path: Path) -> Normalize:
@@ -379,7 +395,7 @@ def alpha_matte(
     else:
         with _matting_net(models, model or DEFAULT_MODEL) as net:
             # The person check is cheap (ms): fail before the net's seconds when there is nobody.
-            gate = _person_gate(models, rgb, net.size) if mode == "person" else None
+            gate = _person_gate(models, rgb, net.grid(*rgb.shape[:2])) if mode == "person" else None
             low = net.predict(rgb)
         low = _solidify(low)
         if mode == "product":
