@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, description="Attempts before a job whose workers keep dying fails")
     preview_every: int = Field(5, ge=0, description="Store a preview every N steps (0: never)")
 
+    # Accounts and browser sessions
+    session_days: float = Field(14.0, gt=0, description="Lifetime of a browser login")
+    cookie_secure: bool | None = Field(
+        None, description="Mark the session cookie Secure: true/false, or unset to follow the request (https)"
+    )
+    login_max_failures: int = Field(5, ge=1, description="Failed logins per username before logins are paused")
+    login_window_seconds: float = Field(900.0, gt=0, description="How long failed logins count")
+
     # Limits for user input
     max_upload_mb: float = 30.0
     max_image_pixels: int = Field(40_000_000, description="Largest accepted upload, in pixels")

@@ -11,6 +11,7 @@ when any test that used it failed.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -165,6 +166,34 @@ def running_server(
         raise
     finally:
         _stop(proc)
+
+
+@contextmanager
+def serve_process(home: Path, *, timeout: float = 60, **settings: Any) -> Iterator[str]:
+    """One more `zhike serve` on an existing home (e.g. a second start); yields its base URL. Its output is
+    appended to the same log as the first server's."""
+    proc = None
+    for attempt in range(3):
+        port = free_port()
+        try:
+            proc = _start(home, port, settings, timeout)
+            break
+        except RuntimeError:
+            if attempt == 2 or "address already in use" not in read_log(home).lower():
+                raise
+    assert proc is not None
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(proc)
+
+
+FIRST_ADMIN_RE = re.compile(r"Created the first user\S* admin with password: (\S+)")
+
+
+def first_admin_passwords(log_text: str) -> list[str]:
+    """Every first-run admin password `zhike serve` printed in a log (a fresh home prints exactly one)."""
+    return FIRST_ADMIN_RE.findall(log_text)
 
 
 def server_fixture(request: pytest.FixtureRequest, root: Path, model_dir: Path, **settings: Any) -> Iterator[Server]:

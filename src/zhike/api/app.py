@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zhike import __version__
 from zhike.api.errors import RequestTooLarge, error_body, install_error_handlers
-from zhike.api.routes import assets, jobs, meta, openai_compat
+from zhike.api.routes import assets, auth, jobs, meta, openai_compat
 from zhike.services.container import Zhike
 from zhike.settings import Settings, get_settings
 
@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         zhike.engine  # noqa: B018 - create the database before the first request
+        zhike.login_throttle  # noqa: B018 - one brake for all request threads
         worker = None
         if run_worker:
             from zhike.services.jobs.worker import start_background_worker
@@ -101,11 +102,12 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         title="Zhike 智客 API",
         version=__version__,
         lifespan=lifespan,
-        description="Self-hosted AIGC studio. Authenticate with `Authorization: Bearer KEY`.",
+        description="Self-hosted AIGC studio. Authenticate with `Authorization: Bearer KEY`, or log in "
+        "(`POST /api/v1/auth/login`: session cookie, plus `X-CSRF-Token` on requests that change something).",
     )
     app.state.zhike = zhike
     install_error_handlers(app)
-    for r in (jobs.router, assets.router, meta.router, openai_compat.router):
+    for r in (auth.router, jobs.router, assets.router, meta.router, openai_compat.router):
         app.include_router(r)
 
     @app.get("/", include_in_schema=False)

@@ -1,8 +1,15 @@
-"""Shared FastAPI dependencies: the app's services and the caller's identity."""
+"""Shared FastAPI dependencies: the app's services and the caller's identity.
+
+A caller is identified by `Authorization: Bearer KEY` (API clients) or by the `zhike_session` cookie (the
+browser). Cookie-authenticated requests that change something (POST/PUT/PATCH/DELETE) must also send the
+session's CSRF token in `X-CSRF-Token`; Bearer requests need none (a browser never adds that header by itself).
+"""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
@@ -11,11 +18,21 @@ from fastapi import Depends, Header, Request
 
 from zhike.core.errors import ZhikeError
 from zhike.services.container import Zhike
+from zhike.services.users import owner_id as user_owner_id
+
+SESSION_COOKIE = "zhike_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Unauthorized(ZhikeError):
     status = 401
     code = "unauthorized"
+
+
+class Forbidden(ZhikeError):
+    status = 403
+    code = "forbidden"
 
 
 def get_app(request: Request) -> Zhike:
@@ -25,23 +42,84 @@ def get_app(request: Request) -> Zhike:
 AppDep = Annotated[Zhike, Depends(get_app)]
 
 
-def get_owner(app: AppDep, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The owner id of the API key in `Authorization: Bearer KEY`."""
-    if not authorization:
-        raise Unauthorized(
-            "missing API key: send `Authorization: Bearer KEY` (create one: `zhike keys create`)",
-            field="Authorization",
-        )
-    scheme, _, key = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise Unauthorized("the Authorization header must be `Bearer KEY`", field="Authorization")
-    row = app.keys.verify(key.strip())
-    if row is None:
-        raise Unauthorized("unknown or revoked API key", field="Authorization")
-    return row["owner_id"]
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling: the owner id that scopes jobs and assets, and the user (None for keys made without one)."""
+
+    owner_id: str
+    user: dict[str, Any] | None = None
+    session: dict[str, Any] | None = None  # set when authenticated by the session cookie
+    key: dict[str, Any] | None = None  # set when authenticated by an API key
+
+
+def authenticate(request: Request, app: Zhike, authorization: str | None) -> Identity:
+    if authorization:
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise Unauthorized("the Authorization header must be `Bearer KEY`", field="Authorization")
+        row = app.keys.verify(key.strip())
+        if row is None:
+            raise Unauthorized("unknown or revoked API key", field="Authorization")
+        user = app.users.for_owner(row["owner_id"])
+        if row["owner_id"].startswith("user-") and (user is None or user["disabled"]):
+            raise Unauthorized("unknown or revoked API key", field="Authorization")  # its user was disabled
+        return Identity(row["owner_id"], user=user, key=row)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        found = app.users.session_user(token)
+        if found is None:
+            raise Unauthorized("your session has expired or was ended: log in again", field=SESSION_COOKIE)
+        user, session = found
+        if request.method.upper() not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not sent or not hmac.compare_digest(sent.encode(), session["csrf_token"].encode()):
+                raise Forbidden(
+                    f"missing or wrong {CSRF_HEADER} header: send the csrf_token from /api/v1/auth/login "
+                    "or /api/v1/auth/me with every request that changes something",
+                    field=CSRF_HEADER,
+                )
+        return Identity(user_owner_id(user), user=user, session=session)
+    raise Unauthorized(
+        "missing API key: send `Authorization: Bearer KEY` (create one: `zhike keys create`) or log in",
+        field="Authorization",
+    )
+
+
+def get_identity(request: Request, app: AppDep, authorization: Annotated[str | None, Header()] = None) -> Identity:
+    return authenticate(request, app, authorization)
+
+
+IdentityDep = Annotated[Identity, Depends(get_identity)]
+
+
+def get_owner(identity: IdentityDep) -> str:
+    """The owner id of the caller: the API key's, or the logged-in user's."""
+    return identity.owner_id
 
 
 OwnerDep = Annotated[str, Depends(get_owner)]
+
+
+def get_user(identity: IdentityDep) -> dict[str, Any]:
+    """The calling user (by session cookie or by a key made for a user), or 401."""
+    if identity.user is None:
+        raise Unauthorized(
+            "this needs a user: log in, or use an API key made for a user (`zhike keys create --user NAME`)",
+            field="Authorization",
+        )
+    return identity.user
+
+
+UserDep = Annotated[dict[str, Any], Depends(get_user)]
+
+
+def get_admin(user: UserDep) -> dict[str, Any]:
+    if user["role"] != "admin":
+        raise Forbidden("only admins may do this", field="role")
+    return user
+
+
+AdminDep = Annotated[dict[str, Any], Depends(get_admin)]
 
 
 T = TypeVar("T")

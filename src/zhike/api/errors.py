@@ -48,9 +48,10 @@ def _loc_name(loc: tuple[Any, ...]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ZhikeError)
     async def _zhike(_: Request, e: ZhikeError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else {}
+        headers.update(getattr(e, "headers", None) or {})
         return JSONResponse(
-            error_body(e.code, e.message, e.field, limit=e.limit), status_code=e.status, headers=headers
+            error_body(e.code, e.message, e.field, limit=e.limit), status_code=e.status, headers=headers or None
         )
 
     @app.exception_handler(RequestValidationError)

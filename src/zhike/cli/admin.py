@@ -1,8 +1,9 @@
-"""`zhike models`, `zhike keys`, `zhike presets`: what the deployment has."""
+"""`zhike models`, `zhike keys`, `zhike users`, `zhike presets`: what the deployment has."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from zhike.cli.common import err, out, run_cli
 
 models_app = typer.Typer(help="Register, list and remove models", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys", no_args_is_help=True)
+users_app = typer.Typer(help="Users of the web studio", no_args_is_help=True)
 presets_app = typer.Typer(help="Style presets", no_args_is_help=True)
 
 
@@ -105,20 +107,35 @@ def models_fetch_embedded(
 
 # -- keys ------------------------------------------------------------------------------------------------
 @keys_app.command("create")
-def keys_create(name: Annotated[str, typer.Option(help="A label for the key")]) -> None:
+def keys_create(
+    name: Annotated[str, typer.Option(help="A label for the key")],
+    user: Annotated[
+        str | None, typer.Option("--user", help="Make the key act as this user (it sees the user's jobs/assets)")
+    ] = None,
+) -> None:
     """Create an API key; it is printed once and stored only as a hash."""
-    row, key = run_cli(lambda: common.services().keys.create(name))
+    z = common.services()
+
+    def create():  # type: ignore[no-untyped-def]
+        from zhike.services.users import owner_id
+
+        return z.keys.create(name, owner_id=owner_id(z.users.require(user)) if user else None)
+
+    row, key = run_cli(create)
     err.print(f"API key [bold]{row['name']}[/] (id {row['id']}). Copy it now; it will not be shown again:")
     print(key)
 
 
 @keys_app.command("list")
 def keys_list() -> None:
-    t = Table("id", "name", "prefix", "created", "last used", "revoked")
-    for k in common.services().keys.list():
+    z = common.services()
+    names = {f"user-{u['id']}": u["username"] for u in z.users.list()}
+    t = Table("id", "name", "user", "prefix", "created", "last used", "revoked")
+    for k in z.keys.list():
         t.add_row(
             k["id"],
             k["name"],
+            names.get(k["owner_id"], ""),
             k["prefix"] + "…",
             str(k["created_at"])[:19],
             str(k["last_used_at"] or "")[:19],
@@ -131,6 +148,67 @@ def keys_list() -> None:
 def keys_revoke(key_id: str) -> None:
     run_cli(lambda: common.services().keys.revoke(key_id))
     out.print(f"revoked {key_id}")
+
+
+# -- users -----------------------------------------------------------------------------------------------
+PasswordOpt = Annotated[
+    str | None, typer.Option("--password", help="The password (visible in shell history; prefer the prompt)")
+]
+PasswordStdinOpt = Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")]
+
+
+def _password(password: str | None, from_stdin: bool) -> str:
+    if password is not None:
+        return password
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@users_app.command("create")
+def users_create(
+    name: str,
+    admin: Annotated[bool, typer.Option("--admin", help="Give the user the admin role")] = False,
+    password: PasswordOpt = None,
+    password_stdin: PasswordStdinOpt = False,
+) -> None:
+    """Create a user who can log in to the web studio."""
+    pw = _password(password, password_stdin)
+    user = run_cli(lambda: common.services().users.create_user(name, pw, "admin" if admin else "user"))
+    out.print(f"created user [bold]{user['username']}[/] ({user['role']}, id {user['id']})")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    t = Table("id", "username", "role", "created", "disabled")
+    for u in common.services().users.list():
+        t.add_row(u["id"], u["username"], u["role"], str(u["created_at"])[:19], "yes" if u["disabled"] else "")
+    out.print(t)
+
+
+@users_app.command("disable")
+def users_disable(name: str) -> None:
+    """Stop a user from logging in; ends their sessions and stops their API keys."""
+    z = common.services()
+    run_cli(lambda: z.users.disable(z.users.require(name)["id"]))
+    out.print(f"disabled {name}")
+
+
+@users_app.command("enable")
+def users_enable(name: str) -> None:
+    z = common.services()
+    run_cli(lambda: z.users.enable(z.users.require(name)["id"]))
+    out.print(f"enabled {name}")
+
+
+@users_app.command("set-password")
+def users_set_password(name: str, password: PasswordOpt = None, password_stdin: PasswordStdinOpt = False) -> None:
+    """Set a user's password (ends the user's browser sessions)."""
+    z = common.services()
+    user = run_cli(lambda: z.users.require(name))
+    pw = _password(password, password_stdin)
+    run_cli(lambda: z.users.set_password(user["id"], pw))
+    out.print(f"password of {name} changed")
 
 
 # -- presets ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from zhike.settings import get_settings
 app = typer.Typer(help="Zhike 智客: self-hosted AIGC studio", no_args_is_help=True, add_completion=False)
 app.add_typer(admin.models_app, name="models")
 app.add_typer(admin.keys_app, name="keys")
+app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.presets_app, name="presets")
 for command in (*create.COMMANDS, *merchant.COMMANDS):
     app.command(name=command.__name__.replace("_", "-"))(command)
@@ -39,12 +40,20 @@ def serve(
 
     s = get_settings()
     z = Zhike(s)
-    n_models, n_keys = len(z.catalog.list()), len(z.keys.list())
+    # Embedded models (cutout, upscale) are always there; the hint is about image-generation checkpoints.
+    n_models = sum(1 for m in z.catalog.list() if m.kind == "checkpoint")
+    n_keys = len(z.keys.list())
     h, p = host or s.host, port or s.port
     out.print(f"[bold]智客 Zhike {__version__}[/]  http://{h}:{p}  data: {s.home}")
+    first_password = z.users.ensure_first_admin()
+    if first_password is not None:
+        out.print(
+            f"[bold green]Created the first user[/] admin with password: {first_password}\n"
+            "  It is shown only this once. Log in and change it: zhike users set-password admin"
+        )
     if n_keys == 0:
         out.print("[yellow]No API key yet: create one with[/] zhike keys create --name me")
-    if n_models == 0:
+    if n_models == 0:  # cutout, ID photo, upscale and resize work without one
         out.print("[yellow]No image model yet: add one with[/] zhike models add PATH  (see README: adding models)")
     uvicorn.run(create_app(s, start_worker=not no_worker), host=h, port=p, log_level="info")
 

@@ -22,6 +22,7 @@ from zhike.services.db import get_engine
 from zhike.services.jobs.queue import JobQueue
 from zhike.services.keys import KeyService
 from zhike.services.presets import PresetStore
+from zhike.services.users import LoginThrottle, UserService
 from zhike.settings import Settings
 
 
@@ -86,6 +87,14 @@ class Zhike:
     @cached_property
     def keys(self) -> KeyService:
         return KeyService(self.engine)
+
+    @cached_property
+    def users(self) -> UserService:
+        return UserService(self.engine)
+
+    @cached_property
+    def login_throttle(self) -> LoginThrottle:
+        return LoginThrottle(self.settings.login_max_failures, self.settings.login_window_seconds)
 
     @cached_property
     def secret(self) -> bytes:

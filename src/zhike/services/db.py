@@ -49,6 +49,29 @@ api_keys = Table(
     Column("revoked", Boolean, nullable=False, default=False),
 )
 
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),  # random; the user's jobs and assets belong to "user-<id>"
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),  # scrypt$N$r$p$salt$hash (see services/users.py)
+    Column("role", String(16), nullable=False, default="user"),  # admin | user
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("disabled", Boolean, nullable=False, default=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the session token; the token itself is never stored
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("expires_at", DateTime, nullable=False),
+    Column("last_seen", DateTime),
+    Index("ix_sessions_user", "user_id"),
+)
+
 models = Table(
     "models",
     metadata,

@@ -50,10 +50,20 @@ class KeyService:
                 conn.execute(update(api_keys).where(api_keys.c.id == row["id"]).values(last_used_at=utcnow()))
         return dict(row) if row else None
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self, owner_id: str | None = None, *, include_revoked: bool = True) -> list[dict[str, Any]]:
+        """Keys without their hashes: all, or those acting for `owner_id`."""
+        q = select(api_keys).order_by(api_keys.c.created_at)
+        if owner_id is not None:
+            q = q.where(api_keys.c.owner_id == owner_id)
+        if not include_revoked:
+            q = q.where(api_keys.c.revoked.is_(False))
         with self.engine.connect() as conn:
-            rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at)).mappings()
-            return [{k: v for k, v in r.items() if k != "key_hash"} for r in rows]
+            return [{k: v for k, v in r.items() if k != "key_hash"} for r in conn.execute(q).mappings()]
+
+    def get(self, key_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
+        return {k: v for k, v in row.items() if k != "key_hash"} if row else None
 
     def revoke(self, key_id: str) -> None:
         with self.engine.begin() as conn:

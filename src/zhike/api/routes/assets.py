@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Header, Query, Response, UploadFile
+from fastapi import APIRouter, Form, Header, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from zhike.api.deps import AppDep, OwnerDep, get_owner
+from zhike.api.deps import AppDep, OwnerDep, authenticate
 from zhike.api.signing import check
 from zhike.core.errors import InvalidInput, NotFound, TooLarge
 
@@ -80,18 +80,19 @@ def get_asset(asset_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
 @router.get("/{asset_id}/file", summary="The asset's file", responses={200: {"content": {"image/png": {}}}})
 def asset_file(
     asset_id: str,
+    request: Request,
     app: AppDep,
     authorization: Annotated[str | None, Header()] = None,
     expires: int | None = None,
     sig: str | None = None,
 ) -> Response:
-    """Authorised by the API key, or by a signed URL (`expires` + `sig`) handed out by the API."""
+    """Authorised by the API key or session cookie, or by a signed URL (`expires` + `sig`) handed out by the API."""
     if sig is not None and expires is not None:
         if not check(app.secret, asset_id, expires, sig):
             raise NotFound("this link is invalid or has expired", field="sig")
         row = app.assets.get(asset_id, owner_id=None)
     else:
-        row = app.assets.get(asset_id, owner_id=get_owner(app, authorization))
+        row = app.assets.get(asset_id, owner_id=authenticate(request, app, authorization).owner_id)
     ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(row["mime"], "bin")
     return Response(
         app.assets.read_bytes(row),

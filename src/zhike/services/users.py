@@ -1,0 +1,355 @@
+"""Users, passwords and browser sessions.
+
+- Passwords: `hashlib.scrypt` with a random 16-byte salt per hash, stored as `scrypt$N$r$p$salt$hash` so the cost
+  can be raised later without breaking old hashes. Checks compare in constant time, and an unknown username
+  costs the same scrypt as a known one (no timing oracle for which names exist).
+- Sessions: the browser holds a random 256-bit token; the database holds only its SHA-256 (a leaked database
+  cannot be replayed as logins), a CSRF token and an absolute expiry.
+- A user's jobs and assets belong to `owner_id(user)` = "user-<id>"; API keys made for the user carry the same
+  owner id, so a key and its user see the same things.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from zhike.core.errors import Conflict, InvalidInput, NotFound
+from zhike.services.db import sessions, users, utcnow
+
+ROLES = ("admin", "user")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9._\-\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{1,64}$")
+MIN_PASSWORD, MAX_PASSWORD = 8, 1024
+SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_DKLEN = 2**14, 8, 1, 32
+SCRYPT_MAXMEM = 128 * 1024 * 1024
+OWNER_PREFIX = "user-"
+LAST_SEEN_EVERY = timedelta(seconds=60)  # write a session's last_seen at most this often
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
+    salt = secrets.token_bytes(16)
+    dk = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=SCRYPT_DKLEN, maxmem=SCRYPT_MAXMEM)
+    return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(dk)}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    """Constant-time check of `password` against a `hash_password` string; False for anything malformed."""
+    try:
+        algo, n, r, p, salt, expected = stored.split("$")
+        if algo != "scrypt":
+            return False
+        want = base64.b64decode(expected)
+        got = hashlib.scrypt(
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(want),
+            maxmem=SCRYPT_MAXMEM,
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, want)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def owner_id(user: dict[str, Any]) -> str:
+    return OWNER_PREFIX + user["id"]
+
+
+def public(user: dict[str, Any]) -> dict[str, Any]:
+    """A user as the API and CLI show it (never the hash)."""
+    return {
+        "id": user["id"],
+        "username": user["username"],
+        "role": user["role"],
+        "disabled": bool(user["disabled"]),
+        "created_at": user["created_at"].isoformat() if user.get("created_at") else None,
+        "owner_id": owner_id(user),
+    }
+
+
+def check_username(username: str) -> str:
+    if not isinstance(username, str) or not USERNAME_RE.match(username):
+        raise InvalidInput(
+            "username must be 1-64 characters: letters, digits, Chinese characters, '.', '_' or '-'",
+            field="username",
+            limit=64,
+        )
+    return username
+
+
+def check_new_password(password: str) -> str:
+    if not isinstance(password, str) or not (MIN_PASSWORD <= len(password) <= MAX_PASSWORD):
+        raise InvalidInput(
+            f"password must be {MIN_PASSWORD}-{MAX_PASSWORD} characters", field="password", limit=MAX_PASSWORD
+        )
+    return password
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
+    return role
+
+
+class UserService:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._dummy_hash: str | None = None
+
+    # -- users ---------------------------------------------------------------------------------------------
+    def create_user(self, username: str, password: str, role: str = "user") -> dict[str, Any]:
+        row = {
+            "id": secrets.token_hex(6),
+            "username": check_username(username),
+            "password_hash": hash_password(check_new_password(password)),
+            "role": check_role(role),
+            "created_at": utcnow(),
+            "disabled": False,
+        }
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(users).values(**row))
+        except IntegrityError as e:
+            raise Conflict(f"a user named {username!r} already exists", field="username") from e
+        return row
+
+    def get(self, user_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
+        return dict(row) if row else None
+
+    def by_username(self, username: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users).where(users.c.username == username)).mappings().first()
+        return dict(row) if row else None
+
+    def require(self, username: str) -> dict[str, Any]:
+        user = self.by_username(username)
+        if user is None:
+            raise NotFound(f"no user named {username!r}", field="username")
+        return user
+
+    def for_owner(self, owner: str) -> dict[str, Any] | None:
+        """The user whose owner id this is (None for owners that are no user, e.g. keys made without one)."""
+        if not owner.startswith(OWNER_PREFIX):
+            return None
+        return self.get(owner.removeprefix(OWNER_PREFIX))
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(users).order_by(users.c.created_at)).mappings()]
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(users)).scalar_one())
+
+    def verify_password(self, username: str, password: str) -> dict[str, Any] | None:
+        """The user when the password is right and the user is enabled; else None, in about the same time."""
+        user = self.by_username(username) if isinstance(username, str) and len(username) <= 64 else None
+        if user is None:
+            if self._dummy_hash is None:
+                self._dummy_hash = hash_password(secrets.token_urlsafe(16))
+            check_password(password, self._dummy_hash)
+            return None
+        ok = check_password(password, user["password_hash"])
+        return user if ok and not user["disabled"] else None
+
+    def set_password(self, user_id: str, password: str) -> None:
+        """Change the password and end the user's sessions (a stolen session does not survive the change)."""
+        digest = hash_password(check_new_password(password))
+        with self.engine.begin() as conn:
+            res = conn.execute(update(users).where(users.c.id == user_id).values(password_hash=digest))
+            if res.rowcount == 0:
+                raise NotFound(f"no user with id {user_id!r}", field="id")
+            conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+
+    def update(
+        self, user_id: str, *, disabled: bool | None = None, role: str | None = None, password: str | None = None
+    ) -> dict[str, Any]:
+        """Change a user; refuses a change that would leave no enabled admin."""
+        user = self.get(user_id)
+        if user is None:
+            raise NotFound(f"no user with id {user_id!r}", field="id")
+        values: dict[str, Any] = {}
+        if role is not None:
+            values["role"] = check_role(role)
+        if disabled is not None:
+            values["disabled"] = bool(disabled)
+        if password is not None:
+            check_new_password(password)
+        if values:
+            with self.engine.begin() as conn:
+                conn.execute(update(users).where(users.c.id == user_id).values(**values))
+                admins = conn.execute(
+                    select(func.count()).select_from(users).where(users.c.role == "admin", users.c.disabled.is_(False))
+                ).scalar_one()
+                was_admin = user["role"] == "admin" and not user["disabled"]
+                if was_admin and admins == 0:  # raising rolls the update back
+                    raise Conflict("this change would leave no enabled admin", field="role" if role else "disabled")
+                if values.get("disabled"):
+                    conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+        if password is not None:
+            self.set_password(user_id, password)
+        return self.get(user_id) or user
+
+    def disable(self, user_id: str) -> dict[str, Any]:
+        return self.update(user_id, disabled=True)
+
+    def enable(self, user_id: str) -> dict[str, Any]:
+        return self.update(user_id, disabled=False)
+
+    def ensure_first_admin(self) -> str | None:
+        """On a deployment with no user, create `admin` with a random password and return it (else None)."""
+        if self.count() > 0:
+            return None
+        password = secrets.token_urlsafe(15)
+        try:
+            self.create_user("admin", password, role="admin")
+        except Conflict:  # another process made it first
+            return None
+        return password
+
+    # -- sessions ------------------------------------------------------------------------------------------
+    def create_session(self, user_id: str, lifetime: timedelta = timedelta(days=14)) -> tuple[str, dict[str, Any]]:
+        """Returns (token for the cookie, session row). Only the token's SHA-256 is stored."""
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
+        row = {
+            "id": token_hash(token),
+            "user_id": user_id,
+            "csrf_token": secrets.token_urlsafe(32),
+            "created_at": now,
+            "expires_at": now + lifetime,
+            "last_seen": now,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(delete(sessions).where(sessions.c.expires_at < now))  # keep the table small
+            conn.execute(insert(sessions).values(**row))
+        return token, row
+
+    def session_user(self, token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(user, session) for a live session token of an enabled user; None when unknown, expired or disabled."""
+        if not token or len(token) > 200:
+            return None
+        now = utcnow()
+        with self.engine.connect() as conn:
+            found = (
+                conn.execute(
+                    select(sessions, users.c.username, users.c.role, users.c.disabled, users.c.created_at.label("uc"))
+                    .join(users, users.c.id == sessions.c.user_id)
+                    .where(sessions.c.id == token_hash(token))
+                )
+                .mappings()
+                .first()
+            )
+        if found is None:
+            return None
+        if found["expires_at"] <= now:
+            self.delete_session(token)
+            return None
+        if found["disabled"]:
+            return None
+        session = {k: found[k] for k in ("id", "user_id", "csrf_token", "created_at", "expires_at", "last_seen")}
+        user = {
+            "id": found["user_id"],
+            "username": found["username"],
+            "role": found["role"],
+            "disabled": False,
+            "created_at": found["uc"],
+        }
+        if found["last_seen"] is None or now - found["last_seen"] > LAST_SEEN_EVERY:
+            with self.engine.begin() as conn:
+                conn.execute(update(sessions).where(sessions.c.id == session["id"]).values(last_seen=now))
+        return user, session
+
+    def delete_session(self, token: str) -> None:
+        self.delete_session_id(token_hash(token))
+
+    def delete_session_id(self, session_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(sessions).where(sessions.c.id == session_id))
+
+
+class LoginThrottle:
+    """Brake on password guessing, per process: failures are counted per username and per client address over
+    a sliding window; at the limit further attempts are refused (429) for a pause that doubles with every
+    failure past the limit (30 s, 60 s, ... capped at the window). Attempts during a pause are not checked,
+    so they teach a guesser nothing. An address may fail `ip_factor` times as often as one username."""
+
+    def __init__(
+        self,
+        max_failures: int = 5,
+        window: float = 900.0,
+        base_pause: float = 30.0,
+        ip_factor: int = 4,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.max_failures, self.window, self.base_pause, self.ip_factor = max_failures, window, base_pause, ip_factor
+        self.clock = clock
+        self._failures: dict[str, deque[float]] = {}
+        self._paused_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def _keys(self, username: str, ip: str) -> list[tuple[str, int]]:
+        return [("u:" + username.casefold()[:64], self.max_failures), ("ip:" + ip, self.max_failures * self.ip_factor)]
+
+    def _prune(self, key: str, now: float) -> deque[float]:
+        q = self._failures.get(key)
+        if q is None:
+            return deque()
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        if not q:
+            del self._failures[key]
+        return q
+
+    def retry_after(self, username: str, ip: str) -> float:
+        """Seconds until an attempt for this username from this address is allowed (0: now)."""
+        now = self.clock()
+        with self._lock:
+            waits = [self._paused_until.get(k, 0.0) - now for k, _ in self._keys(username, ip)]
+        return max(0.0, *waits)
+
+    def failure(self, username: str, ip: str) -> None:
+        now = self.clock()
+        with self._lock:
+            if len(self._failures) > 50_000:  # many distinct names: drop what has left the window
+                for k in list(self._failures):
+                    self._prune(k, now)
+                self._paused_until = {k: t for k, t in self._paused_until.items() if t > now}
+            for key, limit in self._keys(username, ip):
+                q = self._prune(key, now)
+                q.append(now)
+                self._failures[key] = q
+                if len(q) >= limit:
+                    pause = min(self.window, self.base_pause * 2 ** (len(q) - limit))
+                    self._paused_until[key] = now + pause
+
+    def success(self, username: str, ip: str) -> None:
+        """A right password clears that username's count (not the address's: one known account must not
+        reset the brake on guessing others)."""
+        key = self._keys(username, ip)[0][0]
+        with self._lock:
+            self._failures.pop(key, None)
+            self._paused_until.pop(key, None)
