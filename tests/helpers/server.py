@@ -101,6 +101,11 @@ def create_key(home: Path, name: str) -> str:
     return out[-1]
 
 
+def create_user(home: Path, name: str, password: str, *, admin: bool = False) -> None:
+    """`zhike users create NAME --password P`: a user who can sign in to the web studio."""
+    run_zhike(home, "users", "create", name, "--password", password, *(["--admin"] if admin else []))
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is not None:
         return

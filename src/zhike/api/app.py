@@ -1,13 +1,15 @@
-"""The FastAPI application: API routes, error handlers, the embedded worker and the home page."""
+"""The FastAPI application: API routes, error handlers, the embedded worker and the browser studio."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zhike import __version__
@@ -69,13 +71,7 @@ class BodyLimit:
         await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
 
 
-HOME = """<!doctype html><html lang="zh"><meta charset="utf-8"><title>Zhike 智客</title>
-<body style="font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;line-height:1.6">
-<h1>智客 Zhike {version}</h1>
-<p>自托管 AIGC 工作室 API 已启动。The self-hosted AIGC studio API is running.</p>
-<ul><li><a href="/docs">API 文档 / API docs</a> (<a href="/openapi.json">openapi.json</a>)</li>
-<li>创建 API 密钥 / create an API key: <code>zhike keys create --name me</code></li></ul>
-<p>网页工作室即将推出。The web studio is not built yet; use the API or the <code>zhike</code> CLI.</p></body></html>"""
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 def create_app(settings: Settings | None = None, *, start_worker: bool | None = None) -> FastAPI:
@@ -111,8 +107,11 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         app.include_router(r)
 
     @app.get("/", include_in_schema=False)
-    def home() -> HTMLResponse:
-        return HTMLResponse(HOME.format(version=__version__))
+    def home() -> FileResponse:
+        """The browser studio (hash routes; everything else it needs is under /static)."""
+        return FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_upload_mb * 1e6) + 1_000_000)
     return app
