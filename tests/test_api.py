@@ -457,3 +457,16 @@ def test_presets_and_edit_ops_over_http(a: httpx.Client) -> None:
     assert np.array_equal(out[keep], src[keep])
     assert_error(submit(a, "erase", {"image": img, "mask": "nope12345"}), 404, "params.mask")
     assert_error(submit(a, "txt2img", {"prompt": "x", "preset": "nope"}), 422, "params.preset")
+
+
+def test_asset_files_revalidate_so_access_is_checked_every_view(
+    a: httpx.Client, b: httpx.Client, upload_a: dict
+) -> None:
+    url = f"/api/v1/assets/{upload_a['id']}/file"
+    first = a.get(url)
+    assert first.status_code == 200 and first.headers["cache-control"] == "private, no-cache"
+    etag = first.headers["etag"]
+    again = a.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""  # unchanged: nothing re-sent
+    # Revalidation still authorises: another owner with the same ETag gets 404, not a 304.
+    assert_error(b.get(url, headers={"If-None-Match": etag}), 404)
