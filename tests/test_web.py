@@ -22,6 +22,10 @@ if not CHROMIUM.exists():
 
 from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright  # noqa: E402
 
+# expect() waits for states, never sleeps; its 5 s default is too short for a fresh server's first job on 2 cores.
+expect.set_options(timeout=30_000)
+GENERATION_MS = 90_000  # the first generation includes loading the model in the server process
+
 ART = ARTIFACTS / "web"
 FLAGS = [
     "--headless",
@@ -170,7 +174,7 @@ def test_generate_see_progress_library_and_sign_out(server: Server, users: dict[
     progress = page.locator("#progress")
     expect(progress).to_be_visible()
     result = page.locator("#result-image[data-asset-id]")
-    expect(result).to_be_visible()
+    expect(result).to_be_visible(timeout=GENERATION_MS)
     expect(progress).to_have_attribute("data-state", "succeeded")
     expect(progress).to_have_attribute("aria-valuenow", "100")
     expect(page.locator("#progress-text")).to_have_text("Done")
