@@ -26,6 +26,8 @@ from PIL import Image, ImageDraw, ImageFont
 from skimage import data as skdata  # noqa: E402
 
 from tests.conftest import ARTIFACTS, make_settings
+from tests.helpers.images import upload
+from tests.test_generate import run
 from zhike.backends.matting import alpha_matte, composite, feather_alpha, load_onnx_matting, logo_alpha
 from zhike.core.errors import InvalidInput, ModelError, NotFound
 from zhike.services.container import Zhike
@@ -266,18 +268,8 @@ def test_user_onnx_matting_models_load(tmp_path: Path, embedded_dir: Path) -> No
 
 
 # -- the operation, through the job queue ------------------------------------------------------------------------
-def upload(z: Zhike, img: Image.Image) -> str:
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return z.assets.upload(buf.getvalue(), owner_id="local")["id"]
-
-
 def run_job(z: Zhike, params: dict) -> dict:
-    job, _ = z.submit("cutout", params, "local")
-    assert Worker(z).run_one(job["id"])
-    row = z.jobs.get(job["id"])
-    assert row["state"] == "succeeded", row["error"]
-    return row
+    return run(z, "cutout", params)
 
 
 def stored(z: Zhike, asset_id: str) -> tuple[dict, Image.Image]:

@@ -16,6 +16,7 @@ from PIL import Image
 from skimage import data as skdata  # noqa: E402
 
 from tests.conftest import ARTIFACTS, make_settings
+from tests.helpers.images import upload
 from zhike.backends.face import FaceInfo, LoadedFaceMesh, face_landmarks, load_face_mesh, person_alpha
 from zhike.core.errors import InvalidInput
 from zhike.ops.id_photo import (
@@ -293,12 +294,6 @@ def test_params_are_checked() -> None:
 
 
 # -- the operation, through the job queue ------------------------------------------------------------------------
-def upload(z: Zhike, img: Image.Image) -> str:
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return z.assets.upload(buf.getvalue(), owner_id="local")["id"]
-
-
 def test_id_photo_op_saves_photo_and_sheet_with_dpi_and_lineage(app: Zhike, astronaut: Image.Image) -> None:
     from zhike.core.registry import get_op
 

@@ -16,6 +16,8 @@ from PIL import Image
 from skimage import data as skdata  # noqa: E402
 
 from tests.conftest import ARTIFACTS, make_settings
+from tests.helpers.images import upload
+from tests.test_generate import run
 from zhike.backends.preprocessors import MODES, run_preprocessor
 from zhike.backends.preprocessors.canny import canny_edges
 from zhike.backends.preprocessors.hed import HedNet, LoadedAux, hed_edges, load_hed, read_h5_state_dict, weights_path
@@ -243,18 +245,8 @@ def test_no_person_is_a_clear_error(pose_model: LoadedPose, which: str) -> None:
 
 
 # -- the operation, through the job queue ------------------------------------------------------------------------
-def upload(z: Zhike, img: Image.Image) -> str:
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return z.assets.upload(buf.getvalue(), owner_id="local")["id"]
-
-
 def run_job(z: Zhike, params: dict) -> dict:
-    job, _ = z.submit("preprocess", params, "local")
-    assert Worker(z).run_one(job["id"])
-    row = z.jobs.get(job["id"])
-    assert row["state"] == "succeeded", row["error"]
-    return row
+    return run(z, "preprocess", params)
 
 
 def test_preprocess_op_saves_a_control_map_child_of_the_input(app: Zhike, astronaut: Image.Image) -> None:

@@ -23,6 +23,7 @@ from safetensors.torch import save_file
 from skimage import data as skdata  # noqa: E402
 
 from tests.conftest import ARTIFACTS, make_settings
+from tests.helpers.images import upload
 from zhike.backends.upscale import (
     NcnnUpscaler,
     UpscalerError,
@@ -222,12 +223,6 @@ def app(tmp_path: Path, embedded_dir: Path) -> Iterator[Zhike]:
     z = Zhike(make_settings(tmp_path / "home", embedded_dir=embedded_dir))  # no checkpoint needed
     yield z
     z.engine.dispose()
-
-
-def upload(z: Zhike, img: Image.Image) -> str:
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return z.assets.upload(buf.getvalue(), owner_id="local")["id"]
 
 
 def run_job(z: Zhike, params: dict, progress: list | None = None) -> dict:

@@ -143,6 +143,18 @@ def _start(home: Path, port: int, settings: dict[str, Any], timeout: float) -> s
     raise RuntimeError(f"zhike serve did not answer {url} within {timeout:.0f} s:\n{read_log(home)}")
 
 
+def _start_on_free_port(home: Path, settings: dict[str, Any], timeout: float) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `zhike serve` on a free port, retrying when the port was taken between probing and binding it."""
+    for attempt in range(3):
+        port = free_port()
+        try:
+            return _start(home, port, settings, timeout), port
+        except RuntimeError:
+            if attempt == 2 or "address already in use" not in read_log(home).lower():
+                raise
+    raise AssertionError("unreachable")
+
+
 @contextmanager
 def running_server(
     model_dir: Path, root: Path, *, model_name: str = "tiny", timeout: float = 60, **settings: Any
@@ -154,16 +166,7 @@ def running_server(
     home = root / "home"
     run_zhike(home, "models", "add", str(model_dir), "--name", model_name)
     key_a, key_b = create_key(home, "a"), create_key(home, "b")
-    proc = None
-    for attempt in range(3):  # the free port can be taken between probing and binding it
-        port = free_port()
-        try:
-            proc = _start(home, port, settings, timeout)
-            break
-        except RuntimeError:
-            if attempt == 2 or "address already in use" not in read_log(home).lower():
-                raise
-    assert proc is not None
+    proc, port = _start_on_free_port(home, settings, timeout)
     try:
         yield Server(f"http://127.0.0.1:{port}", key_a, key_b, home)
     except BaseException:
@@ -177,16 +180,7 @@ def running_server(
 def serve_process(home: Path, *, timeout: float = 60, **settings: Any) -> Iterator[str]:
     """One more `zhike serve` on an existing home (e.g. a second start); yields its base URL. Its output is
     appended to the same log as the first server's."""
-    proc = None
-    for attempt in range(3):
-        port = free_port()
-        try:
-            proc = _start(home, port, settings, timeout)
-            break
-        except RuntimeError:
-            if attempt == 2 or "address already in use" not in read_log(home).lower():
-                raise
-    assert proc is not None
+    proc, port = _start_on_free_port(home, settings, timeout)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
