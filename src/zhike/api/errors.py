@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from zhike.core.errors import ZhikeError
+from zhike.core.errors import ZhikeError, plain_ctx
 
 log = logging.getLogger("zhike.api")
 
@@ -51,7 +51,9 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else {}
         headers.update(getattr(e, "headers", None) or {})
         return JSONResponse(
-            error_body(e.code, e.message, e.field, limit=e.limit), status_code=e.status, headers=headers or None
+            error_body(e.code, e.message, e.field, limit=e.limit, kind=e.kind, ctx=e.ctx),
+            status_code=e.status,
+            headers=headers or None,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -71,7 +73,15 @@ def install_error_handlers(app: FastAPI) -> None:
         field = _loc_name(tuple(first.get("loc", ())))
         msg = "this field is required" if first.get("type") == "missing" else first.get("msg", "invalid")
         details = [{"field": _loc_name(tuple(x.get("loc", ()))), "message": x.get("msg")} for x in errors]
-        return JSONResponse(error_body("invalid_input", f"{field}: {msg}", field, details=details), status_code=422)
+        body = error_body(
+            "invalid_input",
+            f"{field}: {msg}",
+            field,
+            details=details,
+            kind=first.get("type"),
+            ctx=plain_ctx(first.get("ctx")),
+        )
+        return JSONResponse(body, status_code=422)
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, e: HTTPException) -> JSONResponse:

@@ -11,19 +11,38 @@ class ZhikeError(Exception):
     status: int = 400
     code: str = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None, limit: Any = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        limit: Any = None,
+        kind: str | None = None,
+        ctx: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.limit = limit
+        # For validation errors: pydantic's error type and its context (e.g. "less_than_equal", {"le": 2048}),
+        # so clients can say it in the user's language.
+        self.kind = kind
+        self.ctx = ctx
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.field is not None:
-            out["field"] = self.field
-        if self.limit is not None:
-            out["limit"] = self.limit
+        for name in ("field", "limit", "kind", "ctx"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         return out
+
+
+def plain_ctx(ctx: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The JSON-safe part of a pydantic error context (limits, expected values; not exception objects)."""
+    if not ctx:
+        return None
+    out = {k: v for k, v in ctx.items() if isinstance(v, str | int | float | bool)}
+    return out or None
 
 
 class InvalidInput(ZhikeError):

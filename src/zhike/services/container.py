@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 
 from zhike.core.context import PrepareEnv
-from zhike.core.errors import InvalidInput
+from zhike.core.errors import InvalidInput, plain_ctx
 from zhike.core.registry import get_op
 from zhike.models.catalog import ModelCatalog
 from zhike.services.assets.blobs import BlobStore
@@ -34,7 +34,7 @@ def validation_message(e: ValidationError, prefix: str) -> InvalidInput:
     if err.get("type") == "missing":
         msg = "this field is required"
     limit = (err.get("ctx") or {}).get("le") or (err.get("ctx") or {}).get("max_length")
-    return InvalidInput(f"{loc}: {msg}", field=loc, limit=limit)
+    return InvalidInput(f"{loc}: {msg}", field=loc, limit=limit, kind=err.get("type"), ctx=plain_ctx(err.get("ctx")))
 
 
 @dataclass

@@ -39,6 +39,38 @@ const STRINGS = {
     "loading": "加载中…",
     "error.network": "无法连接服务器",
     "error.generic": "出错了：{msg}",
+    "job.cancel": "取消",
+    "nav.queue": "任务",
+    "nav.edit": "画布",
+    "nav.models": "模型",
+    "nav.keys": "API 密钥",
+    "nav.users": "用户",
+    "err.missing": "{field}：必填",
+    "err.ge": "{field}：不能小于 {limit}",
+    "err.gt": "{field}：必须大于 {limit}",
+    "err.le": "{field}：不能大于 {limit}",
+    "err.lt": "{field}：必须小于 {limit}",
+    "err.too_long": "{field}：最多 {limit} 个字符",
+    "err.too_short": "{field}：至少 {limit} 个字符",
+    "err.too_many": "{field}：最多 {limit} 项",
+    "err.int": "{field}：需要整数",
+    "err.number": "{field}：需要数字",
+    "err.bool": "{field}：需要是或否",
+    "err.choice": "{field}：可选值为 {limit}",
+    "err.pattern": "{field}：格式不对",
+    "err.extra": "{field}：不认识这个参数",
+    "err.multiple": "{field}：必须是 {limit} 的倍数",
+    "err.code.not_found": "找不到：{msg}",
+    "err.code.too_large": "太大了：{msg}",
+    "err.code.unsupported_media_type": "不支持的文件类型：{msg}",
+    "err.code.unauthorized": "未通过身份验证：{msg}",
+    "err.code.too_many_attempts": "尝试次数过多：{msg}",
+    "err.code.forbidden": "没有权限：{msg}",
+    "err.code.conflict": "冲突：{msg}",
+    "err.code.model_error": "模型问题：{msg}",
+    "err.code.invalid_input": "输入有误：{msg}",
+    "err.code.too_many_requests": "请求太频繁：{msg}",
+    "err.code.internal_error": "服务器内部错误：{msg}",
   },
   en: {
     "brand": "Zhike 智客",
@@ -79,6 +111,12 @@ const STRINGS = {
     "loading": "Loading…",
     "error.network": "Cannot reach the server",
     "error.generic": "Something went wrong: {msg}",
+    "job.cancel": "Cancel",
+    "nav.queue": "Queue",
+    "nav.edit": "Canvas",
+    "nav.models": "Models",
+    "nav.keys": "API keys",
+    "nav.users": "Users",
   },
 };
 
@@ -101,6 +139,15 @@ export function setLang(value) {
   localStorage.setItem(KEY, lang);
 }
 
+// Each view adds its own strings: addStrings({zh: {...}, en: {...}}).
+export function addStrings(more) {
+  for (const [code, table] of Object.entries(more)) Object.assign((STRINGS[code] ||= {}), table);
+}
+
+export function has(key) {
+  return key in STRINGS[lang] || key in STRINGS.en;
+}
+
 export function t(key, vars = {}) {
   const s = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
   return s.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
@@ -117,4 +164,69 @@ export function translate(root = document) {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
+}
+
+// A parameter's label: the translated `field.NAME` when there is one, else the given fallback (schema title).
+export function fieldLabel(name, fallback) {
+  const key = `field.${name}`;
+  if (has(key)) return t(key);
+  return fallback || name;
+}
+
+// pydantic's error kinds -> our message keys (the API passes `kind` and `ctx` along with its English message).
+const KINDS = {
+  missing: "err.missing",
+  greater_than_equal: "err.ge",
+  greater_than: "err.gt",
+  less_than_equal: "err.le",
+  less_than: "err.lt",
+  string_too_long: "err.too_long",
+  string_too_short: "err.too_short",
+  too_long: "err.too_many",
+  int_parsing: "err.int",
+  int_type: "err.int",
+  int_from_float: "err.int",
+  float_parsing: "err.number",
+  float_type: "err.number",
+  bool_parsing: "err.bool",
+  bool_type: "err.bool",
+  enum: "err.choice",
+  literal_error: "err.choice",
+  string_pattern_mismatch: "err.pattern",
+  extra_forbidden: "err.extra",
+  multiple_of: "err.multiple",
+};
+
+function ctxLimit(ctx) {
+  if (!ctx) return "";
+  for (const k of ["ge", "gt", "le", "lt", "max_length", "min_length", "expected", "multiple_of"]) {
+    if (ctx[k] !== undefined) return String(ctx[k]);
+  }
+  return "";
+}
+
+// The API's fixed sentences that users meet most, in Chinese (by exact English text or pattern).
+const MESSAGES_ZH = [
+  [/^wrong username or password$/, () => "用户名或密码错误"],
+  [/^too many failed logins: try again in (\d+) s$/, (m) => `登录失败次数过多，请 ${m[1]} 秒后再试`],
+  [/^your session has expired or was ended: log in again$/, () => "登录已过期，请重新登录"],
+  [/^this field is required$/, () => "必填"],
+];
+
+// An ApiError in the page's language. English pages show the API's own message; Chinese pages translate what
+// is structured (validation kinds, error codes) and keep the API's words for the detail.
+export function errorMessage(err) {
+  const message = err.message || "";
+  if (lang === "en") return message;
+  for (const [re, zh] of MESSAGES_ZH) {
+    const m = message.match(re);
+    if (m) return zh(m);
+  }
+  const field = err.field ? err.field.replace(/^params\./, "") : "";
+  if (err.kind && KINDS[err.kind] && field) {
+    const last = field.split(".").filter((p) => !/^\d+$/.test(p)).pop();
+    return t(KINDS[err.kind], { field: fieldLabel(last, field), limit: ctxLimit(err.ctx) || err.limit || "" });
+  }
+  const key = `err.code.${err.code}`;
+  return has(key) ? t(key, { msg: message }) : message;
 }

@@ -10,6 +10,7 @@ from zhike import __version__
 from zhike.api.deps import AppDep, OwnerDep
 from zhike.core.errors import InvalidInput, NotFound
 from zhike.core.registry import get_op, list_ops
+from zhike.ops.resize_design import SIZE_PRESETS
 
 router = APIRouter(prefix="/api/v1", tags=["meta"])
 
@@ -43,6 +44,16 @@ def models(app: AppDep, _: OwnerDep) -> dict[str, Any]:
         d["loaded"] = spec.name in cached
         out.append(d)
     return {"models": out}
+
+
+@router.get("/sizes", summary="Marketplace image sizes (淘宝主图, 抖音竖版, ...) for size pickers and resize_design")
+def sizes(_: OwnerDep) -> dict[str, Any]:
+    return {
+        "sizes": [
+            {"id": p.id, "width": p.width, "height": p.height, "name": {"zh": p.zh, "en": p.en}}
+            for p in SIZE_PRESETS.values()
+        ]
+    }
 
 
 @router.get("/presets", summary="Style presets (bundled and the deployment's own)")

@@ -1,117 +1,15 @@
-"""The browser studio end to end: real headless Chromium (Debian `chromium`) driven by Playwright against a real
-`zhike serve` process with the tiny model. Pages open with `?test=1`, which adds a 64x64 size and 3 steps.
-
-Skipped only when /usr/bin/chromium is missing (`apt-get install chromium`); CI installs it.
-"""
+"""The studio's shell end to end: sign in, simple-mode generation, library, language, isolation, static files."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import ARTIFACTS
-from tests.helpers.server import Server, create_user, server_fixture, wait_job
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run the browser tests", allow_module_level=True)
-
-from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright  # noqa: E402
-
-# expect() waits for states, never sleeps; its 5 s default is too short for a fresh server's first job on 2 cores.
-expect.set_options(timeout=30_000)
-GENERATION_MS = 90_000  # the first generation includes loading the model in the server process
-
-ART = ARTIFACTS / "web"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PASSWORD = "correct horse battery"
-TIMEOUT_MS = 60_000  # the generation itself is a few seconds; a loaded 2-core CI machine can be much slower
-DESKTOP = {"width": 1366, "height": 768}
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture(scope="module")
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tiny_sd15: Path
-) -> Iterator[Server]:
-    yield from server_fixture(request, tmp_path_factory.mktemp("web"), tiny_sd15)
-
-
-@pytest.fixture(scope="module")
-def users(server: Server) -> dict[str, str]:
-    names = {"alice": PASSWORD, "bob": PASSWORD, "carol": PASSWORD}
-    for name, password in names.items():
-        create_user(server.home, name, password)
-    return names
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture
-def new_context(playwright: Playwright, tmp_path: Path) -> Iterator[Callable[..., BrowserContext]]:
-    """Open a browser with a fresh user-data dir (no cookies, no localStorage); closed after the test."""
-    opened: list[BrowserContext] = []
-
-    def open_context(locale: str = "zh-CN", viewport: dict[str, int] = DESKTOP) -> BrowserContext:
-        ctx = playwright.chromium.launch_persistent_context(
-            str(tmp_path / f"profile-{len(opened)}"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=FLAGS,
-            locale=locale,
-            viewport=viewport,
-        )
-        ctx.set_default_timeout(TIMEOUT_MS)
-        opened.append(ctx)
-        return ctx
-
-    yield open_context
-    for ctx in opened:
-        ctx.close()
-
-
-def shot(page: Page, name: str) -> None:
-    ART.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ART / f"{name}.png"), full_page=True)
-
-
-def open_studio(ctx: BrowserContext, server: Server, route: str = "") -> Page:
-    page = ctx.pages[0] if ctx.pages else ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{server.base_url}/?test=1{route}")
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
-    page.js_errors = errors  # type: ignore[attr-defined]
-    return page
-
-
-def sign_in(page: Page, username: str, password: str) -> None:
-    expect(page.locator("#login-form")).to_be_visible()
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("#login-form button[type=submit]")
-
-
-def api_status(page: Page, path: str) -> int:
-    """The status of a same-origin GET made by the page (with its cookie; never from the HTTP cache)."""
-    return page.evaluate("p => fetch(p, {credentials: 'same-origin', cache: 'no-store'}).then(r => r.status)", path)
+from tests.helpers.server import Server, wait_job
+from tests.web.conftest import DESKTOP, GENERATION_MS, PHONE, api_status, expect, open_studio, shot, sign_in
 
 
 def test_sign_in_error_and_language_switch(server: Server, users: dict[str, str], new_context: Any) -> None:
@@ -125,11 +23,11 @@ def test_sign_in_error_and_language_switch(server: Server, users: dict[str, str]
     sign_in(page, "carol", "not the password")
     error = page.locator("#login-error")
     expect(error).to_be_visible()
-    expect(error).to_have_text("wrong username or password")  # the API's own message
-    expect(page.locator("#login-form")).to_contain_text("wrong username or password")
+    expect(error).to_have_text("用户名或密码错误")  # the API's message, in the page's language
     shot(page, "login-error-zh")
 
     page.click("#lang")
+    expect(error).to_be_visible()
     expect(heading).to_have_text("Sign in")
     expect(page.locator("#login-form label span").first).to_have_text("Username")
     expect(page.locator("#lang")).to_have_text("中文")
@@ -270,7 +168,7 @@ def test_static_files_and_api_docs_are_served(server: Server) -> None:
 
 def test_nothing_is_fetched_from_outside() -> None:
     """No CDN: the studio's files reference only same-origin paths."""
-    web = Path(__file__).resolve().parent.parent / "src" / "zhike" / "web"
-    for f in web.iterdir():
+    web = Path(__file__).resolve().parents[2] / "src" / "zhike" / "web"
+    for f in (p for p in web.rglob("*") if p.is_file()):
         text = f.read_text()
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, f
