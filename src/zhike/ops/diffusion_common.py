@@ -47,7 +47,9 @@ class DiffusionParams(BaseModel):
     batch_size: int = Field(1, ge=1, le=8)
     clip_skip: int = Field(1, ge=1, le=12, description="A1111 'Clip skip': 2 suits most anime models")
     loras: list[LoraRef] = Field(default_factory=list, max_length=8, description="LoRA styles with weights")
-    applied_preset: str | None = Field(None, description="Set by Zhike: the preset already expanded into the prompt")
+    applied_preset: str | None = Field(
+        None, description="Set by Zhike: the preset already expanded into the prompt", json_schema_extra={"readOnly": True}
+    )
 
     @field_validator("width", "height")
     @classmethod

@@ -29,8 +29,8 @@ class OutpaintParams(DiffusionParams):
     anchor: Literal["center", "left", "right", "top", "bottom"] = Field("center", description="Where the original sits")
     method: Literal["auto", "diffusion", "classical"] = Field("auto", description="classical: mirror fill, no model")
     strength: float = Field(1.0, ge=0.01, le=1.0)
-    width: int | None = Field(None, description="Set by Zhike: the working width")
-    height: int | None = Field(None, description="Set by Zhike: the working height")
+    width: int | None = Field(None, description="Set by Zhike: the working width", json_schema_extra={"readOnly": True})
+    height: int | None = Field(None, description="Set by Zhike: the working height", json_schema_extra={"readOnly": True})
 
     @field_validator("aspect")
     @classmethod

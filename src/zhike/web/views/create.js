@@ -1,8 +1,33 @@
-// Create: simple mode (prompt, style, size, Generate). Pro mode is added by createPro below.
+// Create: simple mode (prompt, style, size, Generate) and pro mode (any operation, every parameter, the form
+// generated from its JSON schema). #/create?remix=ASSET loads an asset's operation and parameters into pro mode;
+// #/create?op=NAME opens pro mode on that operation.
 import { api } from "../api.js";
 import { clearFormErrors, errorText, h, showFormError } from "../dom.js";
-import { pick, t, translate } from "../i18n.js";
+import { addStrings, pick, t, translate } from "../i18n.js";
 import { progressPanel, submitJob } from "../jobs.js";
+import { schemaForm } from "../schema_form.js";
+
+addStrings({
+  zh: {
+    "create.mode": "模式",
+    "create.simple": "简单",
+    "create.pro": "专业",
+    "create.op": "功能",
+    "create.proTitle": "专业模式",
+    "create.remixing": "正在复用作品 {id} 的参数",
+    "create.remixMissing": "这件作品没有可复用的参数（例如上传的图片）。",
+  },
+  en: {
+    "create.mode": "Mode",
+    "create.simple": "Simple",
+    "create.pro": "Pro",
+    "create.op": "Operation",
+    "create.proTitle": "Pro mode",
+    "create.remixing": "Remixing the parameters of {id}",
+    "create.remixMissing": "This asset has no parameters to remix (e.g. an upload).",
+  },
+});
+const MODE_KEY = "zhike.createMode";
 
 const TEST_MODE = new URLSearchParams(location.search).has("test");
 const GENERIC_SIZES = [
@@ -36,7 +61,7 @@ function sizeOption(s, native, checked) {
   );
 }
 
-export default function createView(ctx) {
+function simpleForm(ctx, panel, started, finished) {
   const presetSelect = h("select", { id: "preset", name: "preset" });
   let presets = [];
   const fillPresets = () => {
@@ -89,11 +114,6 @@ export default function createView(ctx) {
     error,
   );
 
-  const panel = progressPanel("");
-  const libraryLink = h("a", { href: "#/library", id: "to-library", hidden: true, dataset: { i18n: "create.openLibrary" } });
-  const output = h("section", { class: "card output", id: "output", hidden: true }, panel.element, libraryLink);
-  ctx.onLeave(() => panel.stop());
-
   function showError(msg) {
     error.textContent = msg;
     error.hidden = !msg;
@@ -119,14 +139,12 @@ export default function createView(ctx) {
     if (TEST_MODE) params.steps = 3;
     submit.disabled = true;
     submit.textContent = t("create.busy");
-    output.hidden = false;
-    panel.reset();
-    libraryLink.hidden = true;
     try {
       const job = await submitJob("txt2img", params);
+      started();
       panel.run(job, (done) => {
         idle();
-        libraryLink.hidden = done.state !== "succeeded";
+        finished(done);
       });
     } catch (err) {
       showFormError(form, err, error);
@@ -137,10 +155,145 @@ export default function createView(ctx) {
   ctx.onRelabel(() => {
     fillPresets();
     fillSizes();
-    panel.relabel();
     if (submit.disabled) submit.textContent = t("create.busy");
   });
-  const el = h("div", { class: "create" }, form, output);
+  return form;
+}
+
+// Pro mode: choose any operation; its parameters come from GET /api/v1/ops.
+function proForm(ctx, panel, started, finished) {
+  const opSelect = h("select", { id: "pro-op", name: "op" });
+  const fields = h("div", { id: "pro-fields" }, h("p", { class: "muted", dataset: { i18n: "loading" } }));
+  const note = h("p", { class: "muted", id: "pro-note", hidden: true });
+  const submit = h("button", { type: "submit", class: "primary", id: "pro-generate", dataset: { i18n: "create.submit" } });
+  const error = h("p", { class: "error", id: "pro-error", role: "alert", hidden: true });
+  const form = h(
+    "form",
+    { class: "card create-form pro-form", id: "pro-form", novalidate: true },
+    h("h1", { dataset: { i18n: "create.proTitle" } }),
+    note,
+    h("label", {}, h("span", { dataset: { i18n: "create.op" } }), opSelect),
+    fields,
+    submit,
+    error,
+  );
+  let ops = [];
+  let current = null;
+
+  const fillOps = () => {
+    const chosen = opSelect.value;
+    opSelect.replaceChildren(...ops.map((o) => h("option", { value: o.name, title: o.description }, `${pick(o.title)} · ${o.name}`)));
+    if (chosen) opSelect.value = chosen;
+  };
+  function showOp(name, values = null) {
+    const op = ops.find((o) => o.name === name) || ops[0];
+    if (!op) return;
+    opSelect.value = op.name;
+    current = schemaForm(op, { values, idPrefix: "pro-" });
+    fields.replaceChildren(current.element);
+    clearFormErrors(form);
+    error.hidden = true;
+  }
+  opSelect.addEventListener("change", () => showOp(opSelect.value));
+
+  const ready = api("/api/v1/ops").then((data) => {
+    ops = data.ops || [];
+    fillOps();
+    showOp(ctx.params.get("op") || "txt2img");
+    form.dataset.loaded = "true";
+  });
+  ready.catch((err) => {
+    error.textContent = errorText(err);
+    error.hidden = false;
+  });
+
+  const idle = () => {
+    submit.disabled = false;
+    submit.textContent = t("create.submit");
+  };
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!current) return;
+    clearFormErrors(form);
+    error.hidden = true;
+    submit.disabled = true;
+    submit.textContent = t("create.busy");
+    try {
+      const job = await submitJob(current.op.name, current.values());
+      started();
+      panel.run(job, (done) => {
+        idle();
+        finished(done);
+      });
+    } catch (err) {
+      showFormError(form, err, error);
+      idle();
+    }
+  });
+  ctx.onRelabel(() => {
+    fillOps();
+    if (current) current.relabel();
+    if (submit.disabled) submit.textContent = t("create.busy");
+    if (note.dataset.assetId) note.textContent = t("create.remixing", { id: note.dataset.assetId });
+  });
+
+  return {
+    form,
+    ready,
+    // Load an asset's operation and parameters (its seed too: the same seed re-makes the same image).
+    remix(asset) {
+      if (!asset.op || !ops.some((o) => o.name === asset.op) || !asset.params) {
+        note.textContent = t("create.remixMissing");
+        note.hidden = false;
+        return;
+      }
+      // The seed of each image of a batch is on the asset (params hold the batch's settings).
+      const values = asset.seed === null || asset.seed === undefined ? asset.params : { ...asset.params, seed: asset.seed, batch_size: 1 };
+      showOp(asset.op, values);
+      note.dataset.assetId = asset.id;
+      note.textContent = t("create.remixing", { id: asset.id });
+      note.hidden = false;
+    },
+  };
+}
+
+export default function createView(ctx) {
+  const panel = progressPanel("");
+  const libraryLink = h("a", { href: "#/library", id: "to-library", hidden: true, dataset: { i18n: "create.openLibrary" } });
+  const output = h("section", { class: "card output", id: "output", hidden: true }, panel.element, libraryLink);
+  ctx.onLeave(() => panel.stop());
+  ctx.onRelabel(() => panel.relabel());
+  const started = () => {
+    output.hidden = false;
+    panel.reset();
+    libraryLink.hidden = true;
+  };
+  const finished = (job) => {
+    libraryLink.hidden = job.state !== "succeeded";
+  };
+
+  const simple = simpleForm(ctx, panel, started, finished);
+  const pro = proForm(ctx, panel, started, finished);
+  const modeRadio = (mode) =>
+    h("label", { class: "seg" }, h("input", { type: "radio", name: "create-mode", value: mode, id: `mode-${mode}` }), h("span", { dataset: { i18n: `create.${mode}` } }));
+  const modes = h("div", { class: "modes", role: "radiogroup", "aria-label": t("create.mode") }, modeRadio("simple"), modeRadio("pro"));
+  const setMode = (mode) => {
+    modes.querySelector(`#mode-${mode}`).checked = true;
+    simple.hidden = mode !== "simple";
+    pro.form.hidden = mode !== "pro";
+    localStorage.setItem(MODE_KEY, mode);
+  };
+  modes.addEventListener("change", (ev) => setMode(ev.target.value));
+
+  const remixId = ctx.params.get("remix");
+  setMode(remixId || ctx.params.get("op") ? "pro" : localStorage.getItem(MODE_KEY) === "pro" ? "pro" : "simple");
+  if (remixId) {
+    Promise.all([api(`/api/v1/assets/${encodeURIComponent(remixId)}`), pro.ready])
+      .then(([asset]) => pro.remix(asset))
+      .catch((err) => showFormError(pro.form, err, pro.form.querySelector("#pro-error")));
+  }
+
+  const el = h("div", { class: "create" }, h("div", { class: "create-left" }, modes, simple, pro.form), output);
   translate(el);
   return el;
 }

@@ -1,0 +1,126 @@
+"""Create's pro mode: the form is generated from each operation's JSON schema; remix re-makes an image."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from tests.helpers.server import Server
+from tests.web.conftest import GENERATION_MS, PHONE, api_json, expect, open_studio, shot, sign_in
+
+
+def asset_sha(page: Any, asset_id: str) -> str:
+    return api_json(page, f"/api/v1/assets/{asset_id}")["sha256"]
+
+
+def test_pro_mode_every_op_bad_input_and_remix(server: Server, users: dict[str, str], new_context: Any) -> None:
+    page = open_studio(new_context(locale="zh-CN"), server)
+    sign_in(page, "alice", users["alice"])
+    page.click("label:has(#mode-pro)")
+    form = page.locator("#pro-form")
+    expect(form).to_have_attribute("data-loaded", "true")
+
+    # Every operation the server has is offered, and its parameters become fields without op-specific code.
+    ops = api_json(page, "/api/v1/ops")["ops"]
+    assert page.locator("#pro-op option").count() == len(ops)
+    for op in ops:
+        page.select_option("#pro-op", op["name"])
+        expect(page.locator(f".schema-form[data-op='{op['name']}']")).to_be_visible()
+        schema = op["params_schema"]
+        for name in schema.get("required", []):
+            expect(page.locator(f"#pro-fields [data-field='{name}']")).to_have_count(1)
+        shown = {
+            n
+            for n, p in schema["properties"].items()
+            if not p.get("readOnly") and not any(x.get("readOnly") for x in p.get("anyOf", []))
+        }
+        assert page.locator(
+            "#pro-fields .schema-form > [data-field], #pro-fields .sf-more > [data-field]"
+        ).count() == len(shown), op["name"]
+    # An image parameter is a picker; LoRAs are a repeatable group.
+    page.select_option("#pro-op", "upscale")
+    expect(page.locator("[data-field=image] .asset-picker")).to_be_visible()
+    page.select_option("#pro-op", "txt2img")
+    expect(page.locator("[data-field=prompt] label")).to_have_text("画面描述 *")
+    shot(page, "create-pro-zh")
+
+    # Bad input: the API's message (in Chinese) next to the field it names; nothing is queued.
+    page.fill("#pro-prompt", "一只青花瓷茶壶")
+    page.fill("#pro-steps", "999")
+    page.click("#pro-generate")
+    err = page.locator("[data-error-for=steps]")
+    expect(err).to_have_text("步数：不能大于 150")
+    expect(page.locator("#pro-steps")).to_have_attribute("aria-invalid", "true")
+    shot(page, "create-pro-bad-input-zh")
+    assert api_json(page, "/api/v1/jobs")["jobs"] == []
+
+    # A real run with chosen parameters; the job gets exactly those.
+    page.fill("#pro-steps", "2")
+    page.fill("#pro-width", "64")
+    page.fill("#pro-height", "64")
+    page.fill("#pro-seed", "1234")
+    page.click("#pro-generate")
+    expect(err).to_have_count(0)
+    result = page.locator("#result-image[data-asset-id]")
+    expect(result).to_be_visible(timeout=GENERATION_MS)
+    first_id = result.get_attribute("data-asset-id")
+    job = api_json(page, "/api/v1/jobs?limit=1")["jobs"][0]
+    assert job["op"] == "txt2img"
+    assert (job["params"]["steps"], job["params"]["seed"], job["params"]["width"]) == (2, 1234, 64)
+    assert job["params"]["prompt"] == "一只青花瓷茶壶"
+
+    # Remix: the asset's operation and parameters come back into the form; generating re-makes the same pixels.
+    page.goto(f"{server.base_url}/?test=1#/create?remix={first_id}")
+    expect(page.locator("#pro-note")).to_contain_text(first_id)
+    expect(page.locator("#pro-prompt")).to_have_value("一只青花瓷茶壶")
+    expect(page.locator("#pro-seed")).to_have_value("1234")
+    expect(page.locator("#pro-steps")).to_have_value("2")
+    page.click("#lang")  # labels follow the language switch; the values stay
+    expect(page.locator("[data-field=steps] label")).to_have_text("Steps")
+    expect(page.locator("#pro-prompt")).to_have_value("一只青花瓷茶壶")
+    shot(page, "create-remix-en")
+    page.click("#pro-generate")
+    expect(page.locator("#progress")).to_have_attribute("data-state", "succeeded", timeout=GENERATION_MS)
+    second_id = page.locator("#result-image[data-asset-id]").get_attribute("data-asset-id")
+    assert second_id and second_id != first_id
+    assert asset_sha(page, second_id) == asset_sha(page, first_id)
+
+    page.set_viewport_size(PHONE)
+    shot(page, "create-pro-en-phone")
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_asset_picker_chooses_from_the_library(server: Server, users: dict[str, str], new_context: Any) -> None:
+    page = open_studio(new_context(locale="en-US"), server, "#/create?op=upscale")
+    sign_in(page, "bob", users["bob"])
+    expect(page.locator(".create")).to_be_visible()
+    page.goto(f"{server.base_url}/?test=1#/create?op=upscale")
+    expect(page.locator(".schema-form[data-op=upscale]")).to_be_visible()
+    ids = []
+    for colour in ((200, 40, 40), (40, 40, 200)):
+        with page.expect_file_chooser() as chooser:
+            page.click("[data-field=image] .picker-upload")
+        png = _png_bytes(colour)
+        chooser.value.set_files({"name": "tiny.png", "mimeType": "image/png", "buffer": png})
+        expect(page.locator("#pro-image")).not_to_have_value("" if not ids else ids[-1])
+        ids.append(page.locator("#pro-image").input_value())
+        assert api_json(page, f"/api/v1/assets/{ids[-1]}")["sha256"] == hashlib.sha256(png).hexdigest()
+    expect(page.locator("[data-field=image] .picker-thumb")).to_be_visible()
+    uploaded = ids[0]  # choose the first upload back from the library
+    page.click("[data-field=image] .picker-choose")
+    tile = page.locator(f".picker-dialog [data-asset-id='{uploaded}']")
+    expect(tile).to_be_visible()
+    shot(page, "create-picker-en")
+    tile.click()
+    expect(page.locator("#pro-image")).to_have_value(uploaded)
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def _png_bytes(colour: tuple[int, int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), colour).save(buf, "PNG")
+    return buf.getvalue()
