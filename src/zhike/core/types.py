@@ -7,6 +7,9 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 # Input images and masks are passed to operations as asset ids (upload first: POST /api/v1/assets).
+# Fields Zhike fills itself (shown by form builders as read-only, kept on remix): JSON Schema's readOnly.
+READ_ONLY = {"readOnly": True}
+
 # `format: asset-id` tells form builders (the web studio's pro mode) to offer an image picker.
 AssetId = Annotated[
     str, Field(pattern=r"^[A-Za-z0-9_-]{6,32}$", description="An asset id", json_schema_extra={"format": "asset-id"})

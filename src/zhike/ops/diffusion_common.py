@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import InvalidInput
 from zhike.core.samplers import SchedulerName
-from zhike.core.types import ImageOut, ImagesResult
+from zhike.core.types import READ_ONLY, ImageOut, ImagesResult
 
 MAX_SIDE = 2048
 MAX_SEED = 2**32 - 1
@@ -48,7 +48,9 @@ class DiffusionParams(BaseModel):
     clip_skip: int = Field(1, ge=1, le=12, description="A1111 'Clip skip': 2 suits most anime models")
     loras: list[LoraRef] = Field(default_factory=list, max_length=8, description="LoRA styles with weights")
     applied_preset: str | None = Field(
-        None, description="Set by Zhike: the preset already expanded into the prompt", json_schema_extra={"readOnly": True}
+        None,
+        description="Set by Zhike: the preset already expanded into the prompt",
+        json_schema_extra=READ_ONLY,
     )
 
     @field_validator("width", "height")

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import InvalidInput
 from zhike.core.registry import operation
-from zhike.core.types import AssetId, ImagesResult
+from zhike.core.types import READ_ONLY, AssetId, ImagesResult
 from zhike.ops.diffusion_common import DiffusionParams, native_side, prepare_fill, run_diffusion, save_outputs
 from zhike.ops.masking import extend_canvas, fit_to
 
@@ -29,8 +29,8 @@ class OutpaintParams(DiffusionParams):
     anchor: Literal["center", "left", "right", "top", "bottom"] = Field("center", description="Where the original sits")
     method: Literal["auto", "diffusion", "classical"] = Field("auto", description="classical: mirror fill, no model")
     strength: float = Field(1.0, ge=0.01, le=1.0)
-    width: int | None = Field(None, description="Set by Zhike: the working width", json_schema_extra={"readOnly": True})
-    height: int | None = Field(None, description="Set by Zhike: the working height", json_schema_extra={"readOnly": True})
+    width: int | None = Field(None, description="Set by Zhike: the working width", json_schema_extra=READ_ONLY)
+    height: int | None = Field(None, description="Set by Zhike: the working height", json_schema_extra=READ_ONLY)
 
     @field_validator("aspect")
     @classmethod
