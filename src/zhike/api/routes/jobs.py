@@ -1,4 +1,4 @@
-"""/api/v1/jobs: submit, read, follow (server-sent events), cancel."""
+"""/api/v1/jobs: submit, read, follow (server-sent events), cancel, retry."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhike.api.deps import AppDep, OwnerDep, run_waiting
-from zhike.core.errors import NotFound
+from zhike.core.errors import Conflict, NotFound
 from zhike.services.jobs.queue import TERMINAL, public_job
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -72,6 +72,20 @@ def get_job(
 @router.post("/{job_id}/cancel", summary="Cancel a queued or running job")
 def cancel_job(job_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
     return job_view(app, app.jobs.cancel(job_id, owner))
+
+
+@router.post("/{job_id}/retry", status_code=201, summary="Run a failed or cancelled job again, as a new job")
+def retry_job(job_id: str, app: AppDep, owner: OwnerDep, response: Response) -> dict[str, Any]:
+    """Submits the job's operation with its stored parameters (seed and model as resolved the first time)
+    through the same validation as `POST /api/v1/jobs`. The answer is the new job, with `retry_of` naming this one."""
+    old = app.jobs.get(job_id, owner)  # another owner's job is 404, as everywhere
+    if old["state"] not in ("failed", "cancelled"):
+        raise Conflict(
+            f"job {job_id!r} is {old['state']}: only failed or cancelled jobs can be retried", field="job_id"
+        )
+    row, _ = app.submit(old["op"], old["params"], owner)
+    response.headers["Location"] = f"/api/v1/jobs/{row['id']}"
+    return {**job_view(app, row), "retry_of": job_id}
 
 
 @router.get(

@@ -1,4 +1,4 @@
-"""/api/v1/ops, /api/v1/models, /api/v1/health: what this deployment can do."""
+"""/api/v1/ops, /api/v1/sizes, /api/v1/presets, /api/v1/health: what this deployment can do."""
 
 from __future__ import annotations
 
@@ -31,19 +31,6 @@ def op_detail(name: str, _: OwnerDep) -> dict[str, Any]:
         return get_op(name).schema()
     except InvalidInput as e:  # a path that names no operation is a missing resource, not a bad body
         raise NotFound(e.message, field="name") from e
-
-
-@router.get("/models", summary="Registered models")
-def models(app: AppDep, _: OwnerDep) -> dict[str, Any]:
-    cached = set(app.models.cached_names()) if "models" in app.__dict__ else set()
-    out = []
-    for spec in app.catalog.list():
-        d = spec.public()
-        d.pop("path")  # server paths are not the client's business
-        d.pop("config_dir")
-        d["loaded"] = spec.name in cached
-        out.append(d)
-    return {"models": out}
 
 
 @router.get("/sizes", summary="Marketplace image sizes (淘宝主图, 抖音竖版, ...) for size pickers and resize_design")

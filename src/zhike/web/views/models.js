@@ -1,6 +1,273 @@
-// Placeholder while the page is being built.
-import { h } from "../dom.js";
+// Models: what is installed (family, type, size, embedded, loaded); admins add by path or repo id and remove.
+import { api, ApiError } from "../api.js";
+import { clearFormErrors, errorText, formatBytes, h, showFormError, useCss } from "../dom.js";
+import { addStrings, getLang, t, translate } from "../i18n.js";
 
-export default function view() {
-  return h("section", { class: "card" }, h("h1", { dataset: { i18n: "nav.models" } }));
+addStrings({
+  zh: {
+    "models.title": "模型",
+    "models.intro": "这台服务器上可用的模型。内置模型随智客一起提供，不能移除。",
+    "models.name": "名称",
+    "models.family": "系列",
+    "models.kind": "类型",
+    "models.variant": "变体",
+    "models.size": "大小",
+    "models.embedded": "内置",
+    "models.loaded": "已加载",
+    "models.source": "来源",
+    "models.actions": "操作",
+    "models.yes": "是",
+    "models.no": "—",
+    "models.empty": "还没有模型。管理员可以在下方添加。",
+    "models.emptyUser": "还没有模型，请联系管理员添加。",
+    "models.remove": "移除",
+    "models.add": "添加模型",
+    "models.addIntro": "填写服务器上的文件夹或 .safetensors 文件路径，或 Hugging Face 仓库名（如 org/name，需要服务器能联网）。",
+    "models.sourceLabel": "路径或仓库名",
+    "models.sourceHint": "/data/models/my-model 或 org/name",
+    "models.nameLabel": "名称（可选）",
+    "models.nameHint": "默认使用文件夹或文件名",
+    "models.addSubmit": "添加",
+    "models.adding": "正在检查和登记，大模型需要一些时间…",
+    "models.added": "已添加模型“{name}”。",
+    "models.removed": "已移除模型“{name}”（文件仍保留在磁盘上）。",
+    "models.confirmTitle": "移除模型？",
+    "models.confirmText": "移除“{name}”后就不能再用它生成图片。模型文件会保留在服务器磁盘上，之后可以重新添加。",
+    "models.confirmYes": "移除",
+    "models.confirmNo": "取消",
+    "kind.checkpoint": "底模",
+    "kind.lora": "LoRA",
+    "kind.controlnet": "ControlNet",
+    "kind.vae": "VAE",
+    "kind.upscaler": "放大",
+    "kind.matting": "抠图",
+    "variant.base": "标准",
+    "variant.inpaint": "局部重绘",
+  },
+  en: {
+    "models.title": "Models",
+    "models.intro": "The models this server can use. Embedded models ship with Zhike and cannot be removed.",
+    "models.name": "Name",
+    "models.family": "Family",
+    "models.kind": "Type",
+    "models.variant": "Variant",
+    "models.size": "Size",
+    "models.embedded": "Embedded",
+    "models.loaded": "Loaded",
+    "models.source": "Source",
+    "models.actions": "Actions",
+    "models.yes": "Yes",
+    "models.no": "—",
+    "models.empty": "No models yet. Add one below.",
+    "models.emptyUser": "No models yet. Ask an admin to add one.",
+    "models.remove": "Remove",
+    "models.add": "Add a model",
+    "models.addIntro": "A folder or .safetensors file on the server, or a Hugging Face repo id (org/name; the server needs internet for that).",
+    "models.sourceLabel": "Path or repo id",
+    "models.sourceHint": "/data/models/my-model or org/name",
+    "models.nameLabel": "Name (optional)",
+    "models.nameHint": "Default: the folder or file name",
+    "models.addSubmit": "Add",
+    "models.adding": "Checking and registering; large models take a while…",
+    "models.added": "Added model “{name}”.",
+    "models.removed": "Removed model “{name}” (its files stay on disk).",
+    "models.confirmTitle": "Remove this model?",
+    "models.confirmText": "After removing “{name}” it can no longer be used. Its files stay on the server's disk; you can add it again later.",
+    "models.confirmYes": "Remove",
+    "models.confirmNo": "Cancel",
+    "kind.checkpoint": "Checkpoint",
+    "kind.lora": "LoRA",
+    "kind.controlnet": "ControlNet",
+    "kind.vae": "VAE",
+    "kind.upscaler": "Upscaler",
+    "kind.matting": "Cutout",
+    "variant.base": "Base",
+    "variant.inpaint": "Inpainting",
+  },
+});
+
+// The catalogue's most common sentences, in Chinese; the rest keep the API's words after a translated lead-in.
+const ZH = [
+  [/^no file or folder at '(.*)'$/, (m) => `服务器上找不到这个文件或文件夹：${m[1]}`],
+  [/^a model named '(.*)' exists; .*$/, (m) => `已经有名为“${m[1]}”的模型，请换个名称，或先移除它`],
+  [/^'(.*)' is embedded \(shipped with Zhike\) and cannot be removed$/, (m) => `“${m[1]}”是内置模型，不能移除`],
+  [/^cannot download '(.*)': this machine is offline .*$/, (m) => `无法下载“${m[1]}”：服务器不能连接 Hugging Face。请在能联网的电脑上下载后拷到服务器，再填写文件夹路径。`],
+  [/^downloads are switched off .*$/, () => "服务器已关闭下载（ZHIKE_ALLOW_DOWNLOADS=0）。请把模型文件拷到服务器后填写路径。"],
+  [/^model names use .*$/, () => "名称只能用字母、数字、中文、“.”、“_”或“-”（1-100 个字符）"],
+];
+
+function localized(err) {
+  if (!(err instanceof ApiError) || getLang() !== "zh") return err;
+  for (const [re, zh] of ZH) {
+    const m = (err.message || "").match(re);
+    if (m) return new ApiError(err.status, zh(m), null, { field: err.field });
+  }
+  return err;
+}
+
+const label = (prefix, value) => (value && t(`${prefix}.${value}`) !== `${prefix}.${value}` ? t(`${prefix}.${value}`) : value || "");
+
+export default function modelsView(ctx) {
+  useCss("views/models.css");
+  const admin = ctx.user && ctx.user.role === "admin";
+  let models = null;
+  let notice = null; // [key, vars] of the last success message
+  const list = h("div", { id: "models-list", class: "models-list", "aria-busy": "true" }, h("p", { class: "muted", dataset: { i18n: "loading" } }));
+  const error = h("p", { class: "error", id: "models-error", role: "alert", hidden: true });
+  const done = h("p", { class: "notice", id: "models-notice", role: "status", hidden: true });
+
+  function showNotice(key, vars) {
+    notice = key ? [key, vars] : null;
+    done.textContent = key ? t(key, vars) : "";
+    done.hidden = !key;
+  }
+  function showError(err) {
+    error.textContent = err ? errorText(localized(err)) : "";
+    error.hidden = !err;
+  }
+
+  // -- the list --------------------------------------------------------------------------------------------
+  const COLS = ["name", "family", "kind", "variant", "size", "embedded", "loaded", "source"];
+  function render() {
+    if (!models) return;
+    if (!models.length) {
+      list.replaceChildren(h("p", { class: "muted", id: "models-empty" }, t(admin ? "models.empty" : "models.emptyUser")));
+      return;
+    }
+    const cell = (col, content, cls) => h("td", { class: cls || null, dataset: { label: t(`models.${col}`) } }, content);
+    const rows = models.map((m) =>
+      h(
+        "tr",
+        { dataset: { model: m.name, embedded: String(Boolean(m.embedded)) } },
+        cell("name", h("strong", {}, m.name), "model-name"),
+        cell("family", m.family || "", "model-family"),
+        cell("kind", label("kind", m.kind), "model-kind"),
+        cell("variant", label("variant", m.variant)),
+        cell("size", formatBytes(m.size_bytes), "model-size num"),
+        cell("embedded", m.embedded ? h("span", { class: "tag tag-embedded" }, t("models.embedded")) : t("models.no"), "model-embedded"),
+        cell("loaded", m.loaded ? h("span", { class: "tag tag-loaded" }, t("models.loaded")) : t("models.no"), "model-loaded"),
+        cell("source", m.source || t("models.no"), "model-source"),
+        admin
+          ? cell(
+              "actions",
+              m.embedded ? null : h("button", { type: "button", class: "link model-remove", onclick: () => askRemove(m.name) }, t("models.remove")),
+              "model-actions",
+            )
+          : null,
+      ),
+    );
+    const head = h("tr", {}, ...COLS.map((c) => h("th", { scope: "col" }, t(`models.${c}`))), admin ? h("th", { scope: "col" }, h("span", { class: "sr-only" }, t("models.actions"))) : null);
+    list.replaceChildren(h("table", { class: "models-table" }, h("thead", {}, head), h("tbody", {}, rows)));
+  }
+
+  async function load() {
+    try {
+      const data = await api("/api/v1/models");
+      models = data.models || [];
+      showError(null);
+      render();
+    } catch (err) {
+      showError(err);
+    } finally {
+      list.setAttribute("aria-busy", "false");
+    }
+  }
+
+  // -- remove (admins) ---------------------------------------------------------------------------------------
+  let removing = null;
+  const confirmText = h("p", { id: "confirm-remove-text" });
+  const yes = h("button", { type: "button", class: "primary danger", id: "confirm-remove-yes", dataset: { i18n: "models.confirmYes" } });
+  const no = h("button", { type: "button", class: "link", id: "confirm-remove-no", dataset: { i18n: "models.confirmNo" } });
+  const dialog = h("dialog", { id: "confirm-remove", class: "confirm" }, h("h2", { dataset: { i18n: "models.confirmTitle" } }), confirmText, h("div", { class: "dialog-actions" }, no, yes));
+  function askRemove(name) {
+    removing = name;
+    confirmText.textContent = t("models.confirmText", { name });
+    dialog.showModal();
+    no.focus();
+  }
+  no.addEventListener("click", () => dialog.close());
+  yes.addEventListener("click", async () => {
+    const name = removing;
+    yes.disabled = true;
+    try {
+      await api(`/api/v1/models/${encodeURIComponent(name)}`, { method: "DELETE" });
+      showNotice("models.removed", { name });
+      showError(null);
+    } catch (err) {
+      showNotice(null);
+      showError(err);
+    } finally {
+      yes.disabled = false;
+      dialog.close();
+    }
+    load();
+  });
+
+  // -- add (admins) ------------------------------------------------------------------------------------------
+  let form = null;
+  if (admin) {
+    const source = h("input", { id: "model-source", name: "source", required: true, autocomplete: "off", spellcheck: "false", dataset: { i18nPlaceholder: "models.sourceHint" } });
+    const name = h("input", { id: "model-name", name: "name", autocomplete: "off", maxlength: 100, dataset: { i18nPlaceholder: "models.nameHint" } });
+    const submit = h("button", { type: "submit", class: "primary", id: "model-add", dataset: { i18n: "models.addSubmit" } });
+    const formError = h("p", { class: "error", id: "model-add-error", role: "alert", hidden: true });
+    const busy = h("p", { class: "muted", id: "model-adding", hidden: true, dataset: { i18n: "models.adding" } });
+    form = h(
+      "form",
+      { class: "card model-add", id: "model-add-form", novalidate: true },
+      h("h2", { dataset: { i18n: "models.add" } }),
+      h("p", { class: "muted", dataset: { i18n: "models.addIntro" } }),
+      h(
+        "div",
+        { class: "model-add-fields" },
+        h("label", { class: "grow", dataset: { field: "source" } }, h("span", { dataset: { i18n: "models.sourceLabel" } }), source),
+        h("label", { dataset: { field: "name" } }, h("span", { dataset: { i18n: "models.nameLabel" } }), name),
+        h("div", { class: "model-add-submit" }, submit),
+      ),
+      busy,
+      formError,
+    );
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearFormErrors(form);
+      formError.hidden = true;
+      showNotice(null);
+      const body = { source: source.value.trim() };
+      if (name.value.trim()) body.name = name.value.trim();
+      submit.disabled = true;
+      busy.hidden = false;
+      try {
+        const added = await api("/api/v1/models", { method: "POST", body });
+        form.reset();
+        showNotice("models.added", { name: added.name });
+        await load();
+      } catch (err) {
+        // An empty source fails the body check as `source` too, so it lands next to the field.
+        showFormError(form, localized(err), formError);
+      } finally {
+        submit.disabled = false;
+        busy.hidden = true;
+      }
+    });
+  }
+
+  load();
+  ctx.onRelabel(() => {
+    render();
+    if (notice) showNotice(...notice);
+    if (removing && dialog.open) confirmText.textContent = t("models.confirmText", { name: removing });
+  });
+
+  const el = h(
+    "section",
+    { class: "models", dataset: { admin: String(Boolean(admin)) } },
+    h("h1", { tabindex: "-1", autofocus: true, dataset: { i18n: "models.title" } }), // focused first: the page opens at its top
+    h("p", { class: "muted models-intro", dataset: { i18n: "models.intro" } }),
+    done,
+    error,
+    h("div", { class: "card models-card" }, list),
+    form,
+    admin ? dialog : null,
+  );
+  translate(el);
+  return el;
 }
