@@ -66,10 +66,31 @@ class Settings(BaseSettings):
     )
     login_max_failures: int = Field(5, ge=1, description="Failed logins per username before logins are paused")
     login_window_seconds: float = Field(900.0, gt=0, description="How long failed logins count")
+    prompt_safety: bool = Field(True, description="Screen job prompts against the content-policy word lists")
 
     # Limits for user input
     max_upload_mb: float = 30.0
     max_image_pixels: int = Field(40_000_000, description="Largest accepted upload, in pixels")
+
+    # Provenance labels on exported files (GB 45438-2025, C2PA); see zhike/provenance/service.py
+    label_producer_name: str = Field("Zhike", description="Producer/propagator name in C2PA and the TC260 label")
+    label_producer_code: str = Field(
+        "", description="TC260 ContentProducer/ContentPropagator code (e.g. 统一社会信用代码); empty: the name"
+    )
+    label_implicit: bool = Field(True, description="TC260 XMP implicit label (PNG, JPEG, WebP)")
+    label_c2pa: bool = Field(True, description="Signed C2PA manifest")
+    label_watermark: bool = Field(True, description="Invisible watermark carrying the asset id")
+    label_visible: bool = Field(False, description="Explicit visible mark (AI生成) drawn on exported images")
+    label_visible_text: str = Field("AI生成", min_length=1, max_length=40)
+    label_visible_position: Literal["bottom-right", "bottom-left", "top-right", "top-left"] = "bottom-right"
+    label_visible_size: float = Field(0.05, ge=0.05, le=0.5, description="Text height / shorter side (>= 5%)")
+    label_cert_path: Path | None = Field(None, description="C2PA signing chain PEM; unset: a generated dev cert")
+    label_key_path: Path | None = Field(None, description="Private key PEM for label_cert_path")
+
+    @property
+    def labels_dir(self) -> Path:
+        """The generated development signing certificate lives here."""
+        return self.home / "labels"
 
     @property
     def db_url(self) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from zhike import __version__
-from zhike.cli import admin, common, create, merchant
+from zhike.cli import admin, common, create, merchant, safety
 from zhike.cli.common import out
 from zhike.services.container import Zhike
 from zhike.settings import get_settings
@@ -17,6 +17,7 @@ app.add_typer(admin.models_app, name="models")
 app.add_typer(admin.keys_app, name="keys")
 app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.presets_app, name="presets")
+app.add_typer(safety.safety_app, name="safety")
 for command in (*create.COMMANDS, *merchant.COMMANDS):
     app.command(name=command.__name__.replace("_", "-"))(command)
 

@@ -22,6 +22,7 @@ from zhike.services.db import get_engine
 from zhike.services.jobs.queue import JobQueue
 from zhike.services.keys import KeyService
 from zhike.services.presets import PresetStore
+from zhike.services.safety import PromptSafety
 from zhike.services.users import LoginThrottle, UserService
 from zhike.settings import Settings
 
@@ -116,8 +117,18 @@ class Zhike:
         except ValidationError as e:
             raise validation_message(e, "params") from e
 
+    @cached_property
+    def safety(self) -> PromptSafety:
+        return PromptSafety(self.engine, enabled=self.settings.prompt_safety)
+
     def submit(
-        self, op_name: str, raw_params: Any, owner_id: str, idempotency_key: str | None = None
+        self,
+        op_name: str,
+        raw_params: Any,
+        owner_id: str,
+        idempotency_key: str | None = None,
+        *,
+        safety_override: bool = False,
     ) -> tuple[dict[str, Any], bool]:
         """Validate, resolve and queue. Returns (job row, created); a repeated Idempotency-Key returns the first.
 
@@ -134,6 +145,8 @@ class Zhike:
             existing = self.jobs.by_idempotency(owner_id, idempotency_key)
             if existing is not None:
                 return self.jobs.same_request(existing, request_hash), False
+        # Screened before anything is stored or resolved; `safety_override` is only passed for admins.
+        self.safety.screen(op.name, params, owner_id, override=safety_override)
         if op.prepare is not None:
             # Resolve what must be fixed for reproducibility (random seed, default model) and check references.
             params = op.prepare(PrepareEnv(self.settings, owner_id, self.catalog, self.assets, self.presets), params)

@@ -144,6 +144,37 @@ assets = Table(
     Index("ix_assets_owner_created", "owner_id", "created_at"),
     Index("ix_assets_job", "job_id"),
     Index("ix_assets_sha", "sha256"),
+    # the library's lineage (children of an asset) and ON DELETE SET NULL when a parent is deleted
+    Index("ix_assets_parent", "parent_id"),
+)
+
+# Prompt safety: the deployment's word lists (seeded from the bundled defaults, then edited by admins) and the
+# audit log of refusals and admin overrides.
+safety_terms = Table(
+    "safety_terms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("policy", String(64), nullable=False),
+    Column("term", String(200), nullable=False),
+    Column("match", String(16), nullable=False),  # exact | word | variant
+    Column("added_by", String(64)),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Index("ux_safety_terms", "policy", "term", unique=True),
+)
+
+safety_audit = Table(
+    "safety_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("owner_id", String(64), nullable=False),
+    Column("op", String(64)),
+    Column("field", String(64)),
+    Column("policy", String(64), nullable=False),
+    Column("term", String(200)),  # for admins reading the log; never shown to the refused user
+    Column("excerpt", Text),
+    Column("overridden", Boolean, nullable=False, default=False),
+    Index("ix_safety_audit_created", "created_at"),
 )
 
 _engines: dict[str, Engine] = {}

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhike.api.deps import AppDep, OwnerDep, run_waiting
+from zhike.api.deps import AppDep, Forbidden, IdentityDep, OwnerDep, run_waiting
 from zhike.core.errors import Conflict, NotFound
 from zhike.services.jobs.queue import TERMINAL, public_job
 
@@ -22,6 +22,9 @@ class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     op: str = Field(..., max_length=64, description="Operation name, see GET /api/v1/ops", examples=["txt2img"])
     params: dict[str, Any] = Field(default_factory=dict, description="The operation's parameters")
+    safety_override: bool = Field(
+        False, description="Admins only: run even if the prompt matches a content policy (written to the audit log)"
+    )
 
 
 def job_view(app: Any, row: dict[str, Any]) -> dict[str, Any]:
@@ -37,12 +40,15 @@ def job_view(app: Any, row: dict[str, Any]) -> dict[str, Any]:
 def create_job(
     body: JobCreate,
     app: AppDep,
-    owner: OwnerDep,
+    identity: IdentityDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Queue an operation. Repeating a request with the same `Idempotency-Key` returns the first job."""
-    row, created = app.submit(body.op, body.params, owner, idempotency_key)
+    owner = identity.owner_id
+    if body.safety_override and not (identity.user and identity.user.get("role") == "admin"):
+        raise Forbidden("only admins can override the content policy", field="safety_override")
+    row, created = app.submit(body.op, body.params, owner, idempotency_key, safety_override=body.safety_override)
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/api/v1/jobs/{row['id']}"

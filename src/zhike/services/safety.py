@@ -1,0 +1,185 @@
+"""Prompt safety: screen the text of every job against the deployment's word lists before it is queued.
+
+The lists live in the database (seeded once from src/zhike/safety/policies.json), so admins edit them through the
+API or CLI without touching files. A refusal names the policy, never the term, and is written to the audit log with
+the term for admins. Admins may override a refusal for a job (logged too); nobody else can.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Engine, delete, func, insert, select
+
+from zhike.core.errors import Conflict, InvalidInput, NotFound, ZhikeError
+from zhike.safety.matcher import MATCH_MODES, CompiledTerm, Term, find
+from zhike.services.db import safety_audit, safety_terms
+
+RELOAD_SECONDS = 10.0  # other processes' edits show up within this time
+NEGATIVE = "negative_prompt"  # lists of what to avoid ("nsfw, nude") are never screened
+
+
+class ContentRefused(ZhikeError):
+    status = 422
+    code = "content_policy"
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: str
+    name: dict[str, str]
+
+
+def _bundled() -> dict[str, Any]:
+    return json.loads(resources.files("zhike.safety").joinpath("policies.json").read_text(encoding="utf-8"))
+
+
+def screened_fields(params: BaseModel) -> list[tuple[str, str]]:
+    """(field, text) pairs to screen: the prompt and every other free-text instruction, not the negative prompt."""
+    out = []
+    for name, value in params:
+        if (
+            isinstance(value, str)
+            and name != NEGATIVE
+            and (name == "prompt" or name.endswith("_prompt") or name == "material")
+        ):
+            out.append((name, value))
+    return out
+
+
+class PromptSafety:
+    def __init__(self, engine: Engine, *, enabled: bool = True) -> None:
+        self.engine = engine
+        self.enabled = enabled
+        self.policies = {p["id"]: Policy(p["id"], p["name"]) for p in _bundled()["policies"]}
+        self._lock = threading.Lock()
+        self._compiled: list[CompiledTerm] | None = None
+        self._loaded_at = 0.0
+
+    # -- lists -------------------------------------------------------------------------------------------
+    def _seed(self) -> None:
+        """Copy the bundled lists into an empty table (the first run of a deployment)."""
+        with self.engine.begin() as conn:
+            if conn.execute(select(func.count()).select_from(safety_terms)).scalar_one():
+                return
+            rows = [
+                {"policy": p["id"], "term": term, "match": match, "added_by": "bundled"}
+                for p in _bundled()["policies"]
+                for term, match in p["terms"]
+            ]
+            conn.execute(insert(safety_terms), rows)
+
+    def terms(self, policy: str | None = None) -> list[dict[str, Any]]:
+        self._seed()
+        q = select(safety_terms).order_by(safety_terms.c.policy, safety_terms.c.term)
+        if policy:
+            q = q.where(safety_terms.c.policy == policy)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def add_term(self, policy: str, term: str, match: str = "variant", added_by: str | None = None) -> dict[str, Any]:
+        term = term.strip()
+        if not term or len(term) > 200:
+            raise InvalidInput("a term must be 1-200 characters", field="term", limit=200)
+        if match not in MATCH_MODES:
+            raise InvalidInput(f"match must be one of {', '.join(MATCH_MODES)}", field="match")
+        if not policy or len(policy) > 64 or not policy.replace("_", "").replace("-", "").isalnum():
+            raise InvalidInput("policy must be 1-64 letters, digits, '-' or '_'", field="policy", limit=64)
+        self._seed()
+        with self.engine.begin() as conn:
+            exists = conn.execute(
+                select(safety_terms.c.id).where(safety_terms.c.policy == policy, safety_terms.c.term == term)
+            ).first()
+            if exists:
+                raise Conflict(f"policy {policy} already lists this term", field="term")
+            conn.execute(insert(safety_terms).values(policy=policy, term=term, match=match, added_by=added_by))
+        self._compiled = None
+        return {"policy": policy, "term": term, "match": match}
+
+    def remove_term(self, policy: str, term: str) -> None:
+        self._seed()
+        with self.engine.begin() as conn:
+            gone = conn.execute(
+                delete(safety_terms).where(safety_terms.c.policy == policy, safety_terms.c.term == term)
+            ).rowcount
+        if not gone:
+            raise NotFound(f"policy {policy} does not list this term", field="term")
+        self._compiled = None
+
+    def _matchers(self) -> list[CompiledTerm]:
+        with self._lock:
+            if self._compiled is None or time.monotonic() - self._loaded_at > RELOAD_SECONDS:
+                self._compiled = [CompiledTerm(Term(r["policy"], r["term"], r["match"])) for r in self.terms()]
+                self._loaded_at = time.monotonic()
+            return self._compiled
+
+    def policy_name(self, policy: str) -> dict[str, str]:
+        p = self.policies.get(policy)
+        return p.name if p else {"zh": policy, "en": policy}
+
+    # -- screening ---------------------------------------------------------------------------------------
+    def check_text(self, text: str) -> Term | None:
+        return find(self._matchers(), text) if self.enabled else None
+
+    def screen(self, op: str, params: BaseModel, owner_id: str, *, override: bool = False) -> None:
+        """Raise ContentRefused (naming the policy) when a screened field matches; log refusals and overrides."""
+        if not self.enabled:
+            return
+        for field, text in screened_fields(params):
+            hit = self.check_text(text)
+            if hit is None:
+                continue
+            self._audit(owner_id, op, field, hit, text, overridden=override)
+            if override:
+                continue
+            name = self.policy_name(hit.policy)
+            raise ContentRefused(
+                f"refused under the content policy “{name['en']}” ({hit.policy}). "
+                f"根据内容安全策略「{name['zh']}」，这个请求不能执行。",
+                field=f"params.{field}",
+                limit=hit.policy,
+            )
+
+    def _audit(self, owner_id: str, op: str, field: str, hit: Term, text: str, *, overridden: bool) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(safety_audit).values(
+                    owner_id=owner_id,
+                    op=op,
+                    field=field,
+                    policy=hit.policy,
+                    term=hit.term,
+                    excerpt=text[:500],
+                    overridden=overridden,
+                )
+            )
+
+    def audit(self, limit: int = 100) -> list[dict[str, Any]]:
+        q = select(safety_audit).order_by(safety_audit.c.id.desc()).limit(max(1, min(limit, 1000)))
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(q).mappings()]
+        for r in rows:
+            r["created_at"] = r["created_at"].isoformat() + "Z"
+        return rows
+
+    def status(self) -> dict[str, Any]:
+        terms = self.terms()
+        return {
+            "prompt_filter": {
+                "enabled": self.enabled,
+                "policies": sorted({t["policy"] for t in terms}),
+                "terms": len(terms),
+            },
+            # No checker model can be installed from a package registry; say so instead of screening nothing quietly.
+            "image_checker": {
+                "installed": False,
+                "reason": "no image safety-checker model is installed: generated images are not screened "
+                "(未安装图像安全检测模型：生成的图片未经过图像审核)",
+            },
+        }
