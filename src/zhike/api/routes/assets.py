@@ -1,8 +1,8 @@
-"""/api/v1/assets: upload images, list and read your assets, download files."""
+"""/api/v1/assets: upload images, list (search, filter) and read your assets, delete them, download files."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Header, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from zhike.api.deps import AppDep, OwnerDep, authenticate
 from zhike.api.signing import check
 from zhike.core.errors import InvalidInput, NotFound, TooLarge
+from zhike.services.assets.service import parse_when, recorded_source
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
 
@@ -59,22 +60,56 @@ async def upload_asset(
     return asset_view(row)
 
 
-@router.get("", summary="List your assets, newest first")
+@router.get("", summary="List your assets, newest first; search and filter")
 def list_assets(
     app: AppDep,
     owner: OwnerDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: str | None = None,
-    op: str | None = None,
-    tag: str | None = None,
+    before: Annotated[str | None, Query(description="`next` of the previous page")] = None,
+    op: Annotated[str | None, Query(max_length=64, description="Operation, e.g. txt2img")] = None,
+    tag: Annotated[str | None, Query(max_length=200, description="A whole tag")] = None,
+    q: Annotated[
+        str | None, Query(max_length=500, description="Text in the prompt or negative prompt (any case)")
+    ] = None,
+    model: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[str | None, Query(description="ISO date or datetime (UTC unless it has an offset)")] = None,
+    until: Annotated[str | None, Query(description="ISO datetime (before it), or date (through that day)")] = None,
+    parent: Annotated[str | None, Query(max_length=32, description="Only assets made from this asset")] = None,
+    origin: Literal["upload", "generated"] | None = None,
 ) -> dict[str, Any]:
-    rows = app.assets.list(owner_id=owner, limit=limit, before=before, op=op, tag=tag)
+    rows = app.assets.list(
+        owner_id=owner,
+        limit=limit,
+        before=before,
+        op=op,
+        tag=tag,
+        q=q,
+        model=model,
+        since=parse_when(since, field="since"),
+        until=parse_when(until, field="until", end_of_day=True),
+        parent=parent,
+        origin=origin,
+    )
     return {"assets": [asset_view(r) for r in rows], "next": rows[-1]["id"] if len(rows) == limit else None}
 
 
 @router.get("/{asset_id}", summary="An asset's record: parameters, model, seed, lineage")
 def get_asset(asset_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
-    return asset_view(app.assets.get(asset_id, owner_id=owner))
+    """Adds `children_count` (list them with `?parent=ID`) and `parent`: {"id", "exists"} for the image it was
+    made from (`exists` is false once that was deleted), or null."""
+    row = app.assets.get(asset_id, owner_id=owner)
+    out = asset_view(row)
+    out["children_count"] = app.assets.children_count(asset_id, owner_id=owner)
+    source = recorded_source(row)
+    out["parent"] = {"id": source, "exists": app.assets.exists(source, owner_id=owner)} if source else None
+    return out
+
+
+@router.delete("/{asset_id}", summary="Delete one of your assets")
+def delete_asset(asset_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
+    """Removes the record; the file goes when no other asset has the same bytes. Images made from it stay."""
+    app.assets.delete(asset_id, owner_id=owner)
+    return {"deleted": asset_id}
 
 
 @router.get("/{asset_id}/file", summary="The asset's file", responses={200: {"content": {"image/png": {}}}})
@@ -85,8 +120,13 @@ def asset_file(
     authorization: Annotated[str | None, Header()] = None,
     expires: int | None = None,
     sig: str | None = None,
+    download: bool = False,
 ) -> Response:
-    """Authorised by the API key or session cookie, or by a signed URL (`expires` + `sig`) handed out by the API."""
+    """Authorised by the API key or session cookie, or by a signed URL (`expires` + `sig`) handed out by the API.
+
+    `download=1` asks the browser to save it. Generated PNGs carry their A1111 `parameters` text chunk (and
+    Zhike's own `zhike` chunk): today that is their label; AI-generated-content labels come with a later issue.
+    """
     if sig is not None and expires is not None:
         if not check(app.secret, asset_id, expires, sig):
             raise NotFound("this link is invalid or has expired", field="sig")
@@ -95,6 +135,7 @@ def asset_file(
         row = app.assets.get(asset_id, owner_id=authenticate(request, app, authorization).owner_id)
     ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(row["mime"], "bin")
     etag = f'"{row["sha256"]}"'
+    disposition = "attachment" if download else "inline"
     # no-cache: the browser revalidates every view, so a signed-out (or another) user on a shared computer is
     # asked to authenticate again instead of being shown the cached image; an unchanged file costs only a 304.
     headers = {"Cache-Control": "private, no-cache", "ETag": etag}
@@ -103,5 +144,5 @@ def asset_file(
     return Response(
         app.assets.read_bytes(row),
         media_type=row["mime"],
-        headers={**headers, "Content-Disposition": f'inline; filename="zhike-{asset_id}.{ext}"'},
+        headers={**headers, "Content-Disposition": f'{disposition}; filename="zhike-{asset_id}.{ext}"'},
     )

@@ -4,23 +4,72 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from PIL import Image, ImageOps
-from sqlalchemy import Connection, Engine, String, and_, cast, insert, or_, select
+from sqlalchemy import Connection, Engine, String, and_, cast, delete, func, insert, or_, select
 
 from zhike import __version__
-from zhike.core.errors import NotFound
+from zhike.core.errors import InvalidInput, NotFound
 from zhike.core.infotext import format_infotext
 from zhike.services.assets.blobs import BlobStore
 from zhike.services.db import assets, utcnow
 from zhike.services.images import decode_image, encode_png
 
+PROMPT_KEYS = ("prompt", "negative_prompt")  # what the library's text search looks in
+
 
 def new_id() -> str:
     return secrets.token_urlsafe(12).replace("-", "a").replace("_", "b")
+
+
+def parse_when(value: str | None, *, field: str, end_of_day: bool = False) -> datetime | None:
+    """An ISO date or datetime as the naive UTC datetime the table stores; 422 naming `field` otherwise.
+
+    A bare date means the start of that day (UTC), or with `end_of_day` the first instant after it, so that
+    `until=2025-05-01` includes all of May 1st. Datetimes with an offset are converted to UTC.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            start = datetime(day.year, day.month, day.day)
+            return start + timedelta(days=1) if end_of_day else start
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"{field}: {value!r} is not an ISO date or datetime (e.g. 2025-05-01 or 2025-05-01T08:30:00Z)",
+            field=field,
+        ) from None
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
+# Where an operation records the image it started from (ops pass the same value as the row's parent_id).
+SOURCE_PARAMS = ("init_image", "image")
+
+
+def recorded_source(row: dict[str, Any]) -> str | None:
+    """The asset this one was made from: parent_id, or (once the parent was deleted and the database set
+    parent_id to NULL, as the foreign key says) the input image its parameters still name."""
+    if row.get("parent_id"):
+        return row["parent_id"]
+    params = row.get("params") or {}
+    if row.get("origin") != "generated" or not isinstance(params, dict):
+        return None
+    for name in SOURCE_PARAMS:
+        if isinstance(params.get(name), str) and params[name]:
+            return params[name]
+    controls = params.get("controls")
+    if isinstance(controls, list) and controls and isinstance(controls[0], dict):
+        first = controls[0].get("image")
+        return first if isinstance(first, str) and first else None
+    return None
 
 
 @dataclass
@@ -29,6 +78,10 @@ class StagedAsset:
 
     row: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
+    # Kept until the row is written: a delete of another asset with the same bytes may remove the shared file
+    # while the job runs, and the commit puts it back (see AssetService.delete).
+    data: bytes | None = None
+    blobs: BlobStore | None = None
 
 
 class AssetService:
@@ -59,6 +112,10 @@ class AssetService:
         }
         with self.engine.begin() as conn:
             conn.execute(insert(assets).values(**row))
+        # A concurrent delete of the last other row with these bytes may have removed the file between put()
+        # and the insert; now that our row exists no delete will remove it again, so put it back if it is gone.
+        if not self.blobs.path_for(sha, mime).exists():
+            self.blobs.put(data, mime)
         return row
 
     def stage_image(
@@ -107,10 +164,13 @@ class AssetService:
             "tags": tags or [],
             "created_at": utcnow(),
         }
-        return StagedAsset(row=row)
+        return StagedAsset(row=row, data=data, blobs=self.blobs)
 
     @staticmethod
     def commit_staged(conn: Connection, staged: list[StagedAsset]) -> None:
+        for s in staged:  # the file may have been deleted with another asset of the same bytes meanwhile
+            if s.blobs is not None and s.data is not None:
+                s.blobs.put(s.data, s.row["mime"])
         if staged:
             conn.execute(insert(assets), [s.row for s in staged])
 
@@ -134,31 +194,111 @@ class AssetService:
         before: str | None = None,
         op: str | None = None,
         tag: str | None = None,
+        q: str | None = None,
+        model: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        parent: str | None = None,
+        origin: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Newest first. `before` is the last id of the previous page (keyset paging on (created_at, id))."""
-        q = select(assets).where(assets.c.owner_id == owner_id)
+        """Newest first. `before` is the last id of the previous page (keyset paging on (created_at, id)).
+
+        `q`: case-insensitive substring of the prompt or negative prompt; `since` inclusive, `until` exclusive;
+        `parent`: the assets made from that asset.
+        """
+        cond = [assets.c.owner_id == owner_id]
         if op:
-            q = q.where(assets.c.op == op)
+            cond.append(assets.c.op == op)
+        if model:
+            cond.append(assets.c.model == model)
+        if origin:
+            cond.append(assets.c.origin == origin)
+        if parent:
+            cond.append(assets.c.parent_id == parent)
+        if since is not None:
+            cond.append(assets.c.created_at >= since)
+        if until is not None:
+            cond.append(assets.c.created_at < until)
         if tag:
             # Tags are a JSON list; match the quoted element in its text (works on SQLite and PostgreSQL).
             needle = json.dumps(tag)  # the same escaping SQLAlchemy used to store the list
-            q = q.where(cast(assets.c.tags, String).contains(needle, autoescape=True))
+            cond.append(cast(assets.c.tags, String).contains(needle, autoescape=True))
+        if q and q.strip():
+            # The JSON values themselves (json_extract on SQLite, ->> on PostgreSQL), not the stored text:
+            # that holds Chinese as \uXXXX escapes and would match key names and other parameters too.
+            text = q.strip()
+            cond.append(or_(*(assets.c.params[k].as_string().icontains(text, autoescape=True) for k in PROMPT_KEYS)))
         if before:
             anchor = self.get(before, owner_id=owner_id, field="before")
-            q = q.where(
+            cond.append(
                 or_(
                     assets.c.created_at < anchor["created_at"],
                     and_(assets.c.created_at == anchor["created_at"], assets.c.id < anchor["id"]),
                 )
             )
-        q = q.order_by(assets.c.created_at.desc(), assets.c.id.desc()).limit(max(1, min(limit, 500)))
+        query = (
+            select(assets)
+            .where(and_(*cond))
+            .order_by(assets.c.created_at.desc(), assets.c.id.desc())
+            .limit(max(1, min(limit, 500)))
+        )
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def children_count(self, asset_id: str, *, owner_id: str) -> int:
+        q = select(func.count()).where(assets.c.owner_id == owner_id, assets.c.parent_id == asset_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def exists(self, asset_id: str, *, owner_id: str) -> bool:
+        q = select(assets.c.id).where(assets.c.id == asset_id, assets.c.owner_id == owner_id)
+        with self.engine.connect() as conn:
+            return conn.execute(q).first() is not None
 
     def by_job(self, job_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             q = select(assets).where(assets.c.job_id == job_id).order_by(assets.c.created_at, assets.c.id)
             return [dict(r) for r in conn.execute(q).mappings()]
+
+    # -- deleting --------------------------------------------------------------------------------------
+    def delete(self, asset_id: str, *, owner_id: str) -> dict[str, Any]:
+        """Remove the caller's asset row; its file goes only when no other row (anyone's) has the same bytes.
+
+        Assets made from it keep their rows: the foreign key sets their parent_id to NULL and their
+        parameters still name the source (see `recorded_source`).
+        """
+        with self.engine.begin() as conn:
+            row = (
+                conn.execute(select(assets).where(assets.c.id == asset_id, assets.c.owner_id == owner_id))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise NotFound(f"asset {asset_id!r} not found", field="asset_id")
+            conn.execute(delete(assets).where(assets.c.id == asset_id))
+            left = self._sha_rows(conn, row["sha256"])
+        if left == 0:
+            self._remove_blob(row["sha256"], row["mime"])
+        return dict(row)
+
+    def _sha_rows(self, conn: Connection, sha256: str) -> int:
+        return int(conn.execute(select(func.count()).where(assets.c.sha256 == sha256)).scalar_one())
+
+    def _remove_blob(self, sha256: str, mime: str) -> None:
+        """Move the file aside, count again, then unlink it or put it back: an upload or job that wrote a row
+        for the same bytes meanwhile keeps its file (they also re-put missing files after their insert)."""
+        path = self.blobs.path_for(sha256, mime)
+        aside = path.with_name(f".deleted-{secrets.token_hex(6)}-{path.name}")
+        try:
+            os.replace(path, aside)
+        except FileNotFoundError:
+            return
+        with self.engine.connect() as conn:
+            again = self._sha_rows(conn, sha256)
+        if again:
+            os.replace(aside, path)
+        else:
+            aside.unlink(missing_ok=True)
 
     def read_bytes(self, row: dict[str, Any]) -> bytes:
         return self.blobs.read(row["sha256"], row["mime"])
