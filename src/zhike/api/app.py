@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zhike import __version__
 from zhike.api.errors import RequestTooLarge, error_body, install_error_handlers
-from zhike.api.routes import assets, auth, jobs, meta, models, openai_compat
+from zhike.api.routes import assets, auth, jobs, meta, models, openai_compat, safety
 from zhike.services.container import Zhike
 from zhike.settings import Settings, get_settings
 
@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     )
     app.state.zhike = zhike
     install_error_handlers(app)
-    for r in (auth.router, jobs.router, assets.router, meta.router, models.router, openai_compat.router):
+    for r in (auth.router, jobs.router, assets.router, meta.router, models.router, openai_compat.router, safety.router):
         app.include_router(r)
 
     @app.get("/", include_in_schema=False)
