@@ -215,6 +215,17 @@ def test_detail_shows_parameters_and_lineage_and_links(
     expect(parent_link).to_be_visible()
     expect(page.locator("#detail-children")).to_contain_text("还没有由它生成的图片")
 
+    # Back steps back through the details opened, then closes the detail; the grid is not rebuilt.
+    page.go_back()
+    expect(params.locator("tr[data-param=prompt] td")).to_have_text("a red fox in snow")
+    page.go_back()
+    expect(detail).to_be_hidden()
+    expect(page).to_have_url(f"{server.base_url}/?test=1#/library?q=fox")
+    assert page.evaluate("() => document.getElementById('library-grid').dataset.mark") == "kept"
+    tiles.first.locator("img").click()
+    child_thumb.click()
+    expect(params.locator("tr[data-param=prompt] td")).to_have_text("watercolour painting")
+
     # Esc closes it; the hash loses `asset`, keeps the search, and the grid was not rebuilt.
     page.keyboard.press("Escape")
     expect(detail).to_be_hidden()

@@ -68,6 +68,12 @@ function leavePage() {
 async function render() {
   const serial = ++renderSerial;
   let { name, params } = parseHash();
+  // A page that handles its own query (e.g. the library's open detail) is told instead of rebuilt, so Back and
+  // Forward move within it without losing its state.
+  if (page && page.params.length && session.user && view.dataset.route === name) {
+    for (const fn of page.params) fn(params);
+    return;
+  }
   if (!session.user && name !== "login") {
     location.replace("#/login");
     return; // hashchange renders the sign-in page
@@ -75,13 +81,14 @@ async function render() {
   if (session.user && name === "login") name = "create";
   if (ROUTES[name][1] && session.user.role !== "admin") name = "create";
   leavePage();
-  const hooks = { leave: [], relabel: [] };
+  const hooks = { leave: [], relabel: [], params: [] };
   page = hooks;
   const ctx = {
     user: session.user,
     params,
     onLeave: (fn) => hooks.leave.push(fn),
     onRelabel: (fn) => hooks.relabel.push(fn),
+    onParams: (fn) => hooks.params.push(fn),
     navigate: (hash) => {
       location.hash = hash;
     },
@@ -103,7 +110,7 @@ async function render() {
   view.dataset.route = name;
   renderChrome(name);
   const first = view.querySelector("[autofocus], input:not([type=hidden]):not([type=radio]), textarea");
-  if (first && name !== "library" && name !== "queue") first.focus();
+  if (first && (name === "login" || name === "create")) first.focus(); // where typing comes first
   document.body.dataset.route = name;
 }
 

@@ -473,18 +473,26 @@ export default function libraryView(ctx) {
   );
   confirmNo.addEventListener("click", () => confirm.close());
 
+  // Opening a detail (and moving to its parent or children) adds a history entry, so Back steps back through
+  // them and then closes the detail; the router hands the changed query to ctx.onParams below.
+  let depth = 0; // detail entries pushed since the grid
+  let pushing = false;
+  function pushDetail(id) {
+    pushing = true;
+    depth += 1;
+    location.hash = hashFor(state.filters, id);
+  }
+
   function openFromTile(ev, id) {
     if (ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return; // new tab: let it go
     ev.preventDefault();
-    history.replaceState(history.state, "", hashFor(state.filters, id));
-    showDetail(id);
+    pushDetail(id);
   }
 
   // Navigate inside the open dialog (parent, children).
   function gotoDetail(ev, id) {
     ev.preventDefault();
-    history.replaceState(history.state, "", hashFor(state.filters, id));
-    showDetail(id);
+    pushDetail(id);
   }
 
   function closeDetail() {
@@ -494,7 +502,24 @@ export default function libraryView(ctx) {
   detail.addEventListener("close", () => {
     detailId = null;
     detailAsset = null;
-    if (isLibraryHash() && readHash().get("asset")) history.replaceState(history.state, "", hashFor(state.filters, null));
+    if (!isLibraryHash() || !readHash().get("asset")) return;
+    if (depth > 0) {
+      history.go(-depth); // back to the grid's entry: Back after closing leaves the library, as expected
+      depth = 0;
+    } else {
+      history.replaceState(history.state, "", hashFor(state.filters, null));
+    }
+  });
+
+  ctx.onParams((params) => {
+    if (pushing) pushing = false;
+    else depth = Math.max(0, depth - 1); // Back/Forward (or a typed address)
+    const id = params.get("asset");
+    if (id && id !== detailId) showDetail(id);
+    else if (!id && detail.open) {
+      depth = 0;
+      detail.close();
+    }
   });
   // A click on the backdrop (outside the dialog's box) closes it.
   detail.addEventListener("click", (ev) => {
