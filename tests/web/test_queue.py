@@ -119,6 +119,7 @@ def test_a_failed_job_says_why_and_retry_runs_it_again(
     with closing(login_client(server, "carol")) as carol:
         failed = wait_job(carol, submit(carol, "a paper crane", {**SMALL, "model": "zz-fragile"})["id"])
         assert failed["state"] == "failed" and failed["error"]["code"] == "model_error"
+        assert str(tmp_root(fragile_model)) not in failed["error"]["message"]  # no server paths for users
         page = open_queue(new_context, server, "carol", users["carol"], locale="zh-CN")
         bad = row(page, failed["id"])
         expect(bad).to_have_attribute("data-state", "failed")
@@ -153,3 +154,8 @@ def test_a_failed_job_says_why_and_retry_runs_it_again(
     assert width <= PHONE["width"], f"the page scrolls sideways at phone width ({width}px)"
     shot(phone, "queue-zh-phone")
     assert phone.js_errors == []  # type: ignore[attr-defined]
+
+
+def tmp_root(path: Path) -> Path:
+    """The folder the test's model lives in: the server's own directory layout, which users must not see."""
+    return path.parent

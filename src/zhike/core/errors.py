@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_ABS_PATH = re.compile(r"(?<![\w.:/])/(?:[\w.@+-]+/)+([\w.@+-]+)")
 
 
 class ZhikeError(Exception):
@@ -79,3 +82,8 @@ class Conflict(ZhikeError):
 
 class JobCancelled(Exception):
     """Raised inside an operation when its job was cancelled; not an error for the user."""
+
+
+def hide_paths(message: str) -> str:
+    """A message for users without the server's directory layout: absolute paths become their last part."""
+    return _ABS_PATH.sub(lambda m: m.group(1), message)

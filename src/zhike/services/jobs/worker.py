@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from zhike.core.context import RunContext
-from zhike.core.errors import JobCancelled, ZhikeError
+from zhike.core.errors import JobCancelled, ZhikeError, hide_paths
 from zhike.core.registry import get_op
 from zhike.services.container import Zhike, validation_message
 from zhike.services.jobs.executor import Executor, InProcessExecutor
@@ -97,14 +97,15 @@ class Worker:
             if not ctx.lost:
                 queue.finish(jid, self.worker_id, state="cancelled", message=str(e))
         except ZhikeError as e:
-            queue.finish(jid, self.worker_id, state="failed", error=e.to_dict())
+            log.info("job %s failed: %s", jid, e.message)  # the full text (with server paths) stays in the log
+            queue.finish(jid, self.worker_id, state="failed", error={**e.to_dict(), "message": hide_paths(e.message)})
         except Exception as e:
             log.error("job %s failed:\n%s", jid, traceback.format_exc())
             queue.finish(
                 jid,
                 self.worker_id,
                 state="failed",
-                error={"code": "internal_error", "message": f"{type(e).__name__}: {e}"},
+                error={"code": "internal_error", "message": hide_paths(f"{type(e).__name__}: {e}")},
             )
         finally:
             done.set()
