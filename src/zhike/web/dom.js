@@ -91,3 +91,34 @@ export function formatBytes(n) {
   }
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
+
+// A modal confirmation <dialog class="confirm"> (ids: ID, ID-text, ID-yes, ID-no; labels are i18n keys).
+// ask(text, onYes) opens it with "No" focused; onYes (async) runs on "Yes", then the dialog closes.
+export function confirmDialog({ id, titleKey, yesKey, noKey }) {
+  const text = h("p", { id: `${id}-text` });
+  const yes = h("button", { type: "button", class: "primary danger", id: `${id}-yes`, dataset: { i18n: yesKey } });
+  const no = h("button", { type: "button", class: "link", id: `${id}-no`, dataset: { i18n: noKey } });
+  const element = h("dialog", { id, class: "confirm" }, h("h2", { dataset: { i18n: titleKey } }), text, h("div", { class: "dialog-actions" }, no, yes));
+  let onYes = null;
+  no.addEventListener("click", () => element.close());
+  yes.addEventListener("click", async () => {
+    yes.disabled = true;
+    try {
+      await onYes();
+    } finally {
+      yes.disabled = false;
+      element.close();
+    }
+  });
+  return {
+    element,
+    isOpen: () => element.open,
+    setText: (value) => (text.textContent = value),
+    ask(value, action) {
+      onYes = action;
+      text.textContent = value;
+      element.showModal();
+      no.focus();
+    },
+  };
+}

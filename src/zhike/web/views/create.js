@@ -61,7 +61,7 @@ function sizeOption(s, native, checked) {
   );
 }
 
-function simpleForm(ctx, panel, started, finished) {
+function simpleForm(ctx, launch) {
   const presetSelect = h("select", { id: "preset", name: "preset" });
   let presets = [];
   const fillPresets = () => {
@@ -119,12 +119,7 @@ function simpleForm(ctx, panel, started, finished) {
     error.hidden = !msg;
   }
 
-  function idle() {
-    submit.disabled = false;
-    submit.textContent = t("create.submit");
-  }
-
-  form.addEventListener("submit", async (ev) => {
+  form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     showError("");
     clearFormErrors(form);
@@ -137,19 +132,7 @@ function simpleForm(ctx, panel, started, finished) {
     const params = { prompt: text, width, height };
     if (presetSelect.value) params.preset = presetSelect.value;
     if (TEST_MODE) params.steps = 3;
-    submit.disabled = true;
-    submit.textContent = t("create.busy");
-    try {
-      const job = await submitJob("txt2img", params);
-      started();
-      panel.run(job, (done) => {
-        idle();
-        finished(done);
-      });
-    } catch (err) {
-      showFormError(form, err, error);
-      idle();
-    }
+    launch(form, submit, error, "txt2img", params);
   });
 
   ctx.onRelabel(() => {
@@ -161,7 +144,7 @@ function simpleForm(ctx, panel, started, finished) {
 }
 
 // Pro mode: choose any operation; its parameters come from GET /api/v1/ops.
-function proForm(ctx, panel, started, finished) {
+function proForm(ctx, launch) {
   const opSelect = h("select", { id: "pro-op", name: "op" });
   const fields = h("div", { id: "pro-fields" }, h("p", { class: "muted", dataset: { i18n: "loading" } }));
   const note = h("p", { class: "muted", id: "pro-note", hidden: true });
@@ -207,28 +190,12 @@ function proForm(ctx, panel, started, finished) {
     error.hidden = false;
   });
 
-  const idle = () => {
-    submit.disabled = false;
-    submit.textContent = t("create.submit");
-  };
-  form.addEventListener("submit", async (ev) => {
+  form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     if (!current) return;
     clearFormErrors(form);
     error.hidden = true;
-    submit.disabled = true;
-    submit.textContent = t("create.busy");
-    try {
-      const job = await submitJob(current.op.name, current.values());
-      started();
-      panel.run(job, (done) => {
-        idle();
-        finished(done);
-      });
-    } catch (err) {
-      showFormError(form, err, error);
-      idle();
-    }
+    launch(form, submit, error, current.op.name, current.values());
   });
   ctx.onRelabel(() => {
     fillOps();
@@ -272,8 +239,29 @@ export default function createView(ctx) {
     libraryLink.hidden = job.state !== "succeeded";
   };
 
-  const simple = simpleForm(ctx, panel, started, finished);
-  const pro = proForm(ctx, panel, started, finished);
+  // Submit a job from either form: the button shows it is busy; API errors go next to the field they name.
+  async function launch(form, submit, error, op, params) {
+    const idle = () => {
+      submit.disabled = false;
+      submit.textContent = t("create.submit");
+    };
+    submit.disabled = true;
+    submit.textContent = t("create.busy");
+    try {
+      const job = await submitJob(op, params);
+      started();
+      panel.run(job, (done) => {
+        idle();
+        finished(done);
+      });
+    } catch (err) {
+      showFormError(form, err, error);
+      idle();
+    }
+  }
+
+  const simple = simpleForm(ctx, launch);
+  const pro = proForm(ctx, launch);
   const modeRadio = (mode) =>
     h("label", { class: "seg" }, h("input", { type: "radio", name: "create-mode", value: mode, id: `mode-${mode}` }), h("span", { dataset: { i18n: `create.${mode}` } }));
   const modes = h("div", { class: "modes", role: "radiogroup", "aria-label": t("create.mode") }, modeRadio("simple"), modeRadio("pro"));

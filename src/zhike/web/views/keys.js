@@ -1,6 +1,6 @@
 // API keys: the user's own keys; create one (its secret is shown once, with Copy) and revoke with a confirm.
 import { api } from "../api.js";
-import { clearFormErrors, errorText, formatDate, h, showFormError, useCss } from "../dom.js";
+import { clearFormErrors, confirmDialog, errorText, formatDate, h, showFormError, useCss } from "../dom.js";
 import { addStrings, t, translate } from "../i18n.js";
 
 addStrings({
@@ -203,32 +203,20 @@ export default function keysView(ctx) {
 
   // -- revoke --------------------------------------------------------------------------------------------------
   let revoking = null;
-  const confirmText = h("p", { id: "confirm-revoke-text" });
-  const yes = h("button", { type: "button", class: "primary danger", id: "confirm-revoke-yes", dataset: { i18n: "keys.confirmYes" } });
-  const no = h("button", { type: "button", class: "link", id: "confirm-revoke-no", dataset: { i18n: "keys.confirmNo" } });
-  const dialog = h("dialog", { id: "confirm-revoke", class: "confirm" }, h("h2", { dataset: { i18n: "keys.confirmTitle" } }), confirmText, h("div", { class: "dialog-actions" }, no, yes));
+  const confirm = confirmDialog({ id: "confirm-revoke", titleKey: "keys.confirmTitle", yesKey: "keys.confirmYes", noKey: "keys.confirmNo" });
   function askRevoke(k) {
     revoking = k;
-    confirmText.textContent = t("keys.confirmText", { name: k.name });
-    dialog.showModal();
-    no.focus();
+    confirm.ask(t("keys.confirmText", { name: k.name }), async () => {
+      try {
+        await api(`/api/v1/keys/${encodeURIComponent(k.id)}`, { method: "DELETE" });
+        showNotice("keys.revokedMsg", { name: k.name });
+        showError(null);
+      } catch (err) {
+        showError(err);
+      }
+      load();
+    });
   }
-  no.addEventListener("click", () => dialog.close());
-  yes.addEventListener("click", async () => {
-    const k = revoking;
-    yes.disabled = true;
-    try {
-      await api(`/api/v1/keys/${encodeURIComponent(k.id)}`, { method: "DELETE" });
-      showNotice("keys.revokedMsg", { name: k.name });
-      showError(null);
-    } catch (err) {
-      showError(err);
-    } finally {
-      yes.disabled = false;
-      dialog.close();
-    }
-    load();
-  });
 
   load();
   ctx.onLeave(hideSecret);
@@ -236,7 +224,7 @@ export default function keysView(ctx) {
     render();
     if (notice) showNotice(...notice);
     if (created) showSecret();
-    if (revoking && dialog.open) confirmText.textContent = t("keys.confirmText", { name: revoking.name });
+    if (revoking && confirm.isOpen()) confirm.setText(t("keys.confirmText", { name: revoking.name }));
   });
 
   const el = h(
@@ -249,7 +237,7 @@ export default function keysView(ctx) {
     error,
     h("div", { class: "card keys-card" }, list),
     form,
-    dialog,
+    confirm.element,
   );
   translate(el);
   return el;

@@ -1,6 +1,6 @@
 // Models: what is installed (family, type, size, embedded, loaded); admins add by path or repo id and remove.
 import { api, ApiError } from "../api.js";
-import { clearFormErrors, errorText, formatBytes, h, showFormError, useCss } from "../dom.js";
+import { clearFormErrors, confirmDialog, errorText, formatBytes, h, showFormError, useCss } from "../dom.js";
 import { addStrings, getLang, t, translate } from "../i18n.js";
 
 addStrings({
@@ -175,33 +175,21 @@ export default function modelsView(ctx) {
 
   // -- remove (admins) ---------------------------------------------------------------------------------------
   let removing = null;
-  const confirmText = h("p", { id: "confirm-remove-text" });
-  const yes = h("button", { type: "button", class: "primary danger", id: "confirm-remove-yes", dataset: { i18n: "models.confirmYes" } });
-  const no = h("button", { type: "button", class: "link", id: "confirm-remove-no", dataset: { i18n: "models.confirmNo" } });
-  const dialog = h("dialog", { id: "confirm-remove", class: "confirm" }, h("h2", { dataset: { i18n: "models.confirmTitle" } }), confirmText, h("div", { class: "dialog-actions" }, no, yes));
+  const confirm = confirmDialog({ id: "confirm-remove", titleKey: "models.confirmTitle", yesKey: "models.confirmYes", noKey: "models.confirmNo" });
   function askRemove(name) {
     removing = name;
-    confirmText.textContent = t("models.confirmText", { name });
-    dialog.showModal();
-    no.focus();
+    confirm.ask(t("models.confirmText", { name }), async () => {
+      try {
+        await api(`/api/v1/models/${encodeURIComponent(name)}`, { method: "DELETE" });
+        showNotice("models.removed", { name });
+        showError(null);
+      } catch (err) {
+        showNotice(null);
+        showError(err);
+      }
+      load();
+    });
   }
-  no.addEventListener("click", () => dialog.close());
-  yes.addEventListener("click", async () => {
-    const name = removing;
-    yes.disabled = true;
-    try {
-      await api(`/api/v1/models/${encodeURIComponent(name)}`, { method: "DELETE" });
-      showNotice("models.removed", { name });
-      showError(null);
-    } catch (err) {
-      showNotice(null);
-      showError(err);
-    } finally {
-      yes.disabled = false;
-      dialog.close();
-    }
-    load();
-  });
 
   // -- add (admins) ------------------------------------------------------------------------------------------
   let form = null;
@@ -254,7 +242,7 @@ export default function modelsView(ctx) {
   ctx.onRelabel(() => {
     render();
     if (notice) showNotice(...notice);
-    if (removing && dialog.open) confirmText.textContent = t("models.confirmText", { name: removing });
+    if (removing && confirm.isOpen()) confirm.setText(t("models.confirmText", { name: removing }));
   });
 
   const el = h(
@@ -266,7 +254,7 @@ export default function modelsView(ctx) {
     error,
     h("div", { class: "card models-card" }, list),
     form,
-    admin ? dialog : null,
+    admin ? confirm.element : null,
   );
   translate(el);
   return el;
