@@ -213,6 +213,11 @@ const MESSAGES_ZH = [
   [/^this field is required$/, () => "必填"],
 ];
 
+// Pages add the sentences of their own API areas: addMessages([[/^english (.*)$/, (m) => `中文 ${m[1]}`], ...]).
+export function addMessages(list) {
+  MESSAGES_ZH.push(...list);
+}
+
 // An ApiError in the page's language. English pages show the API's own message; Chinese pages translate what
 // is structured (validation kinds, error codes) and keep the API's words for the detail.
 export function errorMessage(err) {

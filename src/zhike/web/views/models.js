@@ -1,7 +1,7 @@
 // Models: what is installed (family, type, size, embedded, loaded); admins add by path or repo id and remove.
-import { api, ApiError } from "../api.js";
+import { api } from "../api.js";
 import { clearFormErrors, confirmDialog, errorText, formatBytes, h, showFormError, useCss } from "../dom.js";
-import { addStrings, getLang, t, translate } from "../i18n.js";
+import { addMessages, addStrings, t, translate } from "../i18n.js";
 
 addStrings({
   zh: {
@@ -87,23 +87,14 @@ addStrings({
 });
 
 // The catalogue's most common sentences, in Chinese; the rest keep the API's words after a translated lead-in.
-const ZH = [
+addMessages([
   [/^no file or folder at '(.*)'$/, (m) => `服务器上找不到这个文件或文件夹：${m[1]}`],
   [/^a model named '(.*)' exists; .*$/, (m) => `已经有名为“${m[1]}”的模型，请换个名称，或先移除它`],
   [/^'(.*)' is embedded \(shipped with Zhike\) and cannot be removed$/, (m) => `“${m[1]}”是内置模型，不能移除`],
   [/^cannot download '(.*)': this machine is offline .*$/, (m) => `无法下载“${m[1]}”：服务器不能连接 Hugging Face。请在能联网的电脑上下载后拷到服务器，再填写文件夹路径。`],
   [/^downloads are switched off .*$/, () => "服务器已关闭下载（ZHIKE_ALLOW_DOWNLOADS=0）。请把模型文件拷到服务器后填写路径。"],
   [/^model names use .*$/, () => "名称只能用字母、数字、中文、“.”、“_”或“-”（1-100 个字符）"],
-];
-
-function localized(err) {
-  if (!(err instanceof ApiError) || getLang() !== "zh") return err;
-  for (const [re, zh] of ZH) {
-    const m = (err.message || "").match(re);
-    if (m) return new ApiError(err.status, zh(m), null, { field: err.field });
-  }
-  return err;
-}
+]);
 
 const label = (prefix, value) => (value && t(`${prefix}.${value}`) !== `${prefix}.${value}` ? t(`${prefix}.${value}`) : value || "");
 
@@ -122,7 +113,7 @@ export default function modelsView(ctx) {
     done.hidden = !key;
   }
   function showError(err) {
-    error.textContent = err ? errorText(localized(err)) : "";
+    error.textContent = err ? errorText(err) : "";
     error.hidden = !err;
   }
 
@@ -230,7 +221,7 @@ export default function modelsView(ctx) {
         await load();
       } catch (err) {
         // An empty source fails the body check as `source` too, so it lands next to the field.
-        showFormError(form, localized(err), formError);
+        showFormError(form, err, formError);
       } finally {
         submit.disabled = false;
         busy.hidden = true;

@@ -1,7 +1,7 @@
 // Users (admins only): list, create, disable/enable, change role, set a password.
-import { api, ApiError } from "../api.js";
+import { api } from "../api.js";
 import { clearFormErrors, errorText, formatDate, h, showFormError, useCss } from "../dom.js";
-import { addStrings, getLang, t, translate } from "../i18n.js";
+import { addMessages, addStrings, t, translate } from "../i18n.js";
 
 addStrings({
   zh: {
@@ -67,21 +67,12 @@ addStrings({
 });
 
 // The account service's sentences in Chinese (English pages show the API's own words).
-const ZH = [
+addMessages([
   [/^password must be (\d+)-(\d+) characters$/, (m) => `密码需要 ${m[1]}-${m[2]} 个字符`],
   [/^username must be .*$/, () => "用户名为 1-64 个字符：字母、数字、中文、“.”、“_”或“-”"],
   [/^a user named '(.*)' already exists$/, (m) => `已经有名为“${m[1]}”的用户`],
   [/^this change would leave no enabled admin$/, () => "这样改之后就没有可用的管理员了"],
-];
-
-function localized(err) {
-  if (!(err instanceof ApiError) || getLang() !== "zh") return err;
-  for (const [re, zh] of ZH) {
-    const m = (err.message || "").match(re);
-    if (m) return new ApiError(err.status, zh(m), null, { field: err.field });
-  }
-  return err;
-}
+]);
 
 const utc = (iso) => (iso && !/[zZ]|[+-]\d\d:?\d\d$/.test(iso) ? `${iso}Z` : iso);
 
@@ -95,7 +86,7 @@ export default function usersView(ctx) {
   const done = h("p", { class: "notice", id: "users-notice", role: "status", hidden: true });
 
   function showError(err) {
-    error.textContent = err ? errorText(localized(err)) : "";
+    error.textContent = err ? errorText(err) : "";
     error.hidden = !err;
   }
   function showNotice(key, vars) {
@@ -198,7 +189,7 @@ export default function usersView(ctx) {
       showNotice("users.createdMsg", { name: u.username });
       await load();
     } catch (err) {
-      showFormError(form, localized(err), formError);
+      showFormError(form, err, formError);
     } finally {
       createBtn.disabled = false;
     }
@@ -236,7 +227,7 @@ export default function usersView(ctx) {
       pwDialog.close();
       showNotice("users.passwordSet", { name: target.username });
     } catch (err) {
-      showFormError(pwForm, localized(err), pwError);
+      showFormError(pwForm, err, pwError);
     }
   });
 
