@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from contextlib import closing
 from typing import Any
 
 from tests.helpers.server import Server
-from tests.web.conftest import GENERATION_MS, PHONE, api_json, expect, open_studio, shot, sign_in
+from tests.web.conftest import GENERATION_MS, PHONE, api_json, expect, login_client, open_studio, shot, sign_in
 
 
 def asset_sha(page: Any, asset_id: str) -> str:
@@ -124,3 +125,30 @@ def _png_bytes(colour: tuple[int, int, int]) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (32, 32), colour).save(buf, "PNG")
     return buf.getvalue()
+
+
+def test_queued_job_shows_its_position_and_cancels(server: Server, users: dict[str, str], new_context: Any) -> None:
+    page = open_studio(new_context(locale="zh-CN"), server)
+    sign_in(page, "carol", users["carol"])
+    expect(page.locator("#create-form")).to_be_visible()
+    # A long job of carol's own runs first (the server runs one job at a time), so the page's job waits in line.
+    with closing(login_client(server, "carol")) as carol:
+        long = {"prompt": "a long one", "width": 512, "height": 512, "steps": 60}
+        r = carol.post("/api/v1/jobs", json={"op": "txt2img", "params": long})
+        assert r.status_code == 201, r.text
+        blocker = r.json()["id"]
+        page.fill("#prompt", "一盏红灯笼")
+        page.click("#generate")
+        progress = page.locator("#progress")
+        expect(progress).to_have_attribute("data-state", "queued")
+        # Its own long job is running (not counted as ahead), so this one is next.
+        expect(page.locator("#progress-text")).to_have_text("排队中 · 下一个就轮到它")
+        shot(page, "create-queued-zh")
+        page.click("#cancel")
+        expect(progress).to_have_attribute("data-state", "cancelled")
+        expect(page.locator("#progress-text")).to_have_text("已取消")
+        expect(page.locator("#generate")).to_be_enabled()
+        carol.post(f"/api/v1/jobs/{blocker}/cancel")
+    jobs = api_json(page, "/api/v1/jobs")["jobs"]
+    assert [j["state"] for j in jobs if j["params"]["prompt"] == "一盏红灯笼"] == ["cancelled"]
+    assert page.js_errors == []  # type: ignore[attr-defined]

@@ -43,10 +43,15 @@ export function followJob(job, onUpdate) {
   return stop;
 }
 
+// Where a queued job stands: "2 jobs ahead" or "next up" (running jobs are not counted as ahead).
+export function queuePosition(job) {
+  return job.position ? t("progress.position", { n: job.position }) : t("progress.nextUp");
+}
+
 // The plain-words line for a job: state, queue position, step, error.
 export function jobStatusText(job, done) {
   const parts = [t(`state.${job.state}`)];
-  if (job.state === "queued" && job.position) parts.push(t("progress.position", { n: job.position }));
+  if (job.state === "queued") parts.push(queuePosition(job));
   if (job.state === "running" && job.total_steps) {
     parts.push(t("progress.step", { step: job.step || 0, total: job.total_steps }));
   }

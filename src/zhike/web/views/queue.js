@@ -2,7 +2,7 @@
 import { api } from "../api.js";
 import { errorText, formatDate, h, useCss } from "../dom.js";
 import { addStrings, errorMessage, pick, t, translate } from "../i18n.js";
-import { cancelJob, TERMINAL } from "../jobs.js";
+import { cancelJob, queuePosition, TERMINAL } from "../jobs.js";
 
 addStrings({
   zh: {
@@ -15,7 +15,6 @@ addStrings({
     "queue.retry": "重试",
     "queue.retrying": "正在重新提交…",
     "queue.cancelling": "正在取消…",
-    "queue.nextUp": "下一个就轮到它",
     "queue.waiting": "等待开始",
     "queue.starting": "正在准备（加载模型）…",
     "queue.created": "提交于 {time}",
@@ -36,7 +35,6 @@ addStrings({
     "queue.retry": "Retry",
     "queue.retrying": "Submitting again…",
     "queue.cancelling": "Cancelling…",
-    "queue.nextUp": "Next up",
     "queue.waiting": "Waiting to start",
     "queue.starting": "Getting ready (loading the model)…",
     "queue.created": "Submitted {time}",
@@ -62,9 +60,7 @@ function jobError(job) {
 }
 
 function progressLine(job) {
-  if (job.state === "queued") {
-    return job.position ? t("progress.position", { n: job.position }) : t("queue.nextUp");
-  }
+  if (job.state === "queued") return queuePosition(job);
   if (job.state === "running") {
     return job.total_steps ? t("progress.step", { step: job.step || 0, total: job.total_steps }) : t("queue.starting");
   }
