@@ -9,6 +9,7 @@ import typer
 from zhike import __version__
 from zhike.cli import admin, common, create, merchant, safety
 from zhike.cli.common import out
+from zhike.cli.verify import verify as verify_command
 from zhike.services.container import Zhike
 from zhike.settings import get_settings
 
@@ -20,6 +21,7 @@ app.add_typer(admin.presets_app, name="presets")
 app.add_typer(safety.safety_app, name="safety")
 for command in (*create.COMMANDS, *merchant.COMMANDS):
     app.command(name=command.__name__.replace("_", "-"))(command)
+app.command(name="verify")(verify_command)
 
 
 @app.command()

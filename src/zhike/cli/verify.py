@@ -1,0 +1,87 @@
+"""`zhike verify FILE`: which provenance labels a file carries and which asset of this deployment it came from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from zhike.cli.common import fail, out, run_cli, services
+
+STATUS_STYLE = {"valid": "green", "trusted": "green", "invalid": "red", "absent": "yellow", "not_checkable": "yellow"}
+STATUS_ZH = {"valid": "有效", "trusted": "有效且可信", "invalid": "无效", "absent": "无", "not_checkable": "无法检测"}
+
+
+def _details(name: str, r: dict[str, Any]) -> str:
+    if name == "implicit" and r.get("fields"):
+        f = r["fields"]
+        text = f"Label={f.get('Label')} producer={f.get('ContentProducer')} ProduceID={f.get('ProduceID')}"
+        if r.get("integrity"):
+            text += f" integrity={r['integrity']}"
+    elif name == "c2pa" and r["status"] != "absent":
+        text = f"{r.get('validation_state') or ''} actions={','.join(r.get('actions') or [])} asset={r.get('asset_id')}"
+        if r.get("ingredients"):
+            text += " ingredients=" + ",".join(str(i.get("title")) for i in r["ingredients"])
+        if r.get("failures"):
+            text += " failures=" + ",".join(str(f.get("code")) for f in r["failures"])
+        if r.get("errors"):
+            text += " " + "; ".join(r["errors"])
+    elif name == "watermark":
+        text = r.get("key") and f"key={r['key']}" or r.get("reason") or r.get("recorded_skip") or ""
+    else:
+        text = ""
+    return "; ".join(r.get("problems") or []) + (" " if r.get("problems") else "") + text
+
+
+def verify(
+    file: Annotated[Path, typer.Argument(help="Image to check (PNG, JPEG, WebP)")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON")] = False,
+) -> None:
+    """Check a file's AI-content labels (TC260 XMP, C2PA, watermark) / 检查文件的AI生成内容标识.
+
+    Exit status: 0 when at least one label is valid, 1 when none is, 2 when the file cannot be read.
+    """
+    from zhike.provenance.service import service_for
+    from zhike.provenance.verify import DbLookup, verify_file
+
+    if not file.is_file():
+        fail(f"FILE: no file at {file} / 文件不存在")
+    z = services()
+    svc = service_for(z)
+    report = run_cli(
+        lambda: verify_file(
+            file.read_bytes(),
+            svc,
+            DbLookup(z.engine),  # this machine's CLI sees every owner's assets
+            field="FILE",
+            max_bytes=z.assets.max_upload_bytes,
+            max_pixels=z.assets.max_pixels,
+        )
+    )
+    valid = any(report[n].get("status") in ("valid", "trusted") for n in ("implicit", "c2pa", "watermark"))
+    if as_json:
+        out.print_json(json.dumps(report, ensure_ascii=False, default=str))
+    else:
+        table = Table(title=f"{escape(str(file))}  {report['mime']} {report['width']}x{report['height']}")
+        table.add_column("label 标识")
+        table.add_column("status 状态")
+        table.add_column("details 内容", overflow="fold")
+        names = {"implicit": "TC260 implicit 隐式标识", "c2pa": "C2PA manifest 内容凭证", "watermark": "watermark 水印"}
+        for name, title in names.items():
+            r = report[name]
+            st = r.get("status", "absent")
+            style = STATUS_STYLE.get(st, "white")
+            table.add_row(title, f"[{style}]{st} {STATUS_ZH.get(st, '')}[/]", escape(_details(name, r)))
+        out.print(table)
+        a = report["asset"]
+        if a.get("id"):
+            where = "this deployment 本站" if a.get("in_deployment") else "not found in this deployment 本站未找到"
+            out.print(f"asset 作品: {escape(str(a['id']))} ({where}; from {', '.join(a['found_by'])})")
+        elif a.get("watermark_key"):
+            out.print(f"Zhike watermark key {a['watermark_key']}: no asset of this deployment matches / 本站无匹配作品")
+        out.print(f"{report['summary']['zh']}\n{report['summary']['en']}")
+    raise typer.Exit(0 if valid else 1)

@@ -1,0 +1,292 @@
+"""LabelService: every exported file gets its provenance labels here, one entry point per media kind.
+
+Images (this module): visible mark -> invisible watermark (both change pixels, so they come first) -> TC260 XMP
+(inserted into the container, no re-encode) -> C2PA manifest (signed last: it hashes the final bytes).
+
+Audio and video (later issues) plug in through `MediaLabeler`: write a class with `kind`, `mimes`, `label()` and
+`verify()`, and `register()` it (e.g. in `LabelService.__init__` or where the TTS/video op is set up). It gets the
+same `LabelContext` images get, so the pieces stay shared:
+  - `ctx.tc260_fields` — the seven GB 45438 fields (write them where the TC260 guide puts them for that format,
+    e.g. an ID3 TXXX frame / MP4 `udta` box, or XMP where the container has it);
+  - `ctx.sign_c2pa(data, mime)` — the signed manifest; c2pa-rs also signs WAV/MP3/MP4/MOV (add the mime to the
+    labeler's `mimes`); call it last;
+  - its own watermark (e.g. AudioSeal / VideoSeal carrying `watermark.payload_bits(asset_id)`) and its explicit
+    mark (spoken "本内容由AI生成" at the start, or a visual mark for >= 2 s), honouring `ctx.config.visible`;
+  - `Labelled.skipped` for anything it could not apply, with the reason.
+`label()` (any mime) and `verify()` dispatch on the mime, so export paths and `zhike verify` need no change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from zhike import __version__
+
+if TYPE_CHECKING:
+    from zhike.provenance.c2pa_manifest import C2paSigner, Ingredient
+    from zhike.provenance.visible import Position
+    from zhike.settings import Settings
+
+log = logging.getLogger("zhike.provenance")
+
+EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    producer_name: str = "Zhike"
+    producer_code: str = ""
+    implicit: bool = True
+    c2pa: bool = True
+    watermark: bool = True
+    visible: bool = False
+    visible_text: str = "AI生成"
+    visible_position: Position = "bottom-right"
+    visible_size: float = 0.05
+    cert_path: Path | None = None
+    key_path: Path | None = None
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> LabelConfig:
+        return cls(
+            producer_name=s.label_producer_name,
+            producer_code=s.label_producer_code,
+            implicit=s.label_implicit,
+            c2pa=s.label_c2pa,
+            watermark=s.label_watermark,
+            visible=s.label_visible,
+            visible_text=s.label_visible_text,
+            visible_position=s.label_visible_position,
+            visible_size=s.label_visible_size,
+            cert_path=s.label_cert_path,
+            key_path=s.label_key_path,
+        )
+
+    @property
+    def any(self) -> bool:
+        return self.implicit or self.c2pa or self.watermark or self.visible
+
+    @property
+    def code(self) -> str:
+        return self.producer_code or self.producer_name
+
+
+@dataclass
+class Labelled:
+    data: bytes
+    mime: str
+    applied: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # label -> why it was not applied
+
+
+@dataclass
+class LabelContext:
+    """What a MediaLabeler needs for one export (built by LabelService)."""
+
+    asset: dict[str, Any]
+    parent: dict[str, Any] | None
+    config: LabelConfig
+    tc260_fields: dict[str, str]
+    parent_ingredient: Callable[[], Ingredient | None]
+    service: LabelService
+
+    def sign_c2pa(self, data: bytes, mime: str, *, labels: dict[str, Any] | None = None) -> bytes:
+        return self.service._sign(data, mime, self, labels or {})
+
+
+class MediaLabeler(Protocol):
+    kind: str  # "image", "audio", "video"
+    mimes: frozenset[str]
+
+    def label(self, data: bytes, mime: str, ctx: LabelContext) -> Labelled: ...
+
+    def verify(self, data: bytes, mime: str, service: LabelService, lookup: Any) -> dict[str, Any]: ...
+
+
+class LabelService:
+    """Build once per process (cheap; certificates are loaded or generated on the first signature).
+
+    `secret`: the deployment secret (Zhike.secret) keys the TC260 ReservedCode integrity codes; `read_bytes`
+    (AssetService.read_bytes) lets edits take their input image as a C2PA ingredient.
+    """
+
+    def __init__(
+        self,
+        config: LabelConfig,
+        *,
+        labels_dir: Path,
+        secret: bytes | None = None,
+        read_bytes: Callable[[dict[str, Any]], bytes] | None = None,
+    ) -> None:
+        from zhike.provenance.image import ImageLabeler
+
+        self.config = config
+        self.labels_dir = labels_dir
+        self.secret = secret
+        self.read_bytes = read_bytes
+        self._signer: C2paSigner | None = None
+        self._signer_lock = threading.Lock()
+        self.labelers: list[MediaLabeler] = []
+        self.register(ImageLabeler())
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        secret: bytes | None = None,
+        read_bytes: Callable[[dict[str, Any]], bytes] | None = None,
+    ) -> LabelService:
+        return cls(
+            LabelConfig.from_settings(settings), labels_dir=settings.labels_dir, secret=secret, read_bytes=read_bytes
+        )
+
+    def register(self, labeler: MediaLabeler) -> None:
+        self.labelers.insert(0, labeler)  # later registrations win (a better image labeler, tests)
+
+    def labeler_for(self, mime: str) -> MediaLabeler | None:
+        return next((lb for lb in self.labelers if mime in lb.mimes), None)
+
+    # -- entry points ----------------------------------------------------------------------------------
+    def label_image(self, data: bytes, mime: str, asset: dict[str, Any], parent: dict[str, Any] | None = None) -> bytes:
+        """The export bytes of a stored image: labelled if it is generated and any label is on, else `data`."""
+        return self.label(data, mime, asset, parent).data
+
+    def label(self, data: bytes, mime: str, asset: dict[str, Any], parent: dict[str, Any] | None = None) -> Labelled:
+        """Label stored bytes for export (any media kind with a registered labeler); reports what was skipped."""
+        if not self.config.any:
+            return Labelled(data, mime, skipped={"all": "labels are turned off in this deployment's settings"})
+        if asset.get("origin") == "upload":
+            # An upload is the user's own file, not AI output: labelling it "AI生成" would be false.
+            return Labelled(data, mime, skipped={"all": "uploaded file, not AI-generated / 用户上传，非AI生成"})
+        labeler = self.labeler_for(mime)
+        if labeler is None:
+            return Labelled(data, mime, skipped={"all": f"no labeler for {mime}"})
+        ctx = LabelContext(
+            asset=asset,
+            parent=parent,
+            config=self.config,
+            tc260_fields=self.tc260_fields(asset),
+            parent_ingredient=lambda: self._parent_ingredient(parent),
+            service=self,
+        )
+        out = labeler.label(data, mime, ctx)
+        for name, why in out.skipped.items():
+            log.info("asset %s: %s label skipped: %s", asset.get("id"), name, why)
+        return out
+
+    def verify(self, data: bytes, mime: str, lookup: Any = None) -> dict[str, Any]:
+        """Each label's status, decoded fields and the asset it names (see verify.py for the report shape)."""
+        labeler = self.labeler_for(mime)
+        if labeler is None:
+            return {"mime": mime, "error": f"no verifier for {mime}"}
+        return labeler.verify(data, mime, self, lookup)
+
+    # -- shared pieces ---------------------------------------------------------------------------------
+    def reserved_code(self, role: str, code: str, content_id: str) -> str:
+        """HMAC of who + which content: lets this deployment tell its own intact label from an edited one."""
+        if not self.secret:
+            return ""
+        msg = f"zhike-tc260\x00{role}\x00{code}\x00{content_id}".encode()
+        return hmac.new(self.secret, msg, hashlib.sha256).hexdigest()[:32]
+
+    def tc260_fields(self, asset: dict[str, Any]) -> dict[str, str]:
+        aid = str(asset.get("id") or "")
+        code = self.config.code
+        return {
+            "Label": "1",  # AI-generated (TC260-PG-20258A); 2/3 are for platforms that only suspect it
+            "ContentProducer": code,
+            "ProduceID": aid,
+            "ReservedCode1": self.reserved_code("producer", code, aid),
+            # Zhike also serves the file, so it is the propagator of this copy too.
+            "ContentPropagator": code,
+            "PropagateID": aid,
+            "ReservedCode2": self.reserved_code("propagator", code, aid),
+        }
+
+    @property
+    def signer(self) -> C2paSigner:
+        with self._signer_lock:
+            if self._signer is None:
+                from zhike.provenance.c2pa_manifest import C2paSigner
+                from zhike.provenance.certs import load_or_create
+
+                creds = load_or_create(
+                    self.labels_dir,
+                    cert_path=self.config.cert_path,
+                    key_path=self.config.key_path,
+                    producer=self.config.producer_name,
+                )
+                self._signer = C2paSigner(creds)
+            return self._signer
+
+    @property
+    def trust_pem(self) -> bytes | None:
+        """This deployment's development CA, so its own manifests read as trusted (None with a user cert: their
+        CA is public or installed system-wide). Reading never generates a certificate when signing is off."""
+        if self.config.c2pa:
+            return self.signer.creds.ca_pem
+        ca = self.labels_dir / "c2pa-ca.pem"
+        return ca.read_bytes() if ca.is_file() else None
+
+    def _parent_ingredient(self, parent: dict[str, Any] | None) -> Ingredient | None:
+        """The input image as an ingredient; a generated parent is given its own manifest first (the chain)."""
+        from zhike.provenance.c2pa_manifest import FORMATS, Ingredient
+
+        if parent is None or self.read_bytes is None or parent.get("mime") not in FORMATS:
+            return None
+        try:
+            data = self.read_bytes(parent)
+        except (OSError, KeyError) as e:
+            log.warning("parent %s unreadable for the C2PA ingredient: %s", parent.get("id"), e)
+            return None
+        if parent.get("origin") != "upload":
+            ctx = LabelContext(parent, None, self.config, {}, lambda: None, self)
+            data = self._sign(data, parent["mime"], ctx, {})
+        return Ingredient(data, parent["mime"], f"{parent.get('id')}.{EXT[parent['mime']]}", parent.get("id"))
+
+    def _sign(self, data: bytes, mime: str, ctx: LabelContext, labels: dict[str, Any]) -> bytes:
+        import c2pa
+
+        from zhike.provenance.c2pa_manifest import build_manifest
+
+        parent = ctx.parent_ingredient() if ctx.parent is not None else None
+        title = f"{ctx.asset.get('id')}.{EXT.get(mime, 'bin')}"
+
+        def manifest(p: Ingredient | None) -> dict[str, Any]:
+            return build_manifest(
+                asset=ctx.asset,
+                producer=self.config.producer_name,
+                version=__version__,
+                title=title,
+                parent=p,
+                labels=labels,
+            )
+
+        try:
+            return self.signer.sign(data, mime, manifest(parent), parent)
+        except c2pa.C2paError as e:
+            if parent is None:
+                raise
+            # A parent c2pa cannot ingest (damaged manifest of a re-uploaded file) must not block the export:
+            # sign without it; the generation record still names parent_id.
+            log.warning(
+                "asset %s: parent %s not usable as a C2PA ingredient: %s", ctx.asset.get("id"), parent.asset_id, e
+            )
+            return self.signer.sign(data, mime, manifest(None), None)
+
+
+def service_for(z: Any) -> LabelService:
+    """The LabelService of a `Zhike` container, built once per container (until it grows a `labels` property)."""
+    existing = getattr(z, "labels", None) or z.__dict__.get("_label_service")
+    if existing is None:
+        existing = LabelService.from_settings(z.settings, secret=z.secret, read_bytes=z.assets.read_bytes)
+        z.__dict__["_label_service"] = existing
+    return existing

@@ -1,0 +1,210 @@
+"""Read back the labels of a file: which are present and valid, what they say, and which asset they name.
+
+The asset is identified from the TC260 ProduceID, the C2PA record and, when metadata was stripped (most
+platforms do), from the watermark key looked up among this deployment's assets (`AssetLookup`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from zhike.provenance import watermark, xmp
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from zhike.provenance.service import LabelService
+
+
+class AssetLookup(Protocol):
+    """How verify finds assets of this deployment. `by_watermark` gets the 64 decoded bits (16 hex chars) and
+    returns the asset whose payload is within MAX_BIT_ERRORS (`watermark.best_match`), with "bit_errors" set."""
+
+    def by_id(self, asset_id: str) -> dict[str, Any] | None: ...
+
+    def by_watermark(self, payload: str) -> dict[str, Any] | None: ...
+
+
+class IdIndex:
+    """An AssetLookup over known ids (tests; small deployments): the watermark key is computed from each id."""
+
+    def __init__(self, ids: Iterable[str]) -> None:
+        self.ids = set(ids)
+
+    def by_id(self, asset_id: str) -> dict[str, Any] | None:
+        return {"id": asset_id} if asset_id in self.ids else None
+
+    def by_watermark(self, payload: str) -> dict[str, Any] | None:
+        found = watermark.best_match(payload, sorted(self.ids))
+        return {"id": found[0], "bit_errors": found[1]} if found else None
+
+
+class DbLookup:
+    """AssetLookup over the assets table, optionally one owner's. The watermark key is a hash of the id and has
+    no column, so `by_watermark` scans ids (fine for thousands; a stored key column would make it one query)."""
+
+    def __init__(self, engine: Engine, owner_id: str | None = None) -> None:
+        self.engine = engine
+        self.owner_id = owner_id
+
+    def _where(self, query: Any) -> Any:
+        from zhike.services.db import assets
+
+        return query.where(assets.c.owner_id == self.owner_id) if self.owner_id is not None else query
+
+    def by_id(self, asset_id: str) -> dict[str, Any] | None:
+        from sqlalchemy import select
+
+        from zhike.services.db import assets
+
+        q = self._where(select(assets.c.id, assets.c.op, assets.c.created_at).where(assets.c.id == asset_id))
+        with self.engine.connect() as conn:
+            row = conn.execute(q).mappings().first()
+        return _public(row) if row else None
+
+    def by_watermark(self, payload: str) -> dict[str, Any] | None:
+        from sqlalchemy import select
+
+        from zhike.services.db import assets
+
+        with self.engine.connect() as conn:
+            ids = [r[0] for r in conn.execute(self._where(select(assets.c.id).where(assets.c.origin != "upload")))]
+        found = watermark.best_match(payload, ids)
+        row = self.by_id(found[0]) if found else None
+        return row | {"bit_errors": found[1]} if row and found else None
+
+
+def _public(row: Any) -> dict[str, Any]:
+    created = row.get("created_at")
+    return {"id": row["id"], "op": row.get("op"), "created_at": created.isoformat() + "Z" if created else None}
+
+
+def _implicit(data: bytes, service: LabelService) -> dict[str, Any]:
+    found = xmp.read_label(data)
+    if found is None:
+        return {"status": "absent"}
+    if found["error"]:
+        return {"status": "invalid", "problems": [found["error"]], "raw": found["raw"]}
+    fields = found["fields"]
+    problems = [f"missing field {k}" for k in xmp.FIELDS if k not in fields]
+    label = str(fields.get("Label", ""))
+    if label not in xmp.LABEL_VALUES:
+        problems.append(f"Label {label!r} is not 1, 2 or 3")
+    out: dict[str, Any] = {
+        "status": "invalid" if problems else "valid",
+        "fields": fields,
+        "meaning": xmp.LABEL_VALUES.get(label),
+    }
+    if problems:
+        out["problems"] = problems
+    # Our own labels carry HMAC reserved codes: check them when the producer is this deployment.
+    if service.secret and fields.get("ContentProducer") == service.config.code:
+        want = service.reserved_code("producer", service.config.code, str(fields.get("ProduceID", "")))
+        ok = hmac.compare_digest(want, str(fields.get("ReservedCode1", "")))
+        out["integrity"] = "ok" if ok else "mismatch"
+        if not ok:
+            out["status"] = "invalid"
+            out.setdefault("problems", []).append("ReservedCode1 does not match: the label was altered or copied")
+    return out
+
+
+def _watermark(img: Any, lookup: AssetLookup | None) -> dict[str, Any]:
+    """valid: the check bits match, or the bits are within MAX_BIT_ERRORS of a known asset's payload."""
+    reason = watermark.too_small(*img.size)
+    if reason:
+        return {"status": "not_checkable", "reason": reason}
+    payload = watermark.decode(img)
+    assert payload is not None
+    key = watermark.exact_key(payload)
+    found = lookup.by_watermark(payload) if lookup is not None else None
+    if found:
+        out = {"status": "valid", "key": watermark.watermark_key(found["id"]), "bit_errors": found["bit_errors"]}
+        return out | {"asset": {k: v for k, v in found.items() if k != "bit_errors"}}
+    return {"status": "valid", "key": key, "bit_errors": 0} if key else {"status": "absent"}
+
+
+def verify_image(data: bytes, mime: str, service: LabelService, lookup: AssetLookup | None) -> dict[str, Any]:
+    """The report for an image file that already passed the upload checks (see `decode_checked`)."""
+    from PIL import Image
+
+    from zhike.provenance.c2pa_manifest import read as read_c2pa
+
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    report: dict[str, Any] = {"mime": mime, "width": img.width, "height": img.height}
+    report["implicit"] = _implicit(data, service)
+    report["c2pa"] = read_c2pa(data, mime, service.trust_pem)
+    report["watermark"] = _watermark(img, lookup)
+    recorded = report["c2pa"].get("labels") or {}
+    if report["watermark"]["status"] != "valid" and "watermark" in (recorded.get("skipped") or {}):
+        report["watermark"]["recorded_skip"] = recorded["skipped"]["watermark"]
+    report["visible"] = {"recorded": "visible" in (recorded.get("applied") or [])} if recorded else {}
+    report["asset"] = _identify(report, lookup)
+    report["summary"] = _summary(report)
+    return report
+
+
+def _identify(report: dict[str, Any], lookup: AssetLookup | None) -> dict[str, Any]:
+    """Which asset the labels name, from each source; `consistent` is False when they disagree (tampering)."""
+    claims: dict[str, str] = {}
+    fields = report["implicit"].get("fields") or {}
+    if fields.get("ProduceID"):
+        claims["implicit"] = str(fields["ProduceID"])
+    if report["c2pa"].get("asset_id") and report["c2pa"]["status"] != "invalid":
+        claims["c2pa"] = str(report["c2pa"]["asset_id"])
+    key = report["watermark"].get("key")
+    found: dict[str, Any] | None = report["watermark"].pop("asset", None)
+    if found:
+        claims["watermark"] = found["id"]
+    if found is None and lookup is not None:
+        for aid in claims.values():
+            found = lookup.by_id(aid)
+            if found:
+                break
+    out: dict[str, Any] = {"id": found["id"] if found else next(iter(claims.values()), None)}
+    out["in_deployment"] = found is not None if lookup is not None else None
+    out["found_by"] = sorted(claims)
+    if key and "watermark" not in claims:
+        out["watermark_key"] = key  # a Zhike watermark, but of an asset this lookup does not know
+    ids = set(claims.values())
+    out["consistent"] = len(ids) <= 1
+    if found:
+        out["asset"] = found
+    return out
+
+
+def _summary(report: dict[str, Any]) -> dict[str, str]:
+    ok = [n for n in ("implicit", "c2pa", "watermark") if report[n].get("status") in ("valid", "trusted")]
+    aid = report["asset"].get("id")
+    if not ok:
+        return {"en": "no valid AI-content label found", "zh": "未发现有效的AI生成内容标识"}
+    names = ", ".join(ok)
+    where = f"; asset {aid}" if aid else ""
+    if report["asset"].get("in_deployment"):
+        where += " of this deployment"
+    tail = "" if report["asset"]["consistent"] else " (labels name different assets: possible tampering)"
+    zh_tail = "" if report["asset"]["consistent"] else "（各标识指向不同作品，可能被篡改）"
+    zh_where = f"；作品 {aid}" + ("（本站）" if report["asset"].get("in_deployment") else "") if aid else ""
+    return {"en": f"AI-generated: valid {names}{where}{tail}", "zh": f"AI生成内容：有效标识 {names}{zh_where}{zh_tail}"}
+
+
+def decode_checked(data: bytes, *, field: str, max_bytes: int, max_pixels: int) -> str:
+    """The upload checks (size, format, decompression bomb, truncation); returns the mime or raises ZhikeError."""
+    from zhike.services.images import decode_image
+
+    _, mime = decode_image(data, field=field, max_bytes=max_bytes, max_pixels=max_pixels)
+    return mime
+
+
+def verify_file(
+    data: bytes, service: LabelService, lookup: AssetLookup | None, *, field: str, max_bytes: int, max_pixels: int
+) -> dict[str, Any]:
+    mime = decode_checked(data, field=field, max_bytes=max_bytes, max_pixels=max_pixels)
+    if service.labeler_for(mime) is None:
+        from zhike.core.errors import UnsupportedMedia
+
+        raise UnsupportedMedia(f"{field}: labels are read from PNG, JPEG and WebP files, not {mime}", field=field)
+    return service.verify(data, mime, lookup)
