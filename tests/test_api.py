@@ -165,7 +165,8 @@ def test_job_result(a: httpx.Client, followed: dict[str, Any]) -> None:
     (img,) = job["result"]["images"]
     assert img["seed"] == 1234 and (img["width"], img["height"]) == (64, 64)
     assert job["result"]["model"] == "tiny"
-    assert job["outputs"] == [{"asset_id": img["asset_id"], "url": f"/api/v1/assets/{img['asset_id']}/file"}]
+    base = f"/api/v1/assets/{img['asset_id']}"
+    assert job["outputs"] == [{"asset_id": img["asset_id"], "url": f"{base}/file", "thumb_url": f"{base}/thumb"}]
     assert followed["job_id"] in [j["id"] for j in a.get("/api/v1/jobs").json()["jobs"]]
 
 
@@ -181,7 +182,8 @@ def test_asset_record_and_png_metadata(a: httpx.Client, followed: dict[str, Any]
 
     r = a.get(f"/api/v1/assets/{asset_id}/file")
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
-    assert len(r.content) == asset["size_bytes"]
+    # The export is the stored file plus its provenance labels (tests/test_provenance*.py check them in depth).
+    assert len(r.content) > asset["size_bytes"] and b"http://www.tc260.org.cn/ns/AIGC/1.0/" in r.content
     img = Image.open(io.BytesIO(r.content))
     assert img.format == "PNG" and img.size == (64, 64)
     parameters = img.text["parameters"]
@@ -195,8 +197,15 @@ def test_same_seed_gives_identical_bytes(a: httpx.Client, followed: dict[str, An
     first = a.get(f"/api/v1/jobs/{followed['job_id']}").json()["outputs"][0]["url"]
     again = run_job(a, "txt2img", followed["params"])["outputs"][0]["url"]
     other = run_job(a, "txt2img", {**followed["params"], "seed": 1235})["outputs"][0]["url"]
-    assert a.get(first).content == a.get(again).content
-    assert a.get(first).content != a.get(other).content
+    # Same pixels (exports differ only in their labels, which name each asset); the stored files are identical.
+    assert pixels_of(a.get(first).content) == pixels_of(a.get(again).content)
+    assert pixels_of(a.get(first).content) != pixels_of(a.get(other).content)
+    sha = [a.get(u.removesuffix("/file")).json()["sha256"] for u in (first, again, other)]
+    assert sha[0] == sha[1] != sha[2]
+
+
+def pixels_of(png: bytes) -> bytes:
+    return Image.open(io.BytesIO(png)).convert("RGB").tobytes()
 
 
 # -- idempotency -----------------------------------------------------------------------------------------
@@ -396,6 +405,7 @@ def test_openai_b64_json(oai: openai.OpenAI) -> None:
         img.load()
         assert img.format == "PNG" and img.size == (64, 64)
         assert img.text["parameters"].startswith("a lighthouse")
+        assert b"http://www.tc260.org.cn/ns/AIGC/1.0/" in data  # b64 answers carry the provenance labels too
     assert images[0] != images[1]  # seeds seed and seed+1
 
 

@@ -81,6 +81,7 @@ def test_generate_then_remake_from_png(cli, tiny_sd15: Path, tmp_path: Path) -> 
     assert r.exit_code == 0, r.stdout + r.stderr
     first = Image.open(out)
     assert "Seed: 9" in first.text["parameters"] and first.size == (64, 64)
+    assert b"http://www.tc260.org.cn/ns/AIGC/1.0/" in out.read_bytes()  # -o writes the labelled export
     again = tmp_path / "b.png"
     r = cli("generate", "--from", str(out), "-o", str(again))
     assert r.exit_code == 0, r.stderr

@@ -151,3 +151,37 @@ def test_cli_verify(cli: Any, home: Path, tmp_path: Path) -> None:
     res = cli("verify", str(tmp_path / "missing.png"))
     assert res.exit_code == 2 and "no file" in res.output
     z.engine.dispose()
+
+
+def test_file_and_thumbnail_answers_are_labelled_cached_and_uploads_untouched(api: tuple[TestClient, Zhike]) -> None:
+    client, z = api
+    _, key = z.keys.create("a", owner_id="owner-a")
+    auth = {"Authorization": f"Bearer {key}"}
+    row, _ = make_asset(z, "owner-a")
+
+    r = client.get(f"/api/v1/assets/{row['id']}/file", headers=auth)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    body = client.post("/api/v1/verify", files={"file": ("x.png", r.content, "image/png")}, headers=auth).json()
+    assert body["implicit"]["status"] == "valid" and body["c2pa"]["status"] == "trusted"
+    assert body["watermark"]["status"] == "valid" and body["asset"]["id"] == row["id"]
+    # Made once per asset and settings: the same bytes and ETag again, and a 304 for the browser's copy.
+    again = client.get(f"/api/v1/assets/{row['id']}/file", headers=auth)
+    assert again.content == r.content and again.headers["etag"] == r.headers["etag"]
+    r304 = client.get(f"/api/v1/assets/{row['id']}/file", headers={**auth, "If-None-Match": r.headers["etag"]})
+    assert r304.status_code == 304 and not r304.content
+
+    thumb = client.get(f"/api/v1/assets/{row['id']}/thumb", headers=auth)
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/webp"
+    small = Image.open(io.BytesIO(thumb.content))
+    assert max(small.size) == 256 and small.size == (256, 192)
+    tb = client.post("/api/v1/verify", files={"file": ("t.webp", thumb.content, "image/webp")}, headers=auth).json()
+    assert tb["implicit"]["fields"]["ProduceID"] == row["id"] and tb["c2pa"]["status"] == "trusted"
+    r = client.get(f"/api/v1/assets/{row['id']}/thumb?size=300", headers=auth)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "size"
+    assert client.get(f"/api/v1/assets/{row['id']}/thumb").status_code == 401
+
+    # An upload is the user's own file: returned exactly as sent, no AI label.
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 300), (10, 120, 200)).save(buf, "PNG")
+    up = client.post("/api/v1/assets", files={"file": ("u.png", buf.getvalue(), "image/png")}, headers=auth).json()
+    assert client.get(f"/api/v1/assets/{up['id']}/file", headers=auth).content == buf.getvalue()

@@ -109,7 +109,7 @@ def submit_and_save(z: Zhike, op: str, params: dict[str, Any], output: Path) -> 
         dest = output if len(images) == 1 else output.with_name(f"{output.stem}-{i + 1}{output.suffix}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         asset = z.assets.get(img["asset_id"], owner_id=LOCAL_OWNER)
-        dest.write_bytes(z.assets.read_bytes(asset))
+        dest.write_bytes(z.exports.file(asset).data)  # with its provenance labels, like every export
         seed = f"seed {img['seed']}, " if img.get("seed") is not None else ""
         out.print(f"saved {dest}  ({seed}asset {img['asset_id']})")
     return row

@@ -16,9 +16,11 @@ from zhike.core.context import PrepareEnv
 from zhike.core.errors import InvalidInput, plain_ctx
 from zhike.core.registry import get_op
 from zhike.models.catalog import ModelCatalog
+from zhike.provenance.service import LabelService
 from zhike.services.assets.blobs import BlobStore
 from zhike.services.assets.service import AssetService
 from zhike.services.db import get_engine
+from zhike.services.exports import ExportService
 from zhike.services.jobs.queue import JobQueue
 from zhike.services.keys import KeyService
 from zhike.services.presets import PresetStore
@@ -116,6 +118,14 @@ class Zhike:
             return op, op.params_model.model_validate(raw_params)
         except ValidationError as e:
             raise validation_message(e, "params") from e
+
+    @cached_property
+    def labels(self) -> LabelService:
+        return LabelService.from_settings(self.settings, secret=self.secret, read_bytes=self.assets.read_bytes)
+
+    @cached_property
+    def exports(self) -> ExportService:
+        return ExportService(self.assets, self.labels, self.settings.home / "exports")
 
     @cached_property
     def safety(self) -> PromptSafety:

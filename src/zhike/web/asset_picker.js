@@ -26,12 +26,12 @@ addStrings({
   },
 });
 
-const fileUrl = (id) => `/api/v1/assets/${encodeURIComponent(id)}/file`;
+const thumbUrl = (id) => `/api/v1/assets/${encodeURIComponent(id)}/thumb`;
 
 // assetPicker({id, value, required, onChange}) -> {element, value(), setValue(id)}
 export function assetPicker({ id, value = "", required = false, onChange = () => {} } = {}) {
   const hidden = h("input", { type: "hidden", id, value });
-  const thumb = h("img", { class: "picker-thumb", alt: "", hidden: !value, src: value ? fileUrl(value) : null });
+  const thumb = h("img", { class: "picker-thumb", alt: "", hidden: !value, src: value ? thumbUrl(value) : null });
   const none = h("span", { class: "muted picker-none", dataset: { i18n: "picker.none" }, hidden: Boolean(value) });
   const status = h("span", { class: "muted picker-status" });
   const fileInput = h("input", { type: "file", accept: "image/png,image/jpeg,image/webp", hidden: true });
@@ -41,7 +41,7 @@ export function assetPicker({ id, value = "", required = false, onChange = () =>
     hidden.value = next || "";
     thumb.hidden = !next;
     none.hidden = Boolean(next);
-    if (next) thumb.src = fileUrl(next);
+    if (next) thumb.src = thumbUrl(next);
     clear.hidden = !next || required;
     onChange(hidden.value);
   }
@@ -67,7 +67,7 @@ export function assetPicker({ id, value = "", required = false, onChange = () =>
               h(
                 "button",
                 { type: "button", class: "picker-tile", dataset: { assetId: a.id }, title: a.params?.prompt || a.id, onclick: () => { setValue(a.id); dialog.close(); } },
-                h("img", { src: a.url, alt: "", loading: "lazy" }),
+                h("img", { src: a.thumb_url, alt: "", loading: "lazy" }),
               ),
             )
           : [h("p", { class: "muted", dataset: { i18n: "picker.empty" } })]),

@@ -100,7 +100,7 @@ export function progressPanel(prefix = "") {
       image.hidden = false;
       outputs.replaceChildren(
         ...(job.outputs.length > 1
-          ? job.outputs.map((o) => h("a", { href: `#/library?asset=${o.asset_id}` }, h("img", { src: o.url, alt: "", dataset: { assetId: o.asset_id } })))
+          ? job.outputs.map((o) => h("a", { href: `#/library?asset=${o.asset_id}` }, h("img", { src: o.thumb_url, alt: "", dataset: { assetId: o.asset_id } })))
           : []),
       );
     } else if (!done && job.preview_url) {

@@ -11,6 +11,7 @@ from zhike.api.deps import AppDep, OwnerDep, authenticate
 from zhike.api.signing import check
 from zhike.core.errors import InvalidInput, NotFound, TooLarge
 from zhike.services.assets.service import parse_when, recorded_source
+from zhike.services.exports import Export
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
 
@@ -38,6 +39,7 @@ def asset_view(row: dict[str, Any]) -> dict[str, Any]:
     }
     out["created_at"] = row["created_at"].isoformat() + "Z" if row.get("created_at") else None
     out["url"] = f"/api/v1/assets/{row['id']}/file"
+    out["thumb_url"] = f"/api/v1/assets/{row['id']}/thumb"
     return out
 
 
@@ -124,8 +126,9 @@ def asset_file(
 ) -> Response:
     """Authorised by the API key or session cookie, or by a signed URL (`expires` + `sig`) handed out by the API.
 
-    `download=1` asks the browser to save it. Generated PNGs carry their A1111 `parameters` text chunk (and
-    Zhike's own `zhike` chunk): today that is their label; AI-generated-content labels come with a later issue.
+    Generated images leave with their provenance labels (TC260 XMP, signed C2PA manifest, invisible watermark and,
+    where the deployment turns it on, the visible AI生成 mark); uploads are returned as stored. `download=1` asks
+    the browser to save it.
     """
     if sig is not None and expires is not None:
         if not check(app.secret, asset_id, expires, sig):
@@ -133,16 +136,28 @@ def asset_file(
         row = app.assets.get(asset_id, owner_id=None)
     else:
         row = app.assets.get(asset_id, owner_id=authenticate(request, app, authorization).owner_id)
-    ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(row["mime"], "bin")
-    etag = f'"{row["sha256"]}"'
+    export = app.exports.file(row)
     disposition = "attachment" if download else "inline"
+    return _send(request, export, f'{disposition}; filename="zhike-{asset_id}.{export.ext}"')
+
+
+@router.get("/{asset_id}/thumb", summary="A small WebP of the asset", responses={200: {"content": {"image/webp": {}}}})
+def asset_thumb(
+    asset_id: str,
+    app: AppDep,
+    owner: OwnerDep,
+    request: Request,
+    size: Annotated[int, Query(description="Longest side: 128, 256 or 512")] = 256,
+) -> Response:
+    """For grids and pickers: a few KB instead of the full file; labelled like the file."""
+    row = app.assets.get(asset_id, owner_id=owner)
+    return _send(request, app.exports.thumbnail(row, size), f'inline; filename="zhike-{asset_id}-{size}.webp"')
+
+
+def _send(request: Request, export: Export, disposition: str) -> Response:
     # no-cache: the browser revalidates every view, so a signed-out (or another) user on a shared computer is
     # asked to authenticate again instead of being shown the cached image; an unchanged file costs only a 304.
-    headers = {"Cache-Control": "private, no-cache", "ETag": etag}
-    if request.headers.get("if-none-match") == etag:
+    headers = {"Cache-Control": "private, no-cache", "ETag": export.etag}
+    if request.headers.get("if-none-match") == export.etag:
         return Response(status_code=304, headers=headers)
-    return Response(
-        app.assets.read_bytes(row),
-        media_type=row["mime"],
-        headers={**headers, "Content-Disposition": f'{disposition}; filename="zhike-{asset_id}.{ext}"'},
-    )
+    return Response(export.data, media_type=export.mime, headers={**headers, "Content-Disposition": disposition})

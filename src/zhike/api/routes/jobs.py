@@ -32,7 +32,14 @@ def job_view(app: Any, row: dict[str, Any]) -> dict[str, Any]:
     out["position"] = app.jobs.position(row)
     out["preview_url"] = f"/api/v1/jobs/{row['id']}/preview" if row.get("preview") is not None else None
     images = (row.get("result") or {}).get("images") or []
-    out["outputs"] = [{"asset_id": i["asset_id"], "url": f"/api/v1/assets/{i['asset_id']}/file"} for i in images]
+    out["outputs"] = [
+        {
+            "asset_id": i["asset_id"],
+            "url": f"/api/v1/assets/{i['asset_id']}/file",
+            "thumb_url": f"/api/v1/assets/{i['asset_id']}/thumb",
+        }
+        for i in images
+    ]
     return out
 
 

@@ -85,7 +85,7 @@ async def generations(body: ImageGenerationRequest, request: Request, app: AppDe
     for img in row["result"]["images"]:
         if body.response_format == "b64_json":
             asset = app.assets.get(img["asset_id"], owner_id=owner)
-            data.append({"b64_json": base64.b64encode(app.assets.read_bytes(asset)).decode(), "revised_prompt": None})
+            data.append({"b64_json": base64.b64encode(app.exports.file(asset).data).decode(), "revised_prompt": None})
         else:
             data.append({"url": base.rstrip("/") + signed_path(app.secret, img["asset_id"]), "revised_prompt": None})
     return {"created": int(time.time()), "data": data}

@@ -229,7 +229,7 @@ function picker(ctx) {
               h(
                 "a",
                 { class: "tile edit-pick", href: `#/edit?asset=${encodeURIComponent(a.id)}`, dataset: { assetId: a.id }, title: a.params?.prompt || a.id },
-                h("img", { src: a.url, alt: a.params?.prompt || a.id, loading: "lazy" }),
+                h("img", { src: a.thumb_url, alt: a.params?.prompt || a.id, loading: "lazy" }),
                 h("span", { class: "muted" }, `${a.width}×${a.height}`),
               ),
             )

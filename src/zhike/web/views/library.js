@@ -186,6 +186,7 @@ const FIRST_PARAMS = ["prompt", "negative_prompt", "model", "seed", "steps", "gu
 const ASSET_PARAMS = new Set(["init_image", "image", "mask", "background_image", "scene_image"]);
 
 const fileUrl = (id) => `/api/v1/assets/${encodeURIComponent(id)}/file`;
+const thumbUrl = (id) => `/api/v1/assets/${encodeURIComponent(id)}/thumb`; // a small labelled WebP
 const localeTag = () => (getLang() === "zh" ? "zh-CN" : "en");
 const when = (iso) => {
   const d = new Date(iso);
@@ -355,7 +356,7 @@ export default function libraryView(ctx) {
       h(
         "a",
         { href: hashFor(state.filters, a.id), class: "tile-link", onclick: (ev) => openFromTile(ev, a.id) },
-        h("img", { src: fileUrl(a.id), alt: a.params?.prompt || a.id, loading: "lazy" }),
+        h("img", { src: thumbUrl(a.id), alt: a.params?.prompt || a.id, loading: "lazy" }),
       ),
       h("figcaption", {}, caption, h("span", { class: "muted size" }, `${a.width}×${a.height}`)),
     );
@@ -584,7 +585,7 @@ export default function libraryView(ctx) {
     return h(
       "a",
       { href: hashFor(state.filters, a.id), class: "lineage-thumb", dataset: { assetId: a.id }, onclick: (ev) => gotoDetail(ev, a.id), title: a.params?.prompt || a.id, ...extra },
-      h("img", { src: fileUrl(a.id), alt: a.params?.prompt || a.id, loading: "lazy" }),
+      h("img", { src: thumbUrl(a.id), alt: a.params?.prompt || a.id, loading: "lazy" }),
     );
   }
 

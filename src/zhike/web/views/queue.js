@@ -112,7 +112,7 @@ export default function queueView(ctx) {
     let thumbs = [];
     if (job.outputs && job.outputs.length) {
       thumbs = job.outputs.map((o) =>
-        h("a", { href: `#/library?asset=${encodeURIComponent(o.asset_id)}`, class: "thumb", title: t("queue.outputs") }, h("img", { src: o.url, alt: prompt || t("queue.outputs"), loading: "lazy", dataset: { assetId: o.asset_id } })),
+        h("a", { href: `#/library?asset=${encodeURIComponent(o.asset_id)}`, class: "thumb", title: t("queue.outputs") }, h("img", { src: o.thumb_url, alt: prompt || t("queue.outputs"), loading: "lazy", dataset: { assetId: o.asset_id } })),
       );
     } else if (job.state === "running" && job.preview_url) {
       thumbs = [h("span", { class: "thumb preview" }, h("img", { src: `${job.preview_url}?step=${job.preview_step ?? ""}`, alt: "" }))];
