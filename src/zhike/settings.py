@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1, description="Failed logins per username before logins are paused")
     login_window_seconds: float = Field(900.0, gt=0, description="How long failed logins count")
     prompt_safety: bool = Field(True, description="Screen job prompts against the content-policy word lists")
+    image_safety_checker: Path | None = Field(
+        None,
+        description="A diffusers StableDiffusionSafetyChecker folder (config.json, weights, preprocessor_config.json, "
+        "e.g. CompVis/stable-diffusion-safety-checker): generated images it flags are withheld",
+    )
 
     # Limits for user input
     max_upload_mb: float = 30.0

@@ -46,6 +46,8 @@ class RunContext:
     sink: ProgressSink
     preview_every: int = 5
     min_interval: float = 0.1
+    # The image safety checker for finished generated images (True = flagged); None when none is installed.
+    screen_images: Callable[[list[Image.Image]], list[bool]] | None = None
     staged: list[StagedAsset] = field(default_factory=list)
     lost: bool = False  # set by the heartbeat when another worker took the job over
     _last_write: float = 0.0

@@ -80,6 +80,13 @@ class Conflict(ZhikeError):
     code = "conflict"
 
 
+class ContentRefused(ZhikeError):
+    """A request or its result falls under a content policy; `limit` names the policy, never the matched term."""
+
+    status = 422
+    code = "content_policy"
+
+
 class JobCancelled(Exception):
     """Raised inside an operation when its job was cancelled; not an error for the user."""
 

@@ -11,7 +11,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zhike.core.context import PrepareEnv, RunContext
-from zhike.core.errors import InvalidInput
+from zhike.core.errors import ContentRefused, InvalidInput
 from zhike.core.samplers import SchedulerName
 from zhike.core.types import READ_ONLY, ImageOut, ImagesResult
 
@@ -243,7 +243,23 @@ def save_outputs(
     model_hash: str | None = None,
     tags: list[str] | None = None,
 ) -> None:
-    """Store each image as an asset carrying the op's params; fill `result.images`."""
+    """Store each image as an asset carrying the op's params; fill `result.images`.
+
+    With an image safety checker installed, flagged images are not stored (a warning says how many); when every
+    image is flagged the job fails with a content-policy error.
+    """
+    if ctx.screen_images is not None:
+        flags = ctx.screen_images(images)
+        if all(flags):
+            raise ContentRefused(
+                "the generated image was withheld by the image safety checker / 生成的图片未通过图像安全检测",
+                field="params.prompt",
+                limit="image_checker",
+            )
+        if any(flags):
+            result.warnings.append(f"{sum(flags)} of {len(flags)} images withheld by the image safety checker")
+            images = [im for im, f in zip(images, flags, strict=True) if not f]
+            seeds = [sd for sd, f in zip(seeds, flags, strict=True) if not f]
     params = p.model_dump(mode="json", exclude={"seed"})
     model = getattr(p, "model", None)
     for img, seed in zip(images, seeds, strict=True):

@@ -129,7 +129,9 @@ class Zhike:
 
     @cached_property
     def safety(self) -> PromptSafety:
-        return PromptSafety(self.engine, enabled=self.settings.prompt_safety)
+        return PromptSafety(
+            self.engine, enabled=self.settings.prompt_safety, image_checker=self.settings.image_safety_checker
+        )
 
     def submit(
         self,

@@ -12,22 +12,22 @@ import threading
 import time
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from PIL import Image
 from pydantic import BaseModel
 from sqlalchemy import Engine, delete, func, insert, select
 
-from zhike.core.errors import Conflict, InvalidInput, NotFound, ZhikeError
+from zhike.core.errors import Conflict, ContentRefused, InvalidInput, NotFound
 from zhike.safety.matcher import MATCH_MODES, CompiledTerm, Term, find
 from zhike.services.db import safety_audit, safety_terms
 
+if TYPE_CHECKING:
+    from zhike.models.manager import ModelManager
+
 RELOAD_SECONDS = 10.0  # other processes' edits show up within this time
 NEGATIVE = "negative_prompt"  # lists of what to avoid ("nsfw, nude") are never screened
-
-
-class ContentRefused(ZhikeError):
-    status = 422
-    code = "content_policy"
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,10 @@ def screened_fields(params: BaseModel) -> list[tuple[str, str]]:
 
 
 class PromptSafety:
-    def __init__(self, engine: Engine, *, enabled: bool = True) -> None:
+    def __init__(self, engine: Engine, *, enabled: bool = True, image_checker: Path | None = None) -> None:
         self.engine = engine
         self.enabled = enabled
+        self.image_checker = image_checker
         self.policies = {p["id"]: Policy(p["id"], p["name"]) for p in _bundled()["policies"]}
         self._lock = threading.Lock()
         self._compiled: list[CompiledTerm] | None = None
@@ -160,6 +161,24 @@ class PromptSafety:
                 )
             )
 
+    def screen_images(self, models: ModelManager, images: list[Image.Image], owner_id: str, op: str) -> list[bool]:
+        """Which finished images the installed checker flags (none when no checker is installed); logs withheld."""
+        if self.image_checker is None or not images:
+            return [False] * len(images)
+        path = self.image_checker
+
+        def load() -> Any:
+            from zhike.backends.safety_checker import ImageSafetyChecker  # torch only in the worker
+
+            return ImageSafetyChecker(path, device=models.device)
+
+        with models.use(f"safety-checker:{path}", load, label="the image safety checker") as checker:
+            flags = checker.flag(images)
+        if any(flags):
+            hit = Term("image_checker", "", "image")
+            self._audit(owner_id, op, "image", hit, f"{sum(flags)} of {len(flags)} images withheld", overridden=False)
+        return flags
+
     def audit(self, limit: int = 100) -> list[dict[str, Any]]:
         q = select(safety_audit).order_by(safety_audit.c.id.desc()).limit(max(1, min(limit, 1000)))
         with self.engine.connect() as conn:
@@ -176,10 +195,20 @@ class PromptSafety:
                 "policies": sorted({t["policy"] for t in terms}),
                 "terms": len(terms),
             },
-            # No checker model can be installed from a package registry; say so instead of screening nothing quietly.
-            "image_checker": {
-                "installed": False,
-                "reason": "no image safety-checker model is installed: generated images are not screened "
-                "(未安装图像安全检测模型：生成的图片未经过图像审核)",
-            },
+            "image_checker": self._image_status(),
+        }
+
+    def _image_status(self) -> dict[str, Any]:
+        if self.image_checker is not None:
+            return {
+                "installed": True,
+                "model": self.image_checker.name,
+                "reason": "generated images the checker flags are withheld (被图像安全检测标记的生成图片不会保存)",
+            }
+        # No checker model can be installed from a package registry; say so instead of screening nothing quietly.
+        return {
+            "installed": False,
+            "reason": "no image safety-checker model is installed: generated images are not screened; set "
+            "image_safety_checker to a diffusers safety_checker folder "
+            "(未安装图像安全检测模型：生成的图片未经过图像审核)",
         }

@@ -73,6 +73,11 @@ class Worker:
             assets=self.app.assets,
             sink=sink,
             preview_every=s.preview_every,
+            screen_images=(
+                (lambda imgs: self.app.safety.screen_images(self.app.models, imgs, job["owner_id"], job["op"]))
+                if s.image_safety_checker is not None
+                else None
+            ),
         )
         done = threading.Event()
 
