@@ -77,7 +77,8 @@ export function useCss(path) {
 
 export function formatDate(iso) {
   if (!iso) return "";
-  const d = new Date(iso);
+  // The API's times are UTC; a few come without a zone, which Date would read as local time.
+  const d = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(iso) ? iso : `${iso}Z`);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
 }
 
@@ -119,6 +120,31 @@ export function confirmDialog({ id, titleKey, yesKey, noKey }) {
       text.textContent = value;
       element.showModal();
       no.focus();
+    },
+  };
+}
+
+// A page's error line and notice line (ids PREFIX-error, PREFIX-notice). The notice is an i18n key, said again
+// in the new language by relabel().
+export function statusLines(prefix) {
+  const error = h("p", { class: "error", id: `${prefix}-error`, role: "alert", hidden: true });
+  const notice = h("p", { class: "notice", id: `${prefix}-notice`, role: "status", hidden: true });
+  let last = null;
+  const showNotice = (key, vars) => {
+    last = key ? [key, vars] : null;
+    notice.textContent = key ? t(key, vars) : "";
+    notice.hidden = !key;
+  };
+  return {
+    error,
+    notice,
+    showNotice,
+    showError(err) {
+      error.textContent = err ? errorText(err) : "";
+      error.hidden = !err;
+    },
+    relabel() {
+      if (last) showNotice(...last);
     },
   };
 }

@@ -1,6 +1,6 @@
 // API keys: the user's own keys; create one (its secret is shown once, with Copy) and revoke with a confirm.
 import { api } from "../api.js";
-import { clearFormErrors, confirmDialog, errorText, formatDate, h, showFormError, useCss } from "../dom.js";
+import { clearFormErrors, confirmDialog, formatDate, h, showFormError, statusLines, useCss } from "../dom.js";
 import { addStrings, t, translate } from "../i18n.js";
 
 addStrings({
@@ -67,25 +67,14 @@ addStrings({
 });
 
 // The API writes naive UTC times for keys; read them as UTC.
-const utc = (iso) => (iso && !/[zZ]|[+-]\d\d:?\d\d$/.test(iso) ? `${iso}Z` : iso);
 
 export default function keysView(ctx) {
   useCss("views/keys.css");
   let keys = null;
-  let notice = null;
   const list = h("div", { id: "keys-list", class: "keys-list", "aria-busy": "true" }, h("p", { class: "muted", dataset: { i18n: "loading" } }));
-  const error = h("p", { class: "error", id: "keys-error", role: "alert", hidden: true });
-  const done = h("p", { class: "notice", id: "keys-notice", role: "status", hidden: true });
+  const status = statusLines("keys");
+  const { showError, showNotice } = status;
 
-  function showError(err) {
-    error.textContent = err ? errorText(err) : "";
-    error.hidden = !err;
-  }
-  function showNotice(key, vars) {
-    notice = key ? [key, vars] : null;
-    done.textContent = key ? t(key, vars) : "";
-    done.hidden = !key;
-  }
 
   function render() {
     if (!keys) return;
@@ -97,7 +86,7 @@ export default function keysView(ctx) {
     list.replaceChildren(
       h(
         "table",
-        { class: "keys-table" },
+        { class: "keys-table data-table" },
         h("thead", {}, h("tr", {}, ...["name", "prefix", "created", "lastUsed", "status"].map((c) => h("th", { scope: "col" }, t(`keys.${c}`))), h("th", {}, ""))),
         h(
           "tbody",
@@ -108,8 +97,8 @@ export default function keysView(ctx) {
               { dataset: { keyId: k.id, revoked: String(k.revoked) } },
               cell("name", h("strong", {}, k.name), "key-name"),
               cell("prefix", h("code", {}, `${k.prefix}…`)),
-              cell("created", formatDate(utc(k.created_at))),
-              cell("lastUsed", k.last_used_at ? formatDate(utc(k.last_used_at)) : t("keys.never"), "key-last-used"),
+              cell("created", formatDate(k.created_at)),
+              cell("lastUsed", k.last_used_at ? formatDate(k.last_used_at) : t("keys.never"), "key-last-used"),
               cell("status", h("span", { class: `tag ${k.revoked ? "tag-revoked" : "tag-active"}` }, t(k.revoked ? "keys.revoked" : "keys.active"))),
               cell("actions", k.revoked ? null : h("button", { type: "button", class: "link key-revoke", onclick: () => askRevoke(k) }, t("keys.revoke")), "key-actions"),
             ),
@@ -222,7 +211,7 @@ export default function keysView(ctx) {
   ctx.onLeave(hideSecret);
   ctx.onRelabel(() => {
     render();
-    if (notice) showNotice(...notice);
+    status.relabel();
     if (created) showSecret();
     if (revoking && confirm.isOpen()) confirm.setText(t("keys.confirmText", { name: revoking.name }));
   });
@@ -233,9 +222,9 @@ export default function keysView(ctx) {
     h("h1", { tabindex: "-1", autofocus: true, dataset: { i18n: "keys.title" } }), // focused first: the page opens at its top
     h("p", { class: "muted keys-intro", dataset: { i18n: "keys.intro" } }),
     secretBox,
-    done,
-    error,
-    h("div", { class: "card keys-card" }, list),
+    status.notice,
+    status.error,
+    h("div", { class: "card keys-card table-card" }, list),
     form,
     confirm.element,
   );

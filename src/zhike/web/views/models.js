@@ -1,6 +1,6 @@
 // Models: what is installed (family, type, size, embedded, loaded); admins add by path or repo id and remove.
 import { api } from "../api.js";
-import { clearFormErrors, confirmDialog, errorText, formatBytes, h, showFormError, useCss } from "../dom.js";
+import { clearFormErrors, confirmDialog, formatBytes, h, showFormError, statusLines, useCss } from "../dom.js";
 import { addMessages, addStrings, t, translate } from "../i18n.js";
 
 addStrings({
@@ -102,20 +102,10 @@ export default function modelsView(ctx) {
   useCss("views/models.css");
   const admin = ctx.user && ctx.user.role === "admin";
   let models = null;
-  let notice = null; // [key, vars] of the last success message
   const list = h("div", { id: "models-list", class: "models-list", "aria-busy": "true" }, h("p", { class: "muted", dataset: { i18n: "loading" } }));
-  const error = h("p", { class: "error", id: "models-error", role: "alert", hidden: true });
-  const done = h("p", { class: "notice", id: "models-notice", role: "status", hidden: true });
+  const status = statusLines("models");
+  const { showError, showNotice } = status;
 
-  function showNotice(key, vars) {
-    notice = key ? [key, vars] : null;
-    done.textContent = key ? t(key, vars) : "";
-    done.hidden = !key;
-  }
-  function showError(err) {
-    error.textContent = err ? errorText(err) : "";
-    error.hidden = !err;
-  }
 
   // -- the list --------------------------------------------------------------------------------------------
   const COLS = ["name", "family", "kind", "variant", "size", "embedded", "loaded", "source"];
@@ -148,7 +138,7 @@ export default function modelsView(ctx) {
       ),
     );
     const head = h("tr", {}, ...COLS.map((c) => h("th", { scope: "col" }, t(`models.${c}`))), admin ? h("th", { scope: "col" }, h("span", { class: "sr-only" }, t("models.actions"))) : null);
-    list.replaceChildren(h("table", { class: "models-table" }, h("thead", {}, head), h("tbody", {}, rows)));
+    list.replaceChildren(h("table", { class: "models-table data-table" }, h("thead", {}, head), h("tbody", {}, rows)));
   }
 
   async function load() {
@@ -232,7 +222,7 @@ export default function modelsView(ctx) {
   load();
   ctx.onRelabel(() => {
     render();
-    if (notice) showNotice(...notice);
+    status.relabel();
     if (removing && confirm.isOpen()) confirm.setText(t("models.confirmText", { name: removing }));
   });
 
@@ -241,9 +231,9 @@ export default function modelsView(ctx) {
     { class: "models", dataset: { admin: String(Boolean(admin)) } },
     h("h1", { tabindex: "-1", autofocus: true, dataset: { i18n: "models.title" } }), // focused first: the page opens at its top
     h("p", { class: "muted models-intro", dataset: { i18n: "models.intro" } }),
-    done,
-    error,
-    h("div", { class: "card models-card" }, list),
+    status.notice,
+    status.error,
+    h("div", { class: "card models-card table-card" }, list),
     form,
     admin ? confirm.element : null,
   );

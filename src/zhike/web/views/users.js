@@ -1,6 +1,6 @@
 // Users (admins only): list, create, disable/enable, change role, set a password.
 import { api } from "../api.js";
-import { clearFormErrors, errorText, formatDate, h, showFormError, useCss } from "../dom.js";
+import { clearFormErrors, formatDate, h, showFormError, statusLines, useCss } from "../dom.js";
 import { addMessages, addStrings, t, translate } from "../i18n.js";
 
 addStrings({
@@ -74,26 +74,15 @@ addMessages([
   [/^this change would leave no enabled admin$/, () => "这样改之后就没有可用的管理员了"],
 ]);
 
-const utc = (iso) => (iso && !/[zZ]|[+-]\d\d:?\d\d$/.test(iso) ? `${iso}Z` : iso);
 
 export default function usersView(ctx) {
   useCss("views/users.css");
   const me = ctx.user || {};
   let users = null;
-  let notice = null;
   const list = h("div", { id: "users-list", class: "users-list", "aria-busy": "true" }, h("p", { class: "muted", dataset: { i18n: "loading" } }));
-  const error = h("p", { class: "error", id: "users-error", role: "alert", hidden: true });
-  const done = h("p", { class: "notice", id: "users-notice", role: "status", hidden: true });
+  const status = statusLines("users");
+  const { showError, showNotice } = status;
 
-  function showError(err) {
-    error.textContent = err ? errorText(err) : "";
-    error.hidden = !err;
-  }
-  function showNotice(key, vars) {
-    notice = key ? [key, vars] : null;
-    done.textContent = key ? t(key, vars) : "";
-    done.hidden = !key;
-  }
 
   async function patch(u, body, okKey) {
     try {
@@ -123,7 +112,7 @@ export default function usersView(ctx) {
         cell("name", h("span", {}, h("strong", {}, u.username), self ? h("span", { class: "muted" }, ` ${t("users.you")}`) : null), "user-name"),
         cell("role", role),
         cell("status", h("span", { class: `tag ${u.disabled ? "tag-disabled" : "tag-enabled"}` }, t(u.disabled ? "users.disabled" : "users.enabled")), "user-status"),
-        cell("created", formatDate(utc(u.created_at))),
+        cell("created", formatDate(u.created_at)),
         cell(
           "actions",
           h(
@@ -139,7 +128,7 @@ export default function usersView(ctx) {
     list.replaceChildren(
       h(
         "table",
-        { class: "users-table" },
+        { class: "users-table data-table" },
         h("thead", {}, h("tr", {}, ...["name", "role", "status", "created"].map((c) => h("th", { scope: "col" }, t(`users.${c}`))), h("th", { scope: "col" }, t("users.actions")))),
         h("tbody", {}, rows),
       ),
@@ -234,7 +223,7 @@ export default function usersView(ctx) {
   load();
   ctx.onRelabel(() => {
     render();
-    if (notice) showNotice(...notice);
+    status.relabel();
     if (target && pwDialog.open) pwTitle.textContent = t("users.pwTitle", { name: target.username });
   });
 
@@ -243,9 +232,9 @@ export default function usersView(ctx) {
     { class: "users" },
     h("h1", { tabindex: "-1", autofocus: true, dataset: { i18n: "users.title" } }), // focused first: the page opens at its top
     h("p", { class: "muted users-intro", dataset: { i18n: "users.intro" } }),
-    done,
-    error,
-    h("div", { class: "card users-card" }, list),
+    status.notice,
+    status.error,
+    h("div", { class: "card users-card table-card" }, list),
     form,
     pwDialog,
   );
