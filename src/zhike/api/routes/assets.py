@@ -43,6 +43,17 @@ def asset_view(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+async def read_upload(app: Any, file: UploadFile | None) -> bytes:
+    """The bytes of the multipart field `file`, refused past the upload limit without reading the rest."""
+    if file is None:
+        raise InvalidInput("send the file as multipart/form-data field `file` / 请以 file 字段上传文件", field="file")
+    limit = app.assets.max_upload_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"the file is larger than {limit / 1e6:.0f} MB", field="file", limit=limit)
+    return data
+
+
 @router.post("", status_code=201, summary="Upload an image (multipart field `file`)")
 async def upload_asset(
     app: AppDep,
@@ -51,12 +62,7 @@ async def upload_asset(
     tags: Annotated[str | None, Form(max_length=1000)] = None,
 ) -> dict[str, Any]:
     """Returns the new asset; pass its id to operations (e.g. img2img's `init_image`)."""
-    if file is None:
-        raise InvalidInput("send the image as multipart/form-data field `file`", field="file")
-    limit = app.assets.max_upload_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise TooLarge(f"the file is larger than {limit / 1e6:.0f} MB", field="file", limit=limit)
+    data = await read_upload(app, file)
     tag_list = [t.strip() for t in (tags or "").split(",") if t.strip()][:50]
     row = await run_in_threadpool(app.assets.upload, data, owner_id=owner, field="file", tags=tag_list)
     return asset_view(row)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from zhike.api.deps import AppDep, OwnerDep
-from zhike.core.errors import InvalidInput, TooLarge
+from zhike.api.routes.assets import read_upload
 
 router = APIRouter(prefix="/api/v1", tags=["verify"])
 
@@ -17,22 +17,16 @@ router = APIRouter(prefix="/api/v1", tags=["verify"])
 async def verify(app: AppDep, owner: OwnerDep, file: UploadFile | None = None) -> dict[str, Any]:
     """Each label's status (valid / trusted / invalid / absent), its decoded fields, and which of **your**
     assets it came from (found by the watermark when the metadata was stripped)."""
-    from zhike.provenance.service import service_for
     from zhike.provenance.verify import DbLookup, verify_file
 
-    if file is None:
-        raise InvalidInput("send the file as multipart/form-data field `file` / 请以 file 字段上传文件", field="file")
-    limit = app.assets.max_upload_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise TooLarge(f"the file is larger than {limit / 1e6:.0f} MB", field="file", limit=limit)
-    svc = service_for(app)
+    data = await read_upload(app, file)
+    svc = app.labels
     return await run_in_threadpool(
         verify_file,
         data,
         svc,
         DbLookup(app.engine, owner_id=owner),  # only the caller's assets: no probing of other users' ids
         field="file",
-        max_bytes=limit,
+        max_bytes=app.assets.max_upload_bytes,
         max_pixels=app.assets.max_pixels,
     )
