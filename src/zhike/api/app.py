@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zhike import __version__
 from zhike.api.errors import RequestTooLarge, error_body, install_error_handlers
-from zhike.api.routes import assets, auth, jobs, meta, models, openai_compat, safety
+from zhike.api.routes import assets, auth, jobs, meta, models, openai_compat, safety, templates
 from zhike.api.routes import verify as verify_routes
 from zhike.services.container import Zhike
 from zhike.settings import Settings, get_settings
@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     for r in (auth.router, jobs.router, assets.router, meta.router, models.router, openai_compat.router, safety.router):
         app.include_router(r)
     app.include_router(verify_routes.router)
+    app.include_router(templates.router)
 
     @app.get("/", include_in_schema=False)
     def home() -> FileResponse:

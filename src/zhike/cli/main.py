@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from zhike import __version__
-from zhike.cli import admin, common, create, merchant, safety
+from zhike.cli import admin, batch, common, create, merchant, safety
 from zhike.cli.common import out
 from zhike.cli.verify import verify as verify_command
 from zhike.services.container import Zhike
@@ -22,6 +22,7 @@ app.add_typer(safety.safety_app, name="safety")
 for command in (*create.COMMANDS, *merchant.COMMANDS):
     app.command(name=command.__name__.replace("_", "-"))(command)
 app.command(name="verify")(verify_command)
+app.command(name="batch")(batch.batch)
 
 
 @app.command()

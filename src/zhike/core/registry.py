@@ -29,6 +29,7 @@ BUILTIN_OP_MODULES: tuple[str, ...] = (
     "zhike.ops.upscale",
     "zhike.ops.subject_swap",
     "zhike.ops.resize_design",
+    "zhike.ops.batch_design",
 )
 
 

@@ -148,6 +148,19 @@ assets = Table(
     Index("ix_assets_parent", "parent_id"),
 )
 
+# Design templates users saved (bundled ones live in zhike/design/templates/); `body` is the template JSON.
+templates = Table(
+    "templates",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", String(64), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("version", Integer, nullable=False, default=1),  # bumped by every update; batch jobs record it
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("updated_at", DateTime, nullable=False, default=utcnow),
+    Index("ix_templates_owner_updated", "owner_id", "updated_at"),
+)
+
 # Prompt safety: the deployment's word lists (seeded from the bundled defaults, then edited by admins) and the
 # audit log of refusals and admin overrides.
 safety_terms = Table(

@@ -1,0 +1,199 @@
+"""/api/v1/templates: design templates (bundled + your own), live preview, data-file parsing; and the ZIP download
+of a batch_design job (/api/v1/jobs/{id}/archive)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Form, UploadFile
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
+
+from zhike.api.deps import AppDep, OwnerDep
+from zhike.core.errors import Conflict, InvalidInput, TooLarge
+from zhike.design import data as batch_data
+from zhike.design.template import Template
+from zhike.services.templates import TemplateStore, parse_or_invalid, write_archive
+
+router = APIRouter(tags=["templates"])
+PREFIX = "/api/v1/templates"
+TemplateBody = Annotated[dict[str, Any], Body(description="The template JSON (schema_version, name, width, ...)")]
+
+
+def store(app: Any) -> TemplateStore:
+    return TemplateStore(app.engine)
+
+
+@router.get(PREFIX, summary="List templates: bundled, then yours")
+def list_templates(app: AppDep, owner: OwnerDep) -> dict[str, Any]:
+    return {"templates": [t.view(full=False) for t in store(app).list(owner)]}
+
+
+@router.get(PREFIX + "/{template_id}", summary="One template with its JSON")
+def get_template(template_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
+    return store(app).get(template_id, owner).view()
+
+
+@router.post(PREFIX, status_code=201, summary="Save a new template")
+def create_template(body: TemplateBody, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
+    """Validated; an error names the JSON path (`template.layers.2.font_size`). The id is assigned (`my_...`):
+    a copy of a bundled template gets its own."""
+    return store(app).create(owner, body).view()
+
+
+@router.put(PREFIX + "/{template_id}", summary="Replace one of your templates (its version goes up)")
+def update_template(template_id: str, body: TemplateBody, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
+    return store(app).update(template_id, owner, body).view()
+
+
+@router.delete(PREFIX + "/{template_id}", summary="Delete one of your templates")
+def delete_template(template_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
+    store(app).delete(template_id, owner)
+    return {"deleted": template_id}
+
+
+class PreviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    template: str | None = Field(None, max_length=64, description="A bundled or saved template id")
+    template_json: dict[str, Any] | None = Field(None, description="Or the template itself (e.g. while editing)")
+    row: dict[str, Any] = Field(default_factory=dict, description="One data row: {column: value}")
+    size: str = Field("template", max_length=20, description="'template' or a preset / WxH")
+
+
+def resolve_template(app: Any, owner: str, template: str | None, template_json: dict[str, Any] | None) -> Template:
+    if template_json is not None:
+        return parse_or_invalid(template_json, field="template_json")
+    if template is None:
+        raise InvalidInput("give `template` (an id) or `template_json`", field="template")
+    return store(app).get(template, owner, field="template").template
+
+
+def _placeholder(prompt: str, width: int, height: int) -> Any:
+    """Where the job would generate an image: a quiet grey, so the preview stays instant and needs no model."""
+    from PIL import Image
+
+    return Image.new("RGB", (width, height), (214, 214, 214))
+
+
+@router.post(
+    PREFIX + "/preview",
+    summary="Render one row as a PNG (live preview)",
+    responses={200: {"content": {"image/png": {}}}},
+)
+def preview(body: PreviewRequest, app: AppDep, owner: OwnerDep) -> Response:
+    """Quick: no image model (generated layers are a grey placeholder) and no cutout. Image cells are
+    asset ids or /api/v1/assets/ID/file URLs of your uploads. A bad row is a 422 naming the column."""
+    from zhike.design.render import render_design
+    from zhike.ops.batch_design import TEMPLATE_SIZE, _size
+    from zhike.ops.resize_design import size_of
+
+    tpl = resolve_template(app, owner, body.template, body.template_json)
+    try:
+        size_id = _size(body.size)
+    except ValueError as e:
+        raise InvalidInput(f"size: {e}", field="size") from None
+    row = batch_data.parse_records([body.row], field="row").rows[0]
+
+    def resolve_image(value: str) -> Any:
+        aid = batch_data.asset_ref(value or "")
+        if aid is None or not app.assets.exists(aid, owner_id=owner):
+            return None
+        return app.assets.open_image(aid, owner_id=owner, field="row")
+
+    size = (tpl.width, tpl.height) if size_id == TEMPLATE_SIZE else size_of(size_id)
+    img, _ = render_design(tpl, row, size=size, resolve_image=resolve_image, generate=_placeholder)
+    buf = io.BytesIO()
+    img.save(buf, "PNG", compress_level=1)  # speed over size: it is shown once
+    return Response(buf.getvalue(), media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.post(PREFIX + "/data", summary="Parse a data file (CSV, XLSX, JSON) into rows for a batch job")
+async def parse_data_file(
+    app: AppDep,
+    owner: OwnerDep,
+    file: UploadFile | None = None,
+    template: Annotated[str | None, Form(max_length=64, description="Check the rows against this template")] = None,
+) -> dict[str, Any]:
+    """CSV in UTF-8 (with or without BOM) or GBK; XLSX (first sheet, header row); JSON (a list of objects or
+    {"rows": [...]}). With `template`, each row's problems (a missing or empty required column, an image that is
+    not one of your assets) are listed in `errors`; image cells come back as asset ids. Send `rows` to the job."""
+    from fastapi.concurrency import run_in_threadpool
+
+    if file is None:
+        raise InvalidInput("send the data file as multipart/form-data field `file`", field="file")
+    data = await file.read(batch_data.MAX_DATA_BYTES + 1)
+    if len(data) > batch_data.MAX_DATA_BYTES:
+        raise TooLarge(
+            f"the data file is larger than {batch_data.MAX_DATA_BYTES / 1e6:.0f} MB",
+            field="file",
+            limit=batch_data.MAX_DATA_BYTES,
+        )
+
+    def work() -> dict[str, Any]:
+        table = batch_data.parse_data(data, file.filename)
+        out: dict[str, Any] = {
+            "format": table.format,
+            "encoding": table.encoding,
+            "columns": table.columns,
+            "row_count": len(table.rows),
+            "rows": table.rows,
+            "preview": table.preview(),
+            "errors": [],
+        }
+        if template:
+            tpl = store(app).get(template, owner, field="template").template
+            required, optional = tpl.columns()
+            checked = batch_data.check_rows(
+                table.rows,
+                required,
+                batch_data.image_columns(tpl),
+                asset_exists=lambda aid: app.assets.exists(aid, owner_id=owner),
+            )
+            out |= {
+                "rows": checked.rows,
+                "preview": checked.rows[: batch_data.PREVIEW_ROWS],
+                "errors": [p.to_dict() for p in checked.errors],
+                "missing_columns": sorted(required - set(table.columns)),
+                "unused_columns": [c for c in table.columns if c not in required | optional],
+                "rows_ok": len(checked.rows) - len(checked.problems),
+            }
+        return out
+
+    return await run_in_threadpool(work)
+
+
+@router.get(
+    "/api/v1/jobs/{job_id}/archive",
+    summary="A batch_design job's designs as one ZIP, with manifest.csv",
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def job_archive(job_id: str, app: AppDep, owner: OwnerDep) -> FileResponse:
+    """Every design as exported (with its provenance labels), under designs/, and manifest.csv: one line per row
+    and size with status ok/failed, the asset id, the file, the error, then the row's values."""
+    job = app.jobs.get(job_id, owner)
+    if job["op"] != "batch_design":
+        raise InvalidInput(
+            f"job {job_id!r} is a {job['op']} job: only batch_design jobs have an archive", field="job_id"
+        )
+    if job["state"] != "succeeded":
+        raise Conflict(f"job {job_id!r} is {job['state']}: the archive is ready when it has succeeded", field="job_id")
+    tmp_dir = app.settings.home / "exports" / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(dir=tmp_dir, suffix=".zip")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write_archive(job, app.assets, app.exports, f)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return FileResponse(
+        path,
+        media_type="application/zip",
+        filename=f"zhike-batch-{job_id}.zip",
+        headers={"Cache-Control": "private, no-cache"},
+        background=BackgroundTask(os.unlink, path),
+    )

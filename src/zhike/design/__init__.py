@@ -1,0 +1,1 @@
+"""Batch design: templates as data and the renderer that fills them from data rows."""

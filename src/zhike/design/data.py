@@ -1,0 +1,342 @@
+"""Batch data (批量数据): a CSV, XLSX or JSON file -> rows of strings, then checked against a template row by row.
+
+Every cell becomes a stripped string (numbers as typed: 19.9, 20 not 20.0), so the job row stores plain JSON and the
+renderer sees one type. Whole-file problems (encoding, limits, no header) raise InvalidInput naming the row and
+column; per-row problems (a missing or empty required value, an unknown image) are listed and the other rows go on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Literal
+
+from zhike.core.errors import InvalidInput, TooLarge
+
+MAX_DATA_BYTES = 10_000_000
+MAX_ROWS = 5000
+MAX_COLUMNS = 100
+MAX_CELL = 2000  # characters; a price card's longest text is a few dozen
+MAX_HEADER = 100
+PREVIEW_ROWS = 5
+
+DataFormat = Literal["csv", "xlsx", "json"]
+ASSET_ID_RE = re.compile(r"^[A-Za-z0-9_-]{6,32}$")
+# An uploaded asset's URL as the API hands it out (absolute or not, signed or not).
+ASSET_URL_RE = re.compile(r"^(?:https?://[^/\s]+)?/api/v1/assets/([A-Za-z0-9_-]{6,32})/(?:file|thumb)(?:[?#]\S*)?$")
+
+
+@dataclass
+class DataTable:
+    columns: list[str]
+    rows: list[dict[str, str]]
+    format: DataFormat
+    encoding: str | None = None  # CSV only: utf-8 | utf-8-sig | gb18030
+
+    def preview(self, n: int = PREVIEW_ROWS) -> list[dict[str, str]]:
+        return self.rows[:n]
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    row: int  # 1-based: the first data row (under the header) is row 1
+    column: str | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CheckedRows:
+    rows: list[dict[str, str]]  # image cells normalised to asset ids
+    problems: dict[int, list[RowProblem]] = field(default_factory=dict)  # row number -> what is wrong
+
+    @property
+    def errors(self) -> list[RowProblem]:
+        return [p for r in sorted(self.problems) for p in self.problems[r]]
+
+
+def where(row: int, column: str | None = None) -> str:
+    return f"row {row} (第{row}行)" + (f", column {column!r}" if column is not None else "")
+
+
+# -- parsing -----------------------------------------------------------------------------------------------------
+
+
+def guess_format(data: bytes, filename: str | None) -> DataFormat:
+    suffix = Path(filename or "").suffix.lower()
+    if suffix in (".csv", ".txt", ".tsv"):
+        return "csv"
+    if suffix in (".xlsx", ".xlsm"):
+        return "xlsx"
+    if suffix == ".json":
+        return "json"
+    if data.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{"):
+        return "json"
+    return "csv"
+
+
+def parse_data(
+    data: bytes, filename: str | None = None, *, fmt: DataFormat | None = None, field: str = "file"
+) -> DataTable:
+    """Parse a data file (format from `fmt`, the file name's suffix, or its first bytes)."""
+    if len(data) > MAX_DATA_BYTES:
+        raise TooLarge(f"the data file is larger than {MAX_DATA_BYTES / 1e6:.0f} MB", field=field, limit=MAX_DATA_BYTES)
+    if not data.strip():
+        raise InvalidInput("the data file is empty / 数据文件为空", field=field)
+    fmt = fmt or guess_format(data, filename)
+    if fmt == "xlsx":
+        return parse_xlsx(data, field=field)
+    if fmt == "json":
+        text, _ = decode_text(data, field=field)
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InvalidInput(f"not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}", field=field) from None
+        return parse_records(obj, field=field)
+    return parse_csv(data, field=field)
+
+
+def parse_path(path: Path, *, field: str = "DATA") -> DataTable:
+    if not path.is_file():
+        raise InvalidInput(f"no data file at {path}", field=field)
+    if path.stat().st_size > MAX_DATA_BYTES:
+        raise TooLarge(f"{path.name} is larger than {MAX_DATA_BYTES / 1e6:.0f} MB", field=field, limit=MAX_DATA_BYTES)
+    return parse_data(path.read_bytes(), path.name, field=field)
+
+
+def decode_text(data: bytes, *, field: str) -> tuple[str, str]:
+    """UTF-8 (with or without BOM) else GBK/GB18030 (what Excel in China saves as 'CSV'); strict both times."""
+    try:
+        return data.decode("utf-8-sig"), "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError as e:
+        raise InvalidInput(
+            f"the file is neither UTF-8 nor GBK text (bad byte at offset {e.start}): save it as CSV UTF-8 "
+            "/ 文件编码无法识别，请另存为 UTF-8 CSV",
+            field=field,
+        ) from None
+
+
+def parse_csv(data: bytes, *, field: str = "file") -> DataTable:
+    text, encoding = decode_text(data, field=field)
+    sample = text[:8192]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    try:
+        table = _from_grid(reader, "csv", field=field)
+    except csv.Error as e:
+        raise InvalidInput(f"not a readable CSV file: {e}", field=field) from None
+    table.encoding = encoding
+    return table
+
+
+def parse_xlsx(data: bytes, *, field: str = "file") -> DataTable:
+    """The first sheet; its first non-empty row is the header."""
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
+        raise InvalidInput(f"not a readable .xlsx workbook ({type(e).__name__})", field=field) from None
+    try:
+        if not wb.worksheets:
+            raise InvalidInput("the workbook has no sheet", field=field)
+        return _from_grid(wb.worksheets[0].iter_rows(values_only=True), "xlsx", field=field)
+    finally:
+        wb.close()
+
+
+def parse_records(obj: Any, *, field: str = "file") -> DataTable:
+    """JSON rows: a list of objects, or {"rows": [...]}; columns in order of first appearance."""
+    if isinstance(obj, dict) and "rows" in obj:
+        obj = obj["rows"]
+    if not isinstance(obj, list):
+        raise InvalidInput('JSON data must be a list of objects or {"rows": [...]}', field=field)
+    if len(obj) > MAX_ROWS:
+        raise TooLarge(
+            f"{len(obj)} rows: at most {MAX_ROWS} per batch / 每批最多{MAX_ROWS}行", field=field, limit=MAX_ROWS
+        )
+    columns: dict[str, None] = {}
+    rows: list[dict[str, str]] = []
+    for i, rec in enumerate(obj, start=1):
+        if not isinstance(rec, dict):
+            raise InvalidInput(f"{where(i)}: must be an object of column: value", field=field)
+        row: dict[str, str] = {}
+        for key, value in rec.items():
+            name = _header(key, i, field)
+            if isinstance(value, dict | list):
+                raise InvalidInput(
+                    f"{where(i, name)}: must be text or a number, not {type(value).__name__}", field=field
+                )
+            row[name] = _cell(value, i, name, field)
+            columns.setdefault(name, None)
+        rows.append(row)
+    if len(columns) > MAX_COLUMNS:
+        raise TooLarge(f"{len(columns)} columns: at most {MAX_COLUMNS}", field=field, limit=MAX_COLUMNS)
+    return DataTable(list(columns), rows, "json")
+
+
+def _from_grid(grid: Iterable[Iterable[Any]], fmt: DataFormat, *, field: str) -> DataTable:
+    it: Iterator[Iterable[Any]] = iter(grid)
+    header: list[str] | None = None
+    for cells in it:
+        values = [_text(v) for v in cells]
+        if any(values):
+            header = _header_row(values, field)
+            break
+    if header is None:
+        raise InvalidInput("no header row: the first row must name the columns / 第一行应为列名", field=field)
+    rows: list[dict[str, str]] = []
+    for cells in it:
+        values = [_text(v) for v in cells]
+        if not any(values):
+            continue  # blank lines between rows, trailing empty rows Excel keeps
+        n = len(rows) + 1
+        if n > MAX_ROWS:
+            raise TooLarge(
+                f"more than {MAX_ROWS} rows: split the file / 每批最多{MAX_ROWS}行", field=field, limit=MAX_ROWS
+            )
+        extra = [v for v in values[len(header) :] if v]
+        if extra:
+            raise InvalidInput(f"{where(n)}: {len(values)} cells but only {len(header)} columns", field=field)
+        padded = values[: len(header)] + [""] * (len(header) - len(values))
+        rows.append({name: _cell(v, n, name, field) for name, v in zip(header, padded, strict=True)})
+    return DataTable(header, rows, fmt)
+
+
+def _header_row(values: list[str], field: str) -> list[str]:
+    while values and not values[-1]:
+        values.pop()  # Excel keeps formatted empty columns at the right
+    if len(values) > MAX_COLUMNS:
+        raise TooLarge(f"{len(values)} columns: at most {MAX_COLUMNS}", field=field, limit=MAX_COLUMNS)
+    seen: set[str] = set()
+    for i, name in enumerate(values, start=1):
+        if not name:
+            raise InvalidInput(f"header: column {i} has no name / 第{i}列缺少列名", field=field)
+        if name in seen:
+            raise InvalidInput(f"header: column {name!r} appears twice / 列名重复", field=field)
+        if len(name) > MAX_HEADER:
+            raise InvalidInput(f"header: column {i} name is over {MAX_HEADER} characters", field=field)
+        seen.add(name)
+    return values
+
+
+def _header(key: Any, row: int, field: str) -> str:
+    name = str(key).strip()
+    if not name or len(name) > MAX_HEADER:
+        raise InvalidInput(f"{where(row)}: column names must be 1-{MAX_HEADER} characters", field=field)
+    return name
+
+
+def _text(value: Any) -> str:
+    """A cell as the user sees it: 20 not 20.0, dates as ISO, None as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _cell(value: Any, row: int, column: str, field: str) -> str:
+    text = _text(value)
+    if len(text) > MAX_CELL:
+        raise InvalidInput(
+            f"{where(row, column)}: {len(text)} characters, at most {MAX_CELL} / 内容过长", field=field, limit=MAX_CELL
+        )
+    return text
+
+
+# -- checking rows against a template ------------------------------------------------------------------------------
+
+
+def asset_ref(value: str) -> str | None:
+    """An image cell -> the asset id it names (an id, or an /api/v1/assets/ID/file URL); None if it names none."""
+    v = value.strip()
+    m = ASSET_URL_RE.match(v)
+    if m:
+        return m[1]
+    return v if ASSET_ID_RE.match(v) else None
+
+
+def check_rows(
+    rows: list[dict[str, str]],
+    required: set[str],
+    image_columns: set[str],
+    *,
+    asset_exists: Callable[[str], bool] | None = None,
+) -> CheckedRows:
+    """Normalise image cells to asset ids and list each row's problems; a bad row never stops the others."""
+    out = CheckedRows(rows=[])
+    for n, raw in enumerate(rows, start=1):
+        row = dict(raw)
+        problems: list[RowProblem] = []
+        for col in sorted(required):
+            if col not in row:
+                problems.append(RowProblem(n, col, f"{where(n, col)}: required column is missing / 缺少必填列"))
+            elif not row[col].strip():
+                problems.append(RowProblem(n, col, f"{where(n, col)}: required value is empty / 必填内容为空"))
+        for col in sorted(image_columns):
+            value = row.get(col, "").strip()
+            if not value:
+                continue
+            aid = asset_ref(value)
+            if aid is None:
+                problems.append(
+                    RowProblem(
+                        n,
+                        col,
+                        f"{where(n, col)}: {value[:80]!r} is not an image asset id or /api/v1/assets/ID/file URL"
+                        " (upload the image first) / 不是已上传图片",
+                    )
+                )
+            elif asset_exists is not None and not asset_exists(aid):
+                problems.append(RowProblem(n, col, f"{where(n, col)}: unknown image asset {aid!r} / 图片不存在"))
+            else:
+                row[col] = aid
+        out.rows.append(row)
+        if problems:
+            out.problems[n] = problems
+    return out
+
+
+# -- what a template needs from a row ------------------------------------------------------------------------------
+
+
+def image_columns(template: Any) -> set[str]:
+    """Columns whose cells are images (used in an image layer's `src`): they must name uploaded assets."""
+    from zhike.design.template import layer_columns
+
+    return {c for layer in template.layers if layer.type == "image" for c in layer_columns(layer)}
+
+
+def generates(template: Any) -> bool:
+    """The template has a layer drawn by the image model (txt2img) per row."""
+    return any(layer.type == "generated" for layer in template.layers)
+
+
+def cuts_out(template: Any) -> bool:
+    return any(layer.type == "image" and layer.cutout for layer in template.layers)

@@ -1,0 +1,410 @@
+"""batch_design (批量设计): one template x many data rows x sizes -> one design per row and size, in one job.
+
+Bad rows are reported and the good ones render. A job that a crashed worker leaves behind resumes where it
+stopped: each finished design is staged at once (its PNG in the blob store) and recorded in the job's work folder
+`$ZHIKE_HOME/work/<job_id>/` (`NNNNN-SIZE.json`, or `.err.json` for a row that failed); the next attempt reuses
+those records and renders only what is missing. All asset rows are still written once, when the job completes.
+`renders.log` in that folder gets one line per design actually rendered (append-only), to show nothing ran twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from PIL import Image
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from zhike.core.context import PrepareEnv, RunContext
+from zhike.core.errors import InvalidInput, JobCancelled, ModelError, ZhikeError, hide_paths
+from zhike.core.registry import operation
+from zhike.core.types import READ_ONLY, ImageOut, ImagesResult
+from zhike.design import data as batch_data
+from zhike.ops.resize_design import normalize_size, size_of
+
+log = logging.getLogger("zhike.batch_design")
+
+MAX_DESIGNS = 20_000  # rows x sizes in one job
+TEMPLATE_SIZE = "template"
+WORK_KEEP_SECONDS = 7 * 24 * 3600  # work folders of long-finished jobs are swept by later batch jobs
+NO_MODEL = (
+    "this template has a generated layer and no image model is installed: add one (zhike models add PATH) "
+    "/ 模板含 AI 生成图层，但未安装图像模型"
+)
+
+
+def _size(raw: str) -> str:
+    return TEMPLATE_SIZE if raw.strip().lower() in (TEMPLATE_SIZE, "original", "") else normalize_size(raw)
+
+
+BatchSize = Annotated[str, AfterValidator(_size)]
+
+
+class BatchDesignParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: str | None = Field(
+        None, max_length=64, description="A bundled or saved template id (GET /api/v1/templates) / 模板"
+    )
+    template_json: dict[str, Any] | None = Field(
+        None, description="An inline template; Zhike fills it from `template` at submission, so the job keeps it"
+    )
+    template_version: int | None = Field(
+        None, description="Set by Zhike: the saved template's version when submitted", json_schema_extra=READ_ONLY
+    )
+    rows: list[dict[str, Any]] = Field(
+        ...,
+        min_length=1,
+        max_length=batch_data.MAX_ROWS,
+        description="Data rows: {column: value}; image columns hold asset ids (POST /api/v1/templates/data parses a "
+        "CSV/XLSX/JSON file into rows) / 数据行",
+    )
+    sizes: list[BatchSize] = Field(
+        default_factory=lambda: [TEMPLATE_SIZE],
+        min_length=1,
+        max_length=8,
+        description="'template' (its own size), presets (taobao, douyin, xiaohongshu, banner, jd, wechat_cover) or "
+        "WxH; one design per row and size / 输出尺寸",
+    )
+    model: str | None = Field(None, max_length=200, description="Generated layers: the checkpoint; default: first")
+    seed: int | None = Field(None, ge=-1, le=2**32 - 1, description="Generated layers: row N uses seed + N - 1")
+    steps: int = Field(20, ge=1, le=60, description="Generated layers: diffusion steps")
+    negative_prompt: str = Field("", max_length=2000, description="Generated layers / 反向提示词")
+    matting_model: str | None = Field(None, max_length=200, description="Image layers with cutout: the matting model")
+
+    @field_validator("rows")
+    @classmethod
+    def _cells_as_text(cls, v: list[dict[str, Any]]) -> list[dict[str, str]]:
+        try:  # the same rules as a data file: text cells, limits named by row and column
+            return batch_data.parse_records(v, field="rows").rows
+        except ZhikeError as e:
+            raise ValueError(e.message) from None
+
+    @field_validator("seed")
+    @classmethod
+    def _random_is_none(cls, v: int | None) -> int | None:
+        return None if v == -1 else v
+
+    @model_validator(mode="after")
+    def _check(self) -> BatchDesignParams:
+        if self.template is None and self.template_json is None:
+            raise ValueError("give `template` (an id) or `template_json` / 请选择模板")
+        if len(self.sizes) != len(set(self.sizes)):
+            raise ValueError("sizes: each size once")
+        if len(self.rows) * len(self.sizes) > MAX_DESIGNS:
+            raise ValueError(f"{len(self.rows)} rows x {len(self.sizes)} sizes is over {MAX_DESIGNS} designs a job")
+        return self
+
+
+class DesignOut(BaseModel):
+    row: int = Field(..., description="1-based data row")
+    size: str
+    width: int
+    height: int
+    asset_id: str
+
+
+class RowError(BaseModel):
+    row: int
+    size: str | None = Field(None, description="None: the row failed before rendering (every size)")
+    column: str | None = None
+    message: str
+
+
+class BatchDesignResult(ImagesResult):
+    template: str
+    template_version: int | None
+    sizes: list[str]
+    rows: int
+    rows_ok: int = Field(..., description="Rows with every size rendered")
+    rows_failed: int
+    designs_ok: int
+    designs_resumed: int = Field(0, description="Designs an earlier attempt of this job had rendered (reused)")
+    designs: list[DesignOut]
+    errors: list[RowError]
+
+
+def prepare_batch_design(env: PrepareEnv, p: BatchDesignParams) -> BatchDesignParams:
+    """Pin the template (its JSON and version), the image model and seed for generated layers, the matting model."""
+    from zhike.ops.placement import pick_matting
+    from zhike.services.templates import TemplateStore, parse_or_invalid
+
+    version = p.template_version
+    if p.template_json is None:
+        assert p.template is not None
+        stored = TemplateStore(env.assets.engine).get(p.template, env.owner_id, field="params.template")
+        tpl, version = stored.template, stored.version
+    else:
+        tpl = parse_or_invalid(p.template_json, field="params.template_json")
+    updates: dict[str, Any] = {
+        "template": tpl.id,
+        "template_json": tpl.model_dump(mode="json"),
+        "template_version": version,
+    }
+    if batch_data.generates(tpl):
+        updates["seed"] = p.seed if p.seed is not None else secrets.randbelow(2**31)
+        if p.model:
+            spec = env.catalog.get(p.model, field="params.model")
+            if spec.kind != "checkpoint":
+                raise InvalidInput(f"{p.model!r} is a {spec.kind}, not an image model", field="params.model")
+        else:
+            try:
+                updates["model"] = env.catalog.default_checkpoint(field="params.model").name
+            except ZhikeError:
+                updates["model"] = None  # none installed: rows fail with NO_MODEL, the job still reports them
+    if batch_data.cuts_out(tpl):
+        updates["matting_model"] = pick_matting(env.catalog, p.matting_model, field="params.matting_model")
+    return p.model_copy(update=updates)
+
+
+# -- the work folder -----------------------------------------------------------------------------------------------
+
+
+def work_dir(home: Path, job_id: str) -> Path:
+    return home / "work" / job_id
+
+
+def _record_path(work: Path, row: int, size: str, *, error: bool = False) -> Path:
+    return work / f"{row:05d}-{size}{'.err' if error else ''}.json"
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{secrets.token_hex(4)}-{path.name}")
+    tmp.write_text(json.dumps(obj, ensure_ascii=False, default=str), encoding="utf-8")
+    os.replace(tmp, path)  # a crash leaves the old state or the whole record, never half of one
+
+
+def _sweep_old(root: Path, keep: str) -> None:
+    if not root.is_dir():
+        return
+    cutoff = time.time() - WORK_KEEP_SECONDS
+    for d in root.iterdir():
+        try:
+            if d.name != keep and d.is_dir() and d.stat().st_mtime < cutoff:
+                shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            pass
+
+
+class _Images:
+    """resolve_image for the renderer: asset ids (or their URLs) of the job's owner, a few kept decoded."""
+
+    def __init__(self, ctx: RunContext, keep: int = 16) -> None:
+        self.ctx = ctx
+        self.keep = keep
+        self.cache: OrderedDict[str, Image.Image] = OrderedDict()
+
+    def __call__(self, value: str) -> Image.Image | None:
+        aid = batch_data.asset_ref(value or "")
+        if aid is None or not self.ctx.assets.exists(aid, owner_id=self.ctx.owner_id):
+            return None
+        if aid in self.cache:
+            self.cache.move_to_end(aid)
+            return self.cache[aid]
+        img = self.ctx.load_image(aid, field="rows")
+        self.cache[aid] = img
+        if len(self.cache) > self.keep:
+            self.cache.popitem(last=False)
+        return img
+
+
+class _Generator:
+    """generate(prompt, w, h) for generated layers: txt2img through the model manager at the model's native size.
+    A cancel (or lost lease) during the steps passes through the renderer and stops the job."""
+
+    def __init__(self, ctx: RunContext, p: BatchDesignParams, seed: int, tick: Callable[[], None]) -> None:
+        self.ctx, self.p, self.seed, self.tick = ctx, p, seed, tick
+
+    def __call__(self, prompt: str, width: int, height: int) -> Image.Image:
+        ctx, p, seed = self.ctx, self.p, self.seed
+        if p.model is None:
+            raise ModelError(NO_MODEL, field="params.model")
+        from zhike.backends import diffusion
+        from zhike.ops.diffusion_common import native_side
+        from zhike.ops.masking import fit_to
+
+        native = native_side(ctx.models.catalog.get(p.model, field="params.model").family)
+        w, h = fit_to(width, height, native)
+        with ctx.models.use_pipeline(p.model) as loaded:
+            req = diffusion.DiffusionRequest(
+                mode="txt2img",
+                prompt=prompt,
+                negative_prompt=p.negative_prompt,
+                width=w,
+                height=h,
+                steps=p.steps,
+                guidance=7.0,
+                seed=seed,
+                scheduler="DPM++ 2M Karras",
+                batch_size=1,
+                clip_skip=1,
+                on_step=lambda i, n, preview: self.tick(),  # cancel and a lost lease stop the steps too
+            )
+            gen = diffusion.generate(loaded, req)
+        return gen.images[0].resize((width, height), Image.LANCZOS)
+
+
+def _cutter(ctx: RunContext, p: BatchDesignParams) -> Callable[[Image.Image], Image.Image]:
+    def cutout(img: Image.Image) -> Image.Image:
+        from zhike.ops.placement import matte
+
+        alpha = matte(ctx.models, img, "product", model=p.matting_model, refine=False)
+        out = img.convert("RGBA")
+        out.putalpha(Image.fromarray(alpha))
+        return out
+
+    return cutout
+
+
+def _restore(rec: dict[str, Any], ctx: RunContext) -> Any:
+    """A staged asset recorded by an earlier attempt, if its file is still in the blob store."""
+    from zhike.services.assets.service import StagedAsset
+
+    row = dict(rec["asset"])
+    if not ctx.assets.blobs.path_for(row["sha256"], row["mime"]).exists():
+        return None
+    row["created_at"] = datetime.fromisoformat(row["created_at"])
+    return StagedAsset(row=row)
+
+
+@operation(
+    "batch_design",
+    version=1,
+    params=BatchDesignParams,
+    result=BatchDesignResult,
+    prepare=prepare_batch_design,
+    title={"en": "Batch design", "zh": "批量设计"},
+    tags=("image", "design", "commerce"),
+)
+def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
+    """Fill a design template from data rows (CSV/XLSX/JSON): one design per row and size, bad rows reported."""
+    from zhike.design.render import render_design
+    from zhike.design.template import parse_template
+
+    t0 = time.perf_counter()
+    assert p.template_json is not None  # pinned by prepare
+    tpl = parse_template(p.template_json)
+    required, _optional = tpl.columns()
+    sizes = [(s, (tpl.width, tpl.height) if s == TEMPLATE_SIZE else size_of(s)) for s in p.sizes]
+    checked = batch_data.check_rows(
+        p.rows,
+        required,
+        batch_data.image_columns(tpl),
+        asset_exists=lambda aid: ctx.assets.exists(aid, owner_id=ctx.owner_id),
+    )
+    work = work_dir(ctx.settings.home, ctx.job_id)
+    work.mkdir(parents=True, exist_ok=True)
+    _sweep_old(work.parent, keep=ctx.job_id)
+    renders_log = work / "renders.log"
+
+    total = len(checked.rows) * len(sizes)
+    done = 0
+    ctx.progress(0, total)
+    result = BatchDesignResult(
+        images=[],
+        model=p.model if batch_data.generates(tpl) else None,
+        template=tpl.id,
+        template_version=p.template_version,
+        sizes=[s for s, _ in sizes],
+        rows=len(checked.rows),
+        rows_ok=0,
+        rows_failed=0,
+        designs_ok=0,
+        designs=[],
+        errors=[],
+    )
+    images = _Images(ctx)
+    cutout = _cutter(ctx, p) if batch_data.cuts_out(tpl) else None
+    image_cols = sorted(batch_data.image_columns(tpl))
+    generated = batch_data.generates(tpl)
+    staged = []
+    for n, row in enumerate(checked.rows, start=1):
+        problems = checked.problems.get(n)
+        if problems:
+            result.errors += [RowError(row=n, column=pr.column, message=pr.message) for pr in problems]
+            result.rows_failed += 1
+            done += len(sizes)
+            ctx.progress(done, total)
+            continue
+        parent = next((row[c] for c in image_cols if row.get(c)), None)
+        seed = (p.seed or 0) + n - 1 if generated else None
+        row_ok = True
+        for size_id, (w, h) in sizes:
+            rendered: Image.Image | None = None
+            rec_path, err_path = _record_path(work, n, size_id), _record_path(work, n, size_id, error=True)
+            item = None
+            if rec_path.exists():
+                item = _restore(json.loads(rec_path.read_text(encoding="utf-8")), ctx)
+            if item is None and err_path.exists():
+                message = json.loads(err_path.read_text(encoding="utf-8"))["message"]
+                result.designs_resumed += 1
+            elif item is not None:
+                message = None
+                result.designs_resumed += 1
+            else:
+                message = None
+                gen = _Generator(ctx, p, seed or 0, lambda at=done: ctx.progress(at, total)) if generated else None
+                try:
+                    rendered, _report = render_design(
+                        tpl, row, size=(w, h), resolve_image=images, generate=gen, cutout=cutout
+                    )
+                    item = ctx.assets.stage_image(
+                        rendered,
+                        owner_id=ctx.owner_id,
+                        job_id=ctx.job_id,
+                        op=ctx.op,
+                        # The job id makes every design's bytes unique, so no other asset shares its blob.
+                        params={
+                            "template": tpl.id,
+                            "template_version": p.template_version,
+                            "row": n,
+                            "size": size_id,
+                            "values": row,
+                            "job": ctx.job_id,
+                        },
+                        seed=seed,
+                        model=result.model,
+                        parent_id=parent,
+                        tags=["batch", tpl.id, size_id],
+                    )
+                    item.data = None  # the bytes are in the blob store; holding thousands would fill the memory
+                    _write_json(rec_path, {"asset": item.row})
+                except JobCancelled:
+                    raise
+                except ZhikeError as e:
+                    message = e.message
+                except Exception as e:  # one broken row must not lose the others
+                    log.exception("job %s row %d size %s", ctx.job_id, n, size_id)
+                    message = hide_paths(f"internal error: {type(e).__name__}: {e}")
+                if message is not None:
+                    _write_json(err_path, {"message": message})
+                with renders_log.open("a", encoding="utf-8") as f:
+                    f.write(f"{n} {size_id} {os.getpid()}\n")
+            if item is not None:
+                staged.append(item)
+                result.designs.append(DesignOut(row=n, size=size_id, width=w, height=h, asset_id=item.row["id"]))
+                result.images.append(ImageOut(asset_id=item.row["id"], seed=seed, width=w, height=h))
+            else:
+                row_ok = False
+                text = f"{batch_data.where(n)} [{size_id}]: {message or 'not rendered'}"
+                result.errors.append(RowError(row=n, size=size_id, message=text))
+            done += 1
+            shown = rendered
+            ctx.progress(done, total, (lambda im=shown: im) if shown is not None else None)
+        result.rows_ok += row_ok
+        result.rows_failed += not row_ok
+    ctx.staged.extend(staged)  # committed with the job's success, in one transaction
+    result.designs_ok = len(result.designs)
+    if result.designs_ok == 0:
+        result.warnings.append("no design was rendered: see errors / 没有成功生成的设计，请查看错误")
+    result.timings["total"] = round(time.perf_counter() - t0, 4)
+    return result

@@ -1,0 +1,219 @@
+"""Design templates users keep (模板库), beside the bundled starters, and the ZIP a batch design job downloads as.
+
+Bundled templates are read-only and shared by everyone; stored ones belong to their owner (another owner's is
+404, as with assets and jobs). A stored template's id is assigned here (`my_...`), so it never shadows a bundled
+one, and every update bumps its version: a batch job pins the template's JSON and version when it is submitted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import secrets
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, delete, func, insert, select, update
+
+from zhike.core.errors import InvalidInput, NotFound, TooLarge, ZhikeError
+from zhike.design.template import Template, TemplateError, bundled_templates, parse_template
+from zhike.services.db import templates, utcnow
+
+if TYPE_CHECKING:
+    from zhike.services.assets.service import AssetService
+    from zhike.services.exports import ExportService
+
+MAX_TEMPLATE_BYTES = 256_000
+MAX_TEMPLATES_PER_OWNER = 500
+
+
+class ReadOnly(ZhikeError):
+    status = 403
+    code = "forbidden"
+
+
+def parse_or_invalid(body: Any, *, field: str) -> Template:
+    """parse_template with the error's field prefixed by where the template was sent (`template.layers.2.text`)."""
+    if isinstance(body, dict) and len(json.dumps(body, ensure_ascii=False)) > MAX_TEMPLATE_BYTES:
+        raise TooLarge(f"{field}: the template is over {MAX_TEMPLATE_BYTES // 1000} kB", field=field)
+    try:
+        return parse_template(body)
+    except TemplateError as e:
+        path = f"{field}.{e.field}" if e.field else field
+        raise TemplateError(f"{field}: {e.message}", field=path, kind=e.kind, ctx=e.ctx) from None
+
+
+@dataclass(frozen=True)
+class StoredTemplate:
+    template: Template
+    version: int
+    owner_id: str | None = None  # None: bundled with Zhike
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def bundled(self) -> bool:
+        return self.owner_id is None
+
+    def view(self, *, full: bool = True) -> dict[str, Any]:
+        t = self.template
+        required, optional = t.columns()
+        out: dict[str, Any] = {
+            "id": t.id,
+            "name": t.name.model_dump(),
+            "description": t.description.model_dump() if t.description else None,
+            "width": t.width,
+            "height": t.height,
+            "bundled": self.bundled,
+            "version": self.version,
+            "columns": {"required": sorted(required), "optional": sorted(optional)},
+            "created_at": self.created_at.isoformat() + "Z" if self.created_at else None,
+            "updated_at": self.updated_at.isoformat() + "Z" if self.updated_at else None,
+        }
+        if full:
+            out["template"] = t.model_dump(mode="json")
+        return out
+
+
+class TemplateStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def list(self, owner_id: str) -> list[StoredTemplate]:
+        """Bundled (by id), then the owner's newest first."""
+        out = [StoredTemplate(t, 1) for _, t in sorted(bundled_templates().items())]
+        q = select(templates).where(templates.c.owner_id == owner_id).order_by(templates.c.updated_at.desc())
+        with self.engine.connect() as conn:
+            out += [self._from_row(dict(r)) for r in conn.execute(q).mappings()]
+        return out
+
+    def get(self, template_id: str, owner_id: str, *, field: str = "template_id") -> StoredTemplate:
+        bundled = bundled_templates().get(template_id)
+        if bundled is not None:
+            return StoredTemplate(bundled, 1)
+        q = select(templates).where(templates.c.id == template_id, templates.c.owner_id == owner_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).mappings().first()
+        if row is None:
+            known = ", ".join(sorted(bundled_templates()))
+            raise NotFound(f"template {template_id!r} not found (bundled: {known}) / 模板不存在", field=field)
+        return self._from_row(dict(row))
+
+    def create(self, owner_id: str, body: Any, *, field: str = "template") -> StoredTemplate:
+        with self.engine.connect() as conn:
+            n = conn.execute(select(func.count()).where(templates.c.owner_id == owner_id)).scalar_one()
+        if n >= MAX_TEMPLATES_PER_OWNER:
+            raise TooLarge(f"at most {MAX_TEMPLATES_PER_OWNER} templates each", field=field)
+        tid = f"my_{secrets.token_hex(6)}"
+        tpl = parse_or_invalid(self._with_id(body, tid, field), field=field)
+        now = utcnow()
+        row = {
+            "id": tid,
+            "owner_id": owner_id,
+            "body": tpl.model_dump(mode="json"),
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(insert(templates).values(**row))
+        return self._from_row(row)
+
+    def update(self, template_id: str, owner_id: str, body: Any, *, field: str = "template") -> StoredTemplate:
+        self._writable(template_id, owner_id)
+        tpl = parse_or_invalid(self._with_id(body, template_id, field), field=field)
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(templates)
+                .where(templates.c.id == template_id, templates.c.owner_id == owner_id)
+                .values(body=tpl.model_dump(mode="json"), version=templates.c.version + 1, updated_at=utcnow())
+            )
+        if res.rowcount != 1:  # deleted meanwhile
+            raise NotFound(f"template {template_id!r} not found", field="template_id")
+        return self.get(template_id, owner_id)
+
+    def delete(self, template_id: str, owner_id: str) -> None:
+        self._writable(template_id, owner_id)
+        with self.engine.begin() as conn:
+            conn.execute(delete(templates).where(templates.c.id == template_id, templates.c.owner_id == owner_id))
+
+    def _writable(self, template_id: str, owner_id: str) -> None:
+        if template_id in bundled_templates():
+            raise ReadOnly(
+                f"{template_id!r} is bundled with Zhike and read-only: save a copy (POST /api/v1/templates) "
+                "/ 内置模板不能修改，请另存为新模板",
+                field="template_id",
+            )
+        self.get(template_id, owner_id)  # 404 for a missing or another owner's template
+
+    @staticmethod
+    def _with_id(body: Any, tid: str, field: str) -> dict[str, Any]:
+        if isinstance(body, str):
+            try:
+                body = json.loads(body)
+            except json.JSONDecodeError as e:
+                raise InvalidInput(f"{field}: not valid JSON: {e.msg}", field=field) from None
+        if not isinstance(body, dict):
+            raise InvalidInput(f"{field}: a template is a JSON object", field=field)
+        return {**body, "id": tid}  # the id is the store's: a copy of a bundled template gets its own
+
+    @staticmethod
+    def _from_row(row: dict[str, Any]) -> StoredTemplate:
+        return StoredTemplate(
+            parse_template(row["body"]), row["version"], row["owner_id"], row["created_at"], row["updated_at"]
+        )
+
+
+# -- the batch job's download ---------------------------------------------------------------------------------------
+
+MANIFEST_FIXED = ("row", "size", "width", "height", "status", "asset_id", "file", "error")
+
+
+def design_file_name(row: int, size: str, ext: str) -> str:
+    return f"designs/{row:05d}-{size}.{ext}"
+
+
+def write_archive(job: dict[str, Any], assets: AssetService, exports: ExportService, out: IO[bytes]) -> int:
+    """ZIP of a finished batch_design job: every design as exported (with its provenance labels) and manifest.csv
+    (one line per row x size: status ok/failed and the error, then the row's values). Returns the design count."""
+    result = job.get("result") or {}
+    rows: list[dict[str, Any]] = job["params"].get("rows") or []
+    sizes: list[str] = result.get("sizes") or job["params"].get("sizes") or []
+    designs = {(d["row"], d["size"]): d for d in result.get("designs", [])}
+    errors: dict[tuple[int, str | None], str] = {}
+    for e in result.get("errors", []):
+        key = (e["row"], e.get("size"))
+        errors[key] = f"{errors[key]}; {e['message']}" if key in errors else e["message"]
+    columns: dict[str, None] = {}
+    for r in rows:
+        columns.update(dict.fromkeys(r))
+    manifest = io.StringIO()
+    writer = csv.writer(manifest)
+    writer.writerow([*MANIFEST_FIXED, *columns])
+    count = 0
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:  # PNGs are compressed already
+        for n, values in enumerate(rows, start=1):
+            for size in sizes:
+                line: dict[str, Any] = {"row": n, "size": size, "status": "failed"}
+                d = designs.get((n, size))
+                if d is not None:
+                    try:
+                        asset = assets.get(d["asset_id"], owner_id=job["owner_id"])
+                    except NotFound:
+                        line |= {"asset_id": d["asset_id"], "error": "the design was deleted from the library"}
+                    else:
+                        export = exports.file(asset)
+                        name = design_file_name(n, size, export.ext)
+                        zf.writestr(name, export.data)
+                        count += 1
+                        line |= {"status": "ok", "asset_id": asset["id"], "file": name}
+                        line |= {"width": asset["width"], "height": asset["height"]}
+                else:
+                    line["error"] = errors.get((n, size)) or errors.get((n, None)) or "not rendered"
+                writer.writerow([line.get(k, "") for k in MANIFEST_FIXED] + [values.get(c, "") for c in columns])
+        # UTF-8 with BOM: Excel (zh-CN) opens it with the Chinese intact.
+        zf.writestr("manifest.csv", "\ufeff" + manifest.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+    return count
