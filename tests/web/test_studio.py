@@ -184,7 +184,7 @@ def test_nothing_is_fetched_from_outside() -> None:
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, f
 
 
-PAGES = ["create", "edit", "library", "queue", "models", "keys", "users"]
+PAGES = ["create", "edit", "library", "batch", "queue", "models", "keys", "users"]
 
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])

@@ -42,10 +42,33 @@ export async function api(path, { method = "GET", body } = {}) {
 
 // Upload a File/Blob as a new asset; returns the asset record.
 export async function uploadAsset(file, { tags = [], filename = "upload.png" } = {}) {
+  return uploadForm("/api/v1/assets", file, { tags: tags.length ? tags.join(",") : null }, filename);
+}
+
+// A POST answered with a file (e.g. a preview PNG): returns a Blob; errors are ApiErrors like api()'s.
+export async function apiBlob(path, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (csrf) headers["X-CSRF-Token"] = csrf;
+  let res;
+  try {
+    res = await fetch(path, { method: "POST", credentials: "same-origin", headers, body: JSON.stringify(body) });
+  } catch {
+    throw new ApiError(0, null, "network");
+  }
+  if (!res.ok) {
+    const data = await res.json().catch(() => ({}));
+    const err = data.error || {};
+    throw new ApiError(res.status, err.message || res.statusText, err.code, err);
+  }
+  return res.blob();
+}
+
+// A multipart POST of a file with extra form fields; answers JSON.
+export async function uploadForm(path, file, fields = {}, filename = "upload") {
   const form = new FormData();
   form.append("file", file, file.name || filename);
-  if (tags.length) form.append("tags", tags.join(","));
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined && v !== null) form.append(k, v);
   const headers = { Accept: "application/json" };
   if (csrf) headers["X-CSRF-Token"] = csrf;
-  return send("/api/v1/assets", { method: "POST", headers, body: form });
+  return send(path, { method: "POST", headers, body: form });
 }

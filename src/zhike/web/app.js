@@ -12,6 +12,7 @@ const ROUTES = {
   create: ["./views/create.js", false],
   edit: ["./views/edit.js", false],
   library: ["./views/library.js", false],
+  batch: ["./views/batch.js", false],
   queue: ["./views/queue.js", false],
   models: ["./views/models.js", false],
   keys: ["./views/keys.js", false],

@@ -111,6 +111,24 @@ function buildField(name, schema, path, root, ctx) {
     return { element: el, get, set: (v) => (input.value = v === null || v === undefined || v === -1 ? "" : String(v)), default: def };
   }
 
+  // Free-form JSON (objects without a fixed shape, lists of them): a JSON text area; text that is not JSON is
+  // sent as is, so the API's error names the field.
+  const freeObject = (x) => x && x.type === "object" && !x.properties;
+  if (freeObject(s) || (s.type === "array" && freeObject(deref(s.items, root)))) {
+    const area = h("textarea", { id, rows: 4, class: "sf-json", spellcheck: "false", placeholder: s.type === "array" ? '[{"name": "…"}]' : "{ }" });
+    const get = () => {
+      const text = area.value.trim();
+      if (!text) return undefined;
+      try {
+        return JSON.parse(text);
+      } catch {
+        return text;
+      }
+    };
+    const set = (v) => (area.value = v === null || v === undefined ? "" : JSON.stringify(v, null, 1));
+    return { element: wrap(area), get, set, default: undefined };
+  }
+
   if (s.type === "array") {
     const items = deref(s.items, root);
     if (items.type === "object") return buildList(name, s, items, path, root, ctx, wrap);
