@@ -14,9 +14,11 @@ import logging
 import os
 import secrets
 import shutil
+import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,6 +33,7 @@ from zhike.core.types import READ_ONLY, ImageOut, ImagesResult
 from zhike.design import data as batch_data
 from zhike.ops.resize_design import normalize_size, size_of
 
+STAGE_THREADS = 2  # PNG encoding in parallel with rendering: both cores of a small machine
 log = logging.getLogger("zhike.batch_design")
 
 MAX_DESIGNS = 20_000  # rows x sizes in one job
@@ -327,81 +330,115 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
     image_cols = sorted(batch_data.image_columns(tpl))
     generated = batch_data.generates(tpl)
     staged = []
-    for n, row in enumerate(checked.rows, start=1):
-        problems = checked.problems.get(n)
-        if problems:
-            result.errors += [RowError(row=n, column=pr.column, message=pr.message) for pr in problems]
-            result.rows_failed += 1
-            done += len(sizes)
-            ctx.progress(done, total)
-            continue
-        parent = next((row[c] for c in image_cols if row.get(c)), None)
-        seed = (p.seed or 0) + n - 1 if generated else None
-        row_ok = True
-        for size_id, (w, h) in sizes:
-            rendered: Image.Image | None = None
-            rec_path, err_path = _record_path(work, n, size_id), _record_path(work, n, size_id, error=True)
-            item = None
-            if rec_path.exists():
-                item = _restore(json.loads(rec_path.read_text(encoding="utf-8")), ctx)
-            if item is None and err_path.exists():
-                message = json.loads(err_path.read_text(encoding="utf-8"))["message"]
-                result.designs_resumed += 1
-            elif item is not None:
-                message = None
-                result.designs_resumed += 1
-            else:
-                message = None
-                gen = _Generator(ctx, p, seed or 0, lambda at=done: ctx.progress(at, total)) if generated else None
-                try:
-                    rendered, _report = render_design(
-                        tpl, row, size=(w, h), resolve_image=images, generate=gen, cutout=cutout
-                    )
-                    item = ctx.assets.stage_image(
-                        rendered,
-                        owner_id=ctx.owner_id,
-                        job_id=ctx.job_id,
-                        op=ctx.op,
-                        # The job id makes every design's bytes unique, so no other asset shares its blob.
-                        params={
-                            "template": tpl.id,
-                            "template_version": p.template_version,
-                            "row": n,
-                            "size": size_id,
-                            "values": row,
-                            "job": ctx.job_id,
-                        },
-                        seed=seed,
-                        model=result.model,
-                        parent_id=parent,
-                        tags=["batch", tpl.id, size_id],
-                    )
-                    item.data = None  # the bytes are in the blob store; holding thousands would fill the memory
-                    _write_json(rec_path, {"asset": item.row})
-                except JobCancelled:
-                    raise
-                except ZhikeError as e:
-                    message = e.message
-                except Exception as e:  # one broken row must not lose the others
-                    log.exception("job %s row %d size %s", ctx.job_id, n, size_id)
-                    message = hide_paths(f"internal error: {type(e).__name__}: {e}")
-                if message is not None:
-                    _write_json(err_path, {"message": message})
-                with renders_log.open("a", encoding="utf-8") as f:
-                    f.write(f"{n} {size_id} {os.getpid()}\n")
-            if item is not None:
-                staged.append(item)
-                result.designs.append(DesignOut(row=n, size=size_id, width=w, height=h, asset_id=item.row["id"]))
-                result.images.append(ImageOut(asset_id=item.row["id"], seed=seed, width=w, height=h))
-            else:
-                row_ok = False
-                text = f"{batch_data.where(n)} [{size_id}]: {message or 'not rendered'}"
-                result.errors.append(RowError(row=n, size=size_id, message=text))
-            done += 1
-            shown = rendered
-            ctx.progress(done, total, (lambda im=shown: im) if shown is not None else None)
-        result.rows_ok += row_ok
-        result.rows_failed += not row_ok
+    failed_rows: set[int] = set()
+    # Rendering stays on this thread; encoding and storing each PNG (most of a design's time, and zlib releases
+    # the GIL) runs on STAGE_THREADS threads, so a batch uses both cores. Results are taken in order.
+    pending: deque[tuple[Any, bool, int, str, int, int, Path, Path, int | None, Image.Image | None]] = deque()
+
+    log_lock = threading.Lock()
+
+    def log_render(n: int, size_id: str) -> None:
+        """One line per design made and on disk (record or error) in this attempt: a later attempt never redoes it."""
+        with log_lock, renders_log.open("a", encoding="utf-8") as f:
+            f.write(f"{n} {size_id} {os.getpid()}\n")
+
+    def finish(entry: tuple[Any, bool, int, str, int, int, Path, Path, int | None, Image.Image | None]) -> None:
+        nonlocal done
+        outcome, fresh, n, size_id, w, h, rec_path, err_path, seed, shown = entry
+        item, message = outcome.result() if isinstance(outcome, Future) else outcome
+        if message is not None and not err_path.exists():
+            _write_json(err_path, {"message": message})
+            if fresh:
+                log_render(n, size_id)
+        if item is not None:
+            staged.append(item)
+            result.designs.append(DesignOut(row=n, size=size_id, width=w, height=h, asset_id=item.row["id"]))
+            result.images.append(ImageOut(asset_id=item.row["id"], seed=seed, width=w, height=h))
+        else:
+            failed_rows.add(n)
+            text = f"{batch_data.where(n)} [{size_id}]: {message or 'not rendered'}"
+            result.errors.append(RowError(row=n, size=size_id, message=text))
+        done += 1
+        ctx.progress(done, total, (lambda im=shown: im) if shown is not None else None)
+
+    def stage(
+        rendered: Image.Image, n: int, row: dict[str, str], size_id: str, seed: int | None, parent: Any, rec_path: Path
+    ) -> tuple[Any, str | None]:
+        try:
+            item = ctx.assets.stage_image(
+                rendered,
+                owner_id=ctx.owner_id,
+                job_id=ctx.job_id,
+                op=ctx.op,
+                # The job id makes every design's bytes unique, so no other asset shares its blob.
+                params={
+                    "template": tpl.id,
+                    "template_version": p.template_version,
+                    "row": n,
+                    "size": size_id,
+                    "values": row,
+                    "job": ctx.job_id,
+                },
+                seed=seed,
+                model=result.model,
+                parent_id=parent,
+                tags=["batch", tpl.id, size_id],
+            )
+        except Exception as e:  # one broken design must not lose the others
+            log.exception("job %s row %d size %s", ctx.job_id, n, size_id)
+            return None, hide_paths(f"internal error: {type(e).__name__}: {e}")
+        item.data = None  # the bytes are in the blob store; holding thousands would fill the memory
+        _write_json(rec_path, {"asset": item.row})
+        log_render(n, size_id)
+        return item, None
+
+    with ThreadPoolExecutor(STAGE_THREADS, thread_name_prefix=f"stage-{ctx.job_id}") as stager:
+        for n, row in enumerate(checked.rows, start=1):
+            problems = checked.problems.get(n)
+            if problems:
+                while pending:  # keep the progress in order
+                    finish(pending.popleft())
+                result.errors += [RowError(row=n, column=pr.column, message=pr.message) for pr in problems]
+                failed_rows.add(n)
+                done += len(sizes)
+                ctx.progress(done, total)
+                continue
+            parent = next((row[c] for c in image_cols if row.get(c)), None)
+            seed = (p.seed or 0) + n - 1 if generated else None
+            for size_id, (w, h) in sizes:
+                rec_path, err_path = _record_path(work, n, size_id), _record_path(work, n, size_id, error=True)
+                outcome: Any = None
+                shown = None
+                if rec_path.exists():
+                    item = _restore(json.loads(rec_path.read_text(encoding="utf-8")), ctx)
+                    if item is not None:
+                        outcome = (item, None)
+                if outcome is None and err_path.exists():
+                    outcome = (None, json.loads(err_path.read_text(encoding="utf-8"))["message"])
+                fresh = outcome is None
+                if not fresh:
+                    result.designs_resumed += 1
+                else:
+                    gen = _Generator(ctx, p, seed or 0, lambda at=done: ctx.progress(at, total)) if generated else None
+                    try:
+                        shown, _report = render_design(
+                            tpl, row, size=(w, h), resolve_image=images, generate=gen, cutout=cutout
+                        )
+                        outcome = stager.submit(stage, shown, n, row, size_id, seed, parent, rec_path)
+                    except JobCancelled:
+                        raise
+                    except ZhikeError as e:
+                        outcome = (None, e.message)
+                    except Exception as e:  # one broken row must not lose the others
+                        log.exception("job %s row %d size %s", ctx.job_id, n, size_id)
+                        outcome = (None, hide_paths(f"internal error: {type(e).__name__}: {e}"))
+                pending.append((outcome, fresh, n, size_id, w, h, rec_path, err_path, seed, shown))
+                while len(pending) > STAGE_THREADS:
+                    finish(pending.popleft())
+        while pending:
+            finish(pending.popleft())
+    result.rows_failed = len(failed_rows)
+    result.rows_ok = len(checked.rows) - result.rows_failed
     ctx.staged.extend(staged)  # committed with the job's success, in one transaction
     result.designs_ok = len(result.designs)
     if result.designs_ok == 0:
