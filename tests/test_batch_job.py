@@ -22,7 +22,7 @@ from PIL import Image
 from tests.conftest import make_settings
 from tests.helpers.images import upload
 from tests.test_jobs import wait_for
-from zhike.core.errors import InvalidInput, NotFound
+from zhike.core.errors import ContentRefused, InvalidInput, NotFound
 from zhike.ops.batch_design import work_dir
 from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker
@@ -196,3 +196,16 @@ def test_killed_worker_resumes_without_redoing_finished_rows(z: Zhike, tmp_path:
     assert len(outputs) == n_rows
     assert sorted(a["params"]["row"] for a in outputs) == list(range(1, n_rows + 1))
     assert {a["id"] for a in outputs} == {d["asset_id"] for d in r["designs"]}
+
+
+def test_generated_prompts_filled_from_rows_are_screened(z: Zhike) -> None:
+    """A data row cannot slip a listed term into a generated layer's prompt; the refusal names the row."""
+    tpl = {**CARD, "layers": [*CARD["layers"], {"type": "generated", "prompt": "{{scene}}", "box": [0, 0, 50, 50]}]}
+    rows = [{"name": "a", "price": 1, "scene": "雪山"}, {"name": "b", "price": 2, "scene": "假身份证 样张"}]
+    with pytest.raises(ContentRefused) as e:
+        z.submit("batch_design", {"template_json": tpl, "rows": rows}, "u1")
+    assert (e.value.field, e.value.limit) == ("params.rows.1", "fraud")
+    assert z.jobs.list("u1") == []
+    # Text layers are the merchant's own words on the design, not generation instructions: not screened.
+    job, _ = z.submit("batch_design", {"template_json": CARD, "rows": [{"name": "假身份证", "price": 1}]}, "u1")
+    assert job["state"] == "queued"

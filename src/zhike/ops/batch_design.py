@@ -55,6 +55,15 @@ BatchSize = Annotated[str, AfterValidator(_size)]
 class BatchDesignParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    def screened_texts(self) -> list[tuple[str, str]]:
+        """The prompts generated layers will run, filled from each row: screened by the content policy."""
+        from zhike.design.template import GeneratedLayer, fill, parse_template
+
+        if self.template_json is None:
+            return []
+        layers = [la for la in parse_template(self.template_json).layers if isinstance(la, GeneratedLayer)]
+        return [(f"rows.{i}", fill(la.prompt, row)) for la in layers for i, row in enumerate(self.rows)]
+
     template: str | None = Field(
         None, max_length=64, description="A bundled or saved template id (GET /api/v1/templates) / 模板"
     )

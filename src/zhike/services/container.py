@@ -157,11 +157,12 @@ class Zhike:
             existing = self.jobs.by_idempotency(owner_id, idempotency_key)
             if existing is not None:
                 return self.jobs.same_request(existing, request_hash), False
-        # Screened before anything is stored or resolved; `safety_override` is only passed for admins.
-        self.safety.screen(op.name, params, owner_id, override=safety_override)
         if op.prepare is not None:
             # Resolve what must be fixed for reproducibility (random seed, default model) and check references.
             params = op.prepare(PrepareEnv(self.settings, owner_id, self.catalog, self.assets, self.presets), params)
+        # Screened once resolved (a preset's words, a batch template's prompts filled from its rows) and before
+        # anything is stored; `safety_override` is only passed for admins.
+        self.safety.screen(op.name, params, owner_id, override=safety_override)
         return self.jobs.submit(
             op=op.name,
             op_version=op.version,

@@ -50,6 +50,10 @@ def screened_fields(params: BaseModel) -> list[tuple[str, str]]:
             and (name == "prompt" or name.endswith("_prompt") or name == "material")
         ):
             out.append((name, value))
+    # Operations whose prompts are built from other fields (batch templates filled from data rows) list them.
+    more = getattr(params, "screened_texts", None)
+    if callable(more):
+        out += more()
     return out
 
 
