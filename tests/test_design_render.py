@@ -17,6 +17,14 @@ from zhike.design.template import Template, bundled_templates, parse_template
 from zhike.ops.resize_design import SIZE_PRESETS
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "design"
+
+
+def save_artifact(img: Image.Image, name: str) -> None:
+    """For looking at by eye; a fresh clone has no artifacts folder yet."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    img.save(ARTIFACTS / name)
+
+
 BG = (255, 255, 255)
 
 
@@ -79,7 +87,7 @@ def test_long_name_shrinks_but_stays_inside() -> None:
     assert len(tr.lines) <= 2
     assert "".join(tr.lines).replace(" ", "") == long_name.replace(" ", "")
     assert_inside(img, tr.box)
-    img.save(ARTIFACTS / "shrink.png")
+    save_artifact(img, "shrink.png")
 
 
 def test_too_long_even_at_min_size_is_cut_and_reported() -> None:
@@ -127,7 +135,7 @@ def test_vertical_text_is_taller_than_wide() -> None:
     a = np.asarray(img2.convert("L"))
     first = np.nonzero(a[20:70] < 128)[1]  # top cell row: 秋 (column 1) and 上 (column 2)
     assert first.max() > 400 and first.min() < 440
-    img.save(ARTIFACTS / "vertical.png")
+    save_artifact(img, "vertical.png")
 
 
 def test_no_tofu_every_character_from_a_font_that_has_it() -> None:

@@ -148,6 +148,7 @@ def test_a_failed_job_says_why_and_retry_runs_it_again(
     first = phone.locator("#queue-list [data-job-id]").first
     expect(first).to_have_attribute("data-state", "succeeded")
     failed_row = row(phone, failed["id"])
+    expect(failed_row.locator(".job-actions")).to_be_visible()  # bounding_box() does not wait
     main, actions = failed_row.locator(".job-main").bounding_box(), failed_row.locator(".job-actions").bounding_box()
     assert actions["y"] >= main["y"] + main["height"] - 1  # stacked, not side by side
     width = phone.evaluate("document.documentElement.scrollWidth")
