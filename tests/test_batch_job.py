@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -28,6 +29,7 @@ from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker
 from zhike.services.templates import write_archive
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TC260 = b"http://www.tc260.org.cn/ns/AIGC/1.0/"
 # A small inline template: fast to render, one image column.
 CARD = {
@@ -209,3 +211,51 @@ def test_generated_prompts_filled_from_rows_are_screened(z: Zhike) -> None:
     # Text layers are the merchant's own words on the design, not generation instructions: not screened.
     job, _ = z.submit("batch_design", {"template_json": CARD, "rows": [{"name": "假身份证", "price": 1}]}, "u1")
     assert job["state"] == "queued"
+
+
+def test_generated_layers_run_txt2img_per_row_and_remake_identically(z: Zhike, tiny_sd15: Path) -> None:
+    z.catalog.add(str(tiny_sd15), name="tiny")
+    box = [0, 0, 64, 64]
+    tpl = {
+        **CARD,
+        "layers": [*CARD["layers"], {"type": "generated", "prompt": "{{scene}}, product backdrop", "box": box}],
+    }
+    rows = [{"name": "茶壶", "price": 1, "scene": "雪山"}, {"name": "茶杯", "price": 2, "scene": "海边"}]
+    params = {"template_json": tpl, "rows": rows, "seed": 5, "steps": 2}
+    first, again = run(z, params), run(z, params)
+    assert first["result"]["designs_ok"] == 2 and first["params"]["model"] == "tiny"
+    crops = []
+    for job in (first, again):
+        for d in job["result"]["designs"]:
+            row = z.assets.get(d["asset_id"], owner_id="u1")
+            img = np.asarray(Image.open(io.BytesIO(z.assets.read_bytes(row))).convert("RGB"))
+            crops.append(img[:64, :64].astype(int))
+    # Each row got its own generated image (other prompt and seed), and the same job params re-make it exactly.
+    assert np.abs(crops[0] - crops[1]).mean() > 1.0
+    assert np.array_equal(crops[0], crops[2]) and np.array_equal(crops[1], crops[3])
+    assert crops[0].std() > 5  # a generated image, not a flat placeholder
+
+
+def test_cutout_layers_remove_the_backdrop_with_the_embedded_matting_model(z: Zhike, embedded_dir: Path) -> None:
+    from skimage import data as skdata
+
+    photo = Image.fromarray(skdata.chelsea()).convert("RGB")  # 451x300, a cat on a carpet
+    truth = np.asarray(Image.open(FIXTURES / "chelsea_cat_mask.png").convert("L")) > 127  # drawn by hand
+    buf = io.BytesIO()
+    photo.save(buf, "PNG")
+    asset = z.assets.upload(buf.getvalue(), owner_id="u1", field="photo")
+    green = "#00ff00"
+    tpl = {
+        **CARD,
+        "width": 451,
+        "height": 300,
+        "background": green,
+        "layers": [{"type": "image", "src": "{{photo}}", "box": [0, 0, 451, 300], "fit": "fill", "cutout": True}],
+    }
+    job = run(z, {"template_json": tpl, "rows": [{"photo": asset["id"]}]})
+    row = z.assets.get(job["result"]["designs"][0]["asset_id"], owner_id="u1")
+    design = np.asarray(Image.open(io.BytesIO(z.assets.read_bytes(row))).convert("RGB")).astype(int)
+    # Green shows where the backdrop was cut away (soft edges count once green dominates).
+    greenish = (design[..., 1] - np.maximum(design[..., 0], design[..., 2])) > 100
+    assert greenish[~truth].mean() > 0.75  # the carpet is gone: the template's background shows through (0.81 here)
+    assert greenish[truth].mean() < 0.02  # the cat stays (0.004 here; the hand-drawn outline is not pixel-exact)
