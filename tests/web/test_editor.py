@@ -432,3 +432,28 @@ def test_touch_painting_on_a_phone(server: Server, asset: str, new_context: Any)
     assert painted(page) > 60 * 4
     shot(page, "edit-mask-zh-phone")
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_material_swap_keeps_unmasked_pixels(server: Server, alice: httpx.Client, asset: str, new_context: Any) -> None:
+    """材质替换: paint the object, name the material; pixels outside the mask are kept exactly."""
+    page = open_editor(new_context, server, asset)
+    page.click("[data-mode=material]")
+    expect(page.locator("#edit-run")).to_have_text("替换材质")
+    expect(page.locator("#edit-material")).to_be_visible()
+    expect(page.locator("#edit-prompt")).to_be_hidden()
+    set_brush(page, 20)
+    stroke(page, [(20, 60), (40, 70)])
+    page.click("#edit-run")  # no material yet: the API's message, next to the field
+    expect(page.locator("[data-error-for=material]")).to_be_visible()
+    page.fill("#edit-material", "棕色真皮")
+    page.click("#edit-run")
+    result_id = wait_result(page)
+    job = last_job(page)
+    assert job["op"] == "material_swap" and job["params"]["material"] == "棕色真皮"
+    mask = pixels(alice, job["params"]["mask"], "L")
+    assert mask[65, 30] == 255 and mask[10, 80] == 0
+    out = pixels(alice, result_id)
+    outside = mask == 0
+    assert np.array_equal(out[outside], np.asarray(sample_image(), dtype=np.int16)[outside])
+    shot(page, "edit-material-zh")
+    assert page.js_errors == []  # type: ignore[attr-defined]

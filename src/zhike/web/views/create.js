@@ -264,7 +264,7 @@ export default function createView(ctx) {
   const pro = proForm(ctx, launch);
   const modeRadio = (mode) =>
     h("label", { class: "seg" }, h("input", { type: "radio", name: "create-mode", value: mode, id: `mode-${mode}` }), h("span", { dataset: { i18n: `create.${mode}` } }));
-  const modes = h("div", { class: "modes", role: "radiogroup", "aria-label": t("create.mode") }, modeRadio("simple"), modeRadio("pro"));
+  const modes = h("div", { class: "create-modes", role: "radiogroup", "aria-label": t("create.mode") }, modeRadio("simple"), modeRadio("pro"));
   const setMode = (mode) => {
     modes.querySelector(`#mode-${mode}`).checked = true;
     simple.hidden = mode !== "simple";

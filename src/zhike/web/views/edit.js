@@ -5,7 +5,7 @@
 //
 // Ids for tests: #edit-picker (picker grid; tiles [data-asset-id]), #edit-upload (file input); editor:
 // #edit-form, #edit-stage, #edit-image (the base img), #mask-canvas, #tool-brush, #tool-eraser, #brush-size,
-// #mask-undo, #mask-clear, mode buttons [data-mode=erase|inpaint|extend|control|tools], #edit-run (runs the current
+// #mask-undo, #mask-clear, mode buttons [data-mode=erase|inpaint|material|extend|control|tools], #edit-run (runs the current
 // mode), #edit-prompt, #inpaint-strength, extend handles .extend-handle[data-side=left|right|top|bottom], inputs
 // #extend-left|right|top|bottom, #extend-size (new size text), #control-detector, #control-preview (button),
 // #control-map (the map img, [data-asset-id]), #control-net (ControlNet select), #tool-op (select), #tool-form,
@@ -37,6 +37,12 @@ addStrings({
     "edit.keysHint": "按 [ 和 ] 调整笔刷大小",
     "edit.mode.erase": "智能消除",
     "edit.mode.inpaint": "局部重绘",
+    "edit.mode.material": "材质替换",
+    "edit.material.help": "涂抹要换材质的物体（沙发、包、桌面…），写下新材质。没涂到的地方保持原样。",
+    "edit.material": "新材质",
+    "edit.material.hint": "例如：棕色真皮、浅色木纹、亚麻布",
+    "edit.run.material": "替换材质",
+    "edit.prompt.material": "",
     "edit.mode.extend": "扩图",
     "edit.mode.control": "控制",
     "edit.mode.tools": "工具",
@@ -109,6 +115,12 @@ addStrings({
     "edit.keysHint": "[ and ] change the brush size",
     "edit.mode.erase": "Erase",
     "edit.mode.inpaint": "Inpaint",
+    "edit.mode.material": "Material",
+    "edit.material.help": "Paint the object whose material should change (sofa, bag, table top…) and name the new material. Unpainted pixels stay as they are.",
+    "edit.material": "New material",
+    "edit.material.hint": "e.g. brown leather, light oak, linen",
+    "edit.run.material": "Swap material",
+    "edit.prompt.material": "",
     "edit.mode.extend": "Extend",
     "edit.mode.control": "Control",
     "edit.mode.tools": "Tools",
@@ -166,12 +178,15 @@ addStrings({
 });
 
 const TEST_MODE = new URLSearchParams(location.search).has("test");
-const MODES = ["erase", "inpaint", "extend", "control", "tools"];
-const MODE_OP = { erase: "erase", inpaint: "inpaint", extend: "outpaint", control: "control" };
+const MODES = ["erase", "inpaint", "material", "extend", "control", "tools"];
+const MODE_OP = { erase: "erase", inpaint: "inpaint", material: "material_swap", extend: "outpaint", control: "control" };
+const MASKED = ["erase", "inpaint", "material"]; // modes that paint a mask
+const isMasked = (mode) => MASKED.includes(mode);
 // Fields each mode's page controls set itself; the op's other parameters go under "More settings".
 const OMIT = {
   erase: ["image", "mask"],
   inpaint: ["image", "mask", "prompt", "strength"],
+  material: ["image", "mask", "material"],
   extend: ["image", "left", "right", "top", "bottom", "aspect", "anchor", "prompt"],
   control: ["controls", "prompt"],
 };
@@ -330,6 +345,13 @@ function editor(ctx, assetId) {
       h("label", { class: "range", dataset: { field: "strength" } }, h("span", { dataset: { i18n: "edit.strength" } }), h("div", { class: "range-row" }, strength, strengthValue)),
     ),
   };
+  const material = h("input", { id: "edit-material", maxlength: 200, dataset: { i18nPlaceholder: "edit.material.hint" } });
+  panels.material = h(
+    "div",
+    { class: "mode-panel", dataset: { panel: "material" } },
+    h("p", { class: "muted help", dataset: { i18n: "edit.material.help" } }),
+    h("label", { dataset: { field: "material" } }, h("span", { dataset: { i18n: "edit.material" } }), material),
+  );
 
   // extend
   const extInputs = Object.fromEntries(SIDES.map((s) => [s, h("input", { type: "number", id: `extend-${s}`, min: 0, max: 4096, step: 1, value: 0, inputmode: "numeric" })]));
@@ -445,7 +467,7 @@ function editor(ctx, assetId) {
 
   // [ and ] change the brush (A1111's keys); Ctrl/Cmd+Z undoes a stroke. Not while typing in a field.
   const onKey = (ev) => {
-    if (!painter || !["erase", "inpaint"].includes(state.mode)) return;
+    if (!painter || !isMasked(state.mode)) return;
     if (ev.target.closest && ev.target.closest("input, textarea, select, [contenteditable]")) return;
     const size = Number(sizeInput.value);
     const step = Math.max(1, Math.round(size * 0.15));
@@ -557,7 +579,7 @@ function editor(ctx, assetId) {
       b.setAttribute("aria-selected", String(on));
     }
     for (const [m, p] of Object.entries(panels)) p.hidden = m !== mode;
-    const masked = mode === "erase" || mode === "inpaint";
+    const masked = isMasked(mode);
     maskTools.hidden = !masked;
     keysHint.hidden = !masked;
     maskCanvas.hidden = !masked;
@@ -709,11 +731,12 @@ function editor(ctx, assetId) {
   async function request() {
     const mode = state.mode;
     const more = moreForms[mode] ? moreForms[mode].values() : {};
-    if (mode === "erase" || mode === "inpaint") {
+    if (isMasked(mode)) {
       if (!painter || painter.isEmpty()) throw new Error(t("edit.err.noMask"));
       const params = { ...more, image: assetId, mask: await maskAsset() };
       if (mode === "inpaint") Object.assign(params, { prompt: prompt.value.trim(), strength: Number(strength.value) });
-      return [mode, params];
+      if (mode === "material") params.material = material.value.trim();
+      return [MODE_OP[mode], params];
     }
     if (mode === "extend") {
       if (!SIDES.some((s) => state.ext[s] > 0)) throw new Error(t("edit.err.noExtend"));
@@ -796,7 +819,7 @@ function editor(ctx, assetId) {
           sizeInput.max = String(Math.max(16, Math.round(long / 3)));
           setBrush(Math.max(2, Math.min(120, Math.round(Math.min(state.nat.w, state.nat.h) / 12))));
           setTool("brush");
-          painter.setEnabled(state.mode === "erase" || state.mode === "inpaint");
+          painter.setEnabled(isMasked(state.mode));
           loading.remove();
           stage.dataset.ready = "true";
           updateExtendText();
