@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import signal
-import subprocess
-import sys
 import threading
 import zipfile
 from collections import Counter
@@ -22,6 +19,7 @@ from PIL import Image
 
 from tests.conftest import make_settings
 from tests.helpers.images import upload
+from tests.helpers.server import start_worker
 from tests.test_jobs import wait_for
 from zhike.core.errors import ContentRefused, InvalidInput, NotFound
 from zhike.ops.batch_design import work_dir
@@ -164,16 +162,7 @@ def test_killed_worker_resumes_without_redoing_finished_rows(z: Zhike, tmp_path:
     tpl = {**CARD, "width": 960, "height": 720}  # ~50 ms a design: the batch takes seconds
     job, _ = z.submit("batch_design", {"template_json": tpl, "rows": rows}, "u1")
     work = work_dir(z.settings.home, job["id"])
-    env = {
-        **os.environ,
-        "ZHIKE_HOME": str(z.settings.home),
-        "ZHIKE_DEVICE": "cpu",
-        "ZHIKE_LEASE_SECONDS": "2",
-        "ZHIKE_HEARTBEAT_SECONDS": "0.3",
-        "HF_HUB_OFFLINE": "1",
-    }
-    log = (tmp_path / "worker.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "zhike.cli", "worker"], env=env, stdout=log, stderr=log)
+    proc = start_worker(z.settings.home, tmp_path / "worker.log", lease_seconds=2, heartbeat_seconds=0.3)
     try:
         wait_for(lambda: work.is_dir() and len(list(work.glob("*-template.json"))) >= 20, timeout=120)
     finally:

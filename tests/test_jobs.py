@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -13,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from tests.helpers.server import start_worker
 from zhike.core.errors import Conflict
 from zhike.services.container import Zhike
 from zhike.services.db import jobs
@@ -103,16 +101,7 @@ def test_killed_worker_process_job_completes_exactly_once(zhike: Zhike, tmp_path
     z.settings.lease_seconds = 2.0
     z.settings.heartbeat_seconds = 0.3
     job, _ = z.submit("txt2img", {**PARAMS, "steps": 150, "seed": 11}, "u1")
-    env = {
-        **os.environ,
-        "ZHIKE_HOME": str(z.settings.home),
-        "ZHIKE_DEVICE": "cpu",
-        "ZHIKE_LEASE_SECONDS": "2",
-        "ZHIKE_HEARTBEAT_SECONDS": "0.3",
-        "HF_HUB_OFFLINE": "1",
-    }
-    log = (tmp_path / "worker.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "zhike.cli", "worker"], env=env, stdout=log, stderr=log)
+    proc = start_worker(z.settings.home, tmp_path / "worker.log", lease_seconds=2, heartbeat_seconds=0.3)
     try:
         wait_for(lambda: z.jobs.get(job["id"])["step"] >= 5, timeout=120)
     finally:

@@ -101,6 +101,13 @@ def create_key(home: Path, name: str) -> str:
     return out[-1]
 
 
+def start_worker(home: Path, log: Path, **settings: Any) -> subprocess.Popen[bytes]:
+    """A separate `zhike worker` process on `home` (settings as in zhike_env, e.g. lease_seconds=2), its output
+    in `log`: for tests that kill it mid-job."""
+    out = log.open("w")
+    return subprocess.Popen([ZHIKE, "worker"], env=zhike_env(home, **settings), stdout=out, stderr=out)
+
+
 def create_user(home: Path, name: str, password: str, *, admin: bool = False) -> None:
     """`zhike users create NAME --password P`: a user who can sign in to the web studio."""
     run_zhike(home, "users", "create", name, "--password", password, *(["--admin"] if admin else []))
