@@ -28,6 +28,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import InvalidInput, JobCancelled, ModelError, ZhikeError, hide_paths
+from zhike.core.files import write_atomic
 from zhike.core.registry import operation
 from zhike.core.types import READ_ONLY, ImageOut, ImagesResult
 from zhike.design import data as batch_data
@@ -190,9 +191,8 @@ def _record_path(work: Path, row: int, size: str, *, error: bool = False) -> Pat
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{secrets.token_hex(4)}-{path.name}")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, default=str), encoding="utf-8")
-    os.replace(tmp, path)  # a crash leaves the old state or the whole record, never half of one
+    # a crash leaves the old state or the whole record, never half of one
+    write_atomic(path, json.dumps(obj, ensure_ascii=False, default=str).encode())
 
 
 def _sweep_old(root: Path, keep: str) -> None:

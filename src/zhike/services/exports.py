@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 from PIL import Image, ImageOps
 
 from zhike.core.errors import InvalidInput
+from zhike.core.files import write_atomic
 from zhike.provenance.service import EXT, LabelService
 from zhike.services.assets.service import AssetService
 
@@ -96,8 +95,5 @@ class ExportService:
         except FileNotFoundError:
             pass
         data = make()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{secrets.token_hex(6)}-{path.name}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # two requests racing both write a valid file; the last one stays
+        write_atomic(path, data)  # two requests racing both write a valid file; the last one stays
         return Export(data, mime, f'"{key}"')
