@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 from tests.conftest import make_settings
 from zhike.api.app import create_app
 from zhike.cli.main import app as cli_app
-from zhike.provenance.service import service_for
 from zhike.services.assets.service import AssetService
 from zhike.services.container import Zhike
 from zhike.settings import get_settings
@@ -33,7 +32,7 @@ def make_asset(z: Zhike, owner: str) -> tuple[dict[str, Any], bytes]:
     with z.engine.begin() as conn:
         AssetService.commit_staged(conn, [staged])
     row = z.assets.get(staged.row["id"], owner_id=owner)
-    return row, service_for(z).label_image(z.assets.read_bytes(row), row["mime"], row)
+    return row, z.labels.label_image(z.assets.read_bytes(row), row["mime"], row)
 
 
 def jpeg80(data: bytes) -> bytes:

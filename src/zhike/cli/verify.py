@@ -45,13 +45,12 @@ def verify(
 
     Exit status: 0 when at least one label is valid, 1 when none is, 2 when the file cannot be read.
     """
-    from zhike.provenance.service import service_for
     from zhike.provenance.verify import DbLookup, verify_file
 
     if not file.is_file():
         fail(f"FILE: no file at {file} / 文件不存在")
     z = services()
-    svc = service_for(z)
+    svc = z.labels
     report = run_cli(
         lambda: verify_file(
             file.read_bytes(),

@@ -281,12 +281,3 @@ class LabelService:
                 "asset %s: parent %s not usable as a C2PA ingredient: %s", ctx.asset.get("id"), parent.asset_id, e
             )
             return self.signer.sign(data, mime, manifest(None), None)
-
-
-def service_for(z: Any) -> LabelService:
-    """The LabelService of a `Zhike` container, built once per container (until it grows a `labels` property)."""
-    existing = getattr(z, "labels", None) or z.__dict__.get("_label_service")
-    if existing is None:
-        existing = LabelService.from_settings(z.settings, secret=z.secret, read_bytes=z.assets.read_bytes)
-        z.__dict__["_label_service"] = existing
-    return existing
