@@ -43,14 +43,17 @@ def asset_view(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def read_upload(app: Any, file: UploadFile | None) -> bytes:
-    """The bytes of the multipart field `file`, refused past the upload limit without reading the rest."""
+async def read_upload(app: Any, file: UploadFile | None, *, limit: int | None = None, what: str = "file") -> bytes:
+    """The bytes of the multipart field `file`, refused past `limit` (default: the upload limit) without reading
+    the rest. `what` names the file in messages ("the data file")."""
     if file is None:
-        raise InvalidInput("send the file as multipart/form-data field `file` / 请以 file 字段上传文件", field="file")
-    limit = app.assets.max_upload_bytes
+        raise InvalidInput(
+            f"send the {what} as multipart/form-data field `file` / 请以 file 字段上传文件", field="file"
+        )
+    limit = app.assets.max_upload_bytes if limit is None else limit
     data = await file.read(limit + 1)
     if len(data) > limit:
-        raise TooLarge(f"the file is larger than {limit / 1e6:.0f} MB", field="file", limit=limit)
+        raise TooLarge(f"the {what} is larger than {limit / 1e6:.0f} MB", field="file", limit=limit)
     return data
 
 

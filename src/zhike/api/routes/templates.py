@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from zhike.api.deps import AppDep, OwnerDep
-from zhike.core.errors import Conflict, InvalidInput, TooLarge
+from zhike.api.routes.assets import read_upload
+from zhike.core.errors import Conflict, InvalidInput
 from zhike.design import data as batch_data
 from zhike.design.template import Template
 from zhike.services.templates import TemplateStore, parse_or_invalid, write_archive
@@ -123,15 +124,7 @@ async def parse_data_file(
     not one of your assets) are listed in `errors`; image cells come back as asset ids. Send `rows` to the job."""
     from fastapi.concurrency import run_in_threadpool
 
-    if file is None:
-        raise InvalidInput("send the data file as multipart/form-data field `file`", field="file")
-    data = await file.read(batch_data.MAX_DATA_BYTES + 1)
-    if len(data) > batch_data.MAX_DATA_BYTES:
-        raise TooLarge(
-            f"the data file is larger than {batch_data.MAX_DATA_BYTES / 1e6:.0f} MB",
-            field="file",
-            limit=batch_data.MAX_DATA_BYTES,
-        )
+    data = await read_upload(app, file, limit=batch_data.MAX_DATA_BYTES, what="data file")
 
     def work() -> dict[str, Any]:
         table = batch_data.parse_data(data, file.filename)
