@@ -140,7 +140,7 @@ class PromptSafety:
             hit = self.check_text(text)
             if hit is None:
                 continue
-            self._audit(owner_id, op, field, hit, text, overridden=override)
+            self._audit(owner_id, op, field, hit.policy, hit.term, text, overridden=override)
             if override:
                 continue
             name = self.policy_name(hit.policy)
@@ -151,15 +151,17 @@ class PromptSafety:
                 limit=hit.policy,
             )
 
-    def _audit(self, owner_id: str, op: str, field: str, hit: Term, text: str, *, overridden: bool) -> None:
+    def _audit(
+        self, owner_id: str, op: str, field: str, policy: str, term: str | None, text: str, *, overridden: bool
+    ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 insert(safety_audit).values(
                     owner_id=owner_id,
                     op=op,
                     field=field,
-                    policy=hit.policy,
-                    term=hit.term,
+                    policy=policy,
+                    term=term,
                     excerpt=text[:500],
                     overridden=overridden,
                 )
@@ -179,8 +181,8 @@ class PromptSafety:
         with models.use(f"safety-checker:{path}", load, label="the image safety checker") as checker:
             flags = checker.flag(images)
         if any(flags):
-            hit = Term("image_checker", "", "image")
-            self._audit(owner_id, op, "image", hit, f"{sum(flags)} of {len(flags)} images withheld", overridden=False)
+            withheld = f"{sum(flags)} of {len(flags)} images withheld"
+            self._audit(owner_id, op, "image", "image_checker", None, withheld, overridden=False)
         return flags
 
     def audit(self, limit: int = 100) -> list[dict[str, Any]]:
