@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-from zhike.core.errors import InvalidInput
+from zhike.core.errors import InvalidInput, NotFound
 from zhike.core.files import write_atomic
 from zhike.provenance.service import EXT, LabelService
 from zhike.services.assets.service import AssetService
@@ -82,7 +82,7 @@ class ExportService:
             if row.get("parent_id"):
                 try:
                     parent = self.assets.get(row["parent_id"], owner_id=None)
-                except Exception:  # a deleted parent: label without the ingredient
+                except NotFound:  # deleted meanwhile: label without the ingredient
                     parent = None
             return self.labels.label_image(source(), mime, row, parent)
 
