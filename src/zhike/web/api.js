@@ -72,3 +72,7 @@ export async function uploadForm(path, file, fields = {}, filename = "upload") {
   if (csrf) headers["X-CSRF-Token"] = csrf;
   return send(path, { method: "POST", headers, body: form });
 }
+
+// An asset's file (labelled export) and its small WebP thumbnail.
+export const assetFileUrl = (id) => `/api/v1/assets/${encodeURIComponent(id)}/file`;
+export const assetThumbUrl = (id) => `/api/v1/assets/${encodeURIComponent(id)}/thumb`;

@@ -1,5 +1,5 @@
 // An image input for asset-id parameters: shows the chosen image, picks one from the library or uploads a file.
-import { api, uploadAsset } from "./api.js";
+import { api, assetThumbUrl, uploadAsset } from "./api.js";
 import { errorText, h } from "./dom.js";
 import { addStrings, t, translate } from "./i18n.js";
 
@@ -26,12 +26,11 @@ addStrings({
   },
 });
 
-const thumbUrl = (id) => `/api/v1/assets/${encodeURIComponent(id)}/thumb`;
 
 // assetPicker({id, value, required, onChange}) -> {element, value(), setValue(id)}
 export function assetPicker({ id, value = "", required = false, onChange = () => {} } = {}) {
   const hidden = h("input", { type: "hidden", id, value });
-  const thumb = h("img", { class: "picker-thumb", alt: "", hidden: !value, src: value ? thumbUrl(value) : null });
+  const thumb = h("img", { class: "picker-thumb", alt: "", hidden: !value, src: value ? assetThumbUrl(value) : null });
   const none = h("span", { class: "muted picker-none", dataset: { i18n: "picker.none" }, hidden: Boolean(value) });
   const status = h("span", { class: "muted picker-status" });
   const fileInput = h("input", { type: "file", accept: "image/png,image/jpeg,image/webp", hidden: true });
@@ -41,7 +40,7 @@ export function assetPicker({ id, value = "", required = false, onChange = () =>
     hidden.value = next || "";
     thumb.hidden = !next;
     none.hidden = Boolean(next);
-    if (next) thumb.src = thumbUrl(next);
+    if (next) thumb.src = assetThumbUrl(next);
     clear.hidden = !next || required;
     onChange(hidden.value);
   }

@@ -12,7 +12,7 @@
 // filters and the open detail. It is written with history.replaceState: the router (app.js) re-renders the whole
 // view on every hashchange, and a pushed entry would make Back rebuild the grid and lose the scroll position.
 // So Back leaves the library; the detail closes with its button, Esc or a click outside it.
-import { api } from "../api.js";
+import { api, assetFileUrl, assetThumbUrl } from "../api.js";
 import { errorText, formatBytes, h, useCss } from "../dom.js";
 import { addStrings, fieldLabel, getLang, has, pick, t, translate } from "../i18n.js";
 
@@ -185,8 +185,6 @@ const FILTERS = ["q", "op", "origin", "model", "tag", "since", "until"];
 const FIRST_PARAMS = ["prompt", "negative_prompt", "model", "seed", "steps", "guidance", "scheduler", "width", "height"];
 const ASSET_PARAMS = new Set(["init_image", "image", "mask", "background_image", "scene_image"]);
 
-const fileUrl = (id) => `/api/v1/assets/${encodeURIComponent(id)}/file`;
-const thumbUrl = (id) => `/api/v1/assets/${encodeURIComponent(id)}/thumb`; // a small labelled WebP
 const localeTag = () => (getLang() === "zh" ? "zh-CN" : "en");
 const when = (iso) => {
   const d = new Date(iso);
@@ -356,7 +354,7 @@ export default function libraryView(ctx) {
       h(
         "a",
         { href: hashFor(state.filters, a.id), class: "tile-link", onclick: (ev) => openFromTile(ev, a.id) },
-        h("img", { src: thumbUrl(a.id), alt: a.params?.prompt || a.id, loading: "lazy" }),
+        h("img", { src: assetThumbUrl(a.id), alt: a.params?.prompt || a.id, loading: "lazy" }),
       ),
       h("figcaption", {}, caption, h("span", { class: "muted size" }, `${a.width}×${a.height}`)),
     );
@@ -585,7 +583,7 @@ export default function libraryView(ctx) {
     return h(
       "a",
       { href: hashFor(state.filters, a.id), class: "lineage-thumb", dataset: { assetId: a.id }, onclick: (ev) => gotoDetail(ev, a.id), title: a.params?.prompt || a.id, ...extra },
-      h("img", { src: thumbUrl(a.id), alt: a.params?.prompt || a.id, loading: "lazy" }),
+      h("img", { src: assetThumbUrl(a.id), alt: a.params?.prompt || a.id, loading: "lazy" }),
     );
   }
 
@@ -629,7 +627,7 @@ export default function libraryView(ctx) {
       { class: "detail-actions" },
       hasParams ? h("a", { class: "button primary", id: "detail-remix", href: `#/create?remix=${encodeURIComponent(a.id)}`, title: t("library.remixHint") }, t("library.remix")) : null,
       h("a", { class: "button", id: "detail-edit", href: `#/edit?asset=${encodeURIComponent(a.id)}` }, t("library.edit")),
-      h("a", { class: "button", id: "detail-download", href: `${fileUrl(a.id)}?download=1`, download: `zhike-${a.id}.${ext}` }, t("library.download")),
+      h("a", { class: "button", id: "detail-download", href: `${assetFileUrl(a.id)}?download=1`, download: `zhike-${a.id}.${ext}` }, t("library.download")),
       h("button", { type: "button", class: "button danger-outline", id: "detail-delete", onclick: askDelete }, t("library.delete")),
     );
 
@@ -646,7 +644,7 @@ export default function libraryView(ctx) {
       : h("p", { class: "muted" }, t("library.noChildren"));
 
     detailBody.replaceChildren(
-      h("div", { class: "detail-image" }, h("a", { href: fileUrl(a.id), target: "_blank", rel: "noopener" }, h("img", { id: "detail-image", src: fileUrl(a.id), alt: a.params?.prompt || a.id }))),
+      h("div", { class: "detail-image" }, h("a", { href: assetFileUrl(a.id), target: "_blank", rel: "noopener" }, h("img", { id: "detail-image", src: assetFileUrl(a.id), alt: a.params?.prompt || a.id }))),
       h(
         "div",
         { class: "detail-info" },
@@ -676,7 +674,7 @@ export default function libraryView(ctx) {
     confirmError.hidden = true;
     confirmYes.disabled = false;
     confirmYes.textContent = t("library.confirmYes");
-    confirmThumb.src = detailAsset ? fileUrl(detailAsset.id) : "";
+    confirmThumb.src = detailAsset ? assetFileUrl(detailAsset.id) : "";
     confirm.showModal();
     confirmNo.focus(); // the safe choice first
   }
