@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +117,7 @@ def test_generate_img2img_and_bad_input(cli, tiny_sd15: Path, tmp_path: Path) ->
     init = tmp_path / "init.png"
     Image.new("RGB", (80, 64), (200, 30, 30)).save(init)
     out = tmp_path / "i2i.png"
-    r = cli("generate", "make it blue", "--init", str(init), "--strength", "0.5", "--steps", "4", "-o", str(out))
+    r = cli("img2img", "make it blue", "--init", str(init), "--strength", "0.5", "--steps", "4", "-o", str(out))
     assert r.exit_code == 0, r.stderr
     assert Image.open(out).size == (80, 64)
     bad = cli("generate", "x", "--width", "65", "-o", str(tmp_path / "x.png"))
@@ -166,9 +167,9 @@ def test_edit_commands_and_generic_run(cli, tiny_sd15: Path, tmp_path: Path) -> 
     assert r.exit_code == 0, r.stderr
     assert "a red ball" in Image.open(tmp_path / "i.png").text["parameters"]
     bad = cli("run", "inpaint", "--image", f"image={photo}", "-p", "steps=2")
-    assert bad.exit_code == 2 and "--mask" in bad.stderr
+    assert bad.exit_code == 2 and "mask" in bad.stderr and "required" in bad.stderr.lower()
     r = cli(
-        "generate",
+        "hires",
         "a cat",
         "--preset",
         "guofeng",
@@ -186,7 +187,7 @@ def test_edit_commands_and_generic_run(cli, tiny_sd15: Path, tmp_path: Path) -> 
     assert r.exit_code == 0, r.stderr
     assert Image.open(tmp_path / "h.png").size == (96, 96)
     bad = cli("generate", "a cat", "--lora", "nope:0.5", "-o", str(tmp_path / "x.png"))
-    assert bad.exit_code == 2 and "--loras.0.name" in bad.stderr and "nope" in bad.stderr
+    assert bad.exit_code == 2 and "--lora #1 name" in bad.stderr and "nope" in bad.stderr
 
 
 def test_presets_commands(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -241,18 +242,16 @@ def test_preprocess_and_control_commands(cli, tiny_sd15: Path, tiny_cn15: Path, 
     r = cli(
         "control",
         "an astronaut dancing",
-        "--control-model",
-        "openpose",
-        "--control-image",
-        str(tmp_path / "pose.png"),
+        "--control",
+        f"model=openpose,image={tmp_path / 'pose.png'}",
         "--steps",
         "2",
         "-o",
         str(tmp_path / "c.png"),
     )
     assert r.exit_code == 0, r.stderr
-    bad = cli("control", "x", "--control-model", "tiny", "--control-image", str(person))
-    assert bad.exit_code == 2 and "--control-model" in bad.stderr and "not a ControlNet" in bad.stderr
+    bad = cli("control", "x", "--control", f"model=tiny,image={person},weight=0.5")
+    assert bad.exit_code == 2 and "--control #1 model" in bad.stderr and "not a ControlNet" in bad.stderr
 
 
 def test_merchant_commands_on_real_photos(cli, embedded_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -281,3 +280,73 @@ def test_merchant_commands_on_real_photos(cli, embedded_dir: Path, tmp_path: Pat
     assert Image.open(tmp_path / "s.png").size == (512, 512)
     no_model = cli("swap", str(cup), "--prompt", "雪山日照", "-o", str(tmp_path / "x.png"))
     assert no_model.exit_code == 2 and "zhike models add" in no_model.stderr.replace("\n", " ")
+
+
+def _help(cli, command: str) -> str:  # type: ignore[no-untyped-def]
+    import os
+
+    os.environ["COLUMNS"] = "400"  # one line per flag: help text is not wrapped mid-word
+    try:
+        r = cli(command, "--help")
+    finally:
+        os.environ.pop("COLUMNS", None)
+    assert r.exit_code == 0, r.stderr
+    return r.stdout
+
+
+def test_every_operation_has_a_generated_command_with_a_flag_per_parameter(cli) -> None:  # type: ignore[no-untyped-def]
+    from zhike.cli.ops import field_specs, positional
+    from zhike.core.registry import list_ops
+
+    for op in list_ops():
+        if op.cli.hidden:
+            continue
+        text = _help(cli, op.cli_name)
+        specs = field_specs(op)
+        arg = positional(specs)
+        for f in specs:
+            name = f.name.upper() if f is arg else f.flag
+            word = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
+            line = next((ln for ln in text.splitlines() if word.search(ln) and "Usage:" not in ln), None)
+            assert line is not None, f"{op.name}: no {name} in --help"
+            assert f.meta["label"]["en"] in line, f"{op.name} {name}: no label"
+            default = f.schema.get("default")
+            if default not in (None, "", [], {}) and not isinstance(default, dict | list):
+                assert f"default: {default}" in line, f"{op.name} {name}: default {default!r} not shown"
+            if "minimum" in f.schema and "maximum" in f.schema:
+                assert "–" in line, f"{op.name} {name}: limits not shown"
+        for alias in op.cli.aliases:
+            assert _help(cli, alias).count("--output") == 1
+
+
+def test_generated_help_says_what_the_params_model_says(cli) -> None:  # type: ignore[no-untyped-def]
+    text = _help(cli, "upscale")
+    scale = next(ln for ln in text.splitlines() if "--scale" in ln)
+    assert "放大倍数 Scale" in scale and "default: 4.0" in scale and "1–4" in scale
+    tile = next(ln for ln in text.splitlines() if "--tile" in ln)
+    assert "default: 256" in tile and "64–1024" in tile
+    cutout = _help(cli, "cutout")
+    for flag in ("--refine", "--no-refine", "--return-mask", "--background-image"):
+        assert flag in cutout  # the hand-written command lacked refine and return_mask
+    id_help = _help(cli, "id-photo")
+    assert "passport_cn" in id_help and "visa_us" in id_help  # the choices come from the Literal, not a help string
+
+
+def test_asset_flags_take_paths_or_asset_ids(cli, embedded_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    logo = tmp_path / "logo.png"
+    img = Image.new("RGB", (96, 96), "white")
+    img.paste((200, 0, 0), (30, 30, 66, 66))
+    img.save(logo)
+    r = cli("cutout", str(logo), "--mode", "logo", "--return-mask", "-o", str(tmp_path / "cut.png"))
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "cut.png").is_file()
+    asset_id = r.stdout.split("asset ")[-1].split(")")[0].strip()
+    again = cli(
+        "upscale", asset_id, "--scale", "1", "--model", "realesrgan-animevideov3-x2", "-o", str(tmp_path / "u.png")
+    )
+    assert again.exit_code == 0, again.stderr
+    assert Image.open(tmp_path / "u.png").size == (96, 96)
+    missing = cli("upscale", str(tmp_path / "nope.png"), "-o", str(tmp_path / "x.png"))
+    assert missing.exit_code == 2 and "no file at" in missing.stderr
+    bad_choice = cli("cutout", str(logo), "--mode", "sideways")
+    assert bad_choice.exit_code == 2 and "sideways" in (bad_choice.stderr + bad_choice.stdout)

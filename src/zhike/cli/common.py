@@ -19,45 +19,63 @@ out = Console()
 err = Console(stderr=True)
 LOCAL_OWNER = "local"  # owner of what the CLI makes on this machine
 
-# Parameter names the CLI spells differently from the API.
-FLAG_FOR_PARAM = {
-    "negative_prompt": "--negative",
-    "batch_size": "--batch",
-    "init_image": "--init",
-    "prompt": "PROMPT",
-    "image": "IMAGE",
-    "controls.0.model": "--control-model",
-    "controls.0.image": "--control-image",
-}
-
 
 def fail(message: str, code: int = 2) -> NoReturn:
     err.print("[bold red]error:[/]", escape(message))  # escape: paths and prompts may contain [brackets]
     raise typer.Exit(code)
 
 
-def cli_field(field: str) -> str:
-    """`params.width` -> `--width`: name the flag the user typed, not the API field."""
+def cli_field(field: str, flags: dict[str, str] | None = None) -> str:
+    """`params.width` -> `--width`, `params.controls.0.image` -> `--control #1 image`: the flag the user typed.
+
+    `flags` maps a top-level param to its flag (from the op's metadata); without it, `-p NAME` (zhike run).
+    """
     if not field.startswith("params."):
         return field
-    name = field.removeprefix("params.")
-    return FLAG_FOR_PARAM.get(name, "--" + name.replace("_", "-"))
+    top, _, rest = field.removeprefix("params.").partition(".")
+    flag = (flags or {}).get(top) or (f"-p {top}" if flags is None else "--" + top.replace("_", "-"))
+    if not rest:
+        return flag
+    index, _, sub = rest.partition(".")
+    return f"{flag} #{int(index) + 1} {sub}".strip() if index.isdigit() else f"{flag} {rest}"
 
 
 def services() -> Zhike:
     return Zhike(get_settings())
 
 
-def run_cli(fn: Any) -> Any:
+def run_cli(fn: Any, flags: dict[str, str] | None = None) -> Any:
     """Turn user errors into a message and a non-zero exit, never a traceback."""
     try:
         return fn()
     except ZhikeError as e:
         msg = e.message
         if e.field:
-            flag = cli_field(e.field)
+            flag = cli_field(e.field, flags)
             msg = flag + msg.removeprefix(e.field) if msg.startswith(e.field) else f"{flag}: {msg}"
         fail(msg)
+
+
+def params_from_image(path: Path) -> tuple[str | None, dict[str, Any]]:
+    """(op, params) embedded in a PNG by Zhike, or parsed from A1111 `parameters` text (op unknown: None)."""
+    from PIL import Image
+
+    from zhike.core.infotext import parse_infotext
+    from zhike.services.images import read_png_text
+
+    try:
+        with Image.open(path) as img:
+            meta = read_png_text(img)
+    except OSError as e:
+        fail(f"--from: cannot read {path}: {e}")
+    if "zhike" in meta:
+        z = meta["zhike"]
+        return z.get("op"), dict(z.get("params") or {})
+    if "parameters" in meta:
+        p = parse_infotext(meta["parameters"])
+        p.pop("extra", None)
+        return None, p
+    fail(f"--from: {path} carries no generation parameters (no `parameters` or `zhike` text chunk)")
 
 
 def upload_file(z: Zhike, path: Path, flag: str) -> str:
@@ -93,13 +111,15 @@ def run_job_with_progress(z: Zhike, job_id: str) -> dict[str, Any]:
     return z.jobs.get(job_id)
 
 
-def submit_and_save(z: Zhike, op: str, params: dict[str, Any], output: Path) -> dict[str, Any]:
+def submit_and_save(
+    z: Zhike, op: str, params: dict[str, Any], output: Path, *, flags: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Submit, run with progress, print warnings, write every output image (OUT, or OUT-1, OUT-2...)."""
-    job, _ = run_cli(lambda: z.submit(op, params, LOCAL_OWNER))
+    job, _ = run_cli(lambda: z.submit(op, params, LOCAL_OWNER), flags)
     row = run_job_with_progress(z, job["id"])
     if row["state"] != "succeeded":
         e = row.get("error") or {}
-        where = f"{cli_field(e['field'])}: " if e.get("field") else ""
+        where = f"{cli_field(e['field'], flags)}: " if e.get("field") else ""
         fail(f"job {row['state']}: {where}{e.get('message') or row.get('message') or ''}", code=1)
     result = row["result"]
     for w in result.get("warnings", []):

@@ -1,4 +1,4 @@
-"""The `zhike` command line. Commands live in cli/admin.py (models, keys, presets) and cli/create.py."""
+"""The `zhike` command line: one generated command per operation (cli/ops.py), `run`, batch, admin commands."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from zhike import __version__
-from zhike.cli import admin, batch, common, create, merchant, safety
+from zhike.cli import admin, batch, common, ops, safety
 from zhike.cli.common import out
+from zhike.cli.run import run as run_command
 from zhike.cli.verify import verify as verify_command
 from zhike.services.container import Zhike
 from zhike.settings import get_settings
@@ -19,8 +20,8 @@ app.add_typer(admin.keys_app, name="keys")
 app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.presets_app, name="presets")
 app.add_typer(safety.safety_app, name="safety")
-for command in (*create.COMMANDS, *merchant.COMMANDS):
-    app.command(name=command.__name__.replace("_", "-"))(command)
+ops.register(app)
+app.command(name="run")(run_command)
 app.command(name="verify")(verify_command)
 app.command(name="batch")(batch.batch)
 

@@ -3,34 +3,28 @@
 from __future__ import annotations
 
 import importlib
+import logging
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from zhike.core.errors import InvalidInput
+from zhike.core.ui import Cli, Studio
 
 if TYPE_CHECKING:
     from zhike.core.context import PrepareEnv, RunContext
 
-# Modules that register the built-in operations. Imported on first registry use, never at package import.
-BUILTIN_OP_MODULES: tuple[str, ...] = (
-    "zhike.ops.txt2img",
-    "zhike.ops.img2img",
-    "zhike.ops.hires",
-    "zhike.ops.inpaint",
-    "zhike.ops.outpaint",
-    "zhike.ops.restyle",
-    "zhike.ops.control",
-    "zhike.ops.preprocess",
-    "zhike.ops.cutout",
-    "zhike.ops.id_photo",
-    "zhike.ops.upscale",
-    "zhike.ops.subject_swap",
-    "zhike.ops.resize_design",
-    "zhike.ops.batch_design",
-)
+log = logging.getLogger("zhike.ops")
+
+# Operations are found, not listed: every module of this package is imported on first registry use (never at
+# package import), then every entry point in PLUGIN_GROUP (a plugin package declares
+# `[project.entry-points."zhike.ops"] name = "its_package.ops_module"`).
+BUILTIN_PACKAGE = "zhike.ops"
+PLUGIN_GROUP = "zhike.ops"
 
 
 @dataclass(frozen=True)
@@ -46,6 +40,13 @@ class OperationDef:
     # for reproducibility (random seed, default model) and checks references (model names, input assets).
     prepare: Callable[[PrepareEnv, Any], Any] | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
+    studio: Studio = field(default_factory=Studio)
+    cli: Cli = field(default_factory=Cli)
+    module: str = ""  # where it was defined (a plugin's ops show their package)
+
+    @property
+    def cli_name(self) -> str:
+        return self.cli.name or self.name.replace("_", "-")
 
     def schema(self) -> dict[str, Any]:
         return {
@@ -54,6 +55,9 @@ class OperationDef:
             "title": self.title,
             "description": self.description,
             "tags": list(self.tags),
+            "studio": self.studio.to_json(),
+            "cli": {"name": self.cli_name, "aliases": list(self.cli.aliases), "hidden": self.cli.hidden},
+            "module": self.module,
             "params_schema": self.params_model.model_json_schema(),
             "result_schema": self.result_model.model_json_schema(),
         }
@@ -73,6 +77,8 @@ def operation(
     description: str = "",
     prepare: Callable[..., Any] | None = None,
     tags: tuple[str, ...] = (),
+    studio: Studio | None = None,
+    cli: Cli | None = None,
 ) -> Callable[[Callable[..., BaseModel]], Callable[..., BaseModel]]:
     """Register `run(ctx, params) -> result` as operation `name`."""
 
@@ -89,6 +95,9 @@ def operation(
             description=description or (fn.__doc__ or "").strip(),
             prepare=prepare,
             tags=tags,
+            studio=studio or Studio(),
+            cli=cli or Cli(),
+            module=fn.__module__,
         )
         return fn
 
@@ -97,10 +106,24 @@ def operation(
 
 def _ensure_loaded() -> None:
     global _loaded
-    if not _loaded:
-        for mod in BUILTIN_OP_MODULES:
-            importlib.import_module(mod)
-        _loaded = True
+    if _loaded:
+        return
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    for info in pkgutil.iter_modules(package.__path__, prefix=f"{BUILTIN_PACKAGE}."):
+        importlib.import_module(info.name)  # a built-in op that fails to import is a bug: let it raise
+    for ep in entry_points(group=PLUGIN_GROUP):
+        try:
+            ep.load()  # importing the module runs its @operation decorators
+        except Exception:  # one broken plugin must not take the studio down with it
+            log.exception("plugin %s (%s) could not be loaded; its operations are missing", ep.name, ep.value)
+    _loaded = True
+
+
+def reload_plugins() -> None:
+    """Look for plugin entry points again (after installing one into a running process, and in tests)."""
+    global _loaded
+    _loaded = False
+    _ensure_loaded()
 
 
 def get_op(name: str) -> OperationDef:

@@ -30,7 +30,8 @@ from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import InvalidInput, JobCancelled, ModelError, ZhikeError, hide_paths
 from zhike.core.files import write_atomic
 from zhike.core.registry import operation
-from zhike.core.types import READ_ONLY, ImageOut, ImagesResult
+from zhike.core.types import ImageOut, ImagesResult
+from zhike.core.ui import Cli, ui
 from zhike.design import data as batch_data
 from zhike.ops.resize_design import normalize_size, size_of
 
@@ -66,33 +67,69 @@ class BatchDesignParams(BaseModel):
         return [(f"rows.{i}", fill(la.prompt, row)) for la in layers for i, row in enumerate(self.rows)]
 
     template: str | None = Field(
-        None, max_length=64, description="A bundled or saved template id (GET /api/v1/templates) / 模板"
+        None,
+        max_length=64,
+        description="A bundled or saved template id (GET /api/v1/templates)",
+        json_schema_extra=ui("模板", "Template"),
     )
     template_json: dict[str, Any] | None = Field(
-        None, description="An inline template; Zhike fills it from `template` at submission, so the job keeps it"
+        None,
+        description="An inline template; Zhike fills it from `template` at submission, so the job keeps it",
+        json_schema_extra=ui("模板内容", "Template JSON", group="more"),
     )
     template_version: int | None = Field(
-        None, description="Set by Zhike: the saved template's version when submitted", json_schema_extra=READ_ONLY
+        None,
+        description="Set by Zhike: the saved template's version when submitted",
+        json_schema_extra=ui("模板版本", "Template version", read_only=True),
     )
     rows: list[dict[str, Any]] = Field(
         ...,
         min_length=1,
         max_length=batch_data.MAX_ROWS,
         description="Data rows: {column: value}; image columns hold asset ids (POST /api/v1/templates/data parses a "
-        "CSV/XLSX/JSON file into rows) / 数据行",
+        "CSV/XLSX/JSON file into rows)",
+        json_schema_extra=ui("数据行", "Data rows"),
     )
     sizes: list[BatchSize] = Field(
         default_factory=lambda: [TEMPLATE_SIZE],
         min_length=1,
         max_length=8,
         description="'template' (its own size), presets (taobao, douyin, xiaohongshu, banner, jd, wechat_cover) or "
-        "WxH; one design per row and size / 输出尺寸",
+        "WxH; one design per row and size",
+        json_schema_extra=ui("输出尺寸", "Sizes", widget="sizes"),
     )
-    model: str | None = Field(None, max_length=200, description="Generated layers: the checkpoint; default: first")
-    seed: int | None = Field(None, ge=-1, le=2**32 - 1, description="Generated layers: row N uses seed + N - 1")
-    steps: int = Field(20, ge=1, le=60, description="Generated layers: diffusion steps")
-    negative_prompt: str = Field("", max_length=2000, description="Generated layers / 反向提示词")
-    matting_model: str | None = Field(None, max_length=200, description="Image layers with cutout: the matting model")
+    model: str | None = Field(
+        None,
+        max_length=200,
+        description="Generated layers: the checkpoint; default: first",
+        json_schema_extra=ui("模型", "Model", widget="model", model_kind="checkpoint", group="more"),
+    )
+    seed: int | None = Field(
+        None,
+        ge=-1,
+        le=2**32 - 1,
+        description="Generated layers: row N uses seed + N - 1",
+        json_schema_extra=ui("随机种子", "Seed", widget="seed", group="more"),
+    )
+    steps: int = Field(
+        20,
+        ge=1,
+        le=60,
+        description="Generated layers: diffusion steps",
+        json_schema_extra=ui("步数", "Steps", widget="slider", group="more"),
+    )
+    negative_prompt: str = Field(
+        "",
+        max_length=2000,
+        description="Generated layers: what to avoid",
+        json_schema_extra=ui("反向提示词", "Negative prompt", widget="textarea", group="more"),
+    )
+    matting_model: str | None = Field(
+        None,
+        max_length=200,
+        description="Image layers with cutout: the matting model",
+        json_schema_extra=ui("抠图模型", "Matting model", widget="model", model_kind="matting", group="more"),
+    )
 
     @field_validator("rows")
     @classmethod
@@ -296,6 +333,7 @@ def _restore(rec: dict[str, Any], ctx: RunContext) -> Any:
     prepare=prepare_batch_design,
     title={"en": "Batch design", "zh": "批量设计"},
     tags=("image", "design", "commerce"),
+    cli=Cli(hidden=True),  # `zhike batch TEMPLATE DATA` reads the data file and writes the ZIP
 )
 def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
     """Fill a design template from data rows (CSV/XLSX/JSON): one design per row and size, bad rows reported."""

@@ -17,6 +17,7 @@ from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import InvalidInput
 from zhike.core.registry import operation
 from zhike.core.types import AssetId, ImagesResult
+from zhike.core.ui import Studio, ui
 from zhike.ops.diffusion_common import (
     MAX_SIDE,
     DiffusionParams,
@@ -28,16 +29,55 @@ from zhike.ops.diffusion_common import (
 from zhike.ops.masking import binary_mask, composite_keep, fit_to
 
 PreprocessMode = Literal["none", "canny", "softedge", "scribble", "lineart", "pose"]
+DETECTOR_LABELS = {
+    "none": ("不处理（已是控制图）", "None (already a map)"),
+    "canny": ("边缘（Canny）", "Edges (Canny)"),
+    "softedge": ("柔和边缘（HED）", "Soft edges (HED)"),
+    "scribble": ("涂鸦", "Scribble"),
+    "lineart": ("线稿", "Line art"),
+    "pose": ("人体姿势", "Pose"),
+}
 
 
 class ControlUnit(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    model: str = Field(..., max_length=200, description="A registered ControlNet (zhike models list)")
-    image: AssetId = Field(..., description="Control image: a photo to preprocess or a ready map")
-    preprocess: PreprocessMode = Field("none", description="Make the map first (none: the image is the map)")
-    weight: float = Field(1.0, ge=0.0, le=2.0, description="Conditioning scale")
-    start: float = Field(0.0, ge=0.0, le=1.0, description="Fraction of the steps where control starts")
-    end: float = Field(1.0, ge=0.0, le=1.0, description="Fraction of the steps where control ends")
+    model: str = Field(
+        ...,
+        max_length=200,
+        description="A registered ControlNet (zhike models list)",
+        json_schema_extra=ui("ControlNet 模型", "ControlNet model", widget="model", model_kind="controlnet"),
+    )
+    image: AssetId = Field(
+        ...,
+        description="Control image: a photo to preprocess or a ready map",
+        json_schema_extra=ui("控制图", "Control image", help_zh="要预处理的照片，或现成的控制图"),
+    )
+    preprocess: PreprocessMode = Field(
+        "none",
+        description="Make the map first (none: the image is the map)",
+        json_schema_extra=ui("预处理", "Preprocessor", choices=DETECTOR_LABELS),
+    )
+    weight: float = Field(
+        1.0,
+        ge=0.0,
+        le=2.0,
+        description="Conditioning scale",
+        json_schema_extra=ui("控制强度", "Weight", widget="slider", step=0.05),
+    )
+    start: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Fraction of the steps where control starts",
+        json_schema_extra=ui("开始介入", "Start", widget="slider", step=0.05, group="more"),
+    )
+    end: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Fraction of the steps where control ends",
+        json_schema_extra=ui("结束介入", "End", widget="slider", step=0.05, group="more"),
+    )
 
     @model_validator(mode="after")
     def _window(self) -> ControlUnit:
@@ -47,13 +87,49 @@ class ControlUnit(BaseModel):
 
 
 class ControlParams(DiffusionParams):
-    controls: list[ControlUnit] = Field(..., min_length=1, max_length=4, description="1-4 ControlNets")
-    init_image: AssetId | None = Field(None, description="img2img from this image (e.g. line art to colour)")
-    mask: AssetId | None = Field(None, description="With init_image: only the white area changes")
-    strength: float = Field(0.75, ge=0.01, le=1.0, description="With init_image: how far it may move")
-    width: int | None = Field(None, ge=64, le=MAX_SIDE, description="Default: the control image's aspect")
-    height: int | None = Field(None, ge=64, le=MAX_SIDE)
-    save_maps: bool = Field(False, description="Also store the preprocessed maps as assets")
+    controls: list[ControlUnit] = Field(
+        ...,
+        min_length=1,
+        max_length=4,
+        description="1-4 ControlNets: model=NAME,image=FILE,preprocess=MODE,weight=W",
+        json_schema_extra=ui("控制单元", "Control units", canvas="controls", cli_flag="--control"),
+    )
+    init_image: AssetId | None = Field(
+        None,
+        description="img2img from this image (e.g. line art to colour)",
+        json_schema_extra=ui("底图", "Initial image", help_zh="从这张图出发（例如给线稿上色）", cli_flag="--init"),
+    )
+    mask: AssetId | None = Field(
+        None,
+        description="With init_image: only the white area changes",
+        json_schema_extra=ui("蒙版", "Mask", help_zh="配合底图：只改白色区域", group="more"),
+    )
+    strength: float = Field(
+        0.75,
+        ge=0.01,
+        le=1.0,
+        description="With init_image: how far it may move",
+        json_schema_extra=ui("重绘幅度", "Strength", widget="slider", step=0.05, group="more"),
+    )
+    width: int | None = Field(
+        None,
+        ge=64,
+        le=MAX_SIDE,
+        description="Default: the control image's aspect",
+        json_schema_extra=ui("宽度", "Width", help_zh="默认：按控制图的比例", group="size", step=8),
+    )
+    height: int | None = Field(
+        None,
+        ge=64,
+        le=MAX_SIDE,
+        description="Default: from the width",
+        json_schema_extra=ui("高度", "Height", group="size", step=8),
+    )
+    save_maps: bool = Field(
+        False,
+        description="Also store the preprocessed maps as assets",
+        json_schema_extra=ui("保存控制图", "Save control maps", group="more"),
+    )
 
 
 def prepare_control(env: PrepareEnv, p: ControlParams) -> ControlParams:
@@ -98,6 +174,19 @@ class ControlResult(ImagesResult):
     prepare=prepare_control,
     title={"en": "ControlNet", "zh": "图生漫 / 线稿控制"},
     tags=("image", "generate", "control"),
+    studio=Studio(
+        canvas="control",
+        order=5,
+        label=("控制", "Control"),
+        help=(
+            "选一种控制方式，先预览控制图，再写画面描述生成新图；新图会沿用原图的轮廓或姿势。",
+            "Choose a control type, preview its map, then describe the picture and generate; it follows the "
+            "photo's outlines or pose.",
+        ),
+        run=("生成", "Generate"),
+        hint=("例如：水彩风格的城市街景", "e.g. a watercolour city street"),
+        preview="preprocess",
+    ),
 )
 def control(ctx: RunContext, p: ControlParams) -> ControlResult:
     """Generate following the edges, line art or pose of control images (several at once, each weighted)."""

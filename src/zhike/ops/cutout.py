@@ -12,6 +12,7 @@ from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import InvalidInput
 from zhike.core.registry import operation
 from zhike.core.types import AssetId, ImageOut, ImagesResult
+from zhike.core.ui import Studio, ui
 from zhike.ops.placement import NO_MATTING, pick_matting
 
 if TYPE_CHECKING:
@@ -32,24 +33,64 @@ def parse_colour(value: str) -> tuple[int, int, int]:
 class CutoutParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    image: AssetId = Field(..., description="Input image asset / 输入图片")
+    image: AssetId = Field(
+        ..., description="Input image asset", json_schema_extra=ui("图片", "Image", canvas="image", cli_argument=True)
+    )
     mode: CutoutMode = Field(
         "auto",
-        description="auto: any subject / 自动; person: people, hair and what they hold / 人像; product: one object, "
-        "specks removed / 商品; logo: graphics on a plain background colour / 标志",
+        description="auto: any subject; person: people, hair and what they hold; product: one object, specks "
+        "removed; logo: graphics on a plain background colour",
+        json_schema_extra=ui(
+            "模式",
+            "Mode",
+            help_zh="自动：任何主体；人像：人、头发和手里的东西；商品：单个物体，去掉杂点；标志：纯色底上的图形",
+            choices={
+                "auto": ("自动", "Auto"),
+                "person": ("人像", "Person"),
+                "product": ("商品", "Product"),
+                "logo": ("标志", "Logo"),
+            },
+        ),
     )
     model: str | None = Field(
         None,
-        description="Matting model (kind matting); empty: isnet-medium if installed; logo uses none / 抠图模型",
+        description="Matting model (kind matting); empty: isnet-medium if installed; logo uses none",
+        json_schema_extra=ui("抠图模型", "Matting model", widget="model", model_kind="matting", group="more"),
     )
     background: str | None = Field(
-        None, description="'#rrggbb' to flatten onto a colour, 'transparent' or empty for a PNG cut-out / 背景色"
+        None,
+        description="'#rrggbb' to flatten onto a colour, 'transparent' or empty for a PNG cut-out",
+        json_schema_extra=ui(
+            "背景色", "Background", help_zh="#rrggbb 纯色背景；留空或 transparent：透明底", widget="colour"
+        ),
     )
-    background_image: AssetId | None = Field(None, description="Image to place the subject on (cover-cropped) / 背景图")
-    feather: int = Field(0, ge=0, le=50, description="Soften the edge inward by this many pixels / 边缘羽化")
-    shadow: bool = Field(False, description="Soft drop and contact shadow under the subject / 投影")
-    refine: bool = Field(True, description="Refine the edge at full resolution (guided filter) / 边缘精修")
-    return_mask: bool = Field(False, description="Also store the alpha as a greyscale PNG / 同时输出蒙版")
+    background_image: AssetId | None = Field(
+        None,
+        description="Image to place the subject on (cover-cropped)",
+        json_schema_extra=ui("背景图", "Background image", help_zh="把主体放到这张图上（铺满裁切）"),
+    )
+    feather: int = Field(
+        0,
+        ge=0,
+        le=50,
+        description="Soften the edge inward by this many pixels",
+        json_schema_extra=ui("边缘羽化", "Feather", help_zh="向内柔化边缘的像素数", widget="slider"),
+    )
+    shadow: bool = Field(
+        False,
+        description="Soft drop and contact shadow under the subject",
+        json_schema_extra=ui("投影", "Shadow", help_zh="在主体下方加柔和投影"),
+    )
+    refine: bool = Field(
+        True,
+        description="Refine the edge at full resolution (guided filter)",
+        json_schema_extra=ui("边缘精修", "Refine edges", help_zh="按原图分辨率精修边缘", group="more"),
+    )
+    return_mask: bool = Field(
+        False,
+        description="Also store the alpha as a greyscale PNG",
+        json_schema_extra=ui("同时输出蒙版", "Also return the mask", group="more"),
+    )
 
     @field_validator("background")
     @classmethod
@@ -92,6 +133,14 @@ def prepare_cutout(env: PrepareEnv, p: CutoutParams) -> CutoutParams:
     prepare=prepare_cutout,
     title={"en": "Cutout", "zh": "智能抠图"},
     tags=("image", "edit", "merchant"),
+    studio=Studio(
+        tool=True,
+        order=1,
+        help=(
+            "去掉背景，得到透明底 PNG，或换成纯色、图片背景。",
+            "Remove the background: a transparent PNG, or the subject on a colour or image.",
+        ),
+    ),
 )
 def cutout(ctx: RunContext, p: CutoutParams) -> CutoutResult:
     """Cut out the subject: a transparent PNG, or the subject on a new colour or image."""

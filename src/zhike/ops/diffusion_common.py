@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import ContentRefused, InvalidInput
 from zhike.core.samplers import SchedulerName
-from zhike.core.types import READ_ONLY, ImageOut, ImagesResult
+from zhike.core.types import ImageOut, ImagesResult
+from zhike.core.ui import ui
 
 MAX_SIDE = 2048
 MAX_SEED = 2**32 - 1
@@ -21,10 +22,38 @@ MAX_SEED = 2**32 - 1
 LORA_TAG = re.compile(r"<lora:([^:>]+)(?::([-+]?[\d.]+))?>")
 
 
+METHOD_CHOICES = {
+    "auto": ("自动", "Auto"),
+    "diffusion": ("AI 生成", "AI (diffusion)"),
+    "classical": ("传统算法（无需模型）", "Classical (no model)"),
+}
+PROMPT_UI = ui(
+    "画面描述",
+    "Prompt",
+    help_zh="想画什么；支持 A1111 写法：(词:1.3)、[词]、BREAK、<lora:名称:0.8>",
+    widget="prompt",
+    canvas="prompt",
+    cli_argument=True,
+)
+NEGATIVE_UI = ui("反向提示词", "Negative prompt", help_zh="不想出现的内容", widget="textarea", cli_flag="--negative")
+
+
 class LoraRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(..., min_length=1, max_length=200, description="A registered LoRA (zhike models list)")
-    weight: float = Field(1.0, ge=-4.0, le=4.0, description="Strength; 0 turns it off")
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=200,
+        description="A registered LoRA (zhike models list)",
+        json_schema_extra=ui("名称", "Name", widget="model", model_kind="lora"),
+    )
+    weight: float = Field(
+        1.0,
+        ge=-4.0,
+        le=4.0,
+        description="Strength; 0 turns it off",
+        json_schema_extra=ui("权重", "Weight", help_zh="强度；0 表示不起作用", step=0.05),
+    )
 
 
 class DiffusionParams(BaseModel):
@@ -33,24 +62,94 @@ class DiffusionParams(BaseModel):
     prompt: str = Field(
         "",
         max_length=4000,
-        description="What to draw / 画面描述. A1111 syntax works: (word:1.3), [word], BREAK, <lora:name:0.8>",
+        description="What to draw. A1111 syntax works: (word:1.3), [word], BREAK, <lora:name:0.8>",
+        json_schema_extra=PROMPT_UI,
     )
-    negative_prompt: str = Field("", max_length=4000, description="What to avoid / 反向提示词")
-    model: str | None = Field(None, max_length=200, description="Registered model name; default: first installed")
-    preset: str | None = Field(None, max_length=64, description="Style preset id (GET /api/v1/presets) / 风格预设")
-    width: int = Field(512, ge=64, le=MAX_SIDE, description="Multiple of 8")
-    height: int = Field(512, ge=64, le=MAX_SIDE, description="Multiple of 8")
-    steps: int = Field(25, ge=1, le=150)
-    guidance: float = Field(7.0, ge=0.0, le=30.0, description="CFG scale")
-    seed: int | None = Field(None, ge=-1, le=MAX_SEED, description="-1 or empty: random (recorded)")
-    scheduler: SchedulerName = "DPM++ 2M Karras"
-    batch_size: int = Field(1, ge=1, le=8)
-    clip_skip: int = Field(1, ge=1, le=12, description="A1111 'Clip skip': 2 suits most anime models")
-    loras: list[LoraRef] = Field(default_factory=list, max_length=8, description="LoRA styles with weights")
+    negative_prompt: str = Field("", max_length=4000, description="What to avoid", json_schema_extra=NEGATIVE_UI)
+    model: str | None = Field(
+        None,
+        max_length=200,
+        description="Registered model name; default: first installed",
+        json_schema_extra=ui(
+            "模型", "Model", help_zh="已安装的模型名称；留空使用第一个", widget="model", model_kind="checkpoint"
+        ),
+    )
+    preset: str | None = Field(
+        None,
+        max_length=64,
+        description="Style preset id (GET /api/v1/presets)",
+        json_schema_extra=ui(
+            "风格", "Style", help_zh="风格预设（国风、油画、二次元…）", widget="preset", group="style"
+        ),
+    )
+    width: int = Field(
+        512,
+        ge=64,
+        le=MAX_SIDE,
+        description="Multiple of 8",
+        json_schema_extra=ui("宽度", "Width", group="size", step=8),
+    )
+    height: int = Field(
+        512,
+        ge=64,
+        le=MAX_SIDE,
+        description="Multiple of 8",
+        json_schema_extra=ui("高度", "Height", group="size", step=8),
+    )
+    steps: int = Field(
+        25,
+        ge=1,
+        le=150,
+        description="Sampling steps: more is slower and often finer",
+        json_schema_extra=ui("步数", "Steps", help_zh="采样步数：越多越慢，细节通常越好", widget="slider"),
+    )
+    guidance: float = Field(
+        7.0,
+        ge=0.0,
+        le=30.0,
+        description="CFG scale: how closely the image follows the prompt",
+        json_schema_extra=ui(
+            "提示词引导系数 (CFG)", "Guidance (CFG)", help_zh="画面贴合描述的程度", widget="slider", step=0.5
+        ),
+    )
+    seed: int | None = Field(
+        None,
+        ge=-1,
+        le=MAX_SEED,
+        description="-1 or empty: random (recorded)",
+        json_schema_extra=ui("随机种子", "Seed", help_zh="-1 或留空：随机（会被记录，可复现）", widget="seed"),
+    )
+    scheduler: SchedulerName = Field(
+        "DPM++ 2M Karras",
+        description="Sampler (A1111 names)",
+        json_schema_extra=ui("采样器", "Sampler", group="more"),
+    )
+    batch_size: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="Images in one run (seeds seed, seed+1, ...)",
+        json_schema_extra=ui("每批张数", "Batch size", group="more", cli_flag="--batch"),
+    )
+    clip_skip: int = Field(
+        1,
+        ge=1,
+        le=12,
+        description="A1111 'Clip skip': 2 suits most anime models",
+        json_schema_extra=ui("CLIP 跳过层", "Clip skip", help_zh="多数二次元模型用 2", group="more"),
+    )
+    loras: list[LoraRef] = Field(
+        default_factory=list,
+        max_length=8,
+        description="LoRA styles with weights",
+        json_schema_extra=ui(
+            "LoRA 风格", "LoRA styles", group="more", cli_flag="--lora", cli_shorthand=("name", "weight")
+        ),
+    )
     applied_preset: str | None = Field(
         None,
         description="Set by Zhike: the preset already expanded into the prompt",
-        json_schema_extra=READ_ONLY,
+        json_schema_extra=ui("已应用的风格", "Applied style", read_only=True),
     )
 
     @field_validator("width", "height")
@@ -73,7 +172,8 @@ class PromptRequired(BaseModel):
         ...,
         min_length=1,
         max_length=4000,
-        description="What to draw / 画面描述. A1111 syntax works: (word:1.3), [word], BREAK, <lora:name:0.8>",
+        description="What to draw. A1111 syntax works: (word:1.3), [word], BREAK, <lora:name:0.8>",
+        json_schema_extra=PROMPT_UI,
     )
 
     @field_validator("prompt")

@@ -9,19 +9,45 @@ from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import InvalidInput
 from zhike.core.registry import operation
 from zhike.core.types import ImagesResult
+from zhike.core.ui import ui
 from zhike.ops.diffusion_common import DiffusionParams, PromptRequired, prepare_diffusion, run_diffusion, save_outputs
 
 MAX_HIRES_SIDE = 4096
 
 
 class HiresParams(PromptRequired, DiffusionParams):
-    hires_scale: float = Field(2.0, ge=1.0, le=4.0, description="Upscale factor of the first pass")
-    hires_strength: float = Field(0.45, ge=0.05, le=1.0, description="Denoising strength of the refine pass")
-    hires_steps: int | None = Field(None, ge=1, le=150, description="Steps of the refine pass (default: steps)")
+    hires_scale: float = Field(
+        2.0,
+        ge=1.0,
+        le=4.0,
+        description="Upscale factor of the first pass",
+        json_schema_extra=ui("高清放大倍数", "Hires scale", widget="slider", step=0.25, cli_flag="--hires"),
+    )
+    hires_strength: float = Field(
+        0.45,
+        ge=0.05,
+        le=1.0,
+        description="Denoising strength of the refine pass",
+        json_schema_extra=ui("高清修复幅度", "Hires strength", widget="slider", step=0.05),
+    )
+    hires_steps: int | None = Field(
+        None,
+        ge=1,
+        le=150,
+        description="Steps of the refine pass (default: steps)",
+        json_schema_extra=ui("高清修复步数", "Hires steps", help_zh="默认与步数相同", group="more"),
+    )
     upscaler: str = Field(
         "lanczos",
         max_length=200,
         description="How the first pass is enlarged: lanczos, or an upscaler model such as realesrgan-x4plus",
+        json_schema_extra=ui(
+            "放大模型",
+            "Upscaler",
+            help_zh="第一步的放大方式：lanczos，或 realesrgan-x4plus 等超分模型",
+            widget="model",
+            model_kind="upscaler",
+        ),
     )
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.registry import operation
 from zhike.core.types import AssetId, ImageOut, ImagesResult
+from zhike.core.ui import Studio, ui
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -107,20 +108,69 @@ HexColor = Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")]
 class IdPhotoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    image: AssetId = Field(..., description="A portrait of one person facing the camera / 单人正面照")
+    image: AssetId = Field(
+        ...,
+        description="A portrait of one person facing the camera",
+        json_schema_extra=ui("照片", "Photo", help_zh="单人正面照", canvas="image", cli_argument=True),
+    )
     size: Size = Field(
         "1inch",
-        description="1inch 一寸 25×35 mm; 2inch 二寸 35×49 mm; small1inch 小一寸 22×32 mm; big1inch 大一寸 33×48 mm; "
-        "passport_cn 中国护照 33×48 mm; visa_us 美国签证 2×2 in; custom: width × height pixels / 尺寸",
+        description="The photo standard (custom: width × height pixels)",
+        json_schema_extra=ui(
+            "尺寸",
+            "Size",
+            choices={
+                "1inch": ("一寸 25×35 mm", "1 inch 25×35 mm"),
+                "2inch": ("二寸 35×49 mm", "2 inch 35×49 mm"),
+                "small1inch": ("小一寸 22×32 mm", "Small 1 inch 22×32 mm"),
+                "big1inch": ("大一寸 33×48 mm", "Large 1 inch 33×48 mm"),
+                "passport_cn": ("中国护照 33×48 mm", "China passport 33×48 mm"),
+                "visa_us": ("美国签证 2×2 英寸", "US visa 2×2 in"),
+                "custom": ("自定义", "Custom"),
+            },
+        ),
     )
-    width: int | None = Field(None, ge=64, le=4096, description="custom: width in pixels / 自定义宽度")
-    height: int | None = Field(None, ge=64, le=4096, description="custom: height in pixels / 自定义高度")
+    width: int | None = Field(
+        None,
+        ge=64,
+        le=4096,
+        description="custom: width in pixels",
+        json_schema_extra=ui("自定义宽度", "Custom width", group="size"),
+    )
+    height: int | None = Field(
+        None,
+        ge=64,
+        le=4096,
+        description="custom: height in pixels",
+        json_schema_extra=ui("自定义高度", "Custom height", group="size"),
+    )
     background: Literal["white", "blue", "red"] | HexColor = Field(
-        "white", description="white, blue (#438EDB), red (#FF0000) or #RRGGBB / 背景色"
+        "white",
+        description="white, blue (#438EDB), red (#FF0000) or #RRGGBB",
+        json_schema_extra=ui(
+            "背景色",
+            "Background",
+            widget="colour",
+            choices={"white": ("白色", "White"), "blue": ("蓝色", "Blue"), "red": ("红色", "Red")},
+        ),
     )
-    straighten: bool = Field(True, description="Rotate so the eyes are level / 自动摆正")
-    sheet: Literal["none", "6inch"] = Field("none", description="6inch: also a 6-inch print of copies / 排版冲印")
-    dpi: int = Field(300, ge=72, le=1200, description="Print resolution; sets the pixel size of mm standards / 分辨率")
+    straighten: bool = Field(
+        True, description="Rotate so the eyes are level", json_schema_extra=ui("自动摆正", "Straighten", group="more")
+    )
+    sheet: Literal["none", "6inch"] = Field(
+        "none",
+        description="6inch: also a 6-inch print of copies",
+        json_schema_extra=ui(
+            "排版冲印", "Print sheet", choices={"none": ("不排版", "None"), "6inch": ("6 寸相纸", "6-inch print sheet")}
+        ),
+    )
+    dpi: int = Field(
+        300,
+        ge=72,
+        le=1200,
+        description="Print resolution; sets the pixel size of mm standards",
+        json_schema_extra=ui("分辨率 (DPI)", "DPI", group="more"),
+    )
 
     @model_validator(mode="after")
     def _custom_size(self) -> IdPhotoParams:
@@ -411,6 +461,14 @@ def compose_id_photo(
     prepare=prepare_id_photo,
     title={"en": "ID photo", "zh": "证件照"},
     tags=("image", "portrait"),
+    studio=Studio(
+        tool=True,
+        order=2,
+        help=(
+            "用单人正面照生成标准证件照（尺寸、底色可选）。",
+            "A standard ID photo from a front-facing portrait (size and background colour to choose).",
+        ),
+    ),
 )
 def id_photo(ctx: RunContext, p: IdPhotoParams) -> IdPhotoResult:
     """Make a standard ID photo (exact size, face centred and scaled, plain background) from a portrait."""

@@ -7,14 +7,39 @@ from pydantic import Field
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.registry import operation
 from zhike.core.types import AssetId, ImagesResult
+from zhike.core.ui import ui
 from zhike.ops.diffusion_common import MAX_SIDE, DiffusionParams, prepare_diffusion, run_diffusion
 
 
 class Img2ImgParams(DiffusionParams):
-    init_image: AssetId = Field(..., description="Asset id of the input image (upload: POST /api/v1/assets)")
-    strength: float = Field(0.6, ge=0.0, le=1.0, description="0 keeps the input, 1 ignores most of it")
-    width: int | None = Field(None, ge=64, le=MAX_SIDE, description="Default: the input's width, to a multiple of 8")
-    height: int | None = Field(None, ge=64, le=MAX_SIDE, description="Default: the input's height")
+    init_image: AssetId = Field(
+        ...,
+        description="Asset id of the input image (upload: POST /api/v1/assets)",
+        json_schema_extra=ui("底图", "Initial image", canvas="image", cli_flag="--init"),
+    )
+    strength: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="0 keeps the input, 1 ignores most of it",
+        json_schema_extra=ui(
+            "重绘幅度", "Denoising strength", help_zh="0 保留原图，1 几乎不看原图", widget="slider", step=0.05
+        ),
+    )
+    width: int | None = Field(
+        None,
+        ge=64,
+        le=MAX_SIDE,
+        description="Default: the input's width, to a multiple of 8",
+        json_schema_extra=ui("宽度", "Width", help_zh="默认：原图宽度（取 8 的倍数）", group="size", step=8),
+    )
+    height: int | None = Field(
+        None,
+        ge=64,
+        le=MAX_SIDE,
+        description="Default: the input's height",
+        json_schema_extra=ui("高度", "Height", help_zh="默认：原图高度", group="size", step=8),
+    )
 
 
 def _fit(side: int) -> int:

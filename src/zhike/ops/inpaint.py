@@ -10,8 +10,11 @@ from pydantic import Field
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.registry import operation
 from zhike.core.types import AssetId, ImagesResult
+from zhike.core.ui import Studio, ui
 from zhike.ops.diffusion_common import (
     MAX_SIDE,
+    METHOD_CHOICES,
+    NEGATIVE_UI,
     DiffusionParams,
     native_side,
     prepare_diffusion,
@@ -22,17 +25,71 @@ from zhike.ops.diffusion_common import (
 from zhike.ops.masking import binary_mask, composite_keep, fit_to, grow, mask_box
 
 Area = Literal["auto", "whole", "masked"]
+STRENGTH_UI = ui("重绘幅度", "Strength", help_zh="蒙版内可以改变多少", widget="slider", step=0.05, canvas="strength")
+METHOD_UI = ui(
+    "方法",
+    "Method",
+    help_zh="自动：装了图像模型就用 AI 生成，否则用传统算法",
+    group="more",
+    choices=METHOD_CHOICES,
+)
 
 
 class InpaintParams(DiffusionParams):
-    image: AssetId = Field(..., description="The image to edit")
-    mask: AssetId = Field(..., description="Mask image: white = change, black = keep (or alpha)")
-    strength: float = Field(1.0, ge=0.01, le=1.0, description="How much the masked area may change")
-    mask_blur: int = Field(6, ge=0, le=64, description="Soft seam width inside the mask, px")
-    area: Area = Field("auto", description="masked: work on a crop around the mask at full detail; auto: when large")
-    padding: int = Field(48, ge=0, le=512, description="Context around the mask for area=masked, px")
-    width: int | None = Field(None, ge=64, le=MAX_SIDE, description="Working width (default: the model's native)")
-    height: int | None = Field(None, ge=64, le=MAX_SIDE, description="Working height")
+    image: AssetId = Field(
+        ..., description="The image to edit", json_schema_extra=ui("图片", "Image", canvas="image", cli_argument=True)
+    )
+    mask: AssetId = Field(
+        ...,
+        description="Mask image: white = change, black = keep (or alpha)",
+        json_schema_extra=ui("蒙版", "Mask", help_zh="白色 = 修改，黑色 = 保留（或透明度）", canvas="mask"),
+    )
+    strength: float = Field(
+        1.0,
+        ge=0.01,
+        le=1.0,
+        description="How much the masked area may change",
+        json_schema_extra=STRENGTH_UI,
+    )
+    mask_blur: int = Field(
+        6,
+        ge=0,
+        le=64,
+        description="Soft seam width inside the mask, px",
+        json_schema_extra=ui("蒙版边缘模糊", "Mask blur", help_zh="蒙版内侧的柔和过渡宽度（像素）", group="more"),
+    )
+    area: Area = Field(
+        "auto",
+        description="masked: work on a crop around the mask at full detail; auto: when large",
+        json_schema_extra=ui(
+            "重绘区域",
+            "Area",
+            help_zh="masked：只在蒙版周围裁一块高清重绘；auto：图大时自动这样做",
+            group="more",
+            choices={"auto": ("自动", "Auto"), "whole": ("整张", "Whole image"), "masked": ("蒙版区域", "Masked area")},
+        ),
+    )
+    padding: int = Field(
+        48,
+        ge=0,
+        le=512,
+        description="Context around the mask for area=masked, px",
+        json_schema_extra=ui("留白", "Padding", help_zh="蒙版区域模式下保留的周边像素", group="more"),
+    )
+    width: int | None = Field(
+        None,
+        ge=64,
+        le=MAX_SIDE,
+        description="Working width (default: the model's native)",
+        json_schema_extra=ui("工作宽度", "Working width", group="more", step=8),
+    )
+    height: int | None = Field(
+        None,
+        ge=64,
+        le=MAX_SIDE,
+        description="Working height",
+        json_schema_extra=ui("工作高度", "Working height", group="more", step=8),
+    )
 
 
 def prepare_inpaint(env: PrepareEnv, p: InpaintParams) -> InpaintParams:
@@ -83,6 +140,17 @@ def inpaint_images(
     prepare=prepare_inpaint,
     title={"en": "Inpaint", "zh": "局部重绘"},
     tags=("image", "edit"),
+    studio=Studio(
+        canvas="inpaint",
+        order=2,
+        label=("局部重绘", "Inpaint"),
+        help=(
+            "涂抹要重画的区域，写下想要的内容。没涂到的地方保持原样。",
+            "Paint the area to redraw and describe what should be there. Unpainted pixels stay as they are.",
+        ),
+        run=("开始重绘", "Inpaint"),
+        hint=("例如：一束白色郁金香", "e.g. a bunch of white tulips"),
+    ),
 )
 def inpaint(ctx: RunContext, p: InpaintParams) -> ImagesResult:
     """Redraw the masked area from the prompt; pixels outside the mask are kept exactly."""
@@ -98,14 +166,37 @@ ERASE_NEGATIVE = "object, person, people, animal, text, letters, watermark, logo
 
 
 class EraseParams(InpaintParams):
-    prompt: str = Field("", max_length=4000, description="Optional: what should be there instead (e.g. 'wooden table')")
-    negative_prompt: str = Field(ERASE_NEGATIVE, max_length=4000)
-    method: Literal["auto", "diffusion", "classical"] = Field(
-        "auto", description="auto: diffusion when an image model is installed, else the classical (OpenCV) fill"
+    prompt: str = Field(
+        "",
+        max_length=4000,
+        description="Optional: what should be there instead (e.g. 'wooden table')",
+        json_schema_extra=ui(
+            "填充内容", "Fill with", help_zh="可选：这里应该是什么（例如“木质桌面”）", widget="textarea", group="more"
+        ),
     )
-    strength: float = Field(0.8, ge=0.01, le=1.0, description="How far diffusion may move from the classical fill")
-    steps: int = Field(20, ge=1, le=150)
-    mask_grow: int = Field(6, ge=0, le=64, description="Grow the mask to take the object's edge and shadow, px")
+    negative_prompt: str = Field(ERASE_NEGATIVE, max_length=4000, json_schema_extra=NEGATIVE_UI)
+    method: Literal["auto", "diffusion", "classical"] = Field(
+        "auto",
+        description="auto: diffusion when an image model is installed, else the classical (OpenCV) fill",
+        json_schema_extra=METHOD_UI,
+    )
+    strength: float = Field(
+        0.8,
+        ge=0.01,
+        le=1.0,
+        description="How far diffusion may move from the classical fill",
+        json_schema_extra=ui("重绘幅度", "Strength", widget="slider", step=0.05, group="more"),
+    )
+    steps: int = Field(
+        20, ge=1, le=150, description="Sampling steps", json_schema_extra=ui("步数", "Steps", widget="slider")
+    )
+    mask_grow: int = Field(
+        6,
+        ge=0,
+        le=64,
+        description="Grow the mask to take the object's edge and shadow, px",
+        json_schema_extra=ui("蒙版外扩", "Mask grow", help_zh="把蒙版向外扩，带走物体的边缘和影子（像素）"),
+    )
 
 
 class EraseResult(ImagesResult):
@@ -126,6 +217,16 @@ def prepare_erase(env: PrepareEnv, p: EraseParams) -> EraseParams:
     prepare=prepare_erase,
     title={"en": "Smart erase", "zh": "智能消除"},
     tags=("image", "edit"),
+    studio=Studio(
+        canvas="erase",
+        order=1,
+        label=("智能消除", "Erase"),
+        help=(
+            "用画笔涂抹想去掉的东西（路人、文字、杂物），再点“开始消除”。没涂到的地方保持原样。",
+            "Paint over what should go (people, text, clutter), then press “Erase”. Unpainted pixels stay as they are.",
+        ),
+        run=("开始消除", "Erase"),
+    ),
 )
 def erase(ctx: RunContext, p: EraseParams) -> EraseResult:
     """Remove what the mask covers and fill it to match the surroundings; the rest is kept exactly."""
@@ -159,10 +260,21 @@ def erase(ctx: RunContext, p: EraseParams) -> EraseResult:
 # -- material swap --------------------------------------------------------------------------------------
 class MaterialSwapParams(InpaintParams):
     material: str = Field(
-        ..., min_length=1, max_length=200, description="The new material, e.g. 'brown leather' / 木纹"
+        ...,
+        min_length=1,
+        max_length=200,
+        description="The new material, e.g. 'brown leather'",
+        json_schema_extra=ui(
+            "新材质",
+            "New material",
+            canvas="prompt",
+            placeholder=("例如：棕色真皮、浅色木纹、亚麻布", "e.g. brown leather, light oak, linen"),
+        ),
     )
-    strength: float = Field(0.85, ge=0.01, le=1.0)
-    negative_prompt: str = Field("blurry, deformed, low quality, watermark", max_length=4000)
+    strength: float = Field(0.85, ge=0.01, le=1.0, description="How much may change", json_schema_extra=STRENGTH_UI)
+    negative_prompt: str = Field(
+        "blurry, deformed, low quality, watermark", max_length=4000, json_schema_extra=NEGATIVE_UI
+    )
 
 
 def prepare_material(env: PrepareEnv, p: MaterialSwapParams) -> MaterialSwapParams:
@@ -181,6 +293,17 @@ def prepare_material(env: PrepareEnv, p: MaterialSwapParams) -> MaterialSwapPara
     prepare=prepare_material,
     title={"en": "Material swap", "zh": "材质替换"},
     tags=("image", "edit"),
+    studio=Studio(
+        canvas="material",
+        order=3,
+        label=("材质替换", "Material"),
+        help=(
+            "涂抹要换材质的物体（沙发、包、桌面…），写下新材质。没涂到的地方保持原样。",
+            "Paint the object whose material should change (sofa, bag, table top…) and name the new material. "
+            "Unpainted pixels stay as they are.",
+        ),
+        run=("替换材质", "Swap material"),
+    ),
 )
 def material_swap(ctx: RunContext, p: MaterialSwapParams) -> ImagesResult:
     """Give the masked object a new material (leather, wood, metal...); outside the mask is kept exactly."""

@@ -11,26 +11,106 @@ from pydantic import Field, field_validator
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import InvalidInput
 from zhike.core.registry import operation
-from zhike.core.types import READ_ONLY, AssetId, ImagesResult
-from zhike.ops.diffusion_common import DiffusionParams, native_side, prepare_fill, run_diffusion, save_outputs
+from zhike.core.types import AssetId, ImagesResult
+from zhike.core.ui import Studio, ui
+from zhike.ops.diffusion_common import (
+    METHOD_CHOICES,
+    DiffusionParams,
+    native_side,
+    prepare_fill,
+    run_diffusion,
+    save_outputs,
+)
 from zhike.ops.masking import extend_canvas, fit_to
 
 MAX_CANVAS = 4096
 ASPECT_RE = re.compile(r"^(\d{1,3}):(\d{1,3})$")
 
 
+def side_ui(zh: str, en: str) -> dict[str, object]:
+    return ui(zh, en, canvas="side", group="size")
+
+
 class OutpaintParams(DiffusionParams):
-    image: AssetId = Field(..., description="The image to extend")
-    left: int = Field(0, ge=0, le=MAX_CANVAS, description="New pixels on the left")
-    right: int = Field(0, ge=0, le=MAX_CANVAS)
-    top: int = Field(0, ge=0, le=MAX_CANVAS)
-    bottom: int = Field(0, ge=0, le=MAX_CANVAS)
-    aspect: str | None = Field(None, description="Instead of per-side pixels: a target aspect like '16:9' or '3:4'")
-    anchor: Literal["center", "left", "right", "top", "bottom"] = Field("center", description="Where the original sits")
-    method: Literal["auto", "diffusion", "classical"] = Field("auto", description="classical: mirror fill, no model")
-    strength: float = Field(1.0, ge=0.01, le=1.0)
-    width: int | None = Field(None, description="Set by Zhike: the working width", json_schema_extra=READ_ONLY)
-    height: int | None = Field(None, description="Set by Zhike: the working height", json_schema_extra=READ_ONLY)
+    image: AssetId = Field(
+        ..., description="The image to extend", json_schema_extra=ui("图片", "Image", canvas="image", cli_argument=True)
+    )
+    left: int = Field(
+        0,
+        ge=0,
+        le=MAX_CANVAS,
+        description="New pixels on the left",
+        json_schema_extra=side_ui("左侧扩展", "Extend left"),
+    )
+    right: int = Field(
+        0,
+        ge=0,
+        le=MAX_CANVAS,
+        description="New pixels on the right",
+        json_schema_extra=side_ui("右侧扩展", "Extend right"),
+    )
+    top: int = Field(
+        0, ge=0, le=MAX_CANVAS, description="New pixels at the top", json_schema_extra=side_ui("上方扩展", "Extend top")
+    )
+    bottom: int = Field(
+        0,
+        ge=0,
+        le=MAX_CANVAS,
+        description="New pixels at the bottom",
+        json_schema_extra=side_ui("下方扩展", "Extend bottom"),
+    )
+    aspect: str | None = Field(
+        None,
+        description="Instead of per-side pixels: a target aspect like '16:9' or '3:4'",
+        json_schema_extra=ui(
+            "目标比例", "Target aspect", help_zh="代替逐边像素：如 16:9、3:4", canvas="aspect", group="size"
+        ),
+    )
+    anchor: Literal["center", "left", "right", "top", "bottom"] = Field(
+        "center",
+        description="Where the original sits",
+        json_schema_extra=ui(
+            "原图位置",
+            "Anchor",
+            canvas="aspect",
+            group="size",
+            choices={
+                "center": ("居中", "Centre"),
+                "left": ("靠左", "Left"),
+                "right": ("靠右", "Right"),
+                "top": ("靠上", "Top"),
+                "bottom": ("靠下", "Bottom"),
+            },
+        ),
+    )
+    method: Literal["auto", "diffusion", "classical"] = Field(
+        "auto",
+        description="classical: mirror fill, no model",
+        json_schema_extra=ui(
+            "方法",
+            "Method",
+            help_zh="传统算法：镜像填充，无需模型",
+            group="more",
+            choices=METHOD_CHOICES,
+        ),
+    )
+    strength: float = Field(
+        1.0,
+        ge=0.01,
+        le=1.0,
+        description="How much the new area follows the prompt over the prefill",
+        json_schema_extra=ui("重绘幅度", "Strength", widget="slider", step=0.05, group="more"),
+    )
+    width: int | None = Field(
+        None,
+        description="Set by Zhike: the working width",
+        json_schema_extra=ui("工作宽度", "Working width", read_only=True),
+    )
+    height: int | None = Field(
+        None,
+        description="Set by Zhike: the working height",
+        json_schema_extra=ui("工作高度", "Working height", read_only=True),
+    )
 
     @field_validator("aspect")
     @classmethod
@@ -98,6 +178,18 @@ def prepare_outpaint(env: PrepareEnv, p: OutpaintParams) -> OutpaintParams:
     prepare=prepare_outpaint,
     title={"en": "Smart extend", "zh": "智能外拓"},
     tags=("image", "edit"),
+    studio=Studio(
+        canvas="extend",
+        order=4,
+        label=("扩图", "Extend"),
+        help=(
+            "拖动画布四边的把手向外扩展，或直接输入每边增加的像素。原图像素保持不变。",
+            "Drag the handles on the canvas edges outwards, or type the pixels to add per side. "
+            "The original pixels are kept.",
+        ),
+        run=("开始扩图", "Extend"),
+        hint=("可选：描述扩展出来的部分，例如：木质桌面", "Optional: what the new area shows, e.g. a wooden table top"),
+    ),
 )
 def outpaint(ctx: RunContext, p: OutpaintParams) -> OutpaintResult:
     """Extend the canvas on any side or to an aspect ratio; the original pixels are kept exactly."""

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.registry import operation
 from zhike.core.types import AssetId, ImageOut, ImagesResult
+from zhike.core.ui import ui
 
 MAX_SIDE = 2048
 
@@ -19,27 +20,76 @@ Mode = Literal["canny", "softedge", "scribble", "lineart", "pose"]
 class PreprocessParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    image: AssetId = Field(..., description="Input image asset / 输入图片")
+    image: AssetId = Field(
+        ..., description="Input image asset", json_schema_extra=ui("图片", "Image", canvas="image", cli_argument=True)
+    )
     mode: Mode = Field(
         ...,
-        description="canny: hard edges / 硬边缘; softedge: HED soft edges / 软边缘; scribble: thick strokes from a "
-        "drawing or photo / 涂鸦; lineart: thin lines of a drawing / 线稿; pose: OpenPose skeleton / 姿态",
+        description="canny: hard edges; softedge: HED soft edges; scribble: thick strokes from a drawing or photo; "
+        "lineart: thin lines of a drawing; pose: OpenPose skeleton",
+        json_schema_extra=ui(
+            "控制方式",
+            "Control type",
+            choices={
+                "canny": ("边缘（Canny）", "Edges (Canny)"),
+                "softedge": ("柔和边缘（HED）", "Soft edges (HED)"),
+                "scribble": ("涂鸦", "Scribble"),
+                "lineart": ("线稿", "Line art"),
+                "pose": ("人体姿势", "Pose"),
+            },
+        ),
     )
     resolution: int | None = Field(
-        None, ge=64, le=MAX_SIDE, description="Long side of the map; empty: the input's size, at most 2048 / 输出长边"
+        None,
+        ge=64,
+        le=MAX_SIDE,
+        description="Long side of the map; empty: the input's size, at most 2048",
+        json_schema_extra=ui("输出长边", "Resolution", help_zh="控制图的长边；留空：原图大小，最多 2048"),
     )
-    low_threshold: int = Field(100, ge=1, le=255, description="canny: weak-edge threshold / 低阈值")
-    high_threshold: int = Field(200, ge=1, le=255, description="canny: strong-edge threshold / 高阈值")
-    safe: bool = Field(False, description="softedge: quantise to few grey levels (softedge_safe) / 安全模式")
+    low_threshold: int = Field(
+        100,
+        ge=1,
+        le=255,
+        description="canny: weak-edge threshold",
+        json_schema_extra=ui("低阈值", "Low threshold", widget="slider", group="more"),
+    )
+    high_threshold: int = Field(
+        200,
+        ge=1,
+        le=255,
+        description="canny: strong-edge threshold",
+        json_schema_extra=ui("高阈值", "High threshold", widget="slider", group="more"),
+    )
+    safe: bool = Field(
+        False,
+        description="softedge: quantise to few grey levels (softedge_safe)",
+        json_schema_extra=ui("安全模式", "Safe mode", help_zh="柔和边缘：量化成少数灰阶", group="more"),
+    )
     detect_resolution: int = Field(
-        1024, ge=128, le=MAX_SIDE, description="softedge/scribble-from-photo: long side HED runs at / 检测分辨率"
+        1024,
+        ge=128,
+        le=MAX_SIDE,
+        description="softedge/scribble-from-photo: long side HED runs at",
+        json_schema_extra=ui("检测分辨率", "Detect resolution", group="more"),
     )
-    from_photo: bool = Field(False, description="scribble: derive strokes from a photo's edges / 从照片提取涂鸦")
+    from_photo: bool = Field(
+        False,
+        description="scribble: derive strokes from a photo's edges",
+        json_schema_extra=ui("从照片提取", "From a photo", help_zh="涂鸦：从照片的边缘提取笔画"),
+    )
     thickness: int | None = Field(
-        None, ge=0, le=32, description="scribble/lineart: widen lines by this many pixels; empty: auto / 线条加粗"
+        None,
+        ge=0,
+        le=32,
+        description="scribble/lineart: widen lines by this many pixels; empty: auto",
+        json_schema_extra=ui("线条加粗", "Line thickness", group="more"),
     )
     min_visibility: float = Field(
-        0.3, ge=0.0, le=1.0, description="pose: hide joints less visible than this (occluded) / 关键点可见度阈值"
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="pose: hide joints less visible than this (occluded)",
+        json_schema_extra=ui("最低可见度", "Min visibility", widget="slider", step=0.05, group="more"),
     )
 
     @model_validator(mode="after")

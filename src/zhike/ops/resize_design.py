@@ -22,7 +22,8 @@ from pydantic import AfterValidator, BaseModel, Field
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.registry import operation
 from zhike.core.types import AssetId, ImageOut, ImagesResult
-from zhike.ops.diffusion_common import DiffusionParams, native_side, prepare_fill, run_diffusion
+from zhike.core.ui import Cli, Studio, ui
+from zhike.ops.diffusion_common import METHOD_CHOICES, DiffusionParams, native_side, prepare_fill, run_diffusion
 from zhike.ops.masking import fit_to
 from zhike.ops.placement import Box, backdrop, find_subject, flatten, pick_matting
 
@@ -81,33 +82,87 @@ SizeId = Annotated[str, AfterValidator(normalize_size)]
 
 
 class ResizeDesignParams(DiffusionParams):
-    image: AssetId = Field(..., description="The image or design to resize / 原图")
+    image: AssetId = Field(
+        ...,
+        description="The image or design to resize",
+        json_schema_extra=ui("原图", "Image", canvas="image", cli_argument=True),
+    )
     sizes: list[SizeId] = Field(
         ...,
         min_length=1,
         max_length=12,
         description="Preset ids (taobao, douyin, xiaohongshu, banner, jd, wechat_cover) or WxH; one output each",
+        json_schema_extra=ui("目标尺寸", "Sizes", widget="sizes", cli_flag="--size"),
     )
     mode: Literal["crop", "fit", "extend"] = Field(
         "crop",
-        description="crop: keep the subject whole / 主体裁切; fit: the whole image / 完整留白; extend: outpaint / 扩图",
+        description="crop: keep the subject whole; fit: the whole image; extend: outpaint",
+        json_schema_extra=ui(
+            "模式",
+            "Mode",
+            choices={"crop": ("主体裁切", "Crop"), "fit": ("完整放入", "Fit"), "extend": ("AI 补全", "AI extend")},
+        ),
     )
-    margin: float = Field(0.04, ge=0.0, le=0.25, description="crop: room around the subject, share of the short side")
-    fill: Literal["blur", "color", "mirror"] = Field("blur", description="fit, and crop when it must: what fills")
+    margin: float = Field(
+        0.04,
+        ge=0.0,
+        le=0.25,
+        description="crop: room around the subject, share of the short side",
+        json_schema_extra=ui("边距", "Margin", widget="slider", step=0.01, group="more"),
+    )
+    fill: Literal["blur", "color", "mirror"] = Field(
+        "blur",
+        description="fit, and crop when it must: what fills",
+        json_schema_extra=ui(
+            "填充方式",
+            "Fill",
+            choices={"blur": ("模糊", "Blur"), "color": ("纯色", "Colour"), "mirror": ("镜像", "Mirror")},
+        ),
+    )
     fill_color: str = Field(
-        "#ffffff", pattern=r"^#[0-9a-fA-F]{6}$", description="fill=color: the background; also under transparency"
+        "#ffffff",
+        pattern=r"^#[0-9a-fA-F]{6}$",
+        description="fill=color: the background; also under transparency",
+        json_schema_extra=ui("填充颜色", "Fill colour", widget="colour"),
     )
     method: Literal["auto", "diffusion", "classical"] = Field(
-        "auto", description="extend: diffusion (needs a model) or classical mirror fill; auto picks"
+        "auto",
+        description="extend: diffusion (needs a model) or classical mirror fill; auto picks",
+        json_schema_extra=ui("方法", "Method", group="more", choices=METHOD_CHOICES),
     )
-    strength: float = Field(1.0, ge=0.01, le=1.0, description="extend with diffusion")
-    steps: int = Field(20, ge=1, le=150)
-    batch_size: int = Field(1, ge=1, le=1, description="One output per size")
+    strength: float = Field(
+        1.0,
+        ge=0.01,
+        le=1.0,
+        description="extend with diffusion",
+        json_schema_extra=ui("重绘幅度", "Strength", widget="slider", step=0.05, group="more"),
+    )
+    steps: int = Field(
+        20,
+        ge=1,
+        le=150,
+        description="Sampling steps",
+        json_schema_extra=ui("步数", "Steps", widget="slider", group="more"),
+    )
+    batch_size: int = Field(
+        1, ge=1, le=1, description="One output per size", json_schema_extra=ui("每批张数", "Batch size", read_only=True)
+    )
     matting_model: str | None = Field(
-        None, max_length=200, description="crop: finds the subject (kind matting); empty: isnet-medium if installed"
+        None,
+        max_length=200,
+        description="crop: finds the subject (kind matting); empty: isnet-medium if installed",
+        json_schema_extra=ui("抠图模型", "Matting model", widget="model", model_kind="matting", group="more"),
     )
-    width: int | None = Field(None, description="Not used: `sizes` sets the outputs")
-    height: int | None = Field(None, description="Not used: `sizes` sets the outputs")
+    width: int | None = Field(
+        None,
+        description="Not used: `sizes` sets the outputs",
+        json_schema_extra=ui("宽度", "Width", read_only=True),
+    )
+    height: int | None = Field(
+        None,
+        description="Not used: `sizes` sets the outputs",
+        json_schema_extra=ui("高度", "Height", read_only=True),
+    )
 
 
 class SizeOut(BaseModel):
@@ -305,6 +360,15 @@ def extend(
     prepare=prepare_resize_design,
     title={"en": "Resize for marketplaces", "zh": "设计尺寸变换"},
     tags=("image", "edit", "commerce"),
+    studio=Studio(
+        tool=True,
+        order=5,
+        help=(
+            "一键生成淘宝、抖音、小红书等平台尺寸，主体保持完整。",
+            "Make Taobao, Douyin, Xiaohongshu... sizes in one go, keeping the subject whole.",
+        ),
+    ),
+    cli=Cli(aliases=("resize",)),
 )
 def resize_design(ctx: RunContext, p: ResizeDesignParams) -> ResizeDesignResult:
     """Make marketplace sizes (Taobao, Douyin, Xiaohongshu...) of one image, keeping the subject whole."""

@@ -21,8 +21,10 @@ from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import InvalidInput
 from zhike.core.registry import operation
 from zhike.core.types import AssetId, ImagesResult
+from zhike.core.ui import Cli, Studio, ui
 from zhike.ops.diffusion_common import (
     MAX_SIDE,
+    NEGATIVE_UI,
     DiffusionParams,
     native_side,
     prepare_diffusion,
@@ -40,41 +42,154 @@ NO_MODEL = (
 )
 
 
+ANCHOR_LABELS = {
+    "center": ("居中", "Centre"),
+    "bottom-center": ("底部居中", "Bottom centre"),
+    "top-center": ("顶部居中", "Top centre"),
+    "left": ("靠左", "Left"),
+    "right": ("靠右", "Right"),
+    "bottom-left": ("左下", "Bottom left"),
+    "bottom-right": ("右下", "Bottom right"),
+    "top-left": ("左上", "Top left"),
+    "top-right": ("右上", "Top right"),
+}
+
+
 class Placement(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    scale: float = Field(0.6, ge=0.05, le=1.0, description="The product's longer side / the canvas's shorter side")
-    anchor: Anchor = Field("bottom-center", description="Where the product stands / 位置")
-    margin: float = Field(0.08, ge=0.0, le=0.45, description="Gap to the anchored edges, share of the shorter side")
-    offset_x: float = Field(0.0, ge=-1.0, le=1.0, description="Extra shift right, share of the width")
-    offset_y: float = Field(0.0, ge=-1.0, le=1.0, description="Extra shift down, share of the height")
+    scale: float = Field(
+        0.6,
+        ge=0.05,
+        le=1.0,
+        description="The product's longer side / the canvas's shorter side",
+        json_schema_extra=ui("商品大小", "Product size", help_zh="商品长边 / 画布短边", widget="slider", step=0.05),
+    )
+    anchor: Anchor = Field(
+        "bottom-center",
+        description="Where the product stands",
+        json_schema_extra=ui("位置", "Anchor", choices=ANCHOR_LABELS),
+    )
+    margin: float = Field(
+        0.08,
+        ge=0.0,
+        le=0.45,
+        description="Gap to the anchored edges, share of the shorter side",
+        json_schema_extra=ui("边距", "Margin", widget="slider", step=0.01, group="more"),
+    )
+    offset_x: float = Field(
+        0.0,
+        ge=-1.0,
+        le=1.0,
+        description="Extra shift right, share of the width",
+        json_schema_extra=ui("水平偏移", "Offset X", widget="slider", step=0.01, group="more"),
+    )
+    offset_y: float = Field(
+        0.0,
+        ge=-1.0,
+        le=1.0,
+        description="Extra shift down, share of the height",
+        json_schema_extra=ui("垂直偏移", "Offset Y", widget="slider", step=0.01, group="more"),
+    )
 
 
 class SubjectSwapParams(DiffusionParams):
     prompt: str = Field(
         "",
         max_length=4000,
-        description="The scene / 场景, e.g. '雪山日照 snowy mountain in sunshine' (needs an image model); "
+        description="The scene, e.g. '雪山日照 snowy mountain in sunshine' (needs an image model); "
         "empty: composite on scene_image",
+        json_schema_extra=ui(
+            "场景描述",
+            "Scene",
+            help_zh="例如“雪山日照”（需要图像模型）；留空：合成到场景图上",
+            widget="prompt",
+            placeholder=("例如：雪山日照", "e.g. snowy mountain in sunshine"),
+        ),
     )
     negative_prompt: str = Field(
-        "duplicate product, extra objects, text, watermark, logo, lowres, blurry, deformed", max_length=4000
+        "duplicate product, extra objects, text, watermark, logo, lowres, blurry, deformed",
+        max_length=4000,
+        json_schema_extra=NEGATIVE_UI,
     )
-    image: AssetId = Field(..., description="The product photo (or a PNG with transparency) / 商品图")
-    scene_image: AssetId | None = Field(None, description="A scene photo / 场景图: composited on, or the start")
-    placement: Placement = Field(default_factory=Placement)
-    width: int | None = Field(None, ge=64, le=MAX_CANVAS, description="Output width; default: the scene's, else native")
-    height: int | None = Field(None, ge=64, le=MAX_CANVAS, description="Output height")
-    shadow: bool = Field(True, description="Soft contact shadow under the product / 接触阴影")
-    shadow_opacity: float = Field(0.6, ge=0.0, le=1.0)
+    image: AssetId = Field(
+        ...,
+        description="The product photo (or a PNG with transparency)",
+        json_schema_extra=ui("商品图", "Product photo", canvas="image", cli_argument=True),
+    )
+    scene_image: AssetId | None = Field(
+        None,
+        description="A scene photo: composited on, or the start",
+        json_schema_extra=ui(
+            "场景图", "Scene image", help_zh="把商品合成到这张图上，或以它为起点生成", cli_flag="--scene"
+        ),
+    )
+    placement: Placement = Field(
+        default_factory=Placement,
+        description="Where and how large the product stands: scale=0.6,anchor=bottom-center,...",
+        json_schema_extra=ui("摆放位置", "Placement"),
+    )
+    width: int | None = Field(
+        None,
+        ge=64,
+        le=MAX_CANVAS,
+        description="Output width; default: the scene's, else native",
+        json_schema_extra=ui("宽度", "Width", help_zh="默认：场景图的宽度", group="size"),
+    )
+    height: int | None = Field(
+        None,
+        ge=64,
+        le=MAX_CANVAS,
+        description="Output height",
+        json_schema_extra=ui("高度", "Height", group="size"),
+    )
+    shadow: bool = Field(
+        True,
+        description="Soft contact shadow under the product",
+        json_schema_extra=ui("接触阴影", "Shadow"),
+    )
+    shadow_opacity: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="How dark the shadow is",
+        json_schema_extra=ui("阴影浓度", "Shadow opacity", widget="slider", step=0.05),
+    )
     harmonize: float = Field(
-        0.4, ge=0.0, le=1.0, description="Match the product's rim colours to the scene (its core stays exact) / 融合"
+        0.4,
+        ge=0.0,
+        le=1.0,
+        description="Match the product's rim colours to the scene (its core stays exact)",
+        json_schema_extra=ui(
+            "光影融合", "Harmonize", help_zh="让商品边缘的颜色贴合场景（主体不变）", widget="slider", step=0.05
+        ),
     )
-    mask_grow: int = Field(4, ge=0, le=64, description="How far the generated scene reaches under the product's edge")
-    scene_strength: float = Field(0.6, ge=0.05, le=1.0, description="With scene_image and a prompt: how much changes")
-    steps: int = Field(25, ge=1, le=150)
+    mask_grow: int = Field(
+        4,
+        ge=0,
+        le=64,
+        description="How far the generated scene reaches under the product's edge",
+        json_schema_extra=ui("蒙版外扩", "Mask grow", group="more"),
+    )
+    scene_strength: float = Field(
+        0.6,
+        ge=0.05,
+        le=1.0,
+        description="With scene_image and a prompt: how much changes",
+        json_schema_extra=ui("场景重绘幅度", "Scene strength", widget="slider", step=0.05, group="more"),
+    )
+    steps: int = Field(
+        25,
+        ge=1,
+        le=150,
+        description="Sampling steps",
+        json_schema_extra=ui("步数", "Steps", widget="slider", group="more"),
+    )
     matting_model: str | None = Field(
-        None, max_length=200, description="Cuts the product out (kind matting); empty: isnet-medium if installed"
+        None,
+        max_length=200,
+        description="Cuts the product out (kind matting); empty: isnet-medium if installed",
+        json_schema_extra=ui("抠图模型", "Matting model", widget="model", model_kind="matting", group="more"),
     )
 
     @field_validator("width", "height")
@@ -258,6 +373,15 @@ def rim_band(box: Box) -> int:
     prepare=prepare_subject_swap,
     title={"en": "Product in scene", "zh": "主体迁移"},
     tags=("image", "edit", "commerce"),
+    studio=Studio(
+        tool=True,
+        order=4,
+        help=(
+            "把商品放进新场景（场景图或文字描述），商品本身保持不变。",
+            "Put a product into a new scene (a photo or a description); the product itself is kept.",
+        ),
+    ),
+    cli=Cli(aliases=("swap",)),
 )
 def subject_swap(ctx: RunContext, p: SubjectSwapParams) -> SubjectSwapResult:
     """Put a product into a new scene (a photo or a prompt) with a contact shadow; the product's pixels are kept."""

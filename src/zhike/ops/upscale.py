@@ -18,6 +18,7 @@ from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import InvalidInput
 from zhike.core.registry import operation
 from zhike.core.types import AssetId, ImageOut, ImagesResult
+from zhike.core.ui import Studio, ui
 
 DEFAULT_MODEL = "realesrgan-x4plus"
 MAX_OUTPUT_PIXELS = 64_000_000  # 8000x8000: ~200 MB as RGB in memory, a ~100 MB PNG
@@ -27,17 +28,34 @@ OVERLAP = 32  # pixels neighbouring tiles share (see backends.upscale.blend_weig
 class UpscaleParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    image: AssetId = Field(..., description="Input image asset / 输入图片")
+    image: AssetId = Field(
+        ..., description="Input image asset", json_schema_extra=ui("图片", "Image", canvas="image", cli_argument=True)
+    )
     scale: float = Field(
-        4.0, ge=1.0, le=4.0, description="Output size / input size, 1-4 (2, 3, 4 or e.g. 1.5) / 放大倍数"
+        4.0,
+        ge=1.0,
+        le=4.0,
+        description="Output size / input size, 1-4 (2, 3, 4 or e.g. 1.5)",
+        json_schema_extra=ui("放大倍数", "Scale", help_zh="输出尺寸 / 输入尺寸，1–4", widget="slider", step=0.5),
     )
     model: str | None = Field(
         None,
         description=f"Upscaler; empty: {DEFAULT_MODEL} (photos). Anime and illustrations: realesrgan-x4plus-anime; "
-        "fast: realesrgan-animevideov3-x2/x4; or a user .pth/.safetensors upscaler / 超分模型",
+        "fast: realesrgan-animevideov3-x2/x4; or a user .pth/.safetensors upscaler",
+        json_schema_extra=ui(
+            "超分模型",
+            "Upscaler",
+            help_zh=f"留空：{DEFAULT_MODEL}（照片）；动漫插画：realesrgan-x4plus-anime；快速：realesrgan-animevideov3",
+            widget="model",
+            model_kind="upscaler",
+        ),
     )
     tile: int = Field(
-        256, ge=64, le=1024, description="Tile side going through the model; smaller uses less memory / 分块大小"
+        256,
+        ge=64,
+        le=1024,
+        description="Tile side going through the model; smaller uses less memory",
+        json_schema_extra=ui("分块大小", "Tile size", help_zh="越小越省内存", group="more"),
     )
 
 
@@ -119,6 +137,14 @@ def upscale_with(
     prepare=prepare_upscale,
     title={"en": "Upscale", "zh": "图片超分"},
     tags=("image", "upscale"),
+    studio=Studio(
+        tool=True,
+        order=3,
+        help=(
+            "用超分模型把图片放大 1–4 倍，细节更清晰。",
+            "Enlarge 1–4x with a super-resolution model for sharper detail.",
+        ),
+    ),
 )
 def upscale(ctx: RunContext, p: UpscaleParams) -> UpscaleResult:
     """Enlarge an image 1-4x with a super-resolution model, tile by tile (alpha is kept)."""
