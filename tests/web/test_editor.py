@@ -439,13 +439,13 @@ def test_material_swap_keeps_unmasked_pixels(server: Server, alice: httpx.Client
     page = open_editor(new_context, server, asset)
     page.click("[data-mode=material]")
     expect(page.locator("#edit-run")).to_have_text("替换材质")
-    expect(page.locator("#edit-material")).to_be_visible()
-    expect(page.locator("#edit-prompt")).to_be_hidden()
+    expect(page.locator("#edit-prompt")).to_be_visible()  # the prompt box serves the op's `prompt`-role field
+    expect(page.locator(".prompt-field")).to_contain_text("新材质")
     set_brush(page, 20)
     stroke(page, [(20, 60), (40, 70)])
     page.click("#edit-run")  # no material yet: the API's message, next to the field
     expect(page.locator("[data-error-for=material]")).to_be_visible()
-    page.fill("#edit-material", "棕色真皮")
+    page.fill("#edit-prompt", "棕色真皮")
     page.click("#edit-run")
     result_id = wait_result(page)
     job = last_job(page)

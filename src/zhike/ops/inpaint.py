@@ -259,6 +259,12 @@ def erase(ctx: RunContext, p: EraseParams) -> EraseResult:
 
 # -- material swap --------------------------------------------------------------------------------------
 class MaterialSwapParams(InpaintParams):
+    prompt: str = Field(
+        "",
+        max_length=4000,
+        description="Optional: more about the object (the material words are added to it)",
+        json_schema_extra=ui("补充描述", "More description", widget="textarea", group="more"),
+    )
     material: str = Field(
         ...,
         min_length=1,

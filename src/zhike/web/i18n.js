@@ -168,6 +168,7 @@ export function translate(root = document) {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
+  for (const el of root.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
 }
 
 // A parameter's label: the translated `field.NAME` when there is one, else the given fallback (schema title).

@@ -1,17 +1,19 @@
 // A form generated from an operation's params JSON schema (GET /api/v1/ops), so new operations and parameters
 // appear in the studio without new UI code. Field kinds follow the schema: enums -> select, booleans -> checkbox,
 // numbers with their limits, `format: asset-id` -> image picker, arrays of objects (LoRAs, ControlNet units) ->
-// repeatable groups, `readOnly` (set by Zhike, e.g. applied_preset) -> kept as given but not shown.
-// Every field is wrapped in [data-field="<dotted path>"], so showFormError() puts API errors next to it.
+// repeatable groups, `readOnly` (set by Zhike, e.g. applied_preset) -> kept as given but not shown. What the
+// schema cannot say comes from each field's `x-zhike` metadata (core/ui.py): labels and help in both languages,
+// group ("more" folds away) and order, widget (prompt, textarea, slider, colour, model + model_kind, preset,
+// seed, sizes), enum value labels. Every field is wrapped in [data-field="<dotted path>"], so showFormError()
+// puts API errors next to it.
 import { api } from "./api.js";
 import { assetPicker } from "./asset_picker.js";
 import { h } from "./dom.js";
-import "./fields.js"; // the translated field labels
+import "./fields.js"; // the form's own words
 import { fieldLabel, has, pick, t, translate } from "./i18n.js";
+import { meta, opKey, unwrap } from "./ops.js";
 
-// Shown inside "More settings" (collapsed): what most users leave alone.
-const ADVANCED = new Set(["scheduler", "clip_skip", "batch_size", "loras", "detect_resolution", "mask_blur", "mask_grow", "method", "refine"]);
-const TEXTAREA = new Set(["prompt", "negative_prompt"]);
+const GROUPS = ["main", "size", "style", "more"]; // core/ui.py GROUPS: the order forms show them in
 
 let lookupPromise = null;
 // Models and presets for the suggestion lists; fetched once per page load.
@@ -30,82 +32,131 @@ function deref(schema, root) {
   return schema || {};
 }
 
-// anyOf [X, null] -> X (nullable); keeps the outer title/description/default.
-function unwrap(schema, root) {
-  const outer = deref(schema, root);
-  if (!outer.anyOf) return { s: outer, nullable: false };
-  const options = outer.anyOf.map((x) => deref(x, root)).filter((x) => x.type !== "null");
-  const inner = options.length === 1 ? options[0] : { type: "string" };
-  const { anyOf, ...rest } = outer;
-  return { s: { ...inner, ...rest }, nullable: true };
-}
-
-// Which kind of registered model a text field names, for its suggestion list.
-function modelKind(path) {
-  const last = path[path.length - 1];
-  if (path[0] === "controls" && last === "model") return "controlnet";
-  if (path[0] === "loras" && last === "name") return "lora";
-  if (last === "upscaler") return "upscaler";
-  if (last === "matting_model") return "matting";
-  if (path.length === 1 && last === "model") return "checkpoint";
-  return null;
-}
-
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
-function labelFor(name, s, required) {
-  // A translated label relabels itself on a language switch (data-i18n); unknown names show the schema title.
-  const text = has(`field.${name}`) ? h("span", { dataset: { i18n: `field.${name}` } }, fieldLabel(name)) : fieldLabel(name, s.title);
-  return h("span", { class: "sf-label", title: s.description || "" }, text, required ? h("span", { class: "req" }, " *") : null);
+// The op's label for this field (data-i18n, so it relabels on a language switch); else a shared label by name;
+// else the schema title. The help (x-zhike help, else the description) is the tooltip.
+function labelFor(name, s, required, path, ctx) {
+  const key = opKey(ctx.op, "f", path);
+  const generic = `field.${name}`;
+  const text = has(key) ? h("span", { dataset: { i18n: key } }, t(key)) : has(generic) ? h("span", { dataset: { i18n: generic } }, t(generic)) : fieldLabel(name, s.title);
+  const helpKey = opKey(ctx.op, "h", path);
+  const attrs = { class: "sf-label", title: has(helpKey) ? t(helpKey) : s.description || "" };
+  if (has(helpKey)) attrs.dataset = { i18nTitle: helpKey };
+  return h("span", attrs, text, required ? h("span", { class: "req" }, " *") : null);
+}
+
+// Marketplace sizes (GET /api/v1/sizes) as checkboxes; WxH values set from outside are kept.
+function sizesField(s, path, ctx, wrap, required) {
+  const box = h("fieldset", { class: "sizes-pick", dataset: { field: path.join(".") } });
+  let list = [];
+  let wanted = Array.isArray(s.default) ? s.default : null;
+  const render = () => {
+    box.replaceChildren(
+      h("legend", {}, labelFor(path[path.length - 1], s, required, path, ctx)),
+      ...list.map((p, i) =>
+        h(
+          "label",
+          { class: "check" },
+          h("input", { type: "checkbox", value: p.id, checked: wanted ? wanted.includes(p.id) : required && i === 0, dataset: { sizeId: p.id } }),
+          h("span", { class: "size-name", dataset: { sizeId: p.id } }, pick(p.name)),
+          h("span", { class: "muted" }, `${p.width}×${p.height}`),
+        ),
+      ),
+    );
+  };
+  sizeList().then((found) => {
+    list = found;
+    render();
+  });
+  render();
+  const get = () => {
+    const chosen = [...box.querySelectorAll("input:checked")].map((i) => i.value);
+    const extra = (wanted || []).filter((v) => !list.some((p) => p.id === v)); // WxH from a remix
+    const all = [...chosen, ...extra];
+    return all.length ? all : undefined;
+  };
+  const set = (v) => {
+    wanted = Array.isArray(v) ? v : null;
+    render();
+  };
+  return { element: box, get, set, default: s.default, relabel: render };
+}
+
+let sizesPromise = null;
+function sizeList() {
+  sizesPromise ||= api("/api/v1/sizes")
+    .then((d) => d.sizes || [])
+    .catch(() => {
+      sizesPromise = null;
+      return [];
+    });
+  return sizesPromise;
 }
 
 // One field -> {element, get() (undefined = not set), set(value), default}
 function buildField(name, schema, path, root, ctx) {
   const { s, nullable } = unwrap(schema, root);
+  const m = meta(s);
   const id = `${ctx.idPrefix}${path.join("-")}`;
   const fieldPath = path.join(".");
   const def = s.default;
   const required = ctx.required.has(name);
+  const labelOf = (x = s, req = required) => labelFor(name, x, req, path, ctx);
 
-  if (s.readOnly) {
+  if (s.readOnly || m.widget === "hidden") {
     let stored;
     return { element: null, get: () => stored, set: (v) => (stored = v), default: undefined, readOnly: true };
   }
 
   const wrap = (input, extra = null) =>
-    h("div", { class: `sf-field sf-${s.type || "any"}`, dataset: { field: fieldPath } }, h("label", { for: id }, labelFor(name, s, required)), input, extra);
+    h("div", { class: `sf-field sf-${s.type || "any"}`, dataset: { field: fieldPath } }, h("label", { for: id }, labelOf()), input, extra);
 
   if (s.format === "asset-id") {
     const picker = assetPicker({ id, required });
-    const el = h("div", { class: "sf-field sf-asset", dataset: { field: fieldPath } }, h("span", { class: "sf-label-row" }, labelFor(name, s, required)), picker.element);
+    const el = h("div", { class: "sf-field sf-asset", dataset: { field: fieldPath } }, h("span", { class: "sf-label-row" }, labelOf()), picker.element);
     return { element: el, get: () => picker.value() || undefined, set: (v) => picker.setValue(v || ""), default: undefined };
   }
 
+  if (m.widget === "sizes") return sizesField(s, path, ctx, wrap, required);
+
+  const choice = (v) => choiceLabel(ctx.op, path, name, v);
   if (Array.isArray(s.enum)) {
-    const select = h("select", { id }, nullable || def === undefined ? h("option", { value: "" }, "—") : null, ...s.enum.map((v) => h("option", { value: String(v) }, enumLabel(name, v))));
+    const select = h("select", { id }, nullable || def === undefined ? h("option", { value: "" }, "—") : null, ...s.enum.map((v) => h("option", { value: String(v) }, choice(v))));
     if (def !== undefined && def !== null) select.value = String(def);
     const get = () => {
       if (select.value === "") return undefined;
       const v = s.enum.find((x) => String(x) === select.value);
       return v === undefined ? select.value : v;
     };
-    return { element: wrap(select), get, set: (v) => (select.value = v === null || v === undefined ? "" : String(v)), default: def, relabel: () => relabelOptions(select, name, s.enum) };
+    const relabel = () => {
+      for (const opt of select.options) if (s.enum.some((v) => String(v) === opt.value)) opt.textContent = choice(opt.value);
+    };
+    return { element: wrap(select), get, set: (v) => (select.value = v === null || v === undefined ? "" : String(v)), default: def, relabel };
   }
 
   if (s.type === "boolean") {
     const box = h("input", { type: "checkbox", id, checked: Boolean(def) });
-    const el = h("div", { class: "sf-field sf-boolean", dataset: { field: fieldPath } }, h("label", { class: "check" }, box, labelFor(name, s, false)));
+    const el = h("div", { class: "sf-field sf-boolean", dataset: { field: fieldPath } }, h("label", { class: "check" }, box, labelOf(s, false)));
     return { element: el, get: () => box.checked, set: (v) => (box.checked = Boolean(v)), default: def ?? false };
   }
 
   if (s.type === "integer" || s.type === "number") {
-    const input = h("input", { type: "number", id, min: s.minimum ?? s.exclusiveMinimum, max: s.maximum ?? s.exclusiveMaximum, step: s.type === "integer" ? (s.multipleOf || 1) : "any", inputmode: s.type === "integer" ? "numeric" : "decimal" });
+    const min = s.minimum ?? s.exclusiveMinimum;
+    const max = s.maximum ?? s.exclusiveMaximum;
+    const step = m.step ?? (s.type === "integer" ? s.multipleOf || 1 : "any");
+    const input = h("input", { type: "number", id, min, max, step, inputmode: s.type === "integer" ? "numeric" : "decimal" });
     if (def !== undefined && def !== null) input.value = String(def);
     if (nullable) input.placeholder = t("form.auto");
     const get = () => (input.value.trim() === "" ? undefined : Number(input.value));
     let extra = null;
-    if (name === "seed") {
+    if (m.widget === "seed") {
       extra = h("button", { type: "button", class: "link sf-random", dataset: { i18n: "form.randomSeed" }, onclick: () => (input.value = "") });
+    } else if (m.widget === "slider" && min !== undefined && max !== undefined) {
+      // A range beside the number box: drag for a feel, type for an exact value; both stay in step.
+      extra = h("input", { type: "range", class: "sf-range", min, max, step: step === "any" ? (max - min) / 100 : step, value: input.value || min, "aria-hidden": "true", tabindex: -1 });
+      extra.addEventListener("input", () => (input.value = extra.value));
+      input.addEventListener("input", () => input.value !== "" && (extra.value = input.value));
     }
     const el = wrap(extra ? h("div", { class: "sf-inline" }, input, extra) : input);
     return { element: el, get, set: (v) => (input.value = v === null || v === undefined || v === -1 ? "" : String(v)), default: def };
@@ -144,15 +195,15 @@ function buildField(name, schema, path, root, ctx) {
 
   if (s.type === "object" && s.properties) {
     const sub = buildObject(s, path, root, ctx);
-    const el = h("fieldset", { class: "sf-object", dataset: { field: fieldPath } }, h("legend", {}, labelFor(name, s, required)), sub.element);
+    const el = h("fieldset", { class: "sf-object", dataset: { field: fieldPath } }, h("legend", {}, labelOf()), sub.element);
     return { element: el, get: sub.get, set: sub.set, default: def };
   }
 
   // Strings: prompts are text areas; model and preset names get suggestions from this deployment.
-  const kind = modelKind(path);
+  const kind = m.widget === "model" ? m.model_kind || null : null;
   let input;
   let relabel;
-  if (name === "preset" && path.length === 1) {
+  if (m.widget === "preset") {
     input = h("select", { id }, h("option", { value: "" }, t("create.noPreset")));
     let presets = [];
     relabel = () => {
@@ -164,8 +215,20 @@ function buildField(name, schema, path, root, ctx) {
       presets = found.presets;
       relabel();
     });
-  } else if (TEXTAREA.has(name) || (s.maxLength || 0) > 1000) {
-    input = h("textarea", { id, rows: name === "prompt" ? 4 : 2, maxlength: s.maxLength });
+  } else if (m.widget === "prompt" || m.widget === "textarea" || (s.maxLength || 0) > 1000) {
+    input = h("textarea", { id, rows: m.widget === "prompt" ? 4 : 2, maxlength: s.maxLength });
+  } else if (m.widget === "colour") {
+    // Text (hex, or a named choice such as "white") with a swatch that writes hex into it.
+    input = h("input", { id, maxlength: s.maxLength, autocomplete: "off", list: m.choices ? `${id}-list` : undefined });
+    const swatch = h("input", { type: "color", class: "sf-swatch", "aria-hidden": "true", tabindex: -1 });
+    const sync = () => /^#[0-9a-fA-F]{6}$/.test(input.value) && (swatch.value = input.value.toLowerCase());
+    swatch.addEventListener("input", () => (input.value = swatch.value));
+    input.addEventListener("input", sync);
+    const list = m.choices ? h("datalist", { id: `${id}-list` }, ...Object.keys(m.choices).map((v) => h("option", { value: v }, choice(v)))) : null;
+    if (typeof def === "string") input.value = def;
+    sync();
+    const get = () => input.value.trim() || (nullable ? undefined : "");
+    return { element: wrap(h("div", { class: "sf-inline" }, input, swatch, list)), get, set: (v) => ((input.value = v ?? ""), sync()), default: def };
   } else {
     input = h("input", { id, maxlength: s.maxLength, autocomplete: "off" });
     if (kind) {
@@ -190,14 +253,12 @@ function buildField(name, schema, path, root, ctx) {
   return { element: wrap(input), get, set, default: def ?? (nullable ? undefined : ""), relabel };
 }
 
-function enumLabel(name, value) {
-  const key = `enum.${name}.${value}`;
-  const text = t(key);
-  return text === key ? String(value) : text;
-}
-
-function relabelOptions(select, name, values) {
-  for (const opt of select.options) if (values.some((v) => String(v) === opt.value)) opt.textContent = enumLabel(name, opt.value);
+// An enum value's label: the op's own (x-zhike choices), else the shared one, else the value itself.
+function choiceLabel(op, path, name, value) {
+  const own = `${opKey(op, "c", path)}.${value}`;
+  if (has(own)) return t(own);
+  const shared = `enum.${name}.${value}`;
+  return has(shared) ? t(shared) : String(value);
 }
 
 // Arrays of objects: a group per item with Remove, and Add (up to maxItems).
@@ -236,7 +297,7 @@ function buildList(name, s, items, path, root, ctx, wrap) {
     refresh();
   };
   refresh();
-  const el = h("div", { class: "sf-field sf-array", dataset: { field: path.join(".") } }, h("span", { class: "sf-label-row" }, labelFor(name, s, false)), rows, add);
+  const el = h("div", { class: "sf-field sf-array", dataset: { field: path.join(".") } }, h("span", { class: "sf-label-row" }, labelFor(name, s, false, path, ctx)), rows, add);
   return { element: el, get, set, default: undefined };
 }
 
@@ -269,17 +330,30 @@ function buildObject(schema, path, root, ctx) {
 //   op: one entry of GET /api/v1/ops; omit: fields the page sets itself (e.g. ["image", "mask"]).
 export function schemaForm(op, { values = null, omit = [], idPrefix = "sf-" } = {}) {
   const root = op.params_schema || {};
-  const ctx = { idPrefix, lookups: lookups(), required: new Set(root.required || []) };
+  const ctx = { idPrefix, op: op.name, lookups: lookups(), required: new Set(root.required || []) };
   const visible = { ...root, properties: Object.fromEntries(Object.entries(root.properties || {}).filter(([k]) => !omit.includes(k))) };
   const form = buildObject(visible, [], root, ctx);
 
-  // Order: images first, then the prompt, then the rest; rarely-touched fields fold into "More settings".
-  const rank = ([name, f]) => (f.element?.classList.contains("sf-asset") ? 0 : TEXTAREA.has(name) ? 1 : 2);
+  // Order: by group (x-zhike group), then the field's own order, then images first and prompts next, then as
+  // declared; the "more" group folds into "More settings".
+  const props = root.properties || {};
+  const fieldMeta = (name) => meta(unwrap(props[name], root).s);
+  const groupOf = (name) => Math.max(0, GROUPS.indexOf(fieldMeta(name).group || "main"));
+  const rank = ([name, f]) => [
+    groupOf(name),
+    fieldMeta(name).order ?? 0,
+    f.element?.classList.contains("sf-asset") ? 0 : fieldMeta(name).widget === "prompt" ? 1 : 2,
+  ];
+  const cmp = (a, b) => {
+    const ra = rank(a);
+    const rb = rank(b);
+    return ra[0] - rb[0] || ra[1] - rb[1] || ra[2] - rb[2];
+  };
   const main = [];
   const advanced = [];
-  for (const entry of [...form.fields].sort((a, b) => rank(a) - rank(b))) {
+  for (const entry of [...form.fields].sort(cmp)) {
     if (!entry[1].element) continue;
-    (ADVANCED.has(entry[0]) ? advanced : main).push(entry[1].element);
+    (fieldMeta(entry[0]).group === "more" ? advanced : main).push(entry[1].element);
   }
   const more = advanced.length
     ? h("details", { class: "sf-more" }, h("summary", { dataset: { i18n: "form.more" } }), ...advanced)

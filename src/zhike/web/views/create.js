@@ -5,6 +5,7 @@ import { api } from "../api.js";
 import { clearFormErrors, errorText, h, showFormError } from "../dom.js";
 import { addStrings, pick, t, translate } from "../i18n.js";
 import { progressPanel, submitJob } from "../jobs.js";
+import { loadOps } from "../ops.js";
 import { schemaForm } from "../schema_form.js";
 
 addStrings({
@@ -179,8 +180,8 @@ function proForm(ctx, launch) {
   }
   opSelect.addEventListener("change", () => showOp(opSelect.value));
 
-  const ready = api("/api/v1/ops").then((data) => {
-    ops = data.ops || [];
+  const ready = loadOps().then((found) => {
+    ops = found;
     fillOps();
     showOp(ctx.params.get("op") || "txt2img");
     form.dataset.loaded = "true";

@@ -1,7 +1,10 @@
-// Canvas editor (#/edit?asset=ID[&mode=erase|inpaint|extend|control|tools]): paint a mask over an image and run
-// smart erase / inpaint, drag the edges to extend (outpaint), preview a control map and generate with ControlNet,
-// or run a tool (cutout, ID photo, upscale, product in scene, marketplace sizes). Without ?asset: a picker of
-// recent images plus upload. Parameters beyond the fixed controls come from each op's schema (schema_form.js).
+// Canvas editor (#/edit?asset=ID[&mode=MODE|tools]). The modes and tools are not listed here: every op whose
+// studio placement names a canvas mode gets a tab, every op marked `tool` is listed under Tools (ops.js), and a
+// mode's controls follow from its fields' canvas roles (core/ui.py): `image` gets the open image, `mask` the
+// painted mask, `prompt` the prompt box, `strength` the slider, `side` fields the extend handles (fields named
+// left/right/top/bottom) and `aspect` the ratio buttons, `controls` the control panel (detector preview through
+// the op's studio.preview op, then a ControlNet unit). All other parameters go under "More settings", from the
+// op's schema (schema_form.js). Without ?asset: a picker of recent images plus upload.
 //
 // Ids for tests: #edit-picker (picker grid; tiles [data-asset-id]), #edit-upload (file input); editor:
 // #edit-form, #edit-stage, #edit-image (the base img), #mask-canvas, #tool-brush, #tool-eraser, #brush-size,
@@ -16,6 +19,7 @@ import { extendHandles, maskPainter } from "../canvas.js";
 import { clearFormErrors, errorText, h, showFormError, useCss } from "../dom.js";
 import { addStrings, has, pick, t, translate } from "../i18n.js";
 import { followJob, jobStatusText, progressPanel, submitJob } from "../jobs.js";
+import { canvasModes, canvasRoles, loadOps, opKey, toolOps } from "../ops.js";
 import { schemaForm } from "../schema_form.js";
 
 addStrings({
@@ -35,21 +39,7 @@ addStrings({
     "edit.undo": "撤销",
     "edit.clear": "清空",
     "edit.keysHint": "按 [ 和 ] 调整笔刷大小",
-    "edit.mode.erase": "智能消除",
-    "edit.mode.inpaint": "局部重绘",
-    "edit.mode.material": "材质替换",
-    "edit.material.help": "涂抹要换材质的物体（沙发、包、桌面…），写下新材质。没涂到的地方保持原样。",
-    "edit.material": "新材质",
-    "edit.material.hint": "例如：棕色真皮、浅色木纹、亚麻布",
-    "edit.run.material": "替换材质",
-    "edit.prompt.material": "",
-    "edit.mode.extend": "扩图",
-    "edit.mode.control": "控制",
     "edit.mode.tools": "工具",
-    "edit.erase.help": "用画笔涂抹想去掉的东西（路人、文字、杂物），再点“开始消除”。没涂到的地方保持原样。",
-    "edit.inpaint.help": "涂抹要重画的区域，写下想要的内容。没涂到的地方保持原样。",
-    "edit.strength": "重绘幅度",
-    "edit.extend.help": "拖动画布四边的把手向外扩展，或直接输入每边增加的像素。原图像素保持不变。",
     "edit.extend.left": "左",
     "edit.extend.right": "右",
     "edit.extend.top": "上",
@@ -57,13 +47,7 @@ addStrings({
     "edit.extend.newSize": "新尺寸 {w} × {h}（原图 {ow} × {oh}）",
     "edit.extend.ratio": "按比例扩展",
     "edit.extend.reset": "重置",
-    "edit.control.help": "选一种控制方式，先预览控制图，再写画面描述生成新图；新图会沿用原图的轮廓或姿势。",
     "edit.control.detector": "控制方式",
-    "edit.detector.canny": "边缘（Canny）",
-    "edit.detector.softedge": "柔和边缘（HED）",
-    "edit.detector.scribble": "涂鸦",
-    "edit.detector.lineart": "线稿",
-    "edit.detector.pose": "人体姿势",
     "edit.control.preview": "预览控制图",
     "edit.control.previewing": "正在生成控制图…",
     "edit.control.overlay": "叠加显示在原图上",
@@ -73,26 +57,12 @@ addStrings({
     "edit.control.usesPhoto": "生成时会按所选方式自动处理原图。",
     "edit.tools.op": "工具",
     "edit.tools.none": "这台服务器上没有可用的工具。",
-    "edit.tool.cutout": "去掉背景，得到透明底 PNG，或换成纯色、图片背景。",
-    "edit.tool.id_photo": "用单人正面照生成标准证件照（尺寸、底色可选）。",
-    "edit.tool.upscale": "用超分模型把图片放大 1–4 倍，细节更清晰。",
-    "edit.tool.subject_swap": "把商品放进新场景（场景图或文字描述），商品本身保持不变。",
-    "edit.tool.resize_design": "一键生成淘宝、抖音、小红书等平台尺寸，主体保持完整。",
-    "edit.sizes": "目标尺寸",
     "edit.prompt": "画面描述",
-    "edit.prompt.inpaint": "例如：一束白色郁金香",
-    "edit.prompt.extend": "可选：描述扩展出来的部分，例如：木质桌面",
-    "edit.prompt.control": "例如：水彩风格的城市街景",
     "edit.more": "更多参数",
-    "edit.run.erase": "开始消除",
-    "edit.run.inpaint": "开始重绘",
-    "edit.run.extend": "开始扩图",
-    "edit.run.control": "生成",
     "edit.run.tools": "开始处理",
     "edit.busy": "处理中…",
     "edit.err.noMask": "请先用画笔涂抹要处理的区域。",
     "edit.err.noExtend": "请先拖动边缘，或输入要扩展的像素。",
-    "edit.err.noSizes": "请至少选择一个尺寸。",
     "edit.result": "结果",
     "edit.continue": "在此结果上继续编辑",
     "edit.openLibrary": "在作品库中查看",
@@ -113,21 +83,7 @@ addStrings({
     "edit.undo": "Undo",
     "edit.clear": "Clear",
     "edit.keysHint": "[ and ] change the brush size",
-    "edit.mode.erase": "Erase",
-    "edit.mode.inpaint": "Inpaint",
-    "edit.mode.material": "Material",
-    "edit.material.help": "Paint the object whose material should change (sofa, bag, table top…) and name the new material. Unpainted pixels stay as they are.",
-    "edit.material": "New material",
-    "edit.material.hint": "e.g. brown leather, light oak, linen",
-    "edit.run.material": "Swap material",
-    "edit.prompt.material": "",
-    "edit.mode.extend": "Extend",
-    "edit.mode.control": "Control",
     "edit.mode.tools": "Tools",
-    "edit.erase.help": "Paint over what should go (people, text, clutter), then press “Erase”. Unpainted pixels stay as they are.",
-    "edit.inpaint.help": "Paint the area to redraw and describe what should be there. Unpainted pixels stay as they are.",
-    "edit.strength": "Strength",
-    "edit.extend.help": "Drag the handles on the canvas edges outwards, or type the pixels to add per side. The original pixels are kept.",
     "edit.extend.left": "Left",
     "edit.extend.right": "Right",
     "edit.extend.top": "Top",
@@ -135,13 +91,7 @@ addStrings({
     "edit.extend.newSize": "New size {w} × {h} (was {ow} × {oh})",
     "edit.extend.ratio": "Extend to a ratio",
     "edit.extend.reset": "Reset",
-    "edit.control.help": "Choose a control type, preview its map, then describe the picture and generate; it follows the photo's outlines or pose.",
     "edit.control.detector": "Control type",
-    "edit.detector.canny": "Edges (Canny)",
-    "edit.detector.softedge": "Soft edges (HED)",
-    "edit.detector.scribble": "Scribble",
-    "edit.detector.lineart": "Line art",
-    "edit.detector.pose": "Pose",
     "edit.control.preview": "Preview map",
     "edit.control.previewing": "Making the map…",
     "edit.control.overlay": "Show over the photo",
@@ -151,26 +101,12 @@ addStrings({
     "edit.control.usesPhoto": "Generate makes the map from the photo with the chosen type.",
     "edit.tools.op": "Tool",
     "edit.tools.none": "No tools are available on this server.",
-    "edit.tool.cutout": "Remove the background: a transparent PNG, or the subject on a colour or image.",
-    "edit.tool.id_photo": "A standard ID photo from a front-facing portrait (size and background colour to choose).",
-    "edit.tool.upscale": "Enlarge 1–4x with a super-resolution model for sharper detail.",
-    "edit.tool.subject_swap": "Put a product into a new scene (a photo or a description); the product itself is kept.",
-    "edit.tool.resize_design": "Make Taobao, Douyin, Xiaohongshu... sizes in one go, keeping the subject whole.",
-    "edit.sizes": "Sizes",
     "edit.prompt": "Prompt",
-    "edit.prompt.inpaint": "e.g. a bunch of white tulips",
-    "edit.prompt.extend": "Optional: what the new area shows, e.g. a wooden table top",
-    "edit.prompt.control": "e.g. a watercolour city street",
     "edit.more": "More settings",
-    "edit.run.erase": "Erase",
-    "edit.run.inpaint": "Inpaint",
-    "edit.run.extend": "Extend",
-    "edit.run.control": "Generate",
     "edit.run.tools": "Run",
     "edit.busy": "Working…",
     "edit.err.noMask": "Paint over the area to change first.",
     "edit.err.noExtend": "Drag an edge or type the pixels to add first.",
-    "edit.err.noSizes": "Choose at least one size.",
     "edit.result": "Result",
     "edit.continue": "Continue editing this result",
     "edit.openLibrary": "Open in library",
@@ -178,21 +114,7 @@ addStrings({
 });
 
 const TEST_MODE = new URLSearchParams(location.search).has("test");
-const MODES = ["erase", "inpaint", "material", "extend", "control", "tools"];
-const MODE_OP = { erase: "erase", inpaint: "inpaint", material: "material_swap", extend: "outpaint", control: "control" };
-const MASKED = ["erase", "inpaint", "material"]; // modes that paint a mask
-const isMasked = (mode) => MASKED.includes(mode);
-// Fields each mode's page controls set itself; the op's other parameters go under "More settings".
-const OMIT = {
-  erase: ["image", "mask"],
-  inpaint: ["image", "mask", "prompt", "strength"],
-  material: ["image", "mask", "material"],
-  extend: ["image", "left", "right", "top", "bottom", "aspect", "anchor", "prompt"],
-  control: ["controls", "prompt"],
-};
-const TOOL_OPS = ["cutout", "id_photo", "upscale", "subject_swap", "resize_design"];
-const TOOL_OMIT = { resize_design: ["image", "sizes"] };
-const DETECTORS = ["canny", "softedge", "scribble", "lineart", "pose"];
+const TOOLS = "tools"; // the mode that lists the tool ops
 const SIDES = ["left", "right", "top", "bottom"];
 const RATIOS = [
   [1, 1],
@@ -267,7 +189,8 @@ function picker(ctx) {
 
 function editor(ctx, assetId) {
   const state = {
-    mode: MODES.includes(ctx.params.get("mode")) ? ctx.params.get("mode") : "erase",
+    mode: ctx.params.get("mode") || null, // checked against the modes once the ops are loaded
+    modes: [], // [{id, op, roles: {role: [field names]}}] from the ops' studio placement
     nat: null, // the image's pixel size {w, h}
     ext: { left: 0, right: 0, top: 0, bottom: 0 },
     scale: 1, // screen px per image px
@@ -326,46 +249,41 @@ function editor(ctx, assetId) {
   );
 
   // ---- side panel: modes ----
-  const tabs = h(
-    "div",
-    { class: "modes", role: "tablist" },
-    ...MODES.map((m) => h("button", { type: "button", role: "tab", class: "mode", dataset: { mode: m, i18n: `edit.mode.${m}` } })),
-  );
+  const tabs = h("div", { class: "modes", role: "tablist" });
+  const fillTabs = () =>
+    tabs.replaceChildren(
+      ...state.modes.map((m) => h("button", { type: "button", role: "tab", class: "mode", dataset: { mode: m.id, i18n: m.op ? `op.${m.op}.s.label` : "edit.mode.tools" } })),
+    );
+  const modeDef = () => state.modes.find((m) => m.id === state.mode) || { id: state.mode, roles: {} };
+  const roleField = (role) => (modeDef().roles[role] || [])[0];
+  const isMasked = () => Boolean(roleField("mask"));
 
   // erase / inpaint
   const strength = h("input", { type: "range", id: "inpaint-strength", min: 0.05, max: 1, step: 0.05, value: 1 });
   const strengthValue = h("output", { for: "inpaint-strength" }, "1.00");
   strength.addEventListener("input", () => (strengthValue.textContent = Number(strength.value).toFixed(2)));
-  const panels = {
-    erase: h("div", { class: "mode-panel", dataset: { panel: "erase" } }, h("p", { class: "muted help", dataset: { i18n: "edit.erase.help" } })),
-    inpaint: h(
-      "div",
-      { class: "mode-panel", dataset: { panel: "inpaint" } },
-      h("p", { class: "muted help", dataset: { i18n: "edit.inpaint.help" } }),
-      h("label", { class: "range", dataset: { field: "strength" } }, h("span", { dataset: { i18n: "edit.strength" } }), h("div", { class: "range-row" }, strength, strengthValue)),
-    ),
-  };
-  const material = h("input", { id: "edit-material", maxlength: 200, dataset: { i18nPlaceholder: "edit.material.hint" } });
-  panels.material = h(
-    "div",
-    { class: "mode-panel", dataset: { panel: "material" } },
-    h("p", { class: "muted help", dataset: { i18n: "edit.material.help" } }),
-    h("label", { dataset: { field: "material" } }, h("span", { dataset: { i18n: "edit.material" } }), material),
-  );
+  // One help line per mode (its op's studio help); the blocks below show for the roles the mode's op has.
+  const modeHelp = h("p", { class: "muted help", id: "mode-help" });
+  const strengthLabel = h("span");
+  const strengthBlock = h("label", { class: "range", dataset: { field: "strength" } }, strengthLabel, h("div", { class: "range-row" }, strength, strengthValue));
+  const panels = { strength: strengthBlock };
 
   // extend
   const extInputs = Object.fromEntries(SIDES.map((s) => [s, h("input", { type: "number", id: `extend-${s}`, min: 0, max: 4096, step: 1, value: 0, inputmode: "numeric" })]));
   const extSize = h("p", { class: "extend-size", id: "extend-size", "aria-live": "polite" });
-  panels.extend = h(
+  panels.side = h(
     "div",
-    { class: "mode-panel", dataset: { panel: "extend" } },
-    h("p", { class: "muted help", dataset: { i18n: "edit.extend.help" } }),
+    { class: "mode-panel", dataset: { panel: "side" } },
     h(
       "div",
       { class: "extend-inputs" },
       ...SIDES.map((s) => h("label", { dataset: { field: s } }, h("span", { dataset: { i18n: `edit.extend.${s}` } }), h("div", { class: "px" }, extInputs[s], h("span", { class: "muted" }, "px")))),
     ),
     extSize,
+  );
+  panels.aspect = h(
+    "div",
+    { class: "mode-panel", dataset: { panel: "aspect" } },
     h(
       "div",
       { class: "ratios", dataset: { field: "aspect" } },
@@ -377,14 +295,27 @@ function editor(ctx, assetId) {
 
   // control
   const detector = h("select", { id: "control-detector" });
-  let detectors = DETECTORS;
-  // The preprocessors come from the preprocess op's schema, so a new one appears here (labelled by its id).
+  // The detectors are the control unit's `preprocess` choices (without "none"), labelled by its schema's choices.
+  let detectors = [];
+  const unitSchema = () => {
+    const op = state.ops[modeDef().op || ""];
+    const field = roleField("controls");
+    if (!op || !field) return null;
+    const items = op.params_schema.properties[field].items || {};
+    return items.$ref ? op.params_schema.$defs[items.$ref.split("/").pop()] : items;
+  };
   const fillDetectors = () => {
+    const unit = unitSchema();
+    if (!unit) return;
+    detectors = (unit.properties?.preprocess?.enum || []).filter((d) => d !== "none");
     const chosen = detector.value;
-    detector.replaceChildren(...detectors.map((d) => h("option", { value: d }, has(`edit.detector.${d}`) ? t(`edit.detector.${d}`) : d)));
+    const label = (d) => {
+      const key = `${opKey(modeDef().op, "c", [roleField("controls"), "preprocess"])}.${d}`;
+      return has(key) ? t(key) : d;
+    };
+    detector.replaceChildren(...detectors.map((d) => h("option", { value: d }, label(d))));
     if (detectors.includes(chosen)) detector.value = chosen;
   };
-  fillDetectors();
   const previewBtn = h("button", { type: "button", class: "link", id: "control-preview", dataset: { i18n: "edit.control.preview" } });
   const mapStatus = h("p", { class: "muted", id: "control-status", "aria-live": "polite" });
   const mapImg = h("img", { id: "control-map", alt: "", hidden: true });
@@ -393,10 +324,9 @@ function editor(ctx, assetId) {
   const netSelect = h("select", { id: "control-net" });
   const noNet = h("p", { class: "muted note", id: "control-no-model", hidden: true, dataset: { i18n: "edit.control.noModel" } });
   const mapUse = h("p", { class: "muted", id: "control-uses", dataset: { i18n: "edit.control.usesPhoto" } });
-  panels.control = h(
+  panels.controls = h(
     "div",
-    { class: "mode-panel", dataset: { panel: "control" } },
-    h("p", { class: "muted help", dataset: { i18n: "edit.control.help" } }),
+    { class: "mode-panel", dataset: { panel: "controls" } },
     h("label", { dataset: { field: "mode" } }, h("span", { dataset: { i18n: "edit.control.detector" } }), h("div", { class: "inline" }, detector, previewBtn)),
     mapStatus,
     h("div", { class: "map-frame" }, mapImg),
@@ -412,7 +342,7 @@ function editor(ctx, assetId) {
   const toolForm = h("div", { class: "tool-form", id: "tool-form" });
   panels.tools = h(
     "div",
-    { class: "mode-panel", dataset: { panel: "tools" } },
+    { class: "mode-panel", dataset: { panel: TOOLS } },
     h("label", { dataset: { field: "op" } }, h("span", { dataset: { i18n: "edit.tools.op" } }), toolSelect),
     toolHelp,
     toolForm,
@@ -420,7 +350,8 @@ function editor(ctx, assetId) {
 
   // prompt (inpaint, extend, control) and per-mode "More settings"
   const prompt = h("textarea", { id: "edit-prompt", rows: 3, maxlength: 4000 });
-  const promptField = h("label", { class: "prompt-field", dataset: { field: "prompt" } }, h("span", { dataset: { i18n: "edit.prompt" } }), prompt);
+  const promptLabel = h("span", { dataset: { i18n: "edit.prompt" } });
+  const promptField = h("label", { class: "prompt-field", dataset: { field: "prompt" } }, promptLabel, prompt);
   const moreBox = h("div", { class: "more-box" });
   const moreForms = {}; // mode -> schemaForm
   const toolForms = {}; // op -> schemaForm (+ sizes for resize_design)
@@ -436,7 +367,7 @@ function editor(ctx, assetId) {
   let resultId = null;
   continueBtn.addEventListener("click", () => resultId && ctx.navigate(`#/edit?asset=${encodeURIComponent(resultId)}`));
 
-  const side = h("aside", { class: "card edit-side" }, tabs, ...Object.values(panels), promptField, moreBox, runBtn, error, output);
+  const side = h("aside", { class: "card edit-side" }, tabs, modeHelp, ...Object.values(panels), promptField, moreBox, runBtn, error, output);
   const form = h("form", { class: "edit", id: "edit-form", novalidate: true }, main, side);
 
   // ---- behaviour ----
@@ -467,7 +398,7 @@ function editor(ctx, assetId) {
 
   // [ and ] change the brush (A1111's keys); Ctrl/Cmd+Z undoes a stroke. Not while typing in a field.
   const onKey = (ev) => {
-    if (!painter || !isMasked(state.mode)) return;
+    if (!painter || !isMasked()) return;
     if (ev.target.closest && ev.target.closest("input, textarea, select, [contenteditable]")) return;
     const size = Number(sizeInput.value);
     const step = Math.max(1, Math.round(size * 0.15));
@@ -484,11 +415,12 @@ function editor(ctx, assetId) {
   // frozen, so the handle stays under the pointer; on release everything is fitted again.
   function layout() {
     if (!state.nat) return;
-    const e = state.mode === "extend" ? state.ext : { left: 0, right: 0, top: 0, bottom: 0 };
+    const extending = Boolean(roleField("side"));
+    const e = extending ? state.ext : { left: 0, right: 0, top: 0, bottom: 0 };
     const W = state.nat.w + e.left + e.right;
     const H = state.nat.h + e.top + e.bottom;
     if (!state.dragging) {
-      const room = state.mode === "extend" ? 0.74 : 0.96; // extend leaves space to drag into
+      const room = extending ? 0.74 : 0.96; // extend leaves space to drag into
       const sw = stage.clientWidth;
       const sh = stage.clientHeight;
       state.scale = Math.max(0.01, Math.min((sw * room) / W, (sh * room) / H, MAX_ZOOM));
@@ -578,18 +510,50 @@ function editor(ctx, assetId) {
       b.classList.toggle("active", on);
       b.setAttribute("aria-selected", String(on));
     }
-    for (const [m, p] of Object.entries(panels)) p.hidden = m !== mode;
-    const masked = isMasked(mode);
+    const def = modeDef();
+    for (const [role, p] of Object.entries(panels)) p.hidden = role === TOOLS ? mode !== TOOLS : !def.roles[role];
+    stage.dataset.extend = String(Boolean(def.roles.side));
+    const masked = isMasked();
     maskTools.hidden = !masked;
     keysHint.hidden = !masked;
     maskCanvas.hidden = !masked;
     if (painter) painter.setEnabled(masked);
-    overlay.hidden = !(mode === "control" && overlayBox.checked && state.map);
-    promptField.hidden = !["inpaint", "extend", "control"].includes(mode);
-    prompt.dataset.i18nPlaceholder = `edit.prompt.${mode}`;
-    prompt.placeholder = t(`edit.prompt.${mode}`);
-    runBtn.dataset.i18n = `edit.run.${mode}`;
-    if (!state.busy) runBtn.textContent = t(`edit.run.${mode}`);
+    overlay.hidden = !(def.roles.controls && overlayBox.checked && state.map);
+    modeHelp.dataset.i18n = def.op ? `op.${def.op}.s.help` : "";
+    modeHelp.textContent = def.op && has(modeHelp.dataset.i18n) ? t(modeHelp.dataset.i18n) : "";
+    modeHelp.hidden = !modeHelp.textContent;
+    if (!def.op) delete modeHelp.dataset.i18n;
+    // The prompt box serves the mode's `prompt` field (labelled as that field; e.g. material_swap's material).
+    const promptName = roleField("prompt");
+    promptField.hidden = !promptName;
+    if (promptName) {
+      promptField.dataset.field = promptName;
+      promptLabel.dataset.i18n = has(opKey(def.op, "f", [promptName])) ? opKey(def.op, "f", [promptName]) : "edit.prompt";
+      promptLabel.textContent = t(promptLabel.dataset.i18n);
+      const hintKey = has(`op.${def.op}.s.hint`) ? `op.${def.op}.s.hint` : opKey(def.op, "p", [promptName]);
+      if (has(hintKey)) prompt.dataset.i18nPlaceholder = hintKey;
+      else delete prompt.dataset.i18nPlaceholder;
+      prompt.placeholder = has(hintKey) ? t(hintKey) : "";
+      prompt.maxLength = state.ops[def.op]?.params_schema?.properties?.[promptName]?.maxLength || 4000;
+    }
+    // The slider serves the mode's `strength` field, with its limits, step and default.
+    const strengthName = roleField("strength");
+    if (strengthName) {
+      const fs = state.ops[def.op].params_schema.properties[strengthName];
+      const fm = fs["x-zhike"] || {};
+      const step = fm.step ?? 0.05;
+      // The lowest value on the step grid (0.01 with step 0.05 -> 0.05), so the slider lands on round values.
+      const low = Math.ceil((fs.minimum ?? 0) / step - 1e-9) * step;
+      Object.assign(strength, { min: Number(low.toFixed(6)), max: fs.maximum ?? 1, step });
+      strength.value = String(fs.default ?? fs.maximum ?? 1);
+      strengthValue.textContent = Number(strength.value).toFixed(2);
+      strengthBlock.dataset.field = strengthName;
+      strengthLabel.dataset.i18n = opKey(def.op, "f", [strengthName]);
+      strengthLabel.textContent = t(strengthLabel.dataset.i18n);
+    }
+    if (def.roles.controls) fillDetectors();
+    runBtn.dataset.i18n = def.op && has(`op.${def.op}.s.run`) ? `op.${def.op}.s.run` : "edit.run.tools";
+    if (!state.busy) runBtn.textContent = t(runBtn.dataset.i18n);
     showMore();
     updateRunnable();
     clearFormErrors(form);
@@ -604,11 +568,12 @@ function editor(ctx, assetId) {
   // "More settings" of the current mode: the op's schema minus what the page sets.
   function showMore() {
     for (const f of Object.values(moreForms)) f.wrap.hidden = true;
-    const op = MODE_OP[state.mode];
+    const op = modeDef().op;
     if (!op || !state.ops[op]) return;
     if (!moreForms[state.mode]) {
       const values = TEST_MODE ? { steps: 3 } : null;
-      const f = schemaForm(state.ops[op], { omit: OMIT[state.mode], idPrefix: `${state.mode}-more-`, values });
+      const omit = Object.values(modeDef().roles).flat(); // what the page's own controls set
+      const f = schemaForm(state.ops[op], { omit, idPrefix: `${state.mode}-more-`, values });
       f.wrap = h("details", { class: "edit-more", dataset: { more: state.mode } }, h("summary", { dataset: { i18n: "edit.more" } }), f.element);
       translate(f.wrap);
       moreForms[state.mode] = f;
@@ -618,35 +583,22 @@ function editor(ctx, assetId) {
   }
 
   function updateRunnable() {
-    const noNetModel = state.mode === "control" && !netSelect.value;
-    const noTool = state.mode === "tools" && !toolSelect.value;
+    const noNetModel = Boolean(roleField("controls")) && !netSelect.value;
+    const noTool = state.mode === TOOLS && !toolSelect.value;
     runBtn.disabled = state.busy || noNetModel || noTool;
   }
 
   // Tools: one schema form per op; resize_design's sizes are checkboxes of the marketplace sizes.
   function showTool() {
     const name = toolSelect.value;
-    toolHelp.textContent = name ? t(`edit.tool.${name}`) : t("edit.tools.none");
+    toolHelp.textContent = name ? (has(`op.${name}.s.help`) ? t(`op.${name}.s.help`) : state.ops[name].description) : t("edit.tools.none");
     if (!name) {
       toolForm.replaceChildren();
       return;
     }
     if (!toolForms[name]) {
-      const f = schemaForm(state.ops[name], { omit: TOOL_OMIT[name] || ["image"], idPrefix: "tool-", values: TEST_MODE ? { steps: 3 } : null });
-      if (name === "resize_design") {
-        f.sizes = h("fieldset", { class: "sizes-pick", dataset: { field: "sizes" } }, h("legend", { dataset: { i18n: "edit.sizes" } }));
-        api("/api/v1/sizes")
-          .then((data) => {
-            f.sizeList = data.sizes || [];
-            f.sizes.append(
-              ...f.sizeList.map((s, i) =>
-                h("label", { class: "check" }, h("input", { type: "checkbox", value: s.id, checked: i === 0, dataset: { sizeId: s.id } }), h("span", { class: "size-name", dataset: { sizeId: s.id } }, pick(s.name)), h("span", { class: "muted" }, `${s.width}×${s.height}`)),
-              ),
-            );
-          })
-          .catch((err) => f.sizes.append(h("p", { class: "error" }, errorText(err))));
-        f.element.prepend(f.sizes);
-      }
+      const omit = canvasRoles(state.ops[name]).image || []; // the open image; everything else is the tool's form
+      const f = schemaForm(state.ops[name], { omit, idPrefix: "tool-", values: TEST_MODE ? { steps: 3 } : null });
       translate(f.element);
       toolForms[name] = f;
     }
@@ -660,7 +612,7 @@ function editor(ctx, assetId) {
 
   function fillTools() {
     const chosen = toolSelect.value;
-    const names = TOOL_OPS.filter((n) => state.ops[n]);
+    const names = toolOps(Object.values(state.ops)).map((o) => o.name);
     toolSelect.replaceChildren(...names.map((n) => h("option", { value: n }, pick(state.ops[n].title))));
     if (names.includes(chosen)) toolSelect.value = chosen;
   }
@@ -680,7 +632,7 @@ function editor(ctx, assetId) {
       mapImg.removeAttribute("src");
       delete mapImg.dataset.assetId;
     }
-    overlay.hidden = !(state.mode === "control" && overlayBox.checked && map);
+    overlay.hidden = !(roleField("controls") && overlayBox.checked && map);
     mapUse.dataset.i18n = map ? "edit.control.usesMap" : "edit.control.usesPhoto";
     mapUse.textContent = t(mapUse.dataset.i18n);
   }
@@ -697,7 +649,15 @@ function editor(ctx, assetId) {
     mapStatus.textContent = t("edit.control.previewing");
     const mode = detector.value;
     try {
-      const job = await submitJob("preprocess", { image: assetId, mode });
+      // The mode's preview op (studio.preview): its image field gets the open image, the detector goes to its
+      // choice field that offers it.
+      const name = state.ops[modeDef().op]?.studio?.preview;
+      const op = state.ops[name];
+      if (!op) throw new Error(t("edit.tools.none"));
+      const props = op.params_schema.properties || {};
+      const imageField = (canvasRoles(op).image || [])[0];
+      const choiceField = Object.keys(props).find((k) => (props[k].enum || []).includes(mode));
+      const job = await submitJob(name, { [imageField]: assetId, [choiceField]: mode });
       stopPreview = followJob(job, (j, done) => {
         if (!done) {
           mapStatus.textContent = `${t("edit.control.previewing")} ${jobStatusText(j, false)}`;
@@ -729,38 +689,38 @@ function editor(ctx, assetId) {
 
   // The op and params of the current mode; throws a plain message for what the page can tell before sending.
   async function request() {
-    const mode = state.mode;
-    const more = moreForms[mode] ? moreForms[mode].values() : {};
-    if (isMasked(mode)) {
+    const def = modeDef();
+    if (def.id === TOOLS) {
+      const name = toolSelect.value;
+      const params = toolForms[name].values();
+      for (const f of canvasRoles(state.ops[name]).image || []) params[f] = assetId;
+      return [name, params];
+    }
+    const params = moreForms[def.id] ? moreForms[def.id].values() : {};
+    const roles = def.roles;
+    for (const f of roles.image || []) params[f] = assetId;
+    if (roles.mask) {
       if (!painter || painter.isEmpty()) throw new Error(t("edit.err.noMask"));
-      const params = { ...more, image: assetId, mask: await maskAsset() };
-      if (mode === "inpaint") Object.assign(params, { prompt: prompt.value.trim(), strength: Number(strength.value) });
-      if (mode === "material") params.material = material.value.trim();
-      return [MODE_OP[mode], params];
+      params[roles.mask[0]] = await maskAsset();
     }
-    if (mode === "extend") {
-      if (!SIDES.some((s) => state.ext[s] > 0)) throw new Error(t("edit.err.noExtend"));
-      return ["outpaint", { ...more, image: assetId, ...state.ext, prompt: prompt.value.trim() }];
+    if (roles.side) {
+      if (!roles.side.some((s) => state.ext[s] > 0)) throw new Error(t("edit.err.noExtend"));
+      for (const f of roles.side) params[f] = state.ext[f] ?? 0;
     }
-    if (mode === "control") {
+    if (roles.prompt) params[roles.prompt[0]] = prompt.value.trim();
+    if (roles.strength) params[roles.strength[0]] = Number(strength.value);
+    if (roles.controls) {
       const unit = state.map && state.map.detector === detector.value
         ? { model: netSelect.value, image: state.map.id, preprocess: "none" }
         : { model: netSelect.value, image: assetId, preprocess: detector.value };
-      return ["control", { ...more, controls: [unit], prompt: prompt.value.trim() }];
+      params[roles.controls[0]] = [unit];
     }
-    const name = toolSelect.value;
-    const f = toolForms[name];
-    const params = { ...f.values(), image: assetId };
-    if (f.sizes) {
-      params.sizes = [...f.sizes.querySelectorAll("input:checked")].map((i) => i.value);
-      if (!params.sizes.length) throw new Error(t("edit.err.noSizes"));
-    }
-    return [name, params];
+    return [def.op, params];
   }
 
   function setBusy(on) {
     state.busy = on;
-    runBtn.textContent = t(on ? "edit.busy" : `edit.run.${state.mode}`);
+    runBtn.textContent = t(on ? "edit.busy" : runBtn.dataset.i18n || "edit.run.tools");
     updateRunnable();
   }
 
@@ -819,7 +779,7 @@ function editor(ctx, assetId) {
           sizeInput.max = String(Math.max(16, Math.round(long / 3)));
           setBrush(Math.max(2, Math.min(120, Math.round(Math.min(state.nat.w, state.nat.h) / 12))));
           setTool("brush");
-          painter.setEnabled(isMasked(state.mode));
+          painter.setEnabled(isMasked());
           loading.remove();
           stage.dataset.ready = "true";
           updateExtendText();
@@ -836,48 +796,38 @@ function editor(ctx, assetId) {
       loading.classList.add("error");
     });
 
-  Promise.all([api("/api/v1/ops"), api("/api/v1/models")])
-    .then(([o, m]) => {
-      state.ops = Object.fromEntries((o.ops || []).map((op) => [op.name, op]));
+  Promise.all([loadOps(), api("/api/v1/models")])
+    .then(([ops, m]) => {
+      state.ops = Object.fromEntries(ops.map((op) => [op.name, op]));
+      state.modes = [...canvasModes(ops).map((op) => ({ id: op.studio.canvas, op: op.name, roles: canvasRoles(op) })), { id: TOOLS, op: null, roles: {} }];
+      fillTabs();
+      translate(tabs);
       fillTools();
       showTool();
-      const modes = state.ops.preprocess?.params_schema?.properties?.mode?.enum;
-      if (Array.isArray(modes) && modes.length) {
-        detectors = modes;
-        fillDetectors();
-      }
       const nets = (m.models || []).filter((x) => x.kind === "controlnet");
       netSelect.replaceChildren(...nets.map((x) => h("option", { value: x.name }, x.name)));
       noNet.hidden = nets.length > 0;
       netSelect.closest("label").hidden = !nets.length;
       side.dataset.loaded = "true";
-      showMore();
-      updateRunnable();
+      setMode(state.modes.some((x) => x.id === state.mode) ? state.mode : state.modes[0].id);
     })
     .catch((err) => showError(errorText(err)));
 
   ctx.onRelabel(() => {
     translate(form);
     sizeInput.closest("label").title = t("edit.keysHint");
-    prompt.placeholder = t(`edit.prompt.${state.mode}`);
-    runBtn.textContent = t(state.busy ? "edit.busy" : `edit.run.${state.mode}`);
+    if (prompt.dataset.i18nPlaceholder) prompt.placeholder = t(prompt.dataset.i18nPlaceholder);
+    runBtn.textContent = t(state.busy ? "edit.busy" : runBtn.dataset.i18n || "edit.run.tools");
     updateExtendText();
     fillTools();
     fillDetectors();
-    toolHelp.textContent = toolSelect.value ? t(`edit.tool.${toolSelect.value}`) : t("edit.tools.none");
+    toolHelp.textContent = toolSelect.value ? (has(`op.${toolSelect.value}.s.help`) ? t(`op.${toolSelect.value}.s.help`) : "") : t("edit.tools.none");
     for (const f of [...Object.values(moreForms), ...Object.values(toolForms)]) {
       if (f.relabel) f.relabel();
       translate(f.element);
-      if (f.sizes && f.sizeList) {
-        for (const s of f.sizeList) {
-          const el = f.sizes.querySelector(`.size-name[data-size-id="${CSS.escape(s.id)}"]`);
-          if (el) el.textContent = pick(s.name);
-        }
-      }
     }
     panel.relabel();
   });
 
-  setMode(state.mode);
   return form;
 }

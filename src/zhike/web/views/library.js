@@ -15,6 +15,7 @@
 import { api, assetFileUrl, assetThumbUrl } from "../api.js";
 import { errorText, formatBytes, h, useCss } from "../dom.js";
 import { addStrings, fieldLabel, getLang, has, pick, t, translate } from "../i18n.js";
+import { loadOps } from "../ops.js";
 
 addStrings({
   zh: {
@@ -743,9 +744,9 @@ export default function libraryView(ctx) {
   );
 
   // Options for the filters; the grid does not wait for them.
-  api("/api/v1/ops")
-    .then((data) => {
-      ops = new Map((data.ops || []).map((o) => [o.name, o]));
+  loadOps() // also registers the parameters' labels the detail shows
+    .then((found) => {
+      ops = new Map(found.map((o) => [o.name, o]));
       fillOps();
       opSelect.dataset.loaded = "true";
       for (const fig of grid.querySelectorAll("figure[data-asset-id]")) {

@@ -3,6 +3,7 @@ import { api } from "../api.js";
 import { errorText, formatDate, h, useCss } from "../dom.js";
 import { addStrings, errorMessage, pick, t, translate } from "../i18n.js";
 import { cancelJob, queuePosition, TERMINAL } from "../jobs.js";
+import { loadOps } from "../ops.js";
 
 addStrings({
   zh: {
@@ -231,9 +232,9 @@ export default function queueView(ctx) {
     load();
   });
 
-  api("/api/v1/ops")
-    .then((data) => {
-      titles = Object.fromEntries((data.ops || []).map((op) => [op.name, op.title]));
+  loadOps()
+    .then((found) => {
+      titles = Object.fromEntries(found.map((op) => [op.name, op.title]));
       rows.clear();
       if (loaded) render();
     })
