@@ -40,6 +40,7 @@ from zhike.core.errors import ZhikeError
 log = logging.getLogger("zhike.db")
 
 HERE = Path(__file__).resolve().parent
+VERSION_DIRS: list[Path] = [HERE / "versions"]  # tests add a folder with revisions of their own
 BASELINE = "0001"  # the schema of the last release made without migrations (commit 60de743)
 LOCK_WAIT_SECONDS = 300  # how long a starting process waits while another one migrates
 _PG_LOCK_KEY = 0x5A48494B45  # "ZHIKE": the advisory lock PostgreSQL migrations hold
@@ -67,6 +68,8 @@ def config(connection: Connection | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE))
     cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")  # 0002_add_x.py: files sort in revision order
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_locations", os.pathsep.join(str(d) for d in VERSION_DIRS))
     cfg.attributes["connection"] = connection
     return cfg
 
@@ -88,7 +91,8 @@ def current(conn: Connection) -> tuple[str, ...]:
     return MigrationContext.configure(conn).get_current_heads()
 
 
-def _known(rev: str) -> bool:
+def known(rev: str) -> bool:
+    """Whether `rev` is one of this Zhike's revisions (a newer Zhike's are not)."""
     try:
         return scripts().get_revision(rev) is not None
     except CommandError:
@@ -160,7 +164,7 @@ def _migrate(conn: Connection, url: URL, target: str) -> Upgrade | None:
     before = current(conn)
     if before == (target,):
         return None  # another process upgraded it while this one waited for the lock
-    unknown = [r for r in before if not _known(r)]
+    unknown = [r for r in before if not known(r)]
     if unknown:
         raise SchemaError(
             f"the database {_where(url)} is at schema revision {', '.join(unknown)}, which Zhike {__version__} "
@@ -173,9 +177,10 @@ def _migrate(conn: Connection, url: URL, target: str) -> Upgrade | None:
         command.upgrade(cfg, "head")
         log.info("created the database schema (revision %s) in %s", target, _where(url))
         return Upgrade(before, target, None, adopted=False)
-    backup = _backup(url)
     if not before:
         _check_baseline(conn, url)
+    backup = _backup(url)
+    if not before:
         command.stamp(cfg, BASELINE)
     command.upgrade(cfg, "head")
     if url.get_backend_name() == "sqlite":

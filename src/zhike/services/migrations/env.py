@@ -16,6 +16,8 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=True,  # SQLite cannot ALTER most things: batch mode copies the table instead
     compare_type=True,
+    # set by `python -m zhike.services.migrations revision` to skip writing a revision with nothing in it
+    process_revision_directives=context.config.attributes.get("process_revision_directives"),
 )
 with context.begin_transaction():
     context.run_migrations()
