@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,14 @@ def revision_of(db: Path) -> list[str]:
         con.close()
 
 
+def no_version_table(db: Path) -> bool:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT 1 FROM sqlite_master WHERE name='alembic_version'").fetchone() is None
+    finally:
+        con.close()
+
+
 def file_hashes(home: Path) -> dict[str, str]:
     """SHA-256 of every file in the home except the database and its copies."""
     return {
@@ -108,7 +116,7 @@ def test_old_home_upgrades_in_place_and_keeps_everything(tmp_path: Path) -> None
     home, m = unpack(tmp_path)
     db = home / "zhike.db"
     old_bytes, old_rows, old_schema, old_files = db.read_bytes(), table_rows(db), schema(db), file_hashes(home)
-    assert revision_of_table_missing(db) and len(old_rows["jobs"]) == 5 and len(old_rows["assets"]) == 7
+    assert no_version_table(db) and len(old_rows["jobs"]) == 5 and len(old_rows["assets"]) == 7
 
     open_home(home)
     dispose_engines()
@@ -170,14 +178,6 @@ def test_old_home_upgrades_in_place_and_keeps_everything(tmp_path: Path) -> None
     assert backups(home) == [bak]
 
 
-def revision_of_table_missing(db: Path) -> bool:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute("SELECT 1 FROM sqlite_master WHERE name='alembic_version'").fetchone() is None
-    finally:
-        con.close()
-
-
 def test_the_baseline_revision_makes_exactly_the_old_schema(tmp_path: Path) -> None:
     home, _ = unpack(tmp_path)
     engine = create_engine(f"sqlite:///{tmp_path / 'baseline.db'}")
@@ -232,7 +232,7 @@ def test_a_database_with_only_some_of_the_old_tables_is_refused(tmp_path: Path) 
     con.close()
     with pytest.raises(SchemaError, match=r"missing: api_keys, assets, .*jobs\.op,"):
         open_home(home)
-    assert revision_of_table_missing(home / "zhike.db") and backups(home) == []
+    assert no_version_table(home / "zhike.db") and backups(home) == []
 
 
 def test_a_starting_process_waits_while_another_holds_the_write_lock(tmp_path: Path) -> None:
@@ -252,7 +252,7 @@ def test_a_starting_process_waits_while_another_holds_the_write_lock(tmp_path: P
     t = threading.Thread(target=upgrade)
     t.start()
     time.sleep(1.5)
-    assert t.is_alive() and backups(home) == [] and revision_of_table_missing(db)  # waiting: nothing done yet
+    assert t.is_alive() and backups(home) == [] and no_version_table(db)  # waiting: nothing done yet
     holder.rollback()
     holder.close()
     t.join(60)
@@ -320,7 +320,7 @@ def downgrade() -> None:
 
 
 @pytest.fixture
-def extra_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def extra_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
     """Make a revision file in a folder of its own the next head (as a later Zhike would ship one)."""
 
     def add(source: str) -> None:
@@ -336,7 +336,7 @@ def extra_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_a_later_revision_copies_then_upgrades_and_a_table_rebuild_keeps_dependent_rows(
-    tmp_path: Path, extra_revision: Any
+    tmp_path: Path, extra_revision: Callable[[str], None]
 ) -> None:
     home, _ = unpack(tmp_path / "fx")
     db = home / "zhike.db"
@@ -358,7 +358,9 @@ def test_a_later_revision_copies_then_upgrades_and_a_table_rebuild_keeps_depende
     assert len(backups(home)) == 2  # at head now: no third copy
 
 
-def test_a_failing_revision_leaves_the_database_as_it_was(tmp_path: Path, extra_revision: Any) -> None:
+def test_a_failing_revision_leaves_the_database_as_it_was(
+    tmp_path: Path, extra_revision: Callable[[str], None]
+) -> None:
     home, _ = unpack(tmp_path / "fx")
     db = home / "zhike.db"
     open_home(home)
