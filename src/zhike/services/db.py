@@ -205,7 +205,12 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
 
 
 def get_engine(url: str) -> Engine:
-    """One engine per URL per process; creates the tables on first use."""
+    """One engine per URL per process; on first use brings the schema to the newest migration (see migrations/).
+
+    The tables above are what the newest migration makes; changing them needs a migration too (a test checks).
+    """
+    from zhike.services.migrations import ensure_schema  # alembic is imported when a database is opened
+
     with _lock:
         engine = _engines.get(url)
         if engine is None:
@@ -214,7 +219,11 @@ def get_engine(url: str) -> Engine:
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 engine = create_engine(url, pool_pre_ping=True)
-            metadata.create_all(engine)
+            try:
+                ensure_schema(engine)
+            except BaseException:
+                engine.dispose()
+                raise
             _engines[url] = engine
         return engine
 
