@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from zhike import __version__
-from zhike.cli import admin, batch, common, ops, safety
+from zhike.cli import admin, batch, common, db, ops, safety
 from zhike.cli.common import out
 from zhike.cli.run import run as run_command
 from zhike.cli.verify import verify as verify_command
@@ -20,6 +20,7 @@ app.add_typer(admin.keys_app, name="keys")
 app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.presets_app, name="presets")
 app.add_typer(safety.safety_app, name="safety")
+app.add_typer(db.db_app, name="db")
 ops.register(app)
 app.command(name="run")(run_command)
 app.command(name="verify")(verify_command)
@@ -45,6 +46,7 @@ def serve(
 
     s = get_settings()
     z = Zhike(s)
+    common.run_cli(lambda: z.engine)  # opening the database migrates it; a newer one is an error, not a traceback
     # Embedded models (cutout, upscale) are always there; the hint is about image-generation checkpoints.
     n_models = sum(1 for m in z.catalog.list() if m.kind == "checkpoint")
     n_keys = len(z.keys.list())
@@ -68,7 +70,9 @@ def worker() -> None:
     """Run a worker process that executes queued jobs (beside `serve --no-worker`, or on more machines)."""
     from zhike.services.jobs.worker import Worker
 
-    w = Worker(common.services())
+    z = common.services()
+    common.run_cli(lambda: z.engine)
+    w = Worker(z)
     out.print(f"worker {w.worker_id} waiting for jobs")
     try:
         w.run_forever()
