@@ -24,9 +24,12 @@ class SafetyStatus(Out):
     image_checker: ImageCheckerStatus
 
 
-class Term(Out):
+class TermRef(Out):
     policy: str
     term: str
+
+
+class Term(TermRef):
     match: str = Field(description="exact | word | variant")
 
 
@@ -42,7 +45,7 @@ class TermList(Out):
 
 
 class TermRemoved(Out):
-    removed: Term
+    removed: TermRef
 
 
 class AuditEvent(Out):
