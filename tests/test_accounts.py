@@ -275,7 +275,8 @@ def test_logout_ends_the_session(server: Server) -> None:
         assert r.status_code == 200 and "zhike_session=" in r.headers["set-cookie"]
     with httpx.Client(base_url=server.base_url, cookies={"zhike_session": token}) as old:
         r = old.get("/api/v1/auth/me")
-        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+        assert r.status_code == 401 and r.json()["error"]["code"] == "session_expired"
+        assert r.json()["error"]["type"] == "unauthorized"
         assert old.get("/api/v1/jobs").status_code == 401
 
 
@@ -328,7 +329,8 @@ def test_only_admins_manage_users(admin: Browser, alice: Browser) -> None:
     h = {"X-CSRF-Token": alice.csrf}
     assert alice.get("/api/v1/users").status_code == 403
     r = alice.post("/api/v1/users", json={"username": "mallory", "password": PW, "role": "admin"}, headers=h)
-    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    assert r.status_code == 403 and r.json()["error"]["code"] == "admin_only"
+    assert r.json()["error"]["type"] == "forbidden"
     me = alice.get("/api/v1/auth/me").json()["user"]
     assert alice.patch(f"/api/v1/users/{me['id']}", json={"role": "admin"}, headers=h).status_code == 403
 
@@ -372,7 +374,7 @@ def test_brute_force_brake(server: Server, admin: Browser) -> None:
         assert httpx.post(url, json={"username": "dora", "password": "guess-guess"}).status_code == 401
     r = httpx.post(url, json={"username": "dora", "password": PW})  # even the right password waits now
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
-    assert r.json()["error"]["code"] == "too_many_attempts"
+    assert r.json()["error"]["code"] == "login_throttled" and r.json()["error"]["type"] == "too_many_attempts"
     assert httpx.post(url, json={"username": "alice", "password": PW}).status_code == 200  # others are not held
 
 

@@ -48,7 +48,8 @@ def test_flagged_images_are_withheld_and_audited(tmp_path: Path, tiny_sd15: Path
     row = z.jobs.get(job["id"])
     stored = z.assets.list(owner_id="owner")
     if threshold < 0:  # flags everything: the job fails naming the policy, nothing is stored, the log says so
-        assert row["state"] == "failed" and row["error"]["code"] == "content_policy"
+        assert row["state"] == "failed" and row["error"]["code"] == "image_withheld"
+        assert row["error"]["type"] == "content_policy"
         assert row["error"]["limit"] == "image_checker" and stored == []
         event = z.safety.audit()[0]
         assert (event["policy"], event["field"], event["excerpt"]) == (

@@ -16,6 +16,8 @@ from zhike import __version__
 from zhike.api.errors import RequestTooLarge, error_body, install_error_handlers
 from zhike.api.routes import assets, auth, jobs, meta, models, openai_compat, safety, templates
 from zhike.api.routes import verify as verify_routes
+from zhike.api.schemas import ERROR_RESPONSES
+from zhike.core.errors import ErrorCode
 from zhike.services.container import Zhike
 from zhike.settings import Settings, get_settings
 
@@ -68,7 +70,13 @@ class BodyLimit:
             await self._refuse(field, scope, receive, send)
 
     async def _refuse(self, field: str, scope: Scope, receive: Receive, send: Send) -> None:
-        body = error_body("too_large", f"request body over {self.max_bytes / 1e6:.0f} MB", field, limit=self.max_bytes)
+        body = error_body(
+            ErrorCode.REQUEST_TOO_LARGE,
+            f"request body over {self.max_bytes / 1e6:.0f} MB",
+            field,
+            type=ErrorCode.TOO_LARGE,
+            limit=self.max_bytes,
+        )
         await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
 
 
@@ -104,10 +112,10 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     )
     app.state.zhike = zhike
     install_error_handlers(app)
-    for r in (auth.router, jobs.router, assets.router, meta.router, models.router, openai_compat.router, safety.router):
-        app.include_router(r)
-    app.include_router(verify_routes.router)
-    app.include_router(templates.router)
+    routers = (auth, jobs, assets, meta, models, openai_compat, safety, verify_routes, templates)
+    for r in routers:
+        # Every route can answer with the shared error body; declaring it replaces FastAPI's default 422 schema.
+        app.include_router(r.router, responses=ERROR_RESPONSES)
 
     @app.get("/", include_in_schema=False)
     def home() -> FileResponse:

@@ -56,19 +56,25 @@ def authenticate(request: Request, app: Zhike, authorization: str | None) -> Ide
     if authorization:
         scheme, _, key = authorization.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
-            raise Unauthorized("the Authorization header must be `Bearer KEY`", field="Authorization")
+            raise Unauthorized(
+                "the Authorization header must be `Bearer KEY`", code="api_key_invalid", field="Authorization"
+            )
         row = app.keys.verify(key.strip())
         if row is None:
-            raise Unauthorized("unknown or revoked API key", field="Authorization")
+            raise Unauthorized("unknown or revoked API key", code="api_key_invalid", field="Authorization")
         user = app.users.for_owner(row["owner_id"])
         if row["owner_id"].startswith("user-") and (user is None or user["disabled"]):
-            raise Unauthorized("unknown or revoked API key", field="Authorization")  # its user was disabled
+            raise Unauthorized(  # its user was disabled
+                "unknown or revoked API key", code="api_key_invalid", field="Authorization"
+            )
         return Identity(row["owner_id"], user=user, key=row)
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         found = app.users.session_user(token)
         if found is None:
-            raise Unauthorized("your session has expired or was ended: log in again", field=SESSION_COOKIE)
+            raise Unauthorized(
+                "your session has expired or was ended: log in again", code="session_expired", field=SESSION_COOKIE
+            )
         user, session = found
         if request.method.upper() not in SAFE_METHODS:
             sent = request.headers.get(CSRF_HEADER, "")
@@ -76,11 +82,13 @@ def authenticate(request: Request, app: Zhike, authorization: str | None) -> Ide
                 raise Forbidden(
                     f"missing or wrong {CSRF_HEADER} header: send the csrf_token from /api/v1/auth/login "
                     "or /api/v1/auth/me with every request that changes something",
+                    code="csrf_missing",
                     field=CSRF_HEADER,
                 )
         return Identity(user_owner_id(user), user=user, session=session)
     raise Unauthorized(
         "missing API key: send `Authorization: Bearer KEY` (create one: `zhike keys create`) or log in",
+        code="not_authenticated",
         field="Authorization",
     )
 
@@ -105,6 +113,7 @@ def get_user(identity: IdentityDep) -> dict[str, Any]:
     if identity.user is None:
         raise Unauthorized(
             "this needs a user: log in, or use an API key made for a user (`zhike keys create --user NAME`)",
+            code="user_required",
             field="Authorization",
         )
     return identity.user
@@ -115,7 +124,7 @@ UserDep = Annotated[dict[str, Any], Depends(get_user)]
 
 def get_admin(user: UserDep) -> dict[str, Any]:
     if user["role"] != "admin":
-        raise Forbidden("only admins may do this", field="role")
+        raise Forbidden("only admins may do this", code="admin_only", field="role")
     return user
 
 

@@ -1,6 +1,8 @@
-"""Every error leaves the API as JSON naming what was wrong: {"error": {"code", "message", "field", ...}}.
+"""Every error leaves the API as JSON naming what was wrong: {"error": {"code", "type", "message", "field", ...}}.
 
-`type` and `param` repeat `code` and `field` in the names OpenAI's clients read, so they show our message.
+`code` is the specific reason (`asset_not_found`), `type` the error's class (`not_found`), both from
+`zhike.core.errors.ErrorCode`; `param` repeats `field`. Those are the names OpenAI's clients read, so they show
+our message. The body's schema is `zhike.api.schemas.ErrorBody`.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from zhike.core.errors import ZhikeError, plain_ctx
+from zhike.core.errors import ErrorCode, ZhikeError, plain_ctx
 
 log = logging.getLogger("zhike.api")
 
 
-def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
-    err: dict[str, Any] = {"code": code, "message": message, "type": code, "param": field}
+def error_body(
+    code: str, message: str, field: str | None = None, *, type: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": str(code), "message": message, "type": str(type or code), "param": field}
     if field is not None:
         err["field"] = field
     err.update({k: v for k, v in extra.items() if v is not None})
@@ -51,7 +55,7 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else {}
         headers.update(getattr(e, "headers", None) or {})
         return JSONResponse(
-            error_body(e.code, e.message, e.field, limit=e.limit, kind=e.kind, ctx=e.ctx),
+            error_body(e.code, e.message, e.field, type=e.type, fields=e.fields, limit=e.limit, kind=e.kind, ctx=e.ctx),
             status_code=e.status,
             headers=headers or None,
         )
@@ -67,16 +71,24 @@ def install_error_handlers(app: FastAPI) -> None:
             why = (first.get("ctx") or {}).get("error") or first.get("msg", "JSON decode error")
             where = f" at character {pos}" if isinstance(pos, int) else ""
             return JSONResponse(
-                error_body("invalid_json", f"the request body is not valid JSON: {why}{where}", "body"),
+                error_body(
+                    ErrorCode.INVALID_JSON,
+                    f"the request body is not valid JSON: {why}{where}",
+                    "body",
+                    type=ErrorCode.INVALID_INPUT,
+                ),
                 status_code=400,
             )
         field = _loc_name(tuple(first.get("loc", ())))
         msg = "this field is required" if first.get("type") == "missing" else first.get("msg", "invalid")
         details = [{"field": _loc_name(tuple(x.get("loc", ()))), "message": x.get("msg")} for x in errors]
+        names = list(dict.fromkeys(d["field"] for d in details))
         body = error_body(
-            "invalid_input",
+            ErrorCode.VALIDATION_FAILED,
             f"{field}: {msg}",
             field,
+            type=ErrorCode.INVALID_INPUT,
+            fields=names if len(names) > 1 else None,
             details=details,
             kind=first.get("type"),
             ctx=plain_ctx(first.get("ctx")),
@@ -86,11 +98,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(_: Request, e: HTTPException) -> JSONResponse:
         if isinstance(e, RequestTooLarge):
-            return JSONResponse(error_body("too_large", str(e.detail), e.field, limit=e.limit), status_code=413)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
+            body = error_body(
+                ErrorCode.REQUEST_TOO_LARGE, str(e.detail), e.field, type=ErrorCode.TOO_LARGE, limit=e.limit
+            )
+            return JSONResponse(body, status_code=413)
+        code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(e.status_code, ErrorCode.HTTP_ERROR)
         return JSONResponse(error_body(code, str(e.detail)), status_code=e.status_code, headers=e.headers)
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, e: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return JSONResponse(error_body("internal_error", f"internal error: {type(e).__name__}"), status_code=500)
+        return JSONResponse(
+            error_body(ErrorCode.INTERNAL_ERROR, f"internal error: {type(e).__name__}"), status_code=500
+        )

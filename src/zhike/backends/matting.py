@@ -143,7 +143,12 @@ def _matting_net(models: ModelManager, name: str) -> Any:
     """A context manager yielding the cached LoadedMatting for catalogue model `name` (kind "matting")."""
     spec = models.catalog.get(name, field="params.model")
     if spec.kind != "matting":
-        raise InvalidInput(f"{name!r} is a {spec.kind} model, not a matting model", field="params.model")
+        raise InvalidInput(
+            f"{name!r} is a {spec.kind} model, not a matting model",
+            field="params.model",
+            code="model_wrong_kind",
+            ctx={"name": name, "kind": spec.kind, "expected": "matting"},
+        )
     norm: Normalize | None = {"isnet": "isnet", "birefnet": "imagenet"}.get(spec.family)  # type: ignore[assignment]
     return models.use(
         "aux:" + spec.name,

@@ -1,40 +1,137 @@
-"""User-facing errors. Each carries the field it is about so the API and CLI can name it."""
+"""User-facing errors. Each carries the field it is about so the API and CLI can name it, and a stable machine
+`code` (one of `ErrorCode`) that says what went wrong, so clients can say it in the user's language."""
 
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Any
 
 _ABS_PATH = re.compile(r"(?<![\w.:/])/(?:[\w.@+-]+/)+([\w.@+-]+)")
 
 
+class ErrorCode(StrEnum):
+    """Every `code` (and `type`) an error body can carry. The web studio has a zh/en sentence for each
+    (src/zhike/web/errors.js; tests/test_api_contract.py checks both lists agree).
+
+    The first group are the error classes' own codes: the API sends the class's code as `type` (stable per
+    class), and as `code` where the raise site names nothing more specific."""
+
+    # -- classes (also `type`) -------------------------------------------------------------------------------
+    BAD_REQUEST = "bad_request"
+    INVALID_INPUT = "invalid_input"
+    NOT_FOUND = "not_found"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    MODEL_ERROR = "model_error"
+    CONFLICT = "conflict"
+    CONTENT_POLICY = "content_policy"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    GENERATION_FAILED = "generation_failed"
+    INVALID_TEMPLATE = "invalid_template"
+    RENDER_ERROR = "render_error"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    HTTP_ERROR = "http_error"
+    INTERNAL_ERROR = "internal_error"
+    WORKER_LOST = "worker_lost"
+    # -- requests ---------------------------------------------------------------------------------------------
+    VALIDATION_FAILED = "validation_failed"  # with pydantic's `kind` and `ctx` (e.g. less_than_equal, {"le": 150})
+    INVALID_JSON = "invalid_json"
+    REQUEST_TOO_LARGE = "request_too_large"
+    UNKNOWN_OPERATION = "unknown_operation"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    # -- sign-in and permissions ------------------------------------------------------------------------------
+    NOT_AUTHENTICATED = "not_authenticated"
+    API_KEY_INVALID = "api_key_invalid"
+    SESSION_EXPIRED = "session_expired"
+    USER_REQUIRED = "user_required"
+    CSRF_MISSING = "csrf_missing"
+    ADMIN_ONLY = "admin_only"
+    LOGIN_FAILED = "login_failed"
+    LOGIN_THROTTLED = "login_throttled"
+    # -- uploads and images -----------------------------------------------------------------------------------
+    FILE_MISSING = "file_missing"
+    FILE_EMPTY = "file_empty"
+    FILE_TOO_LARGE = "file_too_large"
+    IMAGE_TOO_LARGE = "image_too_large"
+    IMAGE_DAMAGED = "image_damaged"
+    # -- jobs and assets --------------------------------------------------------------------------------------
+    JOB_NOT_FOUND = "job_not_found"
+    JOB_NOT_RETRYABLE = "job_not_retryable"
+    JOB_NO_PREVIEW = "job_no_preview"
+    JOB_NO_ARCHIVE = "job_no_archive"
+    JOB_NOT_FINISHED = "job_not_finished"
+    GENERATION_TIMEOUT = "generation_timeout"
+    ASSET_NOT_FOUND = "asset_not_found"
+    LINK_INVALID = "link_invalid"
+    INVALID_DATE = "invalid_date"
+    MASK_EMPTY = "mask_empty"
+    # -- models -----------------------------------------------------------------------------------------------
+    MODEL_NOT_INSTALLED = "model_not_installed"
+    NO_IMAGE_MODEL = "no_image_model"
+    MODEL_WRONG_KIND = "model_wrong_kind"
+    MODEL_WRONG_FAMILY = "model_wrong_family"
+    MODEL_EMBEDDED = "model_embedded"
+    MODEL_NAME_INVALID = "model_name_invalid"
+    MODEL_NAME_TAKEN = "model_name_taken"
+    MODEL_PATH_MISSING = "model_path_missing"
+    DOWNLOADS_DISABLED = "downloads_disabled"
+    DOWNLOAD_OFFLINE = "download_offline"
+    PRESET_UNKNOWN = "preset_unknown"
+    # -- accounts ---------------------------------------------------------------------------------------------
+    USERNAME_INVALID = "username_invalid"
+    PASSWORD_LENGTH = "password_length"
+    USERNAME_TAKEN = "username_taken"
+    USER_NOT_FOUND = "user_not_found"
+    LAST_ADMIN = "last_admin"
+    KEY_NOT_FOUND = "key_not_found"
+    # -- safety -----------------------------------------------------------------------------------------------
+    IMAGE_WITHHELD = "image_withheld"
+    TERM_EXISTS = "term_exists"
+    TERM_NOT_FOUND = "term_not_found"
+    # -- templates --------------------------------------------------------------------------------------------
+    TEMPLATE_NOT_FOUND = "template_not_found"
+    TEMPLATE_READ_ONLY = "template_read_only"
+    TOO_MANY_TEMPLATES = "too_many_templates"
+
+
 class ZhikeError(Exception):
-    """An error whose message is meant for the user. `status` is the HTTP status the API answers with."""
+    """An error whose message is meant for the user. `status` is the HTTP status the API answers with.
+
+    `code` on the class is the class's code (sent as `type`); a raise site passes `code=` for a specific one
+    (sent as `code`). `fields` names several fields where one value cannot be blamed alone."""
 
     status: int = 400
-    code: str = "bad_request"
+    code: str = ErrorCode.BAD_REQUEST
 
     def __init__(
         self,
         message: str,
         *,
+        code: str | None = None,
         field: str | None = None,
+        fields: list[str] | None = None,
         limit: Any = None,
         kind: str | None = None,
         ctx: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.type = str(type(self).code)
+        self.code = str(code or self.type)
         self.field = field
+        self.fields = fields
         self.limit = limit
-        # For validation errors: pydantic's error type and its context (e.g. "less_than_equal", {"le": 2048}),
-        # so clients can say it in the user's language.
+        # For validation errors: pydantic's error type and its context (e.g. "less_than_equal", {"le": 2048});
+        # for other codes, the values their sentence names ({"name": ...}).
         self.kind = kind
         self.ctx = ctx
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "message": self.message}
-        for name in ("field", "limit", "kind", "ctx"):
+        out: dict[str, Any] = {"code": self.code, "type": self.type, "message": self.message}
+        for name in ("field", "fields", "limit", "kind", "ctx"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         return out

@@ -131,7 +131,12 @@ def get_op(name: str) -> OperationDef:
     op = _REGISTRY.get(name)
     if op is None:
         known = ", ".join(sorted(_REGISTRY))
-        raise InvalidInput(f"unknown operation {name!r}; known operations: {known}", field="op")
+        raise InvalidInput(
+            f"unknown operation {name!r}; known operations: {known}",
+            code="unknown_operation",
+            field="op",
+            ctx={"name": name},
+        )
     return op
 
 

@@ -67,7 +67,12 @@ class ModelCatalog:
                 if spec.name == name:
                     return spec
             known = ", ".join(m.name for m in self.list()) or "none registered; add one with `zhike models add PATH`"
-            raise InvalidInput(f"unknown model {name!r}; available: {known}", field=field)
+            raise InvalidInput(
+                f"unknown model {name!r}; available: {known}",
+                code="model_not_installed",
+                field=field,
+                ctx={"name": name},
+            )
         return ModelSpec.from_row(dict(row))
 
     def default_checkpoint(self, *, field: str = "model", inpainting: bool = False) -> ModelSpec:
@@ -85,6 +90,7 @@ class ModelCatalog:
         raise InvalidInput(
             "no image model is installed; add one with `zhike models add PATH` "
             "(a diffusers folder or a .safetensors checkpoint of SD 1.5 or SDXL)",
+            code="no_image_model",
             field=field,
         )
 
@@ -92,8 +98,13 @@ class ModelCatalog:
         with self.engine.begin() as conn:
             if conn.execute(delete(models).where(models.c.name == name)).rowcount == 0:
                 if any(s.name == name for s in self.embedded()):
-                    raise InvalidInput(f"{name!r} is embedded (shipped with Zhike) and cannot be removed", field="name")
-                raise NotFound(f"unknown model {name!r}", field="name")
+                    raise InvalidInput(
+                        f"{name!r} is embedded (shipped with Zhike) and cannot be removed",
+                        code="model_embedded",
+                        field="name",
+                        ctx={"name": name},
+                    )
+                raise NotFound(f"unknown model {name!r}", code="model_not_installed", field="name", ctx={"name": name})
 
     def add(
         self,
@@ -112,7 +123,9 @@ class ModelCatalog:
         if not path.exists() and REPO_ID_RE.match(source):
             path = self._download(source, name)
         if not path.exists():
-            raise ModelError(f"no file or folder at {source!r}", field="path")
+            raise ModelError(
+                f"no file or folder at {source!r}", code="model_path_missing", field="path", ctx={"path": source}
+            )
         path = path.resolve()
         try:
             info = inspect_checkpoint(path)
@@ -120,7 +133,11 @@ class ModelCatalog:
             raise ModelError(str(e), field="path") from e
         name = name or (path.stem if path.is_file() else path.name)
         if not NAME_RE.match(name):
-            raise InvalidInput("model names use letters, digits, Chinese, '.', '_' or '-' (1-100 chars)", field="name")
+            raise InvalidInput(
+                "model names use letters, digits, Chinese, '.', '_' or '-' (1-100 chars)",
+                code="model_name_invalid",
+                field="name",
+            )
         cfg = None
         if config_dir:
             cfg = Path(config_dir).expanduser().resolve()
@@ -143,7 +160,12 @@ class ModelCatalog:
         }
         with self.engine.begin() as conn:
             if conn.execute(select(models.c.name).where(models.c.name == name)).first():
-                raise Conflict(f"a model named {name!r} exists; pick another --name or remove it first", field="name")
+                raise Conflict(
+                    f"a model named {name!r} exists; pick another --name or remove it first",
+                    code="model_name_taken",
+                    field="name",
+                    ctx={"name": name},
+                )
             conn.execute(insert(models).values(**row))
         return ModelSpec.from_row(row)
 
@@ -153,12 +175,16 @@ class ModelCatalog:
             "and run `zhike models add DIR`."
         )
         if not self.allow_downloads:
-            raise ModelError(f"downloads are switched off (ZHIKE_ALLOW_DOWNLOADS=0). {fix}", field="path")
+            raise ModelError(
+                f"downloads are switched off (ZHIKE_ALLOW_DOWNLOADS=0). {fix}", code="downloads_disabled", field="path"
+            )
         if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
             raise ModelError(
                 f"cannot download {repo_id!r}: this machine is offline for the Hugging Face hub (HF_HUB_OFFLINE=1). "
                 + fix,
+                code="download_offline",
                 field="path",
+                ctx={"name": repo_id},
             )
         from huggingface_hub import snapshot_download
 

@@ -91,7 +91,12 @@ class ModelManager:
         """
         spec = self.catalog.get(name, field=field)
         if spec.kind != "controlnet":
-            raise ModelError(f"{name!r} is a {spec.kind}, not a ControlNet", field=field)
+            raise ModelError(
+                f"{name!r} is a {spec.kind}, not a ControlNet",
+                field=field,
+                code="model_wrong_kind",
+                ctx={"name": name, "kind": spec.kind, "expected": "controlnet"},
+            )
         if spec.family == "unknown":
             spec = replace(spec, family=family)
 

@@ -205,7 +205,12 @@ def prepare_batch_design(env: PrepareEnv, p: BatchDesignParams) -> BatchDesignPa
         if p.model:
             spec = env.catalog.get(p.model, field="params.model")
             if spec.kind != "checkpoint":
-                raise InvalidInput(f"{p.model!r} is a {spec.kind}, not an image model", field="params.model")
+                raise InvalidInput(
+                    f"{p.model!r} is a {spec.kind}, not an image model",
+                    field="params.model",
+                    code="model_wrong_kind",
+                    ctx={"name": p.model, "kind": spec.kind, "expected": "checkpoint"},
+                )
         else:
             try:
                 updates["model"] = env.catalog.default_checkpoint(field="params.model").name

@@ -141,7 +141,12 @@ def prepare_control(env: PrepareEnv, p: ControlParams) -> ControlParams:
         first = first or row
         spec = env.catalog.get(unit.model, field=f"params.controls.{i}.model")
         if spec.kind != "controlnet":
-            raise InvalidInput(f"{unit.model!r} is a {spec.kind}, not a ControlNet", field=f"params.controls.{i}.model")
+            raise InvalidInput(
+                f"{unit.model!r} is a {spec.kind}, not a ControlNet",
+                field=f"params.controls.{i}.model",
+                code="model_wrong_kind",
+                ctx={"name": unit.model, "kind": spec.kind, "expected": "controlnet"},
+            )
     for name in ("init_image", "mask"):
         if getattr(p, name):
             env.assets.get(getattr(p, name), owner_id=env.owner_id, field=f"params.{name}")
@@ -153,6 +158,8 @@ def prepare_control(env: PrepareEnv, p: ControlParams) -> ControlParams:
             raise InvalidInput(
                 f"ControlNet {unit.model!r} is for {family}; the model is {base.family}",
                 field=f"params.controls.{i}.model",
+                code="model_wrong_family",
+                ctx={"name": unit.model, "family": family, "expected": base.family},
             )
     if p.width is None or p.height is None:
         src = env.assets.get(p.init_image, owner_id=env.owner_id) if p.init_image else first

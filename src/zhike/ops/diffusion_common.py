@@ -229,9 +229,19 @@ def check_loras(env: PrepareEnv, p: DiffusionParams, family: str) -> None:
         field = f"params.loras.{i}.name"
         spec = env.catalog.get(ref.name, field=field)
         if spec.kind != "lora":
-            raise InvalidInput(f"{ref.name!r} is a {spec.kind}, not a LoRA", field=field)
+            raise InvalidInput(
+                f"{ref.name!r} is a {spec.kind}, not a LoRA",
+                field=field,
+                code="model_wrong_kind",
+                ctx={"name": ref.name, "kind": spec.kind, "expected": "lora"},
+            )
         if spec.family not in (family, "unknown"):
-            raise InvalidInput(f"LoRA {ref.name!r} is for {spec.family}; the model is {family}", field=field)
+            raise InvalidInput(
+                f"LoRA {ref.name!r} is for {spec.family}; the model is {family}",
+                field=field,
+                code="model_wrong_family",
+                ctx={"name": ref.name, "family": spec.family, "expected": family},
+            )
 
 
 def prepare_diffusion(env: PrepareEnv, p: DiffusionParams, *, inpainting: bool = False) -> DiffusionParams:
@@ -249,6 +259,8 @@ def prepare_diffusion(env: PrepareEnv, p: DiffusionParams, *, inpainting: bool =
             raise InvalidInput(
                 f"{spec.name!r} is an inpainting model: use it for inpaint, erase or outpaint, or pick a base model",
                 field="params.model",
+                code="model_wrong_kind",
+                ctx={"name": spec.name, "kind": "inpaint", "expected": "checkpoint"},
             )
     else:
         spec = env.catalog.default_checkpoint(field="params.model", inpainting=inpainting)
@@ -355,6 +367,7 @@ def save_outputs(
                 "the generated image was withheld by the image safety checker / 生成的图片未通过图像安全检测",
                 field="params.prompt",
                 limit="image_checker",
+                code="image_withheld",
             )
         if any(flags):
             result.warnings.append(f"{sum(flags)} of {len(flags)} images withheld by the image safety checker")

@@ -18,7 +18,7 @@ def binary_mask(mask: Image.Image, size: tuple[int, int], *, field: str) -> Imag
         m = m.resize(size, Image.NEAREST)
     out = m.point(lambda v: 255 if v >= 128 else 0)
     if out.getbbox() is None:
-        raise InvalidInput("the mask is empty: paint the area to change in white", field=field)
+        raise InvalidInput("the mask is empty: paint the area to change in white", code="mask_empty", field=field)
     return out
 
 

@@ -72,7 +72,12 @@ def pick_matting(catalog: ModelCatalog, requested: str | None, *, field: str) ->
     if requested:
         spec = catalog.get(requested, field=field)
         if spec.kind != "matting":
-            raise InvalidInput(f"{requested!r} is a {spec.kind} model, not a matting model", field=field)
+            raise InvalidInput(
+                f"{requested!r} is a {spec.kind} model, not a matting model",
+                field=field,
+                code="model_wrong_kind",
+                ctx={"name": requested, "kind": spec.kind, "expected": "matting"},
+            )
         return requested
     installed = {s.name for s in catalog.list() if s.kind == "matting"}
     return next((n for n in PREFERRED_MATTING if n in installed), min(installed, default=None))

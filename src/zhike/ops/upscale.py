@@ -87,12 +87,18 @@ def resolve_upscaler(catalog: Any, name: str) -> Any:
     except InvalidInput as e:
         if name in BY_NAME:  # a known embedded model whose weights were never fetched
             raise InvalidInput(
-                f"upscaler {name!r} is not installed; run `zhike models fetch-embedded`", field="params.model"
+                f"upscaler {name!r} is not installed; run `zhike models fetch-embedded`",
+                field="params.model",
+                code="model_not_installed",
+                ctx={"name": name},
             ) from e
         raise
     if spec.kind != "upscaler":
         raise InvalidInput(
-            f"model {name!r} is a {spec.kind}, not an upscaler; use e.g. {DEFAULT_MODEL}", field="params.model"
+            f"model {name!r} is a {spec.kind}, not an upscaler; use e.g. {DEFAULT_MODEL}",
+            field="params.model",
+            code="model_wrong_kind",
+            ctx={"name": name, "kind": spec.kind, "expected": "upscaler"},
         )
     return spec
 

@@ -37,7 +37,14 @@ def validation_message(e: ValidationError, prefix: str) -> InvalidInput:
     if err.get("type") == "missing":
         msg = "this field is required"
     limit = (err.get("ctx") or {}).get("le") or (err.get("ctx") or {}).get("max_length")
-    return InvalidInput(f"{loc}: {msg}", field=loc, limit=limit, kind=err.get("type"), ctx=plain_ctx(err.get("ctx")))
+    return InvalidInput(
+        f"{loc}: {msg}",
+        code="validation_failed",
+        field=loc,
+        limit=limit,
+        kind=err.get("type"),
+        ctx=plain_ctx(err.get("ctx")),
+    )
 
 
 @dataclass
@@ -113,7 +120,9 @@ class Zhike:
         """The operation and its validated params (defaults filled, nothing resolved yet)."""
         op = get_op(op_name)
         if not isinstance(raw_params, dict):
-            raise InvalidInput("params must be a JSON object", field="params")
+            raise InvalidInput(
+                "params must be a JSON object", code="validation_failed", field="params", kind="dict_type"
+            )
         try:
             return op, op.params_model.model_validate(raw_params)
         except ValidationError as e:
@@ -148,7 +157,14 @@ class Zhike:
         random (empty or -1) matches the first job instead of drawing a new seed.
         """
         if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
-            raise InvalidInput("Idempotency-Key must be 1-200 characters", field="Idempotency-Key", limit=200)
+            raise InvalidInput(
+                "Idempotency-Key must be 1-200 characters",
+                code="validation_failed",
+                field="Idempotency-Key",
+                limit=200,
+                kind="string_too_long",
+                ctx={"max_length": 200},
+            )
         op, params = self.validate(op_name, raw_params)
         request_hash = hashlib.sha256(
             json.dumps({"op": op.name, "params": params.model_dump(mode="json")}, sort_keys=True).encode()

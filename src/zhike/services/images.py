@@ -35,11 +35,13 @@ def _looks_accepted(data: bytes) -> bool:
 def decode_image(data: bytes, *, field: str, max_bytes: int, max_pixels: int) -> tuple[Image.Image, str]:
     """Decode uploaded bytes into a loaded PIL image; raise a user error naming `field` otherwise."""
     if not data:
-        raise InvalidInput("the file is empty (0 bytes)", field=field)
+        raise InvalidInput("the file is empty (0 bytes)", code="file_empty", field=field)
     if len(data) > max_bytes:
         raise TooLarge(
             f"the file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB",
+            code="file_too_large",
             field=field,
+            ctx={"mb": round(max_bytes / 1e6)},
             limit=max_bytes,
         )
     try:
@@ -56,18 +58,28 @@ def decode_image(data: bytes, *, field: str, max_bytes: int, max_pixels: int) ->
             if w * h > max_pixels or w <= 0 or h <= 0:
                 raise TooLarge(
                     f"the image is {w}x{h} = {w * h / 1e6:.1f} megapixels; the limit is {max_pixels / 1e6:.0f}",
+                    code="image_too_large",
                     field=field,
+                    ctx={"mp": round(max_pixels / 1e6)},
                     limit=max_pixels,
                 )
             img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise TooLarge(f"the image is too large to decode safely ({e})", field=field, limit=max_pixels) from e
+        raise TooLarge(
+            f"the image is too large to decode safely ({e})",
+            code="image_too_large",
+            field=field,
+            limit=max_pixels,
+            ctx={"mp": round(max_pixels / 1e6)},
+        ) from e
     except UnidentifiedImageError as e:
         if _looks_accepted(data):
-            raise InvalidInput("the image is damaged or truncated (its header cannot be read)", field=field) from e
+            raise InvalidInput(
+                "the image is damaged or truncated (its header cannot be read)", code="image_damaged", field=field
+            ) from e
         raise UnsupportedMedia("the file is not an image Zhike can read (PNG, JPEG, WebP, BMP)", field=field) from e
     except (OSError, SyntaxError, ValueError) as e:
-        raise InvalidInput(f"the image is damaged or truncated: {e}", field=field) from e
+        raise InvalidInput(f"the image is damaged or truncated: {e}", code="image_damaged", field=field) from e
     return img, ALLOWED_FORMATS[fmt]
 
 

@@ -96,7 +96,12 @@ class PresetStore:
             if preset.id == preset_id:
                 return preset
         known = ", ".join(p.id for p in self.list())
-        raise InvalidInput(f"unknown preset {preset_id!r}; available: {known}", field=field)
+        raise InvalidInput(
+            f"unknown preset {preset_id!r}; available: {known}",
+            code="preset_unknown",
+            field=field,
+            ctx={"name": preset_id},
+        )
 
     def add(self, path: Path) -> Preset:
         preset = parse_preset(path.read_bytes(), source=str(path))

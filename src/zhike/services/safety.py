@@ -102,7 +102,9 @@ class PromptSafety:
                 select(safety_terms.c.id).where(safety_terms.c.policy == policy, safety_terms.c.term == term)
             ).first()
             if exists:
-                raise Conflict(f"policy {policy} already lists this term", field="term")
+                raise Conflict(
+                    f"policy {policy} already lists this term", code="term_exists", field="term", ctx={"name": policy}
+                )
             conn.execute(insert(safety_terms).values(policy=policy, term=term, match=match, added_by=added_by))
         self._compiled = None
         return {"policy": policy, "term": term, "match": match}
@@ -114,7 +116,9 @@ class PromptSafety:
                 delete(safety_terms).where(safety_terms.c.policy == policy, safety_terms.c.term == term)
             ).rowcount
         if not gone:
-            raise NotFound(f"policy {policy} does not list this term", field="term")
+            raise NotFound(
+                f"policy {policy} does not list this term", code="term_not_found", field="term", ctx={"name": policy}
+            )
         self._compiled = None
 
     def _matchers(self) -> list[CompiledTerm]:

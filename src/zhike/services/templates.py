@@ -99,14 +99,24 @@ class TemplateStore:
             row = conn.execute(q).mappings().first()
         if row is None:
             known = ", ".join(sorted(bundled_templates()))
-            raise NotFound(f"template {template_id!r} not found (bundled: {known}) / 模板不存在", field=field)
+            raise NotFound(
+                f"template {template_id!r} not found (bundled: {known}) / 模板不存在",
+                code="template_not_found",
+                field=field,
+                ctx={"id": template_id},
+            )
         return self._from_row(dict(row))
 
     def create(self, owner_id: str, body: Any, *, field: str = "template") -> StoredTemplate:
         with self.engine.connect() as conn:
             n = conn.execute(select(func.count()).where(templates.c.owner_id == owner_id)).scalar_one()
         if n >= MAX_TEMPLATES_PER_OWNER:
-            raise TooLarge(f"at most {MAX_TEMPLATES_PER_OWNER} templates each", field=field)
+            raise TooLarge(
+                f"at most {MAX_TEMPLATES_PER_OWNER} templates each",
+                code="too_many_templates",
+                field=field,
+                limit=MAX_TEMPLATES_PER_OWNER,
+            )
         tid = f"my_{secrets.token_hex(6)}"
         tpl = parse_or_invalid(self._with_id(body, tid, field), field=field)
         now = utcnow()
@@ -132,7 +142,12 @@ class TemplateStore:
                 .values(body=tpl.model_dump(mode="json"), version=templates.c.version + 1, updated_at=utcnow())
             )
         if res.rowcount != 1:  # deleted meanwhile
-            raise NotFound(f"template {template_id!r} not found", field="template_id")
+            raise NotFound(
+                f"template {template_id!r} not found",
+                code="template_not_found",
+                field="template_id",
+                ctx={"id": template_id},
+            )
         return self.get(template_id, owner_id)
 
     def delete(self, template_id: str, owner_id: str) -> None:
@@ -146,6 +161,7 @@ class TemplateStore:
                 f"{template_id!r} is bundled with Zhike and read-only: save a copy (POST /api/v1/templates) "
                 "/ 内置模板不能修改，请另存为新模板",
                 field="template_id",
+                code="template_read_only",
             )
         self.get(template_id, owner_id)  # 404 for a missing or another owner's template
 

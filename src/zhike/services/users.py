@@ -92,6 +92,7 @@ def check_username(username: str) -> str:
     if not isinstance(username, str) or not USERNAME_RE.match(username):
         raise InvalidInput(
             "username must be 1-64 characters: letters, digits, Chinese characters, '.', '_' or '-'",
+            code="username_invalid",
             field="username",
             limit=64,
         )
@@ -101,7 +102,11 @@ def check_username(username: str) -> str:
 def check_new_password(password: str) -> str:
     if not isinstance(password, str) or not (MIN_PASSWORD <= len(password) <= MAX_PASSWORD):
         raise InvalidInput(
-            f"password must be {MIN_PASSWORD}-{MAX_PASSWORD} characters", field="password", limit=MAX_PASSWORD
+            f"password must be {MIN_PASSWORD}-{MAX_PASSWORD} characters",
+            code="password_length",
+            field="password",
+            limit=MAX_PASSWORD,
+            ctx={"min": MIN_PASSWORD, "max": MAX_PASSWORD},
         )
     return password
 
@@ -131,7 +136,12 @@ class UserService:
             with self.engine.begin() as conn:
                 conn.execute(insert(users).values(**row))
         except IntegrityError as e:
-            raise Conflict(f"a user named {username!r} already exists", field="username") from e
+            raise Conflict(
+                f"a user named {username!r} already exists",
+                code="username_taken",
+                field="username",
+                ctx={"name": username},
+            ) from e
         return row
 
     def get(self, user_id: str) -> dict[str, Any] | None:
@@ -147,7 +157,9 @@ class UserService:
     def require(self, username: str) -> dict[str, Any]:
         user = self.by_username(username)
         if user is None:
-            raise NotFound(f"no user named {username!r}", field="username")
+            raise NotFound(
+                f"no user named {username!r}", code="user_not_found", field="username", ctx={"name": username}
+            )
         return user
 
     def for_owner(self, owner: str) -> dict[str, Any] | None:
@@ -181,7 +193,7 @@ class UserService:
         with self.engine.begin() as conn:
             res = conn.execute(update(users).where(users.c.id == user_id).values(password_hash=digest))
             if res.rowcount == 0:
-                raise NotFound(f"no user with id {user_id!r}", field="id")
+                raise NotFound(f"no user with id {user_id!r}", code="user_not_found", field="id", ctx={"name": user_id})
             conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
 
     def update(
@@ -190,7 +202,7 @@ class UserService:
         """Change a user; refuses a change that would leave no enabled admin."""
         user = self.get(user_id)
         if user is None:
-            raise NotFound(f"no user with id {user_id!r}", field="id")
+            raise NotFound(f"no user with id {user_id!r}", code="user_not_found", field="id", ctx={"name": user_id})
         values: dict[str, Any] = {}
         if role is not None:
             values["role"] = check_role(role)
@@ -206,7 +218,11 @@ class UserService:
                 ).scalar_one()
                 was_admin = user["role"] == "admin" and not user["disabled"]
                 if was_admin and admins == 0:  # raising rolls the update back
-                    raise Conflict("this change would leave no enabled admin", field="role" if role else "disabled")
+                    raise Conflict(
+                        "this change would leave no enabled admin",
+                        code="last_admin",
+                        field="role" if role else "disabled",
+                    )
                 if values.get("disabled"):
                     conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
         if password is not None:

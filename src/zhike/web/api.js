@@ -5,12 +5,14 @@ export function setCsrf(token) {
   csrf = token || null;
 }
 
-// An error answer of the API: {error: {code, message, field, limit, kind, details}}.
+// An error answer of the API: {error: {code, type, message, field, fields, limit, kind, ctx, details}}.
 export class ApiError extends Error {
   constructor(status, message, code, extra = {}) {
     super(message);
     this.status = status;
     this.code = code;
+    this.type = extra.type || null;
+    this.fields = extra.fields || null;
     this.field = extra.field || null;
     this.limit = extra.limit ?? null;
     this.kind = extra.kind || null;

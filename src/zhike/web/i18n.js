@@ -1,4 +1,6 @@
 // Every visible string of the studio, in Chinese and English. t("key", {name: value}) fills {name}.
+import { ERRORS } from "./errors.js";
+
 const STRINGS = {
   zh: {
     "brand": "智客 Zhike",
@@ -62,17 +64,6 @@ const STRINGS = {
     "err.pattern": "{field}：格式不对",
     "err.extra": "{field}：不认识这个参数",
     "err.multiple": "{field}：必须是 {limit} 的倍数",
-    "err.code.not_found": "找不到：{msg}",
-    "err.code.too_large": "太大了：{msg}",
-    "err.code.unsupported_media_type": "不支持的文件类型：{msg}",
-    "err.code.unauthorized": "未通过身份验证：{msg}",
-    "err.code.too_many_attempts": "尝试次数过多：{msg}",
-    "err.code.forbidden": "没有权限：{msg}",
-    "err.code.conflict": "冲突：{msg}",
-    "err.code.model_error": "模型问题：{msg}",
-    "err.code.invalid_input": "输入有误：{msg}",
-    "err.code.too_many_requests": "请求太频繁：{msg}",
-    "err.code.internal_error": "服务器内部错误：{msg}",
   },
   en: {
     "brand": "Zhike 智客",
@@ -210,33 +201,18 @@ function ctxLimit(ctx) {
   return "";
 }
 
-// The API's fixed sentences that users meet most, in Chinese (by exact English text or pattern).
-const MESSAGES_ZH = [
-  [/^wrong username or password$/, () => "用户名或密码错误"],
-  [/^too many failed logins: try again in (\d+) s$/, (m) => `登录失败次数过多，请 ${m[1]} 秒后再试`],
-  [/^your session has expired or was ended: log in again$/, () => "登录已过期，请重新登录"],
-  [/^this field is required$/, () => "必填"],
-];
-
-// Pages add the sentences of their own API areas: addMessages([[/^english (.*)$/, (m) => `中文 ${m[1]}`], ...]).
-export function addMessages(list) {
-  MESSAGES_ZH.push(...list);
-}
-
-// An ApiError in the page's language. English pages show the API's own message; Chinese pages translate what
-// is structured (validation kinds, error codes) and keep the API's words for the detail.
+// An ApiError in the page's language, by its `code` (web/errors.js; the class in `type` when the code is newer
+// than this page). Validation errors say the field and the limit from pydantic's `kind`/`ctx` in Chinese; English
+// pages keep the API's own sentence for them.
 export function errorMessage(err) {
   const message = err.message || "";
-  if (lang === "en") return message;
-  for (const [re, zh] of MESSAGES_ZH) {
-    const m = message.match(re);
-    if (m) return zh(m);
-  }
   const field = err.field ? err.field.replace(/^params\./, "") : "";
-  if (err.kind && KINDS[err.kind] && field) {
-    const last = field.split(".").filter((p) => !/^\d+$/.test(p)).pop();
-    return t(KINDS[err.kind], { field: fieldLabel(last, field), limit: ctxLimit(err.ctx) || err.limit || "" });
-  }
-  const key = `err.code.${err.code}`;
-  return has(key) ? t(key, { msg: message }) : message;
+  const last = field.split(".").filter((p) => !/^\d+$/.test(p)).pop() || "";
+  const label = last ? fieldLabel(last, field) : "";
+  const limit = ctxLimit(err.ctx) || err.limit || "";
+  if (lang === "zh" && err.kind && KINDS[err.kind] && field) return t(KINDS[err.kind], { field: label, limit });
+  const entry = ERRORS[err.code] || ERRORS[err.type];
+  if (!entry) return message;
+  const vars = { limit, ...(err.ctx || {}), msg: message, field: label };
+  return (entry[lang] ?? entry.en).replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
 }

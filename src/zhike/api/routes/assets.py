@@ -8,12 +8,15 @@ from fastapi import APIRouter, Form, Header, Query, Request, Response, UploadFil
 from fastapi.concurrency import run_in_threadpool
 
 from zhike.api.deps import AppDep, OwnerDep, authenticate
+from zhike.api.schemas import AssetDetail, AssetPage, AssetPublic, Deleted
 from zhike.api.signing import check
 from zhike.core.errors import InvalidInput, NotFound, TooLarge
 from zhike.services.assets.service import parse_when, recorded_source
 from zhike.services.exports import Export
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
+# What /file can answer: generated images are PNG; uploads stay as sent (images.ALLOWED_FORMATS).
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp")
 
 
 def asset_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -48,16 +51,24 @@ async def read_upload(app: Any, file: UploadFile | None, *, limit: int | None = 
     the rest. `what` names the file in messages ("the data file")."""
     if file is None:
         raise InvalidInput(
-            f"send the {what} as multipart/form-data field `file` / 请以 file 字段上传文件", field="file"
+            f"send the {what} as multipart/form-data field `file` / 请以 file 字段上传文件",
+            code="file_missing",
+            field="file",
         )
     limit = app.assets.max_upload_bytes if limit is None else limit
     data = await file.read(limit + 1)
     if len(data) > limit:
-        raise TooLarge(f"the {what} is larger than {limit / 1e6:.0f} MB", field="file", limit=limit)
+        raise TooLarge(
+            f"the {what} is larger than {limit / 1e6:.0f} MB",
+            code="file_too_large",
+            field="file",
+            limit=limit,
+            ctx={"mb": round(limit / 1e6)},
+        )
     return data
 
 
-@router.post("", status_code=201, summary="Upload an image (multipart field `file`)")
+@router.post("", status_code=201, summary="Upload an image (multipart field `file`)", response_model=AssetPublic)
 async def upload_asset(
     app: AppDep,
     owner: OwnerDep,
@@ -71,7 +82,7 @@ async def upload_asset(
     return asset_view(row)
 
 
-@router.get("", summary="List your assets, newest first; search and filter")
+@router.get("", summary="List your assets, newest first; search and filter", response_model=AssetPage)
 def list_assets(
     app: AppDep,
     owner: OwnerDep,
@@ -104,7 +115,7 @@ def list_assets(
     return {"assets": [asset_view(r) for r in rows], "next": rows[-1]["id"] if len(rows) == limit else None}
 
 
-@router.get("/{asset_id}", summary="An asset's record: parameters, model, seed, lineage")
+@router.get("/{asset_id}", summary="An asset's record: parameters, model, seed, lineage", response_model=AssetDetail)
 def get_asset(asset_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
     """Adds `children_count` (list them with `?parent=ID`) and `parent`: {"id", "exists"} for the image it was
     made from (`exists` is false once that was deleted), or null."""
@@ -116,14 +127,22 @@ def get_asset(asset_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
     return out
 
 
-@router.delete("/{asset_id}", summary="Delete one of your assets")
+@router.delete("/{asset_id}", summary="Delete one of your assets", response_model=Deleted)
 def delete_asset(asset_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
     """Removes the record; the file goes when no other asset has the same bytes. Images made from it stay."""
     app.assets.delete(asset_id, owner_id=owner)
     return {"deleted": asset_id}
 
 
-@router.get("/{asset_id}/file", summary="The asset's file", responses={200: {"content": {"image/png": {}}}})
+@router.get(
+    "/{asset_id}/file",
+    summary="The asset's file",
+    response_class=Response,
+    responses={
+        200: {"content": {m: {} for m in IMAGE_TYPES}, "description": "The file, labelled"},
+        304: {"description": "Unchanged since the ETag sent in If-None-Match"},
+    },
+)
 def asset_file(
     asset_id: str,
     request: Request,
@@ -141,7 +160,7 @@ def asset_file(
     """
     if sig is not None and expires is not None:
         if not check(app.secret, asset_id, expires, sig):
-            raise NotFound("this link is invalid or has expired", field="sig")
+            raise NotFound("this link is invalid or has expired", code="link_invalid", field="sig")
         row = app.assets.get(asset_id, owner_id=None)
     else:
         row = app.assets.get(asset_id, owner_id=authenticate(request, app, authorization).owner_id)
@@ -150,7 +169,15 @@ def asset_file(
     return _send(request, export, f'{disposition}; filename="zhike-{asset_id}.{export.ext}"')
 
 
-@router.get("/{asset_id}/thumb", summary="A small WebP of the asset", responses={200: {"content": {"image/webp": {}}}})
+@router.get(
+    "/{asset_id}/thumb",
+    summary="A small WebP of the asset",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/webp": {}}, "description": "WebP"},
+        304: {"description": "Unchanged since the ETag sent in If-None-Match"},
+    },
+)
 def asset_thumb(
     asset_id: str,
     app: AppDep,

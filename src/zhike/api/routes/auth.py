@@ -10,6 +10,16 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from zhike.api.deps import SESSION_COOKIE, AdminDep, AppDep, IdentityDep, Unauthorized, UserDep
+from zhike.api.schemas import (
+    KeyCreated,
+    KeyList,
+    KeyRevoked,
+    LoginResult,
+    MeResult,
+    Ok,
+    UserList,
+    UserPublic,
+)
 from zhike.core.errors import NotFound, ZhikeError
 from zhike.services.container import Zhike
 from zhike.services.users import MAX_PASSWORD, owner_id, public
@@ -26,7 +36,9 @@ class TooManyAttempts(ZhikeError):
 
     def __init__(self, retry_after: float) -> None:
         seconds = max(1, math.ceil(retry_after))
-        super().__init__(f"too many failed logins: try again in {seconds} s")
+        super().__init__(
+            f"too many failed logins: try again in {seconds} s", code="login_throttled", ctx={"seconds": seconds}
+        )
         self.headers = {"Retry-After": str(seconds)}
 
 
@@ -61,7 +73,9 @@ def _cookie_secure(app: Zhike, request: Request) -> bool:
 
 
 # -- login -----------------------------------------------------------------------------------------------
-@router.post("/auth/login", summary="Log in: sets the session cookie and returns the CSRF token")
+@router.post(
+    "/auth/login", summary="Log in: sets the session cookie and returns the CSRF token", response_model=LoginResult
+)
 def login(body: LoginBody, request: Request, response: Response, app: AppDep) -> dict[str, Any]:
     ip = request.client.host if request.client else "unknown"
     throttle = app.login_throttle
@@ -71,7 +85,7 @@ def login(body: LoginBody, request: Request, response: Response, app: AppDep) ->
     user = app.users.verify_password(body.username, body.password)
     if user is None:
         throttle.failure(body.username, ip)
-        raise Unauthorized(LOGIN_FAILED)
+        raise Unauthorized(LOGIN_FAILED, code="login_failed")
     throttle.success(body.username, ip)
     old = request.cookies.get(SESSION_COOKIE)
     if old:  # a new login never reuses a session (no fixation)
@@ -91,7 +105,7 @@ def login(body: LoginBody, request: Request, response: Response, app: AppDep) ->
     return {"user": _me(user), "csrf_token": session["csrf_token"]}
 
 
-@router.post("/auth/logout", summary="End this browser session and clear its cookie")
+@router.post("/auth/logout", summary="End this browser session and clear its cookie", response_model=Ok)
 def logout(identity: IdentityDep, request: Request, response: Response, app: AppDep) -> dict[str, Any]:
     if identity.session is not None:
         app.users.delete_session_id(identity.session["id"])
@@ -99,7 +113,12 @@ def logout(identity: IdentityDep, request: Request, response: Response, app: App
     return {"ok": True}
 
 
-@router.get("/auth/me", summary="The logged-in user (and the session's CSRF token)")
+@router.get(
+    "/auth/me",
+    summary="The logged-in user (and the session's CSRF token)",
+    response_model=MeResult,
+    response_model_exclude_unset=True,  # csrf_token only for session callers, absent (not null) for keys
+)
 def me(identity: IdentityDep, user: UserDep, response: Response) -> dict[str, Any]:
     response.headers["Cache-Control"] = "no-store"
     out: dict[str, Any] = {"user": _me(user)}
@@ -121,40 +140,49 @@ def _key(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("/keys", summary="Your API keys (admins: every key with ?all=1)")
+@router.get("/keys", summary="Your API keys (admins: every key with ?all=1)", response_model=KeyList)
 def list_keys(app: AppDep, user: UserDep, show_all: Annotated[bool, Query(alias="all")] = False) -> dict[str, Any]:
     everything = show_all and user["role"] == "admin"
     rows = app.keys.list() if everything else app.keys.list(owner_id(user), include_revoked=False)
     return {"keys": [_key(r) for r in rows]}
 
 
-@router.post("/keys", status_code=201, summary="Create an API key for yourself; the key is returned only here")
+@router.post(
+    "/keys",
+    status_code=201,
+    summary="Create an API key for yourself; the key is returned only here",
+    response_model=KeyCreated,
+)
 def create_key(body: KeyBody, app: AppDep, user: UserDep, response: Response) -> dict[str, Any]:
     row, key = app.keys.create(body.name, owner_id=owner_id(user))
     response.headers["Cache-Control"] = "no-store"
     return {**_key(row), "key": key}
 
 
-@router.delete("/keys/{key_id}", summary="Revoke one of your API keys (admins: any key)")
+@router.delete("/keys/{key_id}", summary="Revoke one of your API keys (admins: any key)", response_model=KeyRevoked)
 def revoke_key(key_id: str, app: AppDep, user: UserDep) -> dict[str, Any]:
     row = app.keys.get(key_id)
     if row is None or (row["owner_id"] != owner_id(user) and user["role"] != "admin"):
-        raise NotFound(f"no key with id {key_id!r}", field="id")
+        raise NotFound(f"no key with id {key_id!r}", code="key_not_found", field="id", ctx={"id": key_id})
     app.keys.revoke(key_id)
     return {"id": key_id, "revoked": True}
 
 
 # -- users (admins) --------------------------------------------------------------------------------------
-@router.get("/users", summary="Every user (admins only)")
+@router.get("/users", summary="Every user (admins only)", response_model=UserList)
 def list_users(app: AppDep, _: AdminDep) -> dict[str, Any]:
     return {"users": [public(u) for u in app.users.list()]}
 
 
-@router.post("/users", status_code=201, summary="Create a user (admins only)")
+@router.post("/users", status_code=201, summary="Create a user (admins only)", response_model=UserPublic)
 def create_user(body: NewUserBody, app: AppDep, _: AdminDep) -> dict[str, Any]:
     return public(app.users.create_user(body.username, body.password, body.role))
 
 
-@router.patch("/users/{user_id}", summary="Disable/enable a user, change the role or set a password (admins only)")
+@router.patch(
+    "/users/{user_id}",
+    summary="Disable/enable a user, change the role or set a password (admins only)",
+    response_model=UserPublic,
+)
 def patch_user(user_id: str, body: UserPatch, app: AppDep, _: AdminDep) -> dict[str, Any]:
     return public(app.users.update(user_id, disabled=body.disabled, role=body.role, password=body.password))

@@ -12,10 +12,13 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhike.api.deps import AppDep, Forbidden, IdentityDep, OwnerDep, run_waiting
+from zhike.api.schemas import JobList, JobPublic
 from zhike.core.errors import Conflict, NotFound
 from zhike.services.jobs.queue import TERMINAL, public_job
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+# Job answers leave out `retry_of` except after /retry: exclude_unset keeps each answer's keys as built.
+JOB: dict[str, Any] = {"response_model": JobPublic, "response_model_exclude_unset": True}
 
 
 class JobCreate(BaseModel):
@@ -43,7 +46,13 @@ def job_view(app: Any, row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@router.post("", status_code=201, summary="Submit a job")
+@router.post(
+    "",
+    status_code=201,
+    summary="Submit a job",
+    responses={200: {"model": JobPublic, "description": "The earlier job with this Idempotency-Key"}},
+    **JOB,
+)
 def create_job(
     body: JobCreate,
     app: AppDep,
@@ -54,7 +63,7 @@ def create_job(
     """Queue an operation. Repeating a request with the same `Idempotency-Key` returns the first job."""
     owner = identity.owner_id
     if body.safety_override and not (identity.user and identity.user.get("role") == "admin"):
-        raise Forbidden("only admins can override the content policy", field="safety_override")
+        raise Forbidden("only admins can override the content policy", code="admin_only", field="safety_override")
     row, created = app.submit(body.op, body.params, owner, idempotency_key, safety_override=body.safety_override)
     if not created:
         response.status_code = 200
@@ -62,14 +71,14 @@ def create_job(
     return job_view(app, row)
 
 
-@router.get("", summary="List your jobs")
+@router.get("", summary="List your jobs", response_model=JobList, response_model_exclude_unset=True)
 def list_jobs(
     app: AppDep, owner: OwnerDep, state: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> dict[str, Any]:
     return {"jobs": [job_view(app, r) for r in app.jobs.list(owner, state=state, limit=limit)]}
 
 
-@router.get("/{job_id}", summary="A job's state, progress and result")
+@router.get("/{job_id}", summary="A job's state, progress and result", **JOB)
 def get_job(
     job_id: str,
     app: AppDep,
@@ -82,19 +91,22 @@ def get_job(
     return job_view(app, app.jobs.get(job_id, owner))
 
 
-@router.post("/{job_id}/cancel", summary="Cancel a queued or running job")
+@router.post("/{job_id}/cancel", summary="Cancel a queued or running job", **JOB)
 def cancel_job(job_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
     return job_view(app, app.jobs.cancel(job_id, owner))
 
 
-@router.post("/{job_id}/retry", status_code=201, summary="Run a failed or cancelled job again, as a new job")
+@router.post("/{job_id}/retry", status_code=201, summary="Run a failed or cancelled job again, as a new job", **JOB)
 def retry_job(job_id: str, app: AppDep, owner: OwnerDep, response: Response) -> dict[str, Any]:
     """Submits the job's operation with its stored parameters (seed and model as resolved the first time)
     through the same validation as `POST /api/v1/jobs`. The answer is the new job, with `retry_of` naming this one."""
     old = app.jobs.get(job_id, owner)  # another owner's job is 404, as everywhere
     if old["state"] not in ("failed", "cancelled"):
         raise Conflict(
-            f"job {job_id!r} is {old['state']}: only failed or cancelled jobs can be retried", field="job_id"
+            f"job {job_id!r} is {old['state']}: only failed or cancelled jobs can be retried",
+            code="job_not_retryable",
+            field="job_id",
+            ctx={"id": job_id, "state": old["state"]},
         )
     row, _ = app.submit(old["op"], old["params"], owner)
     response.headers["Location"] = f"/api/v1/jobs/{row['id']}"
@@ -104,19 +116,21 @@ def retry_job(job_id: str, app: AppDep, owner: OwnerDep, response: Response) -> 
 @router.get(
     "/{job_id}/preview",
     summary="The latest step preview (JPEG)",
-    responses={200: {"content": {"image/jpeg": {}}}},
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "JPEG"}},
 )
 def job_preview(job_id: str, app: AppDep, owner: OwnerDep) -> Response:
     row = app.jobs.get(job_id, owner)
     if row.get("preview") is None:
-        raise NotFound("this job has no preview yet", field="job_id")
+        raise NotFound("this job has no preview yet", code="job_no_preview", field="job_id")
     return Response(row["preview"], media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.get(
     "/{job_id}/events",
     summary="Follow a job: server-sent events",
-    responses={200: {"content": {"text/event-stream": {}}}},
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "`event: progress` ... `event: done`"}},
 )
 async def job_events(job_id: str, request: Request, app: AppDep, owner: OwnerDep) -> StreamingResponse:
     """`event: progress` on every change (state, step, preview), then one `event: done` with the final job."""

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from zhike import __version__
 from zhike.api.deps import AppDep, OwnerDep
+from zhike.api.schemas import Health, PresetList, SizeList
 from zhike.core.errors import InvalidInput, NotFound
 from zhike.core.registry import get_op, list_ops
 from zhike.ops.resize_design import SIZE_PRESETS
@@ -15,7 +16,7 @@ from zhike.ops.resize_design import SIZE_PRESETS
 router = APIRouter(prefix="/api/v1", tags=["meta"])
 
 
-@router.get("/health", summary="Liveness and version (no key needed)")
+@router.get("/health", summary="Liveness and version (no key needed)", response_model=Health)
 def health() -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
@@ -30,10 +31,14 @@ def op_detail(name: str, _: OwnerDep) -> dict[str, Any]:
     try:
         return get_op(name).schema()
     except InvalidInput as e:  # a path that names no operation is a missing resource, not a bad body
-        raise NotFound(e.message, field="name") from e
+        raise NotFound(e.message, code=e.code, field="name", ctx=e.ctx) from e
 
 
-@router.get("/sizes", summary="Marketplace image sizes (淘宝主图, 抖音竖版, ...) for size pickers and resize_design")
+@router.get(
+    "/sizes",
+    summary="Marketplace image sizes (淘宝主图, 抖音竖版, ...) for size pickers and resize_design",
+    response_model=SizeList,
+)
 def sizes(_: OwnerDep) -> dict[str, Any]:
     return {
         "sizes": [
@@ -43,6 +48,6 @@ def sizes(_: OwnerDep) -> dict[str, Any]:
     }
 
 
-@router.get("/presets", summary="Style presets (bundled and the deployment's own)")
+@router.get("/presets", summary="Style presets (bundled and the deployment's own)", response_model=PresetList)
 def presets(app: AppDep, _: OwnerDep) -> dict[str, Any]:
     return {"presets": [p.model_dump() for p in app.presets.list()]}

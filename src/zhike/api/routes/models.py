@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhike.api.deps import AdminDep, AppDep, IdentityDep
+from zhike.api.schemas import ModelList, ModelPublic, ModelRemoved
 from zhike.core.errors import InvalidInput, ZhikeError
 from zhike.models.catalog import REPO_ID_RE
 from zhike.models.specs import ModelSpec
@@ -40,14 +41,14 @@ def _cached(app: Zhike) -> set[str]:
     return set(app.models.cached_names()) if "models" in app.__dict__ else set()
 
 
-@router.get("", summary="Registered and embedded models")
+@router.get("", summary="Registered and embedded models", response_model=ModelList)
 def list_models(app: AppDep, identity: IdentityDep) -> dict[str, Any]:
     admin = identity.user is not None and identity.user["role"] == "admin"
     cached = _cached(app)
     return {"models": [model_view(s, cached, admin=admin) for s in app.catalog.list()]}
 
 
-@router.post("", status_code=201, summary="Register a model (admins only)")
+@router.post("", status_code=201, summary="Register a model (admins only)", response_model=ModelPublic)
 def add_model(body: ModelAdd, app: AppDep, _: AdminDep, response: Response) -> dict[str, Any]:
     """Inspects and hashes the files (seconds for large checkpoints), so it runs in the thread pool.
     A repo id is downloaded only where the server may reach the hub; otherwise the error says how to copy it."""
@@ -61,10 +62,19 @@ def add_model(body: ModelAdd, app: AppDep, _: AdminDep, response: Response) -> d
     return model_view(spec, _cached(app), admin=True)
 
 
-@router.delete("/{name}", summary="Unregister a model (admins only; its files stay; embedded models stay)")
+@router.delete(
+    "/{name}",
+    summary="Unregister a model (admins only; its files stay; embedded models stay)",
+    response_model=ModelRemoved,
+)
 def remove_model(name: str, app: AppDep, _: AdminDep) -> dict[str, Any]:
     spec = next((s for s in app.catalog.list() if s.name == name), None)
     if spec is not None and spec.embedded:
-        raise InvalidInput(f"{name!r} is embedded (shipped with Zhike) and cannot be removed", field="name")
+        raise InvalidInput(
+            f"{name!r} is embedded (shipped with Zhike) and cannot be removed",
+            code="model_embedded",
+            field="name",
+            ctx={"name": name},
+        )
     app.catalog.remove(name)  # 404 for an unknown name
     return {"name": name, "removed": True}

@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhike.api.deps import AppDep, OwnerDep, run_waiting
+from zhike.api.schemas import ImagesResponse
 from zhike.api.signing import signed_path
 from zhike.core.errors import InvalidInput, ZhikeError
 
@@ -46,15 +47,30 @@ class JobFailed(ZhikeError):
 def _wait(app: Any, job_id: str, owner: str, timeout: float = 900) -> dict[str, Any]:
     row = app.jobs.wait(job_id, owner, timeout=timeout, terminal_only=True)
     if row["state"] not in ("succeeded", "failed", "cancelled"):
-        raise JobFailed(f"job {job_id} did not finish in {timeout:.0f} s; follow it at /api/v1/jobs/{job_id}")
+        raise JobFailed(
+            f"job {job_id} did not finish in {timeout:.0f} s; follow it at /api/v1/jobs/{job_id}",
+            code="generation_timeout",
+            ctx={"id": job_id},
+        )
     return row
 
 
-@router.post("/v1/images/generations", summary="OpenAI-compatible image generation")
+# Each image has `url` or `b64_json`, never both (as OpenAI answers): exclude_unset leaves the other out.
+@router.post(
+    "/v1/images/generations",
+    summary="OpenAI-compatible image generation",
+    response_model=ImagesResponse,
+    response_model_exclude_unset=True,
+)
 async def generations(body: ImageGenerationRequest, request: Request, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
     m = SIZE_RE.match(body.size)
     if not m:
-        raise InvalidInput("size must be WIDTHxHEIGHT, e.g. 512x512", field="size")
+        raise InvalidInput(
+            "size must be WIDTHxHEIGHT, e.g. 512x512",
+            code="validation_failed",
+            field="size",
+            kind="string_pattern_mismatch",
+        )
     params: dict[str, Any] = {
         "prompt": body.prompt,
         "negative_prompt": body.negative_prompt,
@@ -75,7 +91,8 @@ async def generations(body: ImageGenerationRequest, request: Request, app: AppDe
         field = {"params.width": "size", "params.height": "size", "params.batch_size": "n"}.get(
             e.field or "", (e.field or "").removeprefix("params.")
         )
-        raise InvalidInput(e.message.replace(e.field or "", field, 1), field=field, limit=e.limit) from e
+        message = e.message.replace(e.field or "", field, 1)
+        raise InvalidInput(message, code=e.code, field=field, limit=e.limit, kind=e.kind, ctx=e.ctx) from e
     row = await run_waiting(request, _wait, app, row["id"], owner)
     if row["state"] != "succeeded":
         err = row.get("error") or {"message": row.get("message") or row["state"]}

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhike.api.deps import AdminDep, AppDep, OwnerDep
+from zhike.api.schemas import AuditLog, SafetyStatus, Term, TermList, TermRemoved
 from zhike.safety.matcher import MATCH_MODES
 
 router = APIRouter(prefix="/api/v1/safety", tags=["safety"])
@@ -20,12 +21,17 @@ class TermBody(BaseModel):
     match: str = Field("variant", description=f"one of {', '.join(MATCH_MODES)}")
 
 
-@router.get("", summary="Whether prompts and images are screened, and by what")
+@router.get(
+    "",
+    summary="Whether prompts and images are screened, and by what",
+    response_model=SafetyStatus,
+    response_model_exclude_unset=True,  # image_checker.model only when one is installed
+)
 def status(app: AppDep, _: OwnerDep) -> dict[str, Any]:
     return app.safety.status()
 
 
-@router.get("/terms", summary="The word lists (admins only)")
+@router.get("/terms", summary="The word lists (admins only)", response_model=TermList)
 def list_terms(app: AppDep, _: AdminDep, policy: str | None = None) -> dict[str, Any]:
     rows = app.safety.terms(policy)
     for r in rows:
@@ -33,12 +39,12 @@ def list_terms(app: AppDep, _: AdminDep, policy: str | None = None) -> dict[str,
     return {"terms": rows, "policies": {k: v.name for k, v in app.safety.policies.items()}}
 
 
-@router.post("/terms", status_code=201, summary="Add a term to a policy (admins only)")
+@router.post("/terms", status_code=201, summary="Add a term to a policy (admins only)", response_model=Term)
 def add_term(body: TermBody, app: AppDep, admin: AdminDep) -> dict[str, Any]:
     return app.safety.add_term(body.policy, body.term, body.match, added_by=admin["username"])
 
 
-@router.delete("/terms", summary="Remove a term from a policy (admins only)")
+@router.delete("/terms", summary="Remove a term from a policy (admins only)", response_model=TermRemoved)
 def remove_term(
     app: AppDep,
     _: AdminDep,
@@ -49,6 +55,8 @@ def remove_term(
     return {"removed": {"policy": policy, "term": term}}
 
 
-@router.get("/audit", summary="Refused (and admin-overridden) requests, newest first (admins only)")
+@router.get(
+    "/audit", summary="Refused (and admin-overridden) requests, newest first (admins only)", response_model=AuditLog
+)
 def audit(app: AppDep, _: AdminDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     return {"events": app.safety.audit(limit)}

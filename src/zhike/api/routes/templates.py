@@ -15,6 +15,7 @@ from starlette.background import BackgroundTask
 
 from zhike.api.deps import AppDep, OwnerDep
 from zhike.api.routes.assets import read_upload
+from zhike.api.schemas import DataFile, Deleted, TemplateList, TemplatePublic
 from zhike.core.errors import Conflict, InvalidInput
 from zhike.design import data as batch_data
 from zhike.design.template import Template
@@ -29,29 +30,33 @@ def store(app: Any) -> TemplateStore:
     return TemplateStore(app.engine)
 
 
-@router.get(PREFIX, summary="List templates: bundled, then yours")
+@router.get(PREFIX, summary="List templates: bundled, then yours", response_model=TemplateList)
 def list_templates(app: AppDep, owner: OwnerDep) -> dict[str, Any]:
     return {"templates": [t.view(full=False) for t in store(app).list(owner)]}
 
 
-@router.get(PREFIX + "/{template_id}", summary="One template with its JSON")
+@router.get(PREFIX + "/{template_id}", summary="One template with its JSON", response_model=TemplatePublic)
 def get_template(template_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
     return store(app).get(template_id, owner).view()
 
 
-@router.post(PREFIX, status_code=201, summary="Save a new template")
+@router.post(PREFIX, status_code=201, summary="Save a new template", response_model=TemplatePublic)
 def create_template(body: TemplateBody, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
     """Validated; an error names the JSON path (`template.layers.2.font_size`). The id is assigned (`my_...`):
     a copy of a bundled template gets its own."""
     return store(app).create(owner, body).view()
 
 
-@router.put(PREFIX + "/{template_id}", summary="Replace one of your templates (its version goes up)")
+@router.put(
+    PREFIX + "/{template_id}",
+    summary="Replace one of your templates (its version goes up)",
+    response_model=TemplatePublic,
+)
 def update_template(template_id: str, body: TemplateBody, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
     return store(app).update(template_id, owner, body).view()
 
 
-@router.delete(PREFIX + "/{template_id}", summary="Delete one of your templates")
+@router.delete(PREFIX + "/{template_id}", summary="Delete one of your templates", response_model=Deleted)
 def delete_template(template_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
     store(app).delete(template_id, owner)
     return {"deleted": template_id}
@@ -83,7 +88,8 @@ def _placeholder(prompt: str, width: int, height: int) -> Any:
 @router.post(
     PREFIX + "/preview",
     summary="Render one row as a PNG (live preview)",
-    responses={200: {"content": {"image/png": {}}}},
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "PNG"}},
 )
 def preview(body: PreviewRequest, app: AppDep, owner: OwnerDep) -> Response:
     """Quick: no image model (generated layers are a grey placeholder) and no cutout. Image cells are
@@ -96,7 +102,7 @@ def preview(body: PreviewRequest, app: AppDep, owner: OwnerDep) -> Response:
     try:
         size_id = _size(body.size)
     except ValueError as e:
-        raise InvalidInput(f"size: {e}", field="size") from None
+        raise InvalidInput(f"size: {e}", code="validation_failed", field="size") from None
     row = batch_data.parse_records([body.row], field="row").rows[0]
 
     def resolve_image(value: str) -> Any:
@@ -112,7 +118,12 @@ def preview(body: PreviewRequest, app: AppDep, owner: OwnerDep) -> Response:
     return Response(buf.getvalue(), media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
-@router.post(PREFIX + "/data", summary="Parse a data file (CSV, XLSX, JSON) into rows for a batch job")
+@router.post(
+    PREFIX + "/data",
+    summary="Parse a data file (CSV, XLSX, JSON) into rows for a batch job",
+    response_model=DataFile,
+    response_model_exclude_unset=True,  # the column checks only with `template`
+)
 async def parse_data_file(
     app: AppDep,
     owner: OwnerDep,
@@ -162,7 +173,8 @@ async def parse_data_file(
 @router.get(
     "/api/v1/jobs/{job_id}/archive",
     summary="A batch_design job's designs as one ZIP, with manifest.csv",
-    responses={200: {"content": {"application/zip": {}}}},
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}, "description": "ZIP"}},
 )
 def job_archive(job_id: str, app: AppDep, owner: OwnerDep) -> FileResponse:
     """Every design as exported (with its provenance labels), under designs/, and manifest.csv: one line per row
@@ -170,10 +182,16 @@ def job_archive(job_id: str, app: AppDep, owner: OwnerDep) -> FileResponse:
     job = app.jobs.get(job_id, owner)
     if job["op"] != "batch_design":
         raise InvalidInput(
-            f"job {job_id!r} is a {job['op']} job: only batch_design jobs have an archive", field="job_id"
+            f"job {job_id!r} is a {job['op']} job: only batch_design jobs have an archive",
+            code="job_no_archive",
+            field="job_id",
         )
     if job["state"] != "succeeded":
-        raise Conflict(f"job {job_id!r} is {job['state']}: the archive is ready when it has succeeded", field="job_id")
+        raise Conflict(
+            f"job {job_id!r} is {job['state']}: the archive is ready when it has succeeded",
+            code="job_not_finished",
+            field="job_id",
+        )
     tmp_dir = app.settings.home / "exports" / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, path = tempfile.mkstemp(dir=tmp_dir, suffix=".zip")

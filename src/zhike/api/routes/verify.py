@@ -9,11 +9,17 @@ from fastapi.concurrency import run_in_threadpool
 
 from zhike.api.deps import AppDep, OwnerDep
 from zhike.api.routes.assets import read_upload
+from zhike.api.schemas import VerifyReport
 
 router = APIRouter(prefix="/api/v1", tags=["verify"])
 
 
-@router.post("/verify", summary="Check a file's AI-content labels: TC260 XMP, C2PA, watermark (multipart `file`)")
+@router.post(
+    "/verify",
+    summary="Check a file's AI-content labels: TC260 XMP, C2PA, watermark (multipart `file`)",
+    response_model=VerifyReport,
+    response_model_exclude_unset=True,  # each label section has only the keys its status has
+)
 async def verify(app: AppDep, owner: OwnerDep, file: UploadFile | None = None) -> dict[str, Any]:
     """Each label's status (valid / trusted / invalid / absent), its decoded fields, and which of **your**
     assets it came from (found by the watermark when the metadata was stripped)."""

@@ -45,6 +45,7 @@ def parse_when(value: str | None, *, field: str, end_of_day: bool = False) -> da
     except ValueError:
         raise InvalidInput(
             f"{field}: {value!r} is not an ISO date or datetime (e.g. 2025-05-01 or 2025-05-01T08:30:00Z)",
+            code="invalid_date",
             field=field,
         ) from None
     return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
@@ -183,7 +184,7 @@ class AssetService:
         with self.engine.connect() as conn:
             row = conn.execute(select(assets).where(cond)).mappings().first()
         if row is None:
-            raise NotFound(f"asset {asset_id!r} not found", field=field)
+            raise NotFound(f"asset {asset_id!r} not found", code="asset_not_found", field=field, ctx={"id": asset_id})
         return dict(row)
 
     def list(
@@ -274,7 +275,9 @@ class AssetService:
                 .first()
             )
             if row is None:
-                raise NotFound(f"asset {asset_id!r} not found", field="asset_id")
+                raise NotFound(
+                    f"asset {asset_id!r} not found", code="asset_not_found", field="asset_id", ctx={"id": asset_id}
+                )
             conn.execute(delete(assets).where(assets.c.id == asset_id))
             left = self._sha_rows(conn, row["sha256"])
         if left == 0:

@@ -135,7 +135,11 @@ class JobQueue:
     def same_request(existing: dict[str, Any], request_hash: str) -> dict[str, Any]:
         """The existing job if it came from the same request; 409 if the key was used for another."""
         if existing["request_hash"] != request_hash:
-            raise Conflict("this Idempotency-Key was already used for a different request", field="Idempotency-Key")
+            raise Conflict(
+                "this Idempotency-Key was already used for a different request",
+                code="idempotency_conflict",
+                field="Idempotency-Key",
+            )
         return existing
 
     def by_idempotency(self, owner_id: str, key: str) -> dict[str, Any] | None:
@@ -151,7 +155,7 @@ class JobQueue:
         with self.engine.connect() as conn:
             row = conn.execute(select(jobs).where(cond)).mappings().first()
         if row is None:
-            raise NotFound(f"job {job_id!r} not found", field="job_id")
+            raise NotFound(f"job {job_id!r} not found", code="job_not_found", field="job_id", ctx={"id": job_id})
         return dict(row)
 
     def list(self, owner_id: str, *, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:

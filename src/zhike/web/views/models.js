@@ -1,7 +1,7 @@
 // Models: what is installed (family, type, size, embedded, loaded); admins add by path or repo id and remove.
 import { api } from "../api.js";
 import { clearFormErrors, confirmDialog, formatBytes, h, showFormError, statusLines, useCss } from "../dom.js";
-import { addMessages, addStrings, t, translate } from "../i18n.js";
+import { addStrings, t, translate } from "../i18n.js";
 
 addStrings({
   zh: {
@@ -86,15 +86,6 @@ addStrings({
   },
 });
 
-// The catalogue's most common sentences, in Chinese; the rest keep the API's words after a translated lead-in.
-addMessages([
-  [/^no file or folder at '(.*)'$/, (m) => `服务器上找不到这个文件或文件夹：${m[1]}`],
-  [/^a model named '(.*)' exists; .*$/, (m) => `已经有名为“${m[1]}”的模型，请换个名称，或先移除它`],
-  [/^'(.*)' is embedded \(shipped with Zhike\) and cannot be removed$/, (m) => `“${m[1]}”是内置模型，不能移除`],
-  [/^cannot download '(.*)': this machine is offline .*$/, (m) => `无法下载“${m[1]}”：服务器不能连接 Hugging Face。请在能联网的电脑上下载后拷到服务器，再填写文件夹路径。`],
-  [/^downloads are switched off .*$/, () => "服务器已关闭下载（ZHIKE_ALLOW_DOWNLOADS=0）。请把模型文件拷到服务器后填写路径。"],
-  [/^model names use .*$/, () => "名称只能用字母、数字、中文、“.”、“_”或“-”（1-100 个字符）"],
-]);
 
 const label = (prefix, value) => (value && t(`${prefix}.${value}`) !== `${prefix}.${value}` ? t(`${prefix}.${value}`) : value || "");
 

@@ -53,11 +53,11 @@ const FAST_MS = 1500; // while something is queued or running
 const SLOW_MS = 6000; // otherwise: jobs submitted elsewhere (API, another tab) still show up
 const LIMIT = 100;
 
-// A job's error in the page's language: the API's structured error {code, message, field, kind, ctx}.
+// A job's error in the page's language: the API's structured error {code, type, message, field, kind, ctx}.
 function jobError(job) {
   const err = job.error || {};
   if (!err.message) return job.message || "";
-  return errorMessage({ code: err.code, message: err.message, field: err.field, kind: err.kind, ctx: err.ctx, limit: err.limit });
+  return errorMessage(err);
 }
 
 function progressLine(job) {

@@ -1,7 +1,7 @@
 // Users (admins only): list, create, disable/enable, change role, set a password.
 import { api } from "../api.js";
 import { clearFormErrors, formatDate, h, showFormError, statusLines, useCss } from "../dom.js";
-import { addMessages, addStrings, t, translate } from "../i18n.js";
+import { addStrings, t, translate } from "../i18n.js";
 
 addStrings({
   zh: {
@@ -66,13 +66,6 @@ addStrings({
   },
 });
 
-// The account service's sentences in Chinese (English pages show the API's own words).
-addMessages([
-  [/^password must be (\d+)-(\d+) characters$/, (m) => `密码需要 ${m[1]}-${m[2]} 个字符`],
-  [/^username must be .*$/, () => "用户名为 1-64 个字符：字母、数字、中文、“.”、“_”或“-”"],
-  [/^a user named '(.*)' already exists$/, (m) => `已经有名为“${m[1]}”的用户`],
-  [/^this change would leave no enabled admin$/, () => "这样改之后就没有可用的管理员了"],
-]);
 
 
 export default function usersView(ctx) {
