@@ -33,11 +33,15 @@ from zhike.core.ui import Studio, ui
 
 class MirrorParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    image: AssetId = Field(..., description="The image", json_schema_extra=ui("图片", "Image", canvas="image", cli_argument=True))
+    image: AssetId = Field(
+        ..., description="The image", json_schema_extra=ui("图片", "Image", canvas="image", cli_argument=True)
+    )
     axis: Literal["horizontal", "vertical"] = Field(
         "horizontal",
         description="Which way to flip",
-        json_schema_extra=ui("方向", "Axis", choices={"horizontal": ("左右", "Left-right"), "vertical": ("上下", "Up-down")}),
+        json_schema_extra=ui(
+            "方向", "Axis", choices={"horizontal": ("左右", "Left-right"), "vertical": ("上下", "Up-down")}
+        ),
     )
 
 
@@ -113,7 +117,9 @@ def test_plugin_op_runs_from_the_cli(server: Server, plugin_path: str, tmp_path:
     img.save(src)
     env = {**os.environ, "ZHIKE_HOME": str(tmp_path / "home")}
     out = tmp_path / "out.png"
-    r = subprocess.run([ZHIKE, "demo-mirror", str(src), "-o", str(out)], capture_output=True, text=True, env=env, timeout=120)
+    r = subprocess.run(
+        [ZHIKE, "demo-mirror", str(src), "-o", str(out)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     flipped = np.asarray(Image.open(out).convert("RGB"))
     assert tuple(flipped[10, 35]) == (255, 0, 0) and tuple(flipped[10, 5]) == (255, 255, 255)  # red moved right

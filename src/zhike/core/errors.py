@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     HTTP_ERROR = "http_error"
     INTERNAL_ERROR = "internal_error"
     WORKER_LOST = "worker_lost"
+    DATABASE_SCHEMA = "database_schema"
     # -- requests ---------------------------------------------------------------------------------------------
     VALIDATION_FAILED = "validation_failed"  # with pydantic's `kind` and `ctx` (e.g. less_than_equal, {"le": 150})
     INVALID_JSON = "invalid_json"

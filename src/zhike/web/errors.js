@@ -23,6 +23,7 @@ export const ERRORS = {
   http_error: { zh: "请求失败：{msg}", en: "{msg}" },
   internal_error: { zh: "服务器内部错误：{msg}", en: "{msg}" },
   worker_lost: { zh: "执行任务的进程多次中断，已放弃", en: "{msg}" },
+  database_schema: { zh: "数据库版本与本程序不符：{msg}", en: "{msg}" },
   validation_failed: { zh: "输入有误：{msg}", en: "{msg}" },
   invalid_json: { zh: "请求内容不是有效的 JSON：{msg}", en: "{msg}" },
   request_too_large: { zh: "请求太大了（上限 {limit} 字节）", en: "{msg}" },

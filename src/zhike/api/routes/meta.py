@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from zhike import __version__
 from zhike.api.deps import AppDep, OwnerDep
 from zhike.api.schemas import Health, PresetList, SizeList
+from zhike.api.schemas.ops import OpList, OpPublic
 from zhike.core.errors import InvalidInput, NotFound
 from zhike.core.registry import get_op, list_ops
 from zhike.ops.resize_design import SIZE_PRESETS
@@ -22,14 +23,14 @@ def health() -> dict[str, Any]:
 
 
 @router.get("/ops", summary="Every operation with its parameter and result JSON schemas")
-def ops(_: OwnerDep) -> dict[str, Any]:
-    return {"ops": [op.schema() for op in list_ops()]}
+def ops(_: OwnerDep) -> OpList:
+    return OpList.model_validate({"ops": [op.schema() for op in list_ops()]})
 
 
 @router.get("/ops/{name}", summary="One operation's schemas")
-def op_detail(name: str, _: OwnerDep) -> dict[str, Any]:
+def op_detail(name: str, _: OwnerDep) -> OpPublic:
     try:
-        return get_op(name).schema()
+        return OpPublic.model_validate(get_op(name).schema())
     except InvalidInput as e:  # a path that names no operation is a missing resource, not a bad body
         raise NotFound(e.message, code=e.code, field="name", ctx=e.ctx) from e
 
