@@ -386,12 +386,12 @@ def test_cli_generate_init_not_an_image(server: Server, tmp_path: Path) -> None:
     if not init.is_file():
         init = tmp_path / "hostname"
         init.write_text("myhost\n")
-    out = _cli_fails(server, "generate", "x", "--init", str(init), "--steps", "2")
+    out = _cli_fails(server, "img2img", "x", "--init", str(init), "--steps", "2")
     assert "--init" in out and "not an image" in out
 
 
 def test_cli_generate_init_missing_file(server: Server, tmp_path: Path) -> None:
-    out = _cli_fails(server, "generate", "x", "--init", str(tmp_path / "nope.png"))
+    out = _cli_fails(server, "img2img", "x", "--init", str(tmp_path / "nope.png"))
     assert "--init" in out and "no file" in out
 
 
@@ -401,7 +401,7 @@ def test_cli_generate_bad_width(server: Server) -> None:
 
 
 def test_cli_error_message_is_not_markup(server: Server, tmp_path: Path) -> None:
-    out = _cli_fails(server, "generate", "x", "--init", str(tmp_path / "[/x].png"))
+    out = _cli_fails(server, "img2img", "x", "--init", str(tmp_path / "[/x].png"))
     assert "[/x].png" in out
     out = _cli_fails(server, "generate", "x", "--model", "[bold]nope")
     assert "'[bold]nope'" in out
