@@ -350,4 +350,8 @@ def test_id_photo_job_rejects_bad_requests_and_reports_no_face(app: Zhike) -> No
 def test_models_are_loaded_once(app: Zhike, photos: dict[str, IdPhoto], astronaut: Image.Image) -> None:
     # Face mesh, ISNet and MediaPipe's selfie mask (matting's person gate): each loaded once, then cached.
     # (Runs last: by now there were many photos and jobs.)
-    assert app.models.stats.misses == 3 and app.models.stats.hits > 10 and "aux:face_mesh" in app.models._cache
+    assert (
+        app.models.stats.misses == 3
+        and app.models.stats.hits > 10
+        and "mediapipe-face-mesh" in app.models.cached_names()
+    )

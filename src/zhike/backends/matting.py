@@ -33,8 +33,10 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from zhike.backends.loaders import LoadEnv, loader
 from zhike.core.errors import InvalidInput, ModelError
 from zhike.models.embedded import PREFERRED_MATTING
+from zhike.models.specs import ModelSpec
 
 if TYPE_CHECKING:
     from zhike.models.manager import ModelManager
@@ -139,18 +141,19 @@ def load_onnx_matting(path: str | Path, *, normalize: Normalize | None = None) -
     )
 
 
+@loader(kind="matting", format="onnx")
+def _load_registered_matting(spec: ModelSpec, env: LoadEnv) -> LoadedMatting:
+    # The catalogue's family says how the net was trained; an unknown one falls back to the file name.
+    norm: Normalize | None = {"isnet": "isnet", "birefnet": "imagenet"}.get(spec.family)  # type: ignore[assignment]
+    return load_onnx_matting(spec.path, normalize=norm)
+
+
 def _matting_net(models: ModelManager, name: str) -> Any:
     """A context manager yielding the cached LoadedMatting for catalogue model `name` (kind "matting")."""
     spec = models.catalog.get(name, field="params.model")
     if spec.kind != "matting":
         raise InvalidInput(f"{name!r} is a {spec.kind} model, not a matting model", field="params.model")
-    norm: Normalize | None = {"isnet": "isnet", "birefnet": "imagenet"}.get(spec.family)  # type: ignore[assignment]
-    return models.use(
-        "aux:" + spec.name,
-        lambda: load_onnx_matting(spec.path, normalize=norm),
-        identity=spec,
-        label=f"matting model {spec.name!r}",
-    )
+    return models.use(spec)
 
 
 # -- MediaPipe person mask --------------------------------------------------------------------------------------
@@ -165,6 +168,14 @@ class LoadedSelfie:
     def mask(self, rgb: np.ndarray) -> np.ndarray:
         with self.lock:
             return np.asarray(self.seg.process(rgb).segmentation_mask, np.float32)
+
+
+SELFIE = ModelSpec.bundled("mediapipe-selfie", kind="person_segmenter", family="mediapipe", package="mediapipe")
+
+
+@loader(family="mediapipe", kind="person_segmenter", format="bundled")
+def _load_registered_selfie(spec: ModelSpec, env: LoadEnv) -> LoadedSelfie:
+    return load_selfie()
 
 
 def load_selfie() -> LoadedSelfie:
@@ -185,7 +196,7 @@ def _person_gate(models: ModelManager, rgb: np.ndarray, size: tuple[int, int]) -
     h0, w0 = rgb.shape[:2]
     s = 512 / max(h0, w0)
     small = cv2.resize(rgb, (max(1, round(w0 * s)), max(1, round(h0 * s))), interpolation=cv2.INTER_AREA)
-    with models.use("aux:mediapipe-selfie", load_selfie, label="MediaPipe selfie segmentation") as seg:
+    with models.use(SELFIE) as seg:
         m = seg.mask(np.ascontiguousarray(small))
     prob = cv2.resize(m, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
     person = prob > 0.5
