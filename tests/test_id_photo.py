@@ -19,15 +19,8 @@ from tests.conftest import ARTIFACTS, make_settings
 from tests.helpers.images import upload
 from zhike.backends.face import FaceInfo, LoadedFaceMesh, face_landmarks, load_face_mesh, person_alpha
 from zhike.core.errors import InvalidInput
-from zhike.ops.id_photo import (
-    STANDARDS,
-    IdPhoto,
-    IdPhotoParams,
-    compose_id_photo,
-    hex_rgb,
-    make_sheet,
-    sheet_layout,
-)
+from zhike.imaging.id_photo import STANDARDS, hex_rgb, make_sheet, sheet_layout
+from zhike.ops.id_photo import IdPhoto, IdPhotoParams, compose_id_photo
 from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker
 
