@@ -98,7 +98,7 @@ def render(
     mask of photo pixels above the input's top edge, mask of those beyond its other edges)."""
     from PIL import Image
 
-    from zhike.backends.matting import composite
+    from zhike.backends.alpha import composite
     from zhike.backends.opencv import shrink_area, warp_affine
 
     w, h = size
@@ -110,7 +110,7 @@ def render(
     x0, y0 = max(0, min(x0, rgb.shape[1] - 1)), max(0, min(y0, rgb.shape[0] - 1))
     x1, y1 = max(x0 + 1, min(x1, rgb.shape[1])), max(y0 + 1, min(y1, rgb.shape[0]))
     part, a_part = np.ascontiguousarray(rgb[y0:y1, x0:x1]), np.ascontiguousarray(alpha[y0:y1, x0:x1])
-    # Flattened at the input's resolution: matting.composite keeps opaque pixels exact and takes the old
+    # Flattened at the input's resolution: alpha.composite keeps opaque pixels exact and takes the old
     # backdrop's colour out of the hair's semi-transparent edge.
     a8 = Image.fromarray(np.round(a_part * 255).astype(np.uint8), "L")
     flat = np.asarray(composite(Image.fromarray(part), a8, background=bg))

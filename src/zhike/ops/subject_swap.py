@@ -130,10 +130,10 @@ def place_product(
 
     RGB and alpha are resized separately (Pillow resizes RGBA premultiplied, which would change opaque pixels'
     neighbours differently from the plain photo). Semi-transparent edge pixels get backdrop-free colours
-    (matting.composite's foreground estimation), so the old background does not fringe the product; pixels 1 px
+    (alpha.composite's foreground estimation), so the old background does not fringe the product; pixels 1 px
     or more inside the silhouette keep the resized photo's own values.
     """
-    from zhike.backends.matting import composite
+    from zhike.backends.alpha import composite
 
     bw, bh = rgb.size
     k = min(pl.scale * min(canvas) / max(bw, bh), canvas[0] / bw, canvas[1] / bh)
