@@ -15,8 +15,8 @@ from zhike.core.errors import InvalidInput, ModelError
 from zhike.models.embedded import PREFERRED_MATTING
 
 if TYPE_CHECKING:
-    from zhike.models.catalog import ModelCatalog
     from zhike.models.manager import ModelManager
+    from zhike.models.specs import Catalog
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (x1, y1 exclusive)
 Anchor = Literal[
@@ -65,7 +65,7 @@ def box_of(mask: np.ndarray) -> Box | None:
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
-def pick_matting(catalog: ModelCatalog, requested: str | None, *, field: str) -> str | None:
+def pick_matting(catalog: Catalog, requested: str | None, *, field: str) -> str | None:
     """The matting model to pin at submission: the one asked for (checked), else the best installed, else None."""
     if requested:
         spec = catalog.get(requested, field=field)
