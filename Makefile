@@ -38,9 +38,10 @@ serve: install  ## install everything and start the studio on http://127.0.0.1:7
 test: install lint embedded  ## install everything and run the test suite
 	ZHIKE_EMBEDDED_DIR=$(TEST_EMBEDDED) $(BIN)/pytest -q
 
-lint: install
+lint: install  ## ruff, and the layer contracts of pyproject.toml (import-linter)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports --no-cache
 
 fmt: install
 	$(BIN)/ruff format src tests bench

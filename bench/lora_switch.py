@@ -34,7 +34,8 @@ from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNe
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer  # noqa: E402
 
 from tests.helpers.tiny_lora import write_kohya_ldm_lora, write_kohya_lora  # noqa: E402
-from zhike.backends.diffusion import load_pipeline, quiet_library_logs  # noqa: E402
+from zhike.backends.diffusion import load_pipeline  # noqa: E402
+from zhike.backends.library_logs import quiet_library_logs  # noqa: E402
 from zhike.backends.lora import activate_loras, deactivate_loras, lora_nbytes  # noqa: E402
 from zhike.backends.sd_configs import family_config_dir  # noqa: E402
 from zhike.models.specs import ModelSpec  # noqa: E402

@@ -30,7 +30,7 @@ from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline  # no
 from typer.testing import CliRunner  # noqa: E402
 
 from tests.helpers.tiny_sd import build_tiny_sd15  # noqa: E402
-from zhike.backends.diffusion import quiet_library_logs  # noqa: E402
+from zhike.backends.library_logs import quiet_library_logs  # noqa: E402
 from zhike.cli import common as cli_common  # noqa: E402
 from zhike.cli import main as cli  # noqa: E402
 from zhike.services.container import Zhike  # noqa: E402

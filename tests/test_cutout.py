@@ -28,7 +28,8 @@ from skimage import data as skdata  # noqa: E402
 from tests.conftest import ARTIFACTS, make_settings
 from tests.helpers.images import upload
 from tests.test_generate import run
-from zhike.backends.matting import alpha_matte, composite, feather_alpha, load_onnx_matting, logo_alpha
+from zhike.backends.alpha import composite, feather_alpha
+from zhike.backends.matting import alpha_matte, load_onnx_matting, logo_alpha
 from zhike.core.errors import InvalidInput, ModelError, NotFound
 from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker

@@ -19,15 +19,8 @@ from tests.conftest import ARTIFACTS, make_settings
 from tests.helpers.images import upload
 from zhike.backends.face import FaceInfo, LoadedFaceMesh, face_landmarks, load_face_mesh, person_alpha
 from zhike.core.errors import InvalidInput
-from zhike.ops.id_photo import (
-    STANDARDS,
-    IdPhoto,
-    IdPhotoParams,
-    compose_id_photo,
-    hex_rgb,
-    make_sheet,
-    sheet_layout,
-)
+from zhike.imaging.id_photo import STANDARDS, hex_rgb, make_sheet, sheet_layout
+from zhike.ops.id_photo import IdPhoto, IdPhotoParams, compose_id_photo
 from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker
 
@@ -350,4 +343,8 @@ def test_id_photo_job_rejects_bad_requests_and_reports_no_face(app: Zhike) -> No
 def test_models_are_loaded_once(app: Zhike, photos: dict[str, IdPhoto], astronaut: Image.Image) -> None:
     # Face mesh, ISNet and MediaPipe's selfie mask (matting's person gate): each loaded once, then cached.
     # (Runs last: by now there were many photos and jobs.)
-    assert app.models.stats.misses == 3 and app.models.stats.hits > 10 and "aux:face_mesh" in app.models._cache
+    assert (
+        app.models.stats.misses == 3
+        and app.models.stats.hits > 10
+        and "mediapipe-face-mesh" in app.models.cached_names()
+    )

@@ -21,7 +21,8 @@ from transformers import PreTrainedModel
 
 from tests.helpers.tiny_lora import write_kohya_ldm_lora, write_kohya_lora, write_not_a_lora, write_peft_lora
 from zhike.backends.checkpoint_inspect import inspect_checkpoint
-from zhike.backends.diffusion import DiffusionRequest, Interrupted, LoadedPipeline, generate, quiet_library_logs
+from zhike.backends.diffusion import DiffusionRequest, Interrupted, LoadedPipeline, generate
+from zhike.backends.library_logs import quiet_library_logs
 from zhike.backends.lora import (
     LoraError,
     activate_loras,

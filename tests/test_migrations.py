@@ -27,7 +27,8 @@ from tests.conftest import make_settings
 from tests.helpers.server import log_path, serve_process, wait_job, zhike_env
 from zhike.services import migrations
 from zhike.services.container import Zhike
-from zhike.services.db import dispose_engines, get_engine, metadata
+from zhike.services.db import metadata
+from zhike.services.engine import dispose_engines, get_engine
 from zhike.services.migrations import BASELINE, SchemaError, config, ensure_schema, head
 
 FIXTURE = Path(__file__).parent / "fixtures" / "old_home_60de743.zip"

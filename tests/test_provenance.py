@@ -24,8 +24,9 @@ from skimage import data as skdata
 from zhike.core.errors import InvalidInput, TooLarge, UnsupportedMedia
 from zhike.provenance import LabelConfig, LabelService, visible, watermark, xmp
 from zhike.provenance.c2pa_manifest import TRAINED
-from zhike.provenance.verify import IdIndex, verify_file
+from zhike.provenance.verify import IdIndex
 from zhike.services.images import encode_png
+from zhike.services.verify import verify_file
 
 ASSET_ID = "Qm3xLk9aPzR2bT7w"  # the shape of services/assets new_id(): 16 URL-safe chars
 PARAMS = {"prompt": "一只猫, a cat", "steps": 20, "cfg_scale": 7.0}

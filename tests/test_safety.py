@@ -13,7 +13,7 @@ from tests.conftest import make_settings
 from tests.helpers.server import run_zhike
 from zhike.api.app import create_app
 from zhike.safety.matcher import CompiledTerm, Term, find
-from zhike.services.db import get_engine
+from zhike.services.engine import get_engine
 from zhike.services.safety import PromptSafety
 from zhike.services.users import owner_id
 

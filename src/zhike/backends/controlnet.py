@@ -32,7 +32,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from zhike.backends.checkpoint_inspect import CheckpointError, inspect_checkpoint
-from zhike.backends.diffusion import quiet_library_logs
+from zhike.backends.devices import dtype_for
+from zhike.backends.library_logs import quiet_library_logs
+from zhike.backends.loaders import LoadEnv, loader
 from zhike.core.errors import InvalidInput, ModelError
 from zhike.models.specs import ModelSpec
 
@@ -93,6 +95,11 @@ def load_controlnet(spec: ModelSpec, *, device: str, dtype: torch.dtype) -> Load
     model.eval()
     nbytes = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
     return LoadedControlNet(model=model, spec=spec, nbytes=nbytes)
+
+
+@loader(family=CONTROLNET_FAMILIES, kind="controlnet", format=("diffusers", "single_file"))
+def _load_registered(spec: ModelSpec, env: LoadEnv) -> LoadedControlNet:
+    return load_controlnet(spec, device=env.device, dtype=dtype_for(env.device))
 
 
 def _check_family(name: str, family: str, is_sdxl: bool, width: int | None) -> None:

@@ -17,6 +17,8 @@ from diffusers import DiffusionPipeline
 from PIL import Image
 
 from zhike.backends.devices import dtype_for
+from zhike.backends.library_logs import quiet_library_logs
+from zhike.backends.loaders import LoadEnv, loader
 from zhike.backends.pipeline_classes import PIPELINES
 from zhike.backends.prompt_embeds import encode_prompts
 from zhike.backends.schedulers import make_scheduler
@@ -81,17 +83,6 @@ def module_nbytes(pipe: DiffusionPipeline) -> int:
     return total
 
 
-def quiet_library_logs() -> None:
-    """diffusers/transformers log progress bars and casting notes that mean nothing to Zhike's users."""
-    from diffusers.utils import logging as dlog
-    from transformers.utils import logging as tlog
-
-    dlog.set_verbosity_error()
-    dlog.disable_progress_bar()
-    tlog.set_verbosity_error()
-    tlog.disable_progress_bar()
-
-
 def load_pipeline(spec: ModelSpec, *, device: str, offload: bool, configs_root: Path) -> LoadedPipeline:
     """Load a registered checkpoint from disk (never from the network)."""
     t0 = time.perf_counter()
@@ -117,6 +108,11 @@ def load_pipeline(spec: ModelSpec, *, device: str, offload: bool, configs_root: 
     return LoadedPipeline(
         pipe=pipe, spec=spec, device=device, base_nbytes=module_nbytes(pipe), load_seconds=time.perf_counter() - t0
     )
+
+
+@loader(family=("sd15", "sdxl"), kind="checkpoint", format=("diffusers", "single_file"))
+def _load_checkpoint(spec: ModelSpec, env: LoadEnv) -> LoadedPipeline:
+    return load_pipeline(spec, device=env.device, offload=env.cpu_offload, configs_root=env.configs_root)
 
 
 def latents_preview(latents: torch.Tensor, family: str) -> Image.Image:

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from zhike.backends.loaders import LoadEnv, loader
 from zhike.core.errors import InvalidInput
+from zhike.models.specs import ModelSpec
 
 if TYPE_CHECKING:
     from zhike.models.manager import ModelManager
@@ -92,9 +94,17 @@ def load_face_mesh() -> LoadedFaceMesh:
     return loaded
 
 
+FACE_MESH = ModelSpec.bundled("mediapipe-face-mesh", kind="face_mesh", family="mediapipe", package="mediapipe")
+
+
+@loader(family="mediapipe", kind="face_mesh", format="bundled")
+def _load_registered(spec: ModelSpec, env: LoadEnv) -> LoadedFaceMesh:
+    return load_face_mesh()
+
+
 def use_face_mesh(models: ModelManager) -> Any:
     """Context manager yielding the cached LoadedFaceMesh."""
-    return models.use("aux:face_mesh", load_face_mesh, label="MediaPipe face mesh")
+    return models.use(FACE_MESH)
 
 
 Point = tuple[float, float]

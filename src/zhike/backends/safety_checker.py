@@ -9,7 +9,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from zhike.backends.loaders import LoadEnv, loader
 from zhike.core.errors import ModelError
+from zhike.models.specs import ModelSpec
 
 
 class ImageSafetyChecker:
@@ -41,3 +43,8 @@ class ImageSafetyChecker:
         arrays = [np.asarray(im, dtype=np.float32) / 255.0 for im in rgb]
         _, flagged = self.model(clip_input=clip_input, images=arrays)
         return [bool(f) for f in flagged]
+
+
+@loader(kind="safety_checker", format="diffusers")
+def _load_registered(spec: ModelSpec, env: LoadEnv) -> ImageSafetyChecker:
+    return ImageSafetyChecker(spec.path, device=env.device)

@@ -24,6 +24,9 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
+from zhike.backends.loaders import LoadEnv, loader
+from zhike.models.specs import ModelSpec
+
 # ncnn's Real-ESRGAN graphs: input blob `data` (RGB 0..1), output `output`.
 NCNN_IN, NCNN_OUT = "data", "output"
 SPANDREL_SUFFIXES = (".safetensors", ".sft", ".pth", ".pt", ".ckpt", ".bin")
@@ -94,6 +97,11 @@ def load_ncnn_upscaler(spec: Any, *, threads: int | None = None) -> NcnnUpscaler
     if not (variant.startswith("x") and variant[1:].isdigit()):
         raise UpscalerError(f"{getattr(spec, 'name', folder)}: no scale in variant {variant!r} (expected x2, x4)")
     return NcnnUpscaler(net=net, scale=int(variant[1:]), nbytes=weights.stat().st_size, name=str(spec.name))
+
+
+@loader(kind="upscaler", format="ncnn")
+def _load_registered_ncnn(spec: ModelSpec, env: LoadEnv) -> NcnnUpscaler:
+    return load_ncnn_upscaler(spec)
 
 
 # -- spandrel ----------------------------------------------------------------------------------------------
@@ -251,6 +259,11 @@ def load_spandrel_upscaler(path: str | Path, *, device: str = "cpu") -> TorchUps
     nbytes = sum(t.numel() * t.element_size() for t in desc.model.state_dict().values())
     tileable = desc.tiling != spandrel.ModelTiling.INTERNAL
     return TorchUpscaler(model=desc, scale=int(desc.scale), nbytes=nbytes, name=path.stem, tileable=tileable)
+
+
+@loader(kind="upscaler", format="single_file")  # every architecture spandrel detects (the family is its id)
+def _load_registered_spandrel(spec: ModelSpec, env: LoadEnv) -> TorchUpscaler:
+    return load_spandrel_upscaler(spec.path, device=env.device)
 
 
 # -- tiling ------------------------------------------------------------------------------------------------

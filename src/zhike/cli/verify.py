@@ -45,7 +45,7 @@ def verify(
 
     Exit status: 0 when at least one label is valid, 1 when none is, 2 when the file cannot be read.
     """
-    from zhike.provenance.verify import DbLookup, verify_file
+    from zhike.services.verify import DbLookup, verify_file
 
     if not file.is_file():
         fail(f"FILE: no file at {file} / 文件不存在")

@@ -12,10 +12,11 @@ from PIL import Image
 from zhike.core.errors import JobCancelled
 
 if TYPE_CHECKING:
-    from zhike.models.catalog import ModelCatalog
     from zhike.models.manager import ModelManager
+    from zhike.models.specs import Catalog
     from zhike.services.assets.service import AssetService, StagedAsset
     from zhike.services.presets import PresetStore
+    from zhike.services.templates import TemplateStore
     from zhike.settings import Settings
 
 
@@ -25,13 +26,14 @@ class PrepareEnv:
 
     settings: Settings
     owner_id: str
-    catalog: ModelCatalog
+    catalog: Catalog
     assets: AssetService
     presets: PresetStore
+    templates: TemplateStore
 
 
-# (step, total, preview JPEG or None) -> (still_owned, cancel_requested)
-ProgressSink = Callable[[int, int, bytes | None], tuple[bool, bool]]
+# (step, total, preview image or None) -> (still_owned, cancel_requested); the sink encodes and stores the preview
+ProgressSink = Callable[[int, int, Image.Image | None], tuple[bool, bool]]
 
 
 @dataclass
@@ -64,13 +66,9 @@ class RunContext:
         want_preview = preview is not None and self.preview_every > 0 and step % self.preview_every == 0
         if not (want_preview or step >= total or now - self._last_write >= self.min_interval):
             return
-        data = None
-        if want_preview and preview is not None and step < total:
-            from zhike.services.images import to_jpeg
-
-            data = to_jpeg(preview(), quality=70)
+        image = preview() if want_preview and preview is not None and step < total else None
         self._last_write = now
-        owned, cancel = self.sink(step, total, data)
+        owned, cancel = self.sink(step, total, image)
         if not owned:
             self.lost = True
             raise JobCancelled("lease lost")

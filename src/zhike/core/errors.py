@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 _ABS_PATH = re.compile(r"(?<![\w.:/])/(?:[\w.@+-]+/)+([\w.@+-]+)")
 
@@ -192,3 +195,21 @@ class JobCancelled(Exception):
 def hide_paths(message: str) -> str:
     """A message for users without the server's directory layout: absolute paths become their last part."""
     return _ABS_PATH.sub(lambda m: m.group(1), message)
+
+
+def validation_message(e: ValidationError, prefix: str) -> InvalidInput:
+    """The first pydantic error as a user error naming its field, e.g. `params.width`."""
+    err = e.errors()[0]
+    loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+    msg = err["msg"].removeprefix("Value error, ")
+    if err.get("type") == "missing":
+        msg = "this field is required"
+    limit = (err.get("ctx") or {}).get("le") or (err.get("ctx") or {}).get("max_length")
+    return InvalidInput(
+        f"{loc}: {msg}",
+        code="validation_failed",
+        field=loc,
+        limit=limit,
+        kind=err.get("type"),
+        ctx=plain_ctx(err.get("ctx")),
+    )

@@ -27,10 +27,11 @@ from pydantic import (
     model_validator,
 )
 
-from zhike.core.errors import InvalidInput, plain_ctx
+from zhike.core.errors import InvalidInput, TooLarge, plain_ctx
 
 SCHEMA_VERSION = 1
 MAX_SIDE = 4096
+MAX_TEMPLATE_BYTES = 256_000  # a template sent with a request or stored; its JSON, UTF-8
 
 # `{{ name }}`: a column name of word characters (CJK included), '-', '.', and single inner spaces.
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([\w.-]+(?: [\w.-]+)*)\s*\}\}")
@@ -276,6 +277,17 @@ def parse_template(obj: Mapping[str, Any] | str) -> Template:
         raise TemplateError(
             "; ".join(parts) + more, field=path or None, kind=first["type"], ctx=plain_ctx(first.get("ctx"))
         ) from None
+
+
+def parse_or_invalid(body: Any, *, field: str) -> Template:
+    """parse_template with the error's field prefixed by where the template was sent (`template.layers.2.text`)."""
+    if isinstance(body, dict) and len(json.dumps(body, ensure_ascii=False)) > MAX_TEMPLATE_BYTES:
+        raise TooLarge(f"{field}: the template is over {MAX_TEMPLATE_BYTES // 1000} kB", field=field)
+    try:
+        return parse_template(body)
+    except TemplateError as e:
+        path = f"{field}.{e.field}" if e.field else field
+        raise TemplateError(f"{field}: {e.message}", field=path, kind=e.kind, ctx=e.ctx) from None
 
 
 @cache

@@ -1,6 +1,8 @@
-"""Loads models through the backends and keeps them in a bounded LRU cache (by bytes of weights).
+"""Keeps loaded models in a bounded LRU cache (by bytes of weights). Loading itself is the loader registry's.
 
-A second job on a warm model pays no load. Models in use are never evicted; eviction happens when a use ends.
+The manager asks its `loaders` (backends.loaders.ModelLoaders, given by the container) for a model by its spec and
+never chooses a loader or imports a model library. A second job on a warm model pays no load. Models in use are
+never evicted; eviction happens when a use ends.
 """
 
 from __future__ import annotations
@@ -10,12 +12,25 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from zhike.core.errors import ModelError
-from zhike.models.catalog import LOADABLE, ModelCatalog
+from zhike.models.specs import Catalog, ModelSpec
+
+# How a load error names the model to the user ("could not load model 'x': ...").
+_WORDS = {"checkpoint": "model", "controlnet": "ControlNet", "matting": "matting model"}
+
+
+class Loaders(Protocol):
+    """What the manager needs from the loader registry (backends.loaders.ModelLoaders)."""
+
+    @property
+    def device(self) -> str: ...
+
+    def load(self, spec: ModelSpec) -> Any: ...
+
+    def release(self) -> None: ...
 
 
 @dataclass
@@ -26,100 +41,55 @@ class CacheStats:
 
 
 class ModelManager:
-    def __init__(
-        self,
-        catalog: ModelCatalog,
-        *,
-        cache_bytes: int,
-        device_setting: str,
-        cpu_offload: bool,
-        configs_root: Path,
-    ) -> None:
+    def __init__(self, catalog: Catalog, loaders: Loaders, *, cache_bytes: int) -> None:
         self.catalog = catalog
+        self.loaders = loaders
         self.cache_bytes = cache_bytes
-        self.device_setting = device_setting
-        self.cpu_offload = cpu_offload
-        self.configs_root = configs_root
         self.stats = CacheStats()
         self._cache: OrderedDict[str, Any] = OrderedDict()  # key -> loaded object with .nbytes
-        self._identity: dict[str, Any] = {}
+        self._identity: dict[str, ModelSpec] = {}
         self._in_use: dict[str, int] = {}
         self._lock = threading.RLock()
         self._load_locks: dict[str, threading.Lock] = {}
-        self._device: str | None = None
 
     @property
     def device(self) -> str:
-        if self._device is None:
-            from zhike.backends.devices import resolve_device
-
-            self._device = resolve_device(self.device_setting)
-        return self._device
+        return self.loaders.device
 
     def cached_names(self) -> list[str]:
-        """Names of the checkpoints whose pipelines are loaded."""
+        """Names of the models that are loaded (catalogue models and built-in ones such as the face mesh)."""
         with self._lock:
-            return [k.removeprefix("pipeline:") for k in self._cache if k.startswith("pipeline:")]
+            return [self._identity[k].name for k in self._cache]
 
     def cached_bytes(self) -> int:
         with self._lock:
             return sum(m.nbytes for m in self._cache.values())
 
-    @contextmanager
-    def use_pipeline(self, name: str) -> Iterator[Any]:
-        """Yield a loaded pipeline (backends.diffusion.LoadedPipeline) for the named checkpoint."""
-        spec = self.catalog.get(name, field="model")
-        if (spec.kind, spec.family) not in LOADABLE:
-            raise ModelError(
-                f"model {name!r} is a {spec.family} {spec.kind}; image generation loads SD 1.5 and SDXL checkpoints",
-                field="model",
-            )
-
-        def load() -> Any:
-            from zhike.backends.diffusion import load_pipeline
-
-            return load_pipeline(spec, device=self.device, offload=self.cpu_offload, configs_root=self.configs_root)
-
-        with self.use(f"pipeline:{spec.name}", load, identity=spec, label=f"model {spec.name!r}") as loaded:
-            yield loaded
-
-    @contextmanager
-    def use_controlnet(self, name: str, *, family: str, field: str = "model") -> Iterator[Any]:
-        """Yield a loaded ControlNet (backends.controlnet.LoadedControlNet), cached like checkpoints.
-
-        `family` is the base model's: it is assumed when the file's own family could not be read.
-        """
+    def spec(self, name: str, *, kind: str, field: str = "model") -> ModelSpec:
+        """The catalogue's spec for `name`, which must be of `kind` (a LoRA named as a checkpoint fails here)."""
         spec = self.catalog.get(name, field=field)
-        if spec.kind != "controlnet":
+        if spec.kind != kind:
             raise ModelError(
-                f"{name!r} is a {spec.kind}, not a ControlNet",
+                f"{name!r} is a {spec.kind}, not a {kind}",
                 field=field,
                 code="model_wrong_kind",
-                ctx={"name": name, "kind": spec.kind, "expected": "controlnet"},
+                ctx={"name": name, "kind": spec.kind, "expected": kind},
             )
-        if spec.family == "unknown":
-            spec = replace(spec, family=family)
+        return spec
 
-        def load() -> Any:
-            from zhike.backends.controlnet import load_controlnet
-            from zhike.backends.devices import dtype_for
-
-            return load_controlnet(spec, device=self.device, dtype=dtype_for(self.device))
-
-        with self.use(f"controlnet:{spec.name}", load, identity=spec, label=f"ControlNet {spec.name!r}") as loaded:
-            yield loaded
+    def use_named(self, name: str, *, kind: str, field: str = "model") -> Any:
+        """`use(spec(name, kind=kind))`: a context manager yielding the loaded catalogue model."""
+        return self.use(self.spec(name, kind=kind, field=field))
 
     @contextmanager
-    def use(
-        self, key: str, loader: Callable[[], Any], *, identity: Any = None, label: str | None = None
-    ) -> Iterator[Any]:
-        """Yield the cached object under `key`, loading it once with `loader()`.
+    def use(self, spec: ModelSpec) -> Iterator[Any]:
+        """Yield the loaded model for `spec`, loaded once through the loader registry and then cached.
 
-        The object must have an `nbytes` attribute (what it holds in memory). `identity` (e.g. the ModelSpec)
-        is compared on a hit: a re-registered model with other files is loaded again. Objects in use are never
-        evicted; eviction runs when a use ends.
+        The spec is compared on a hit: a re-registered model with other files is loaded again. Objects in use are
+        never evicted; eviction runs when a use ends.
         """
-        loaded = self._get_or_load(key, loader, identity, label or key)
+        key = f"{spec.kind}:{spec.name}"
+        loaded = self._get_or_load(key, lambda: self.loaders.load(spec), spec)
         with self._lock:
             self._in_use[key] = self._in_use.get(key, 0) + 1
         try:
@@ -129,10 +99,10 @@ class ModelManager:
                 self._in_use[key] -= 1
                 self._evict()
 
-    def _get_or_load(self, key: str, loader: Callable[[], Any], identity: Any, label: str) -> Any:
+    def _get_or_load(self, key: str, load: Callable[[], Any], spec: ModelSpec) -> Any:
         with self._lock:
             hit = self._cache.get(key)
-            if hit is not None and self._identity.get(key) == identity:
+            if hit is not None and self._identity.get(key) == spec:
                 self._cache.move_to_end(key)
                 self.stats.hits += 1
                 return hit
@@ -140,19 +110,20 @@ class ModelManager:
         with load_lock:  # two jobs asking for the same cold model load it once
             with self._lock:
                 hit = self._cache.get(key)
-                if hit is not None and self._identity.get(key) == identity:
+                if hit is not None and self._identity.get(key) == spec:
                     self.stats.hits += 1
                     return hit
             try:
-                loaded = loader()
+                loaded = load()
             except ModelError:
                 raise
             except Exception as e:
-                raise ModelError(f"could not load {label}: {e}", field="model") from e
+                what = _WORDS.get(spec.kind, spec.kind)
+                raise ModelError(f"could not load {what} {spec.name!r}: {e}", field="model") from e
             with self._lock:
                 self.stats.misses += 1
                 self._cache[key] = loaded
-                self._identity[key] = identity
+                self._identity[key] = spec
                 self._cache.move_to_end(key)
             return loaded
 
@@ -169,12 +140,11 @@ class ModelManager:
             freed = True
         if freed:
             gc.collect()
-            if self._device == "cuda":
-                import torch
-
-                torch.cuda.empty_cache()
+            self.loaders.release()
 
     def unload_all(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._identity.clear()
             gc.collect()
+            self.loaders.release()

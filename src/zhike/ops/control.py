@@ -8,6 +8,7 @@ a weight and a step window. With `init_image` it is img2img (line-art colouring:
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import Any, Literal
 
 from PIL import Image
@@ -218,9 +219,10 @@ def control(ctx: RunContext, p: ControlParams) -> ControlResult:
     with ExitStack() as stack:
         inputs = []
         for i, (unit, img) in enumerate(zip(p.controls, maps, strict=True)):
-            loaded = stack.enter_context(
-                ctx.models.use_controlnet(unit.model, family=family, field=f"params.controls.{i}.model")
-            )
+            spec = ctx.models.spec(unit.model, kind="controlnet", field=f"params.controls.{i}.model")
+            if spec.family == "unknown":  # headers that cannot tell: the base model's family is assumed
+                spec = replace(spec, family=family)
+            loaded = stack.enter_context(ctx.models.use(spec))
             inputs.append(
                 ControlInput(model=loaded.model, image=img, scale=unit.weight, start=unit.start, end=unit.end)
             )

@@ -146,7 +146,8 @@ def cutout(ctx: RunContext, p: CutoutParams) -> CutoutResult:
     """Cut out the subject: a transparent PNG, or the subject on a new colour or image."""
     import numpy as np
 
-    from zhike.backends.matting import alpha_matte, composite, feather_alpha
+    from zhike.backends.alpha import composite, feather_alpha
+    from zhike.backends.matting import alpha_matte
 
     t0 = time.perf_counter()
     ctx.progress(0, 2)

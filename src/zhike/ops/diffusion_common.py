@@ -308,7 +308,7 @@ def run_diffusion(
     def on_step(i: int, n: int, preview: Any) -> None:
         ctx.progress(step_offset + i, total_override or n, preview)
 
-    with ctx.models.use_pipeline(p.model) as loaded:
+    with ctx.models.use_named(p.model, kind="checkpoint") as loaded:
         t_loaded = time.perf_counter()
         req = diffusion.DiffusionRequest(
             mode=mode,

@@ -20,86 +20,23 @@ from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.registry import operation
 from zhike.core.types import AssetId, ImageOut, ImagesResult
 from zhike.core.ui import Studio, ui
+from zhike.imaging.id_photo import (
+    STANDARDS,
+    affine,
+    hex_rgb,
+    invert_affine,
+    layout_warnings,
+    make_sheet,
+    place_head,
+    rotation_about,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from zhike.models.manager import ModelManager
-
-MM_PER_INCH = 25.4
 MAX_SIDE = 3000  # larger inputs are shrunk first: a head needs at most ~600 px and matting costs grow with size
 
-
-@dataclass(frozen=True)
-class IdStandard:
-    """A photo standard. Fractions are of the photo's height; `head` is crown (top of hair) to chin."""
-
-    title: str
-    width_mm: float
-    height_mm: float
-    head: tuple[float, float]  # allowed head height (min, max)
-    head_target: float
-    top: tuple[float, float]  # allowed gap crown -> top edge (min, max)
-    top_target: float
-    eyes: tuple[float, float] | None = None  # allowed eye line, measured from the bottom edge
-    source: str = ""
-
-    def size_px(self, dpi: int) -> tuple[int, int]:
-        return round(self.width_mm * dpi / MM_PER_INCH), round(self.height_mm * dpi / MM_PER_INCH)
-
-
-# The Chinese 寸 sizes have no official head rule; "头部约占照片 2/3" is the folk rule (the ID card standard
-# GA 461-2004 and the driving-licence rule say so), studios and tools (e.g. HivisionIDPhotos' 10-12 % top gap)
-# frame a little looser. We use 0.55-0.65 (target 0.60) with a 10 % top gap for them.
-_COMMON = "common studio framing (head ~0.55-0.65 of the height, ~10 % above the hair); no official rule"
-STANDARDS: dict[str, IdStandard] = {
-    "1inch": IdStandard("1寸 25×35 mm", 25, 35, (0.55, 0.65), 0.60, (0.07, 0.13), 0.10, source=_COMMON),
-    "2inch": IdStandard("2寸 35×49 mm", 35, 49, (0.55, 0.65), 0.60, (0.07, 0.13), 0.10, source=_COMMON),
-    "small1inch": IdStandard(
-        "小一寸 22×32 mm",
-        22,
-        32,
-        (0.58, 0.70),
-        0.64,
-        (0.06, 0.12),
-        0.09,
-        source="driving-licence photo (22×32 mm): head about 2/3 of the height (公安部 驾驶证 相片要求)",
-    ),
-    "big1inch": IdStandard("大一寸 33×48 mm", 33, 48, (0.55, 0.65), 0.60, (0.07, 0.13), 0.10, source=_COMMON),
-    "passport_cn": IdStandard(
-        "中国护照 33×48 mm",
-        33,
-        48,
-        (28 / 48, 33 / 48),  # head 28-33 mm
-        30.5 / 48,
-        (3 / 48, 5 / 48),  # crown 3-5 mm below the top edge
-        4 / 48,
-        source="《出入境证件相片照相指引》 (exit-entry photo guide): 33×48 mm, head 28-33 mm (chin to crown), "
-        "head width 15-22 mm, crown 3-5 mm from the top, chin at least 7 mm above the bottom",
-    ),
-    "visa_us": IdStandard(
-        "US visa 2×2 in",
-        50.8,
-        50.8,
-        (0.50, 0.69),  # head 1 - 1 3/8 in
-        0.60,
-        (0.05, 0.12),
-        0.08,
-        eyes=(0.56, 0.69),  # eyes 1 1/8 - 1 3/8 in from the bottom
-        source="travel.state.gov photo requirements: 2×2 in, head 1-1 3/8 in (50-69 %) chin to top of hair, "
-        "eyes 1 1/8-1 3/8 in (56-69 %) from the bottom",
-    ),
-    "custom": IdStandard("custom", 0, 0, (0.55, 0.65), 0.60, (0.07, 0.13), 0.10, source=_COMMON),
-}
-BACKGROUNDS = {
-    "white": "#FFFFFF",
-    "blue": "#438EDB",  # the 证件照 blue of most studio tools, RGB 67,142,219
-    "red": "#FF0000",  # the red usually quoted for 红底 (RGB 255,0,0)
-}
-SHEET_INCHES = (6, 4)  # 6-inch print (6×4 in, 152×102 mm)
-SHEET_MARGIN_MM, SHEET_GAP_MM = 2.0, 1.0  # printers' safe border, room to cut between copies
-CUT_LINE = (170, 170, 170)
-UPSCALE_WARN = 1.5  # more than this many output pixels per input pixel looks soft in print
 
 Size = Literal["1inch", "2inch", "small1inch", "big1inch", "passport_cn", "visa_us", "custom"]
 HexColor = Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")]
@@ -204,65 +141,26 @@ def prepare_id_photo(env: PrepareEnv, p: IdPhotoParams) -> IdPhotoParams:
     return p
 
 
-def hex_rgb(color: str) -> tuple[int, int, int]:
-    h = BACKGROUNDS.get(color, color).lstrip("#")
-    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Upright-frame geometry -> photo: x' = scale * x + tx, y' = scale * y + ty."""
-
-    scale: float
-    tx: float
-    ty: float
-
-
-def place_head(
-    std: IdStandard, size: tuple[int, int], crown_y: float, chin_y: float, eye: tuple[float, float]
-) -> Placement:
-    """Scale the head to the target share of the height, put the crown at the target top margin and the eye
-    midpoint at the centre; where the standard bounds the eye line, shift into it (keeping the top margin
-    allowed if it can be)."""
-    w, h = size
-    s = std.head_target * h / max(chin_y - crown_y, 1.0)
-    ty = std.top_target * h - s * crown_y
-    if std.eyes is not None:
-        eye_up = 1 - (s * eye[1] + ty) / h  # eye line from the bottom
-        lo, hi = std.eyes
-        want = min(max(eye_up, lo), hi)
-        if want != eye_up:
-            ty -= (want - eye_up) * h
-    return Placement(scale=s, tx=w / 2 - s * eye[0], ty=ty)
-
-
-def affine(rotation: np.ndarray, pl: Placement) -> np.ndarray:
-    """2x3 matrix: input -> (rotation) upright frame -> (placement) photo."""
-    r = np.vstack([rotation, [0, 0, 1]])
-    p = np.array([[pl.scale, 0, pl.tx], [0, pl.scale, pl.ty], [0, 0, 1]])
-    return (p @ r)[:2]
-
-
 def render(
     rgb: np.ndarray, alpha: np.ndarray, m: np.ndarray, size: tuple[int, int], bg: tuple[int, int, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Composite the person over `bg` and warp it with `m` to `size`. Returns (photo RGB uint8, its matte 0..1,
     mask of photo pixels above the input's top edge, mask of those beyond its other edges)."""
-    import cv2
     from PIL import Image
 
-    from zhike.backends.matting import composite
+    from zhike.backends.alpha import composite
+    from zhike.backends.opencv import shrink_area, warp_affine
 
     w, h = size
     # Only the part of the input that lands in the photo is composited (a big input costs no more).
-    inv = cv2.invertAffineTransform(m)
+    inv = invert_affine(m)
     corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64) @ inv.T
     x0, y0 = np.floor(corners.min(axis=0)).astype(int) - 4
     x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 4
     x0, y0 = max(0, min(x0, rgb.shape[1] - 1)), max(0, min(y0, rgb.shape[0] - 1))
     x1, y1 = max(x0 + 1, min(x1, rgb.shape[1])), max(y0 + 1, min(y1, rgb.shape[0]))
     part, a_part = np.ascontiguousarray(rgb[y0:y1, x0:x1]), np.ascontiguousarray(alpha[y0:y1, x0:x1])
-    # Flattened at the input's resolution: matting.composite keeps opaque pixels exact and takes the old
+    # Flattened at the input's resolution: alpha.composite keeps opaque pixels exact and takes the old
     # backdrop's colour out of the hair's semi-transparent edge.
     a8 = Image.fromarray(np.round(a_part * 255).astype(np.uint8), "L")
     flat = np.asarray(composite(Image.fromarray(part), a8, background=bg))
@@ -271,14 +169,14 @@ def render(
     if scale < 0.5:  # shrink with area averaging first: a single warp at a small scale aliases
         f = scale * 2
         small = (max(1, round(flat.shape[1] * f)), max(1, round(flat.shape[0] * f)))
-        flat = cv2.resize(flat, small, interpolation=cv2.INTER_AREA)
-        a_part = cv2.resize(a_part, small, interpolation=cv2.INTER_AREA)
+        flat = shrink_area(flat, small)
+        a_part = shrink_area(a_part, small)
         mc = mc @ np.array([[1 / f, 0, 0], [0, 1 / f, 0], [0, 0, 1]])
-    interp = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_LINEAR
+    interp = "cubic" if scale > 1 else "linear"
     # Replicated borders: where the input is too tight at the sides or bottom, clothes continue to the edge
     # instead of stopping in a straight line; above the input's top edge it is background.
-    out = cv2.warpAffine(flat, mc, (w, h), flags=interp, borderMode=cv2.BORDER_REPLICATE)
-    a = np.clip(cv2.warpAffine(a_part, mc, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), 0, 1)
+    out = warp_affine(flat, mc, (w, h), interp=interp, replicate=True)
+    a = np.clip(warp_affine(a_part, mc, (w, h), interp="linear", replicate=True), 0, 1)
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
     sx = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
     sy = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
@@ -287,71 +185,6 @@ def render(
     out[above] = bg
     a[above] = 0
     return out, a, above, beyond
-
-
-def sheet_layout(photo: tuple[int, int], dpi: int) -> tuple[tuple[int, int], list[tuple[int, int]]]:
-    """A 6-inch print holding as many copies as fit (either orientation; landscape on a tie): the sheet size and
-    the top-left corner of every copy, the grid centred."""
-    pw, ph = photo
-    margin, gap = round(SHEET_MARGIN_MM * dpi / MM_PER_INCH), max(2, round(SHEET_GAP_MM * dpi / MM_PER_INCH))
-    best: tuple[int, tuple[int, int], int, int] | None = None
-    for sw, sh in ((SHEET_INCHES[0] * dpi, SHEET_INCHES[1] * dpi), (SHEET_INCHES[1] * dpi, SHEET_INCHES[0] * dpi)):
-        cols = max(0, (sw - 2 * margin + gap) // (pw + gap))
-        rows = max(0, (sh - 2 * margin + gap) // (ph + gap))
-        if best is None or cols * rows > best[0]:
-            best = (cols * rows, (sw, sh), cols, rows)
-    assert best is not None
-    _, (sw, sh), cols, rows = best
-    x0 = (sw - (cols * (pw + gap) - gap)) // 2
-    y0 = (sh - (rows * (ph + gap) - gap)) // 2
-    spots = [(x0 + c * (pw + gap), y0 + r * (ph + gap)) for r in range(rows) for c in range(cols)]
-    return (sw, sh), spots
-
-
-def make_sheet(photo: np.ndarray, dpi: int) -> tuple[np.ndarray, int]:
-    """The print: copies on white with 1-px grey cut lines just outside each copy."""
-    import cv2
-
-    ph, pw = photo.shape[:2]
-    (sw, sh), spots = sheet_layout((pw, ph), dpi)
-    sheet = np.full((sh, sw, 3), 255, np.uint8)
-    for x, y in spots:
-        sheet[y : y + ph, x : x + pw] = photo
-        cv2.rectangle(sheet, (x - 1, y - 1), (x + pw, y + ph), CUT_LINE, 1)
-    return sheet, len(spots)
-
-
-def _warnings(
-    std: IdStandard, head: float, top: float, eyes: float, scale: float, above: np.ndarray, beyond: np.ndarray,
-    alpha: np.ndarray, crown_row: int, clipped: bool, crown_from: str,
-) -> list[str]:  # fmt: skip
-    out = []
-    if scale > UPSCALE_WARN:
-        out.append(
-            f"the photo is small for this size: the face is enlarged {scale:.1f}x and may print soft; "
-            "use a larger photo / 照片分辨率偏低"
-        )
-    if clipped:
-        out.append("the top of the head is cut off in the photo; use one with room above the hair / 头顶被裁切")
-    elif above[: max(crown_row, 0)].any():
-        out.append(
-            "the photo ends close above the head; the background was extended above it / 头顶上方空间不足，已补背景"
-        )
-    if beyond[alpha > 0.5].any():
-        out.append(
-            "the photo is cut too tight at the sides or bottom; the clothes were extended to the edge "
-            "/ 画面不足，已延展"
-        )
-    if crown_from != "matte" and not clipped:
-        out.append("the top of the head could not be found in the matte; it was estimated / 头顶位置为估计")
-    lo, hi = std.head
-    if not lo - 1e-3 <= head <= hi + 1e-3:
-        out.append(f"head height {head:.2f} of the photo is outside the standard's {lo:.2f}-{hi:.2f}")
-    if not std.top[0] - 1e-3 <= top <= std.top[1] + 1e-3:
-        out.append(f"the gap above the head ({top:.2f}) is outside the standard's {std.top[0]:.2f}-{std.top[1]:.2f}")
-    if std.eyes and not std.eyes[0] - 1e-3 <= eyes <= std.eyes[1] + 1e-3:
-        out.append(f"the eye line ({eyes:.2f} from the bottom) is outside {std.eyes[0]:.2f}-{std.eyes[1]:.2f}")
-    return out
 
 
 @dataclass
@@ -379,10 +212,10 @@ def compose_id_photo(
 
     `alpha`: the person matte (0..1, the image's size) when the caller has it already (same photo, other size or
     colour); otherwise backends.matting makes it."""
-    import cv2
     from PIL import Image, ImageOps
 
     from zhike.backends.face import crown_from_alpha, face_landmarks, person_alpha, use_face_mesh
+    from zhike.backends.opencv import shrink_area, warp_affine
     from zhike.ops.preprocess import fit_long_side
 
     t0 = time.perf_counter()
@@ -394,7 +227,7 @@ def compose_id_photo(
     if max(source.size) > MAX_SIDE:
         source = fit_long_side(source, MAX_SIDE)
         if alpha is not None:
-            alpha = cv2.resize(alpha.astype(np.float32), source.size, interpolation=cv2.INTER_AREA)
+            alpha = shrink_area(alpha.astype(np.float32), source.size)
     if source.mode in ("RGBA", "LA", "PA") or "transparency" in source.info:
         rgba = source.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, (128, 128, 128, 255)), rgba).convert("RGB")
@@ -410,12 +243,12 @@ def compose_id_photo(
 
     # Upright frame: rotate about the eye midpoint so the eyes are level; find the crown there.
     angle = face.roll if p.straighten else 0.0
-    rot = cv2.getRotationMatrix2D(face.eye_mid, angle, 1.0)
+    rot = rotation_about(face.eye_mid, angle)
     up = face.transformed(rot)
     if angle:
         w, h = image.size
-        alpha_up = cv2.warpAffine(alpha, rot, (w, h), flags=cv2.INTER_LINEAR)
-        valid = cv2.warpAffine(np.ones((h, w), np.float32), rot, (w, h), flags=cv2.INTER_NEAREST)
+        alpha_up = warp_affine(alpha, rot, (w, h), interp="linear")
+        valid = warp_affine(np.ones((h, w), np.float32), rot, (w, h), interp="nearest")
         up = crown_from_alpha(up, alpha_up, valid)
     else:
         up = crown_from_alpha(up, alpha)
@@ -430,7 +263,7 @@ def compose_id_photo(
     top = (pl.scale * up.crown[1] + pl.ty) / h
     eye_x, eye_y = pl.scale * up.eye_mid[0] + pl.tx, pl.scale * up.eye_mid[1] + pl.ty
     eyes = 1 - eye_y / h
-    warnings = _warnings(
+    warnings = layout_warnings(
         std, head, top, eyes, pl.scale, above, beyond, a, int(top * h), up.crown_clipped, up.crown_from
     )
     return IdPhoto(

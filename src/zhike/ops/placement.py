@@ -1,7 +1,7 @@
 """Where a subject is and where it goes: cut-outs, subject boxes (matte, then saliency), anchors and fills.
 
 Shared by subject_swap (a product placed in a scene) and resize_design (marketplace sizes that keep the subject).
-OpenCV is imported inside the functions: importing an op module stays cheap.
+OpenCV's parts are backends.opencv's, imported inside the functions: importing an op module stays cheap.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from zhike.core.errors import InvalidInput, ModelError
 from zhike.models.embedded import PREFERRED_MATTING
 
 if TYPE_CHECKING:
-    from zhike.models.catalog import ModelCatalog
     from zhike.models.manager import ModelManager
+    from zhike.models.specs import Catalog
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (x1, y1 exclusive)
 Anchor = Literal[
@@ -47,16 +47,14 @@ def clean_alpha(alpha: Image.Image | np.ndarray, min_part: float = 0.05, level: 
 
     Matting models leave faint haze and small blobs far from the subject; they would inflate its box.
     """
-    import cv2
+    from zhike.backends.opencv import connected_parts, dilate_square
 
     a = np.asarray(alpha.convert("L") if isinstance(alpha, Image.Image) else alpha, dtype=np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats((a >= level).astype(np.uint8), connectivity=8)
-    if n <= 1:
+    labels, areas = connected_parts(a >= level)
+    if len(areas) == 0:
         return np.zeros_like(a)
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    keep = np.isin(labels, 1 + np.nonzero(areas >= areas.max() * min_part)[0]).astype(np.uint8)
-    rim = max(2, round(0.01 * max(a.shape)))
-    near = cv2.dilate(keep, np.ones((2 * rim + 1, 2 * rim + 1), np.uint8)) > 0
+    keep = np.isin(labels, 1 + np.nonzero(areas >= areas.max() * min_part)[0])
+    near = dilate_square(keep, max(2, round(0.01 * max(a.shape))))
     return np.where(near, a, 0).astype(np.uint8)
 
 
@@ -67,7 +65,7 @@ def box_of(mask: np.ndarray) -> Box | None:
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
-def pick_matting(catalog: ModelCatalog, requested: str | None, *, field: str) -> str | None:
+def pick_matting(catalog: Catalog, requested: str | None, *, field: str) -> str | None:
     """The matting model to pin at submission: the one asked for (checked), else the best installed, else None."""
     if requested:
         spec = catalog.get(requested, field=field)
@@ -134,17 +132,13 @@ def cutout(
 
 def saliency_box(image: Image.Image) -> Box:
     """The most salient region (OpenCV spectral residual), for when the matte finds nothing."""
-    import cv2
+    from zhike.backends.opencv import salient_mask
 
     w, h = image.size
     k = 256 / max(w, h)
     small = np.asarray(image.convert("RGB").resize((max(8, round(w * k)), max(8, round(h * k))), Image.BILINEAR))
-    ok, sal = cv2.saliency.StaticSaliencySpectralResidual_create().computeSaliency(small[..., ::-1])
-    box = None
-    if ok and float(sal.max()) > 0:
-        sal = cv2.GaussianBlur((sal / sal.max() * 255).astype(np.uint8), (0, 0), 3)
-        _, hard = cv2.threshold(sal, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-        box = box_of(clean_alpha(hard, min_part=0.2) >= 128)
+    hard = salient_mask(small)
+    box = box_of(clean_alpha(hard, min_part=0.2) >= 128) if hard is not None else None
     if box is None:  # nothing stands out: the central half
         return w // 4, h // 4, w - w // 4, h - h // 4
     sx, sy = w / small.shape[1], h / small.shape[0]

@@ -245,10 +245,10 @@ def place_product(
 
     RGB and alpha are resized separately (Pillow resizes RGBA premultiplied, which would change opaque pixels'
     neighbours differently from the plain photo). Semi-transparent edge pixels get backdrop-free colours
-    (matting.composite's foreground estimation), so the old background does not fringe the product; pixels 1 px
+    (alpha.composite's foreground estimation), so the old background does not fringe the product; pixels 1 px
     or more inside the silhouette keep the resized photo's own values.
     """
-    from zhike.backends.matting import composite
+    from zhike.backends.alpha import composite
 
     bw, bh = rgb.size
     k = min(pl.scale * min(canvas) / max(bw, bh), canvas[0] / bw, canvas[1] / bh)
@@ -312,24 +312,24 @@ def harmonize_rim(
     Full effect at the silhouette, none from `band` + 1 px inside: the seam reads as lit by the scene while the
     product's core keeps its exact colours. Returns (new fg, changed mask); HxWx3 / HxW uint8 arrays.
     """
-    import cv2
+    from zhike.backends.opencv import dilate_square, distance_inside, lab_to_rgb, rgb_to_lab
 
     hard = alpha >= 128
-    ring = cv2.dilate(hard.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(4, band * 2)) > 0
+    ring = dilate_square(hard, 1, iterations=max(4, band * 2))
     ring &= alpha == 0  # the scene right around the product: the light it would pick up
     if factor <= 0 or not hard.any() or not ring.any():
         return fg, np.zeros_like(hard)
-    lab_fg = cv2.cvtColor(fg.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)
-    lab_bg = cv2.cvtColor(bg.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)
+    lab_fg = rgb_to_lab(fg.astype(np.float32) / 255)
+    lab_bg = rgb_to_lab(bg.astype(np.float32) / 255)
     mu_p, sd_p = lab_fg[hard].mean(0), lab_fg[hard].std(0) + 1e-3
     mu_s, sd_s = lab_bg[ring].mean(0), lab_bg[ring].std(0) + 1e-3
     moved = (lab_fg - mu_p) * (1 + factor * (sd_s / sd_p - 1)) + mu_p + factor * (mu_s - mu_p)
-    depth = cv2.distanceTransform(hard.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)  # 1 = edge pixel
+    depth = distance_inside(hard)  # 1 = edge pixel
     weight = np.clip(1.0 - (depth - 1) / band, 0.0, 1.0)
     weight[alpha == 0] = 0.0
     changed = weight > 0
     lab = lab_fg + (moved - lab_fg) * weight[..., None]
-    rgb = np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB) * 255 + 0.5, 0, 255).astype(np.uint8)
+    rgb = np.clip(lab_to_rgb(lab) * 255 + 0.5, 0, 255).astype(np.uint8)
     return np.where(changed[..., None], rgb, fg), changed
 
 

@@ -122,14 +122,9 @@ def upscale_with(
     on_tile: Callable[[int, int], None] | None = None,
 ) -> tuple[Image.Image, float]:
     """Enlarge with a registered upscaler (cached by the model manager). Returns (image, time the load ended)."""
-    from zhike.backends.upscale import load_ncnn_upscaler, load_spandrel_upscaler, upscale_tiled
+    from zhike.backends.upscale import upscale_tiled
 
-    def load() -> Any:
-        if spec.format == "ncnn":
-            return load_ncnn_upscaler(spec)
-        return load_spandrel_upscaler(spec.path, device=ctx.models.device)
-
-    with ctx.models.use(f"upscaler:{spec.name}", load, identity=spec, label=f"upscaler {spec.name!r}") as model:
+    with ctx.models.use(spec) as model:
         t_load = time.perf_counter()
         out = upscale_tiled(model, image, scale=scale, tile=tile, overlap=OVERLAP, on_tile=on_tile)
     return out, t_load

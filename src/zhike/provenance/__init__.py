@@ -3,6 +3,7 @@
 Entry point: `LabelService` (service.py). Nothing here loads or generates anything at import time.
 """
 
-from zhike.provenance.service import LabelConfig, Labelled, LabelService
+from zhike.provenance.labels import LabelConfig, Labelled
+from zhike.provenance.service import LabelService
 
 __all__ = ["LabelConfig", "LabelService", "Labelled"]

@@ -8,7 +8,8 @@ from typing import Any
 from PIL import Image, PngImagePlugin
 
 from zhike.provenance import visible, watermark, xmp
-from zhike.provenance.service import LabelContext, Labelled, LabelService
+from zhike.provenance.labels import LabelContext, LabelKeys, Labelled
+from zhike.provenance.verify import verify_image
 
 
 def _reencode(img: Image.Image, original: Image.Image, original_data: bytes, mime: str) -> bytes:
@@ -77,7 +78,5 @@ class ImageLabeler:
         out.data = data
         return out
 
-    def verify(self, data: bytes, mime: str, service: LabelService, lookup: Any) -> dict[str, Any]:
-        from zhike.provenance.verify import verify_image
-
-        return verify_image(data, mime, service, lookup)
+    def verify(self, data: bytes, mime: str, keys: LabelKeys, lookup: Any) -> dict[str, Any]:
+        return verify_image(data, mime, keys, lookup)

@@ -23,91 +23,21 @@ import hmac
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from zhike import __version__
+from zhike.provenance.image import ImageLabeler
+from zhike.provenance.labels import LabelConfig, LabelContext, LabelKeys, Labelled, MediaLabeler
 
 if TYPE_CHECKING:
     from zhike.provenance.c2pa_manifest import C2paSigner, Ingredient
-    from zhike.provenance.visible import Position
     from zhike.settings import Settings
 
 log = logging.getLogger("zhike.provenance")
 
 EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
-
-
-@dataclass(frozen=True)
-class LabelConfig:
-    producer_name: str = "Zhike"
-    producer_code: str = ""
-    implicit: bool = True
-    c2pa: bool = True
-    watermark: bool = True
-    visible: bool = False
-    visible_text: str = "AI生成"
-    visible_position: Position = "bottom-right"
-    visible_size: float = 0.05
-    cert_path: Path | None = None
-    key_path: Path | None = None
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> LabelConfig:
-        return cls(
-            producer_name=s.label_producer_name,
-            producer_code=s.label_producer_code,
-            implicit=s.label_implicit,
-            c2pa=s.label_c2pa,
-            watermark=s.label_watermark,
-            visible=s.label_visible,
-            visible_text=s.label_visible_text,
-            visible_position=s.label_visible_position,
-            visible_size=s.label_visible_size,
-            cert_path=s.label_cert_path,
-            key_path=s.label_key_path,
-        )
-
-    @property
-    def any(self) -> bool:
-        return self.implicit or self.c2pa or self.watermark or self.visible
-
-    @property
-    def code(self) -> str:
-        return self.producer_code or self.producer_name
-
-
-@dataclass
-class Labelled:
-    data: bytes
-    mime: str
-    applied: list[str] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)  # label -> why it was not applied
-
-
-@dataclass
-class LabelContext:
-    """What a MediaLabeler needs for one export (built by LabelService)."""
-
-    asset: dict[str, Any]
-    parent: dict[str, Any] | None
-    config: LabelConfig
-    tc260_fields: dict[str, str]
-    parent_ingredient: Callable[[], Ingredient | None]
-    service: LabelService
-
-    def sign_c2pa(self, data: bytes, mime: str, *, labels: dict[str, Any] | None = None) -> bytes:
-        return self.service._sign(data, mime, self, labels or {})
-
-
-class MediaLabeler(Protocol):
-    kind: str  # "image", "audio", "video"
-    mimes: frozenset[str]
-
-    def label(self, data: bytes, mime: str, ctx: LabelContext) -> Labelled: ...
-
-    def verify(self, data: bytes, mime: str, service: LabelService, lookup: Any) -> dict[str, Any]: ...
+__all__ = ["EXT", "LabelConfig", "LabelContext", "LabelKeys", "LabelService", "Labelled", "MediaLabeler"]
 
 
 class LabelService:
@@ -125,8 +55,6 @@ class LabelService:
         secret: bytes | None = None,
         read_bytes: Callable[[dict[str, Any]], bytes] | None = None,
     ) -> None:
-        from zhike.provenance.image import ImageLabeler
-
         self.config = config
         self.labels_dir = labels_dir
         self.secret = secret
@@ -175,7 +103,7 @@ class LabelService:
             config=self.config,
             tc260_fields=self.tc260_fields(asset),
             parent_ingredient=lambda: self._parent_ingredient(parent),
-            service=self,
+            sign=self._sign,
         )
         out = labeler.label(data, mime, ctx)
         for name, why in out.skipped.items():
@@ -248,7 +176,7 @@ class LabelService:
             log.warning("parent %s unreadable for the C2PA ingredient: %s", parent.get("id"), e)
             return None
         if parent.get("origin") != "upload":
-            ctx = LabelContext(parent, None, self.config, {}, lambda: None, self)
+            ctx = LabelContext(parent, None, self.config, {}, lambda: None, self._sign)
             data = self._sign(data, parent["mime"], ctx, {})
         return Ingredient(data, parent["mime"], f"{parent.get('id')}.{EXT[parent['mime']]}", parent.get("id"))
 

@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from zhike.provenance import watermark, xmp
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from zhike.provenance.service import LabelService
+    from zhike.provenance.labels import LabelKeys
 
 
 class AssetLookup(Protocol):
@@ -42,47 +40,7 @@ class IdIndex:
         return {"id": found[0], "bit_errors": found[1]} if found else None
 
 
-class DbLookup:
-    """AssetLookup over the assets table, optionally one owner's. The watermark key is a hash of the id and has
-    no column, so `by_watermark` scans ids (fine for thousands; a stored key column would make it one query)."""
-
-    def __init__(self, engine: Engine, owner_id: str | None = None) -> None:
-        self.engine = engine
-        self.owner_id = owner_id
-
-    def _where(self, query: Any) -> Any:
-        from zhike.services.db import assets
-
-        return query.where(assets.c.owner_id == self.owner_id) if self.owner_id is not None else query
-
-    def by_id(self, asset_id: str) -> dict[str, Any] | None:
-        from sqlalchemy import select
-
-        from zhike.services.db import assets
-
-        q = self._where(select(assets.c.id, assets.c.op, assets.c.created_at).where(assets.c.id == asset_id))
-        with self.engine.connect() as conn:
-            row = conn.execute(q).mappings().first()
-        return _public(row) if row else None
-
-    def by_watermark(self, payload: str) -> dict[str, Any] | None:
-        from sqlalchemy import select
-
-        from zhike.services.db import assets
-
-        with self.engine.connect() as conn:
-            ids = [r[0] for r in conn.execute(self._where(select(assets.c.id).where(assets.c.origin != "upload")))]
-        found = watermark.best_match(payload, ids)
-        row = self.by_id(found[0]) if found else None
-        return row | {"bit_errors": found[1]} if row and found else None
-
-
-def _public(row: Any) -> dict[str, Any]:
-    created = row.get("created_at")
-    return {"id": row["id"], "op": row.get("op"), "created_at": created.isoformat() + "Z" if created else None}
-
-
-def _implicit(data: bytes, service: LabelService) -> dict[str, Any]:
+def _implicit(data: bytes, keys: LabelKeys) -> dict[str, Any]:
     found = xmp.read_label(data)
     if found is None:
         return {"status": "absent"}
@@ -101,8 +59,8 @@ def _implicit(data: bytes, service: LabelService) -> dict[str, Any]:
     if problems:
         out["problems"] = problems
     # Our own labels carry HMAC reserved codes: check them when the producer is this deployment.
-    if service.secret and fields.get("ContentProducer") == service.config.code:
-        want = service.reserved_code("producer", service.config.code, str(fields.get("ProduceID", "")))
+    if keys.secret and fields.get("ContentProducer") == keys.config.code:
+        want = keys.reserved_code("producer", keys.config.code, str(fields.get("ProduceID", "")))
         ok = hmac.compare_digest(want, str(fields.get("ReservedCode1", "")))
         out["integrity"] = "ok" if ok else "mismatch"
         if not ok:
@@ -126,7 +84,7 @@ def _watermark(img: Any, lookup: AssetLookup | None) -> dict[str, Any]:
     return {"status": "valid", "key": key, "bit_errors": 0} if key else {"status": "absent"}
 
 
-def verify_image(data: bytes, mime: str, service: LabelService, lookup: AssetLookup | None) -> dict[str, Any]:
+def verify_image(data: bytes, mime: str, keys: LabelKeys, lookup: AssetLookup | None) -> dict[str, Any]:
     """The report for an image file that already passed the upload checks (see `decode_checked`)."""
     from PIL import Image
 
@@ -135,8 +93,8 @@ def verify_image(data: bytes, mime: str, service: LabelService, lookup: AssetLoo
     img = Image.open(io.BytesIO(data))
     img.load()
     report: dict[str, Any] = {"mime": mime, "width": img.width, "height": img.height}
-    report["implicit"] = _implicit(data, service)
-    report["c2pa"] = read_c2pa(data, mime, service.trust_pem)
+    report["implicit"] = _implicit(data, keys)
+    report["c2pa"] = read_c2pa(data, mime, keys.trust_pem)
     report["watermark"] = _watermark(img, lookup)
     recorded = report["c2pa"].get("labels") or {}
     if report["watermark"]["status"] != "valid" and "watermark" in (recorded.get("skipped") or {}):
@@ -189,22 +147,3 @@ def _summary(report: dict[str, Any]) -> dict[str, str]:
     zh_tail = "" if report["asset"]["consistent"] else "（各标识指向不同作品，可能被篡改）"
     zh_where = f"；作品 {aid}" + ("（本站）" if report["asset"].get("in_deployment") else "") if aid else ""
     return {"en": f"AI-generated: valid {names}{where}{tail}", "zh": f"AI生成内容：有效标识 {names}{zh_where}{zh_tail}"}
-
-
-def decode_checked(data: bytes, *, field: str, max_bytes: int, max_pixels: int) -> str:
-    """The upload checks (size, format, decompression bomb, truncation); returns the mime or raises ZhikeError."""
-    from zhike.services.images import decode_image
-
-    _, mime = decode_image(data, field=field, max_bytes=max_bytes, max_pixels=max_pixels)
-    return mime
-
-
-def verify_file(
-    data: bytes, service: LabelService, lookup: AssetLookup | None, *, field: str, max_bytes: int, max_pixels: int
-) -> dict[str, Any]:
-    mime = decode_checked(data, field=field, max_bytes=max_bytes, max_pixels=max_pixels)
-    if service.labeler_for(mime) is None:
-        from zhike.core.errors import UnsupportedMedia
-
-        raise UnsupportedMedia(f"{field}: labels are read from PNG, JPEG and WebP files, not {mime}", field=field)
-    return service.verify(data, mime, lookup)

@@ -13,38 +13,22 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 
 from zhike.core.context import PrepareEnv
-from zhike.core.errors import InvalidInput, plain_ctx
+from zhike.core.errors import InvalidInput, validation_message
 from zhike.core.registry import get_op
-from zhike.models.catalog import ModelCatalog
+from zhike.models.manager import ModelManager
 from zhike.provenance.service import LabelService
 from zhike.services.assets.blobs import BlobStore
 from zhike.services.assets.service import AssetService
-from zhike.services.db import get_engine
+from zhike.services.catalog import ModelCatalog
+from zhike.services.engine import get_engine
 from zhike.services.exports import ExportService
 from zhike.services.jobs.queue import JobQueue
 from zhike.services.keys import KeyService
 from zhike.services.presets import PresetStore
 from zhike.services.safety import PromptSafety
+from zhike.services.templates import TemplateStore
 from zhike.services.users import LoginThrottle, UserService
 from zhike.settings import Settings
-
-
-def validation_message(e: ValidationError, prefix: str) -> InvalidInput:
-    """The first pydantic error as a user error naming its field, e.g. `params.width`."""
-    err = e.errors()[0]
-    loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
-    msg = err["msg"].removeprefix("Value error, ")
-    if err.get("type") == "missing":
-        msg = "this field is required"
-    limit = (err.get("ctx") or {}).get("le") or (err.get("ctx") or {}).get("max_length")
-    return InvalidInput(
-        f"{loc}: {msg}",
-        code="validation_failed",
-        field=loc,
-        limit=limit,
-        kind=err.get("type"),
-        ctx=plain_ctx(err.get("ctx")),
-    )
 
 
 @dataclass
@@ -79,20 +63,24 @@ class Zhike:
         return JobQueue(self.engine)
 
     @cached_property
-    def models(self) -> Any:
-        from zhike.models.manager import ModelManager
+    def models(self) -> ModelManager:
+        # The loader registry is cheap to import (its backends are imported at the first load, in the worker).
+        from zhike.backends.loaders import ModelLoaders
 
-        return ModelManager(
-            self.catalog,
-            cache_bytes=int(self.settings.model_cache_gb * 1e9),
+        loaders = ModelLoaders(
             device_setting=self.settings.device,
             cpu_offload=self.settings.cpu_offload,
             configs_root=self.settings.models_dir / "_configs",
         )
+        return ModelManager(self.catalog, loaders, cache_bytes=int(self.settings.model_cache_gb * 1e9))
 
     @cached_property
     def presets(self) -> PresetStore:
         return PresetStore(self.settings.home / "presets")
+
+    @cached_property
+    def templates(self) -> TemplateStore:
+        return TemplateStore(self.engine)
 
     @cached_property
     def keys(self) -> KeyService:
@@ -175,7 +163,8 @@ class Zhike:
                 return self.jobs.same_request(existing, request_hash), False
         if op.prepare is not None:
             # Resolve what must be fixed for reproducibility (random seed, default model) and check references.
-            params = op.prepare(PrepareEnv(self.settings, owner_id, self.catalog, self.assets, self.presets), params)
+            env = PrepareEnv(self.settings, owner_id, self.catalog, self.assets, self.presets, self.templates)
+            params = op.prepare(env, params)
         # Screened once resolved (a preset's words, a batch template's prompts filled from its rows) and before
         # anything is stored; `safety_override` is only passed for admins.
         self.safety.screen(op.name, params, owner_id, override=safety_override)

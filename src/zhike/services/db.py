@@ -1,4 +1,4 @@
-"""Database schema and engine. SQLite by default; the same tables run on PostgreSQL.
+"""Database schema (the tables; engines: services/engine.py). SQLite by default; the same tables run on PostgreSQL.
 
 SQLAlchemy Core (not the ORM): rows are small, queries are few and explicit, and the job queue needs
 exact control over its UPDATE ... WHERE statements.
@@ -6,7 +6,6 @@ exact control over its UPDATE ... WHERE statements.
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime
 
@@ -15,7 +14,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    Engine,
     Float,
     ForeignKey,
     Index,
@@ -25,8 +23,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
-    event,
 )
 
 metadata = MetaData()
@@ -189,47 +185,3 @@ safety_audit = Table(
     Column("overridden", Boolean, nullable=False, default=False),
     Index("ix_safety_audit_created", "created_at"),
 )
-
-_engines: dict[str, Engine] = {}
-_lock = threading.Lock()
-
-
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-    cur = dbapi_conn.cursor()
-    # WAL lets readers (API) run while the worker writes; busy_timeout makes writers wait instead of failing.
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
-
-
-def get_engine(url: str) -> Engine:
-    """One engine per URL per process; on first use brings the schema to the newest migration (see migrations/).
-
-    The tables above are what the newest migration makes; changing them needs a migration too (a test checks).
-    """
-    from zhike.services.migrations import ensure_schema  # alembic is imported when a database is opened
-
-    with _lock:
-        engine = _engines.get(url)
-        if engine is None:
-            if url.startswith("sqlite"):
-                engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
-                event.listen(engine, "connect", _sqlite_pragmas)
-            else:
-                engine = create_engine(url, pool_pre_ping=True)
-            try:
-                ensure_schema(engine)
-            except BaseException:
-                engine.dispose()
-                raise
-            _engines[url] = engine
-        return engine
-
-
-def dispose_engines() -> None:
-    with _lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()

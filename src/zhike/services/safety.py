@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, delete, func, insert, select
 
 from zhike.core.errors import Conflict, ContentRefused, InvalidInput, NotFound
+from zhike.models.specs import ModelSpec
 from zhike.safety.matcher import MATCH_MODES, CompiledTerm, Term, find
 from zhike.services.db import safety_audit, safety_terms
 
@@ -175,14 +176,11 @@ class PromptSafety:
         """Which finished images the installed checker flags (none when no checker is installed); logs withheld."""
         if self.image_checker is None or not images:
             return [False] * len(images)
-        path = self.image_checker
-
-        def load() -> Any:
-            from zhike.backends.safety_checker import ImageSafetyChecker  # torch only in the worker
-
-            return ImageSafetyChecker(path, device=models.device)
-
-        with models.use(f"safety-checker:{path}", load, label="the image safety checker") as checker:
+        # A diffusers safety_checker folder named by the settings, loaded and cached like the catalogue's models.
+        spec = ModelSpec(
+            name="image-safety-checker", path=self.image_checker, format="diffusers", kind="safety_checker", family="sd"
+        )
+        with models.use(spec) as checker:
             flags = checker.flag(images)
         if any(flags):
             withheld = f"{sum(flags)} of {len(flags)} images withheld"

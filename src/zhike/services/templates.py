@@ -19,31 +19,20 @@ from typing import IO, TYPE_CHECKING, Any
 from sqlalchemy import Engine, delete, func, insert, select, update
 
 from zhike.core.errors import InvalidInput, NotFound, TooLarge, ZhikeError
-from zhike.design.template import Template, TemplateError, bundled_templates, parse_template
+from zhike.design.template import MAX_TEMPLATE_BYTES, Template, bundled_templates, parse_or_invalid, parse_template
 from zhike.services.db import templates, utcnow
 
 if TYPE_CHECKING:
     from zhike.services.assets.service import AssetService
     from zhike.services.exports import ExportService
 
-MAX_TEMPLATE_BYTES = 256_000
 MAX_TEMPLATES_PER_OWNER = 500
+__all__ = ["MAX_TEMPLATE_BYTES", "ReadOnly", "StoredTemplate", "TemplateStore", "parse_or_invalid", "write_archive"]
 
 
 class ReadOnly(ZhikeError):
     status = 403
     code = "forbidden"
-
-
-def parse_or_invalid(body: Any, *, field: str) -> Template:
-    """parse_template with the error's field prefixed by where the template was sent (`template.layers.2.text`)."""
-    if isinstance(body, dict) and len(json.dumps(body, ensure_ascii=False)) > MAX_TEMPLATE_BYTES:
-        raise TooLarge(f"{field}: the template is over {MAX_TEMPLATE_BYTES // 1000} kB", field=field)
-    try:
-        return parse_template(body)
-    except TemplateError as e:
-        path = f"{field}.{e.field}" if e.field else field
-        raise TemplateError(f"{field}: {e.message}", field=path, kind=e.kind, ctx=e.ctx) from None
 
 
 @dataclass(frozen=True)

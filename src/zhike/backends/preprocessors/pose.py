@@ -15,7 +15,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from zhike.backends.loaders import LoadEnv, loader
 from zhike.core.errors import InvalidInput
+from zhike.models.specs import ModelSpec
 
 # OpenPose COCO-18 order -> MediaPipe landmark index (neck, index 1, is the midpoint of the shoulders).
 OPENPOSE_NAMES = (
@@ -54,6 +56,14 @@ def _model_files() -> list[Path]:
 
     root = Path(mp.__file__).parent / "modules"
     return [root / "pose_detection" / "pose_detection.tflite", root / "pose_landmark" / "pose_landmark_full.tflite"]
+
+
+POSE = ModelSpec.bundled("mediapipe-pose", kind="pose", family="mediapipe", package="mediapipe")
+
+
+@loader(family="mediapipe", kind="pose", format="bundled")
+def _load_registered(spec: ModelSpec, env: LoadEnv) -> LoadedPose:
+    return load_pose()
 
 
 def load_pose() -> LoadedPose:

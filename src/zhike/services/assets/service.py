@@ -119,6 +119,12 @@ class AssetService:
             self.blobs.put(data, mime)
         return row
 
+    def restage(self, row: dict[str, Any]) -> StagedAsset | None:
+        """A staged output recorded by an earlier attempt of a job (its row as staged), if its file is still stored."""
+        if not self.blobs.path_for(row["sha256"], row["mime"]).exists():
+            return None
+        return StagedAsset(row=row)
+
     def stage_image(
         self,
         image: Image.Image,

@@ -9,15 +9,19 @@ import socket
 import threading
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from PIL import Image
 from pydantic import ValidationError
 
 from zhike.core.context import RunContext
-from zhike.core.errors import JobCancelled, ZhikeError, hide_paths
+from zhike.core.errors import JobCancelled, ZhikeError, hide_paths, validation_message
 from zhike.core.registry import get_op
-from zhike.services.container import Zhike, validation_message
+from zhike.services.images import to_jpeg
 from zhike.services.jobs.executor import Executor, InProcessExecutor
+
+if TYPE_CHECKING:
+    from zhike.services.container import Zhike
 
 log = logging.getLogger("zhike.worker")
 
@@ -58,10 +62,11 @@ class Worker:
         queue, s = self.app.jobs, self.app.settings
         jid = job["id"]
 
-        def sink(step: int, total: int, preview: bytes | None) -> tuple[bool, bool]:
+        def sink(step: int, total: int, preview: Image.Image | None) -> tuple[bool, bool]:
             if self.on_progress is not None:
                 self.on_progress(jid, step, total)
-            return queue.report_progress(jid, self.worker_id, step=step, total=total, preview=preview)
+            data = to_jpeg(preview, quality=70) if preview is not None else None
+            return queue.report_progress(jid, self.worker_id, step=step, total=total, preview=data)
 
         ctx = RunContext(
             job_id=jid,

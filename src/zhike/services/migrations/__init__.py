@@ -1,4 +1,4 @@
-"""Schema migrations (Alembic), applied when a process first opens a database (services/db.py `get_engine`).
+"""Schema migrations (Alembic), applied when a process first opens a database (services/engine.py `get_engine`).
 
 - empty database: upgrade to head;
 - made before migrations (Zhike's tables, no `alembic_version`): backup copy, stamp the baseline, upgrade;

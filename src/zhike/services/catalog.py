@@ -1,4 +1,7 @@
-"""The model catalogue: register, list and remove models. Inspects files; never loads weights."""
+"""The model catalogue: rows of the models table (register, list, remove) beside the embedded models on disk.
+
+Inspects files (backends.checkpoint_inspect reads headers only); never loads weights.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ from zhike.services.db import models, utcnow
 
 REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 NAME_RE = re.compile(r"^[\w.\-\u4e00-\u9fff]{1,100}$")
-# Families the diffusion backend loads in this version; others are recognised and refused clearly.
+# What image generation uses when no model is named (backends.diffusion registers these loaders); other
+# families are registered and refused clearly by the loader registry when a job names them.
 LOADABLE = {("checkpoint", "sd15"), ("checkpoint", "sdxl")}
 
 

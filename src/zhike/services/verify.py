@@ -1,0 +1,56 @@
+"""Verify an uploaded file's labels: the upload checks, then the LabelService's report, with this deployment's
+assets table as the lookup (provenance.verify reads the labels; it knows no database)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from zhike.core.errors import UnsupportedMedia
+from zhike.provenance import watermark
+from zhike.provenance.service import LabelService
+from zhike.provenance.verify import AssetLookup
+from zhike.services.db import assets
+from zhike.services.images import decode_image
+
+
+class DbLookup:
+    """AssetLookup over the assets table, optionally one owner's. The watermark key is a hash of the id and has
+    no column, so `by_watermark` scans ids (fine for thousands; a stored key column would make it one query)."""
+
+    def __init__(self, engine: Engine, owner_id: str | None = None) -> None:
+        self.engine = engine
+        self.owner_id = owner_id
+
+    def _where(self, query: Any) -> Any:
+        return query.where(assets.c.owner_id == self.owner_id) if self.owner_id is not None else query
+
+    def by_id(self, asset_id: str) -> dict[str, Any] | None:
+        q = self._where(select(assets.c.id, assets.c.op, assets.c.created_at).where(assets.c.id == asset_id))
+        with self.engine.connect() as conn:
+            row = conn.execute(q).mappings().first()
+        return _public(row) if row else None
+
+    def by_watermark(self, payload: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            ids = [r[0] for r in conn.execute(self._where(select(assets.c.id).where(assets.c.origin != "upload")))]
+        found = watermark.best_match(payload, ids)
+        row = self.by_id(found[0]) if found else None
+        return row | {"bit_errors": found[1]} if row and found else None
+
+
+def _public(row: Any) -> dict[str, Any]:
+    created = row.get("created_at")
+    return {"id": row["id"], "op": row.get("op"), "created_at": created.isoformat() + "Z" if created else None}
+
+
+def verify_file(
+    data: bytes, service: LabelService, lookup: AssetLookup | None, *, field: str, max_bytes: int, max_pixels: int
+) -> dict[str, Any]:
+    """The labels report of an uploaded file, after the upload checks (size, format, decompression bomb,
+    truncation); raises ZhikeError naming `field`."""
+    _, mime = decode_image(data, field=field, max_bytes=max_bytes, max_pixels=max_pixels)
+    if service.labeler_for(mime) is None:
+        raise UnsupportedMedia(f"{field}: labels are read from PNG, JPEG and WebP files, not {mime}", field=field)
+    return service.verify(data, mime, lookup)
