@@ -3,13 +3,15 @@
 // mode's controls follow from its fields' canvas roles (core/ui.py): `image` gets the open image, `mask` the
 // painted mask, `prompt` the prompt box, `strength` the slider, `side` fields the extend handles (fields named
 // left/right/top/bottom) and `aspect` the ratio buttons, `controls` the control panel (detector preview through
-// the op's studio.preview op, then a ControlNet unit). All other parameters go under "More settings", from the
-// op's schema (schema_form.js). Without ?asset: a picker of recent images plus upload.
+// the op's studio.preview op, then a ControlNet unit: edit_control.js). All other parameters go under "More
+// settings", from the op's schema (schema_form.js). Without ?asset: a picker of recent images plus upload
+// (edit_picker.js). The page's own words: edit_strings.js.
 //
 // Ids for tests: #edit-picker (picker grid; tiles [data-asset-id]), #edit-upload (file input); editor:
 // #edit-form, #edit-stage, #edit-image (the base img), #mask-canvas, #tool-brush, #tool-eraser, #brush-size,
-// #mask-undo, #mask-clear, mode buttons [data-mode=erase|inpaint|material|extend|control|tools], #edit-run (runs the current
-// mode), #edit-prompt, #inpaint-strength, extend handles .extend-handle[data-side=left|right|top|bottom], inputs
+// #mask-undo, #mask-clear, mode buttons [data-mode=<studio.canvas id>|tools] (today erase, inpaint, material,
+// extend, control), #edit-run (runs the current mode), #mode-help, #edit-prompt (the `prompt`-role field),
+// #inpaint-strength (the `strength`-role slider), extend handles .extend-handle[data-side=left|right|top|bottom], inputs
 // #extend-left|right|top|bottom, #extend-size (new size text), #control-detector, #control-preview (button),
 // #control-map (the map img, [data-asset-id]), #control-net (ControlNet select), #tool-op (select), #tool-form,
 // tool fields #tool-<param> (e.g. #tool-scale), #edit-error, progress ids of progressPanel("edit-") (#edit-progress,
@@ -17,101 +19,13 @@
 import { api, uploadAsset } from "../api.js";
 import { extendHandles, maskPainter } from "../canvas.js";
 import { clearFormErrors, errorText, h, showFormError, useCss } from "../dom.js";
-import { addStrings, has, pick, t, translate } from "../i18n.js";
-import { followJob, jobStatusText, progressPanel, submitJob } from "../jobs.js";
+import { has, pick, t, translate } from "../i18n.js";
+import { progressPanel, submitJob } from "../jobs.js";
 import { canvasModes, canvasRoles, loadOps, opKey, toolOps } from "../ops.js";
 import { schemaForm } from "../schema_form.js";
-
-addStrings({
-  zh: {
-    "edit.title": "画布编辑",
-    "edit.pick.title": "选择要编辑的图片",
-    "edit.pick.hint": "从最近的作品中选一张，或上传一张新图片。",
-    "edit.pick.empty": "还没有图片。上传一张，或先去“创作”生成。",
-    "edit.upload": "上传图片",
-    "edit.uploading": "正在上传…",
-    "edit.change": "换一张图",
-    "edit.loadingImage": "正在载入图片…",
-    "edit.imageFailed": "无法载入这张图片。",
-    "edit.brush": "画笔",
-    "edit.eraser": "橡皮擦",
-    "edit.brushSize": "笔刷",
-    "edit.undo": "撤销",
-    "edit.clear": "清空",
-    "edit.keysHint": "按 [ 和 ] 调整笔刷大小",
-    "edit.mode.tools": "工具",
-    "edit.extend.left": "左",
-    "edit.extend.right": "右",
-    "edit.extend.top": "上",
-    "edit.extend.bottom": "下",
-    "edit.extend.newSize": "新尺寸 {w} × {h}（原图 {ow} × {oh}）",
-    "edit.extend.ratio": "按比例扩展",
-    "edit.extend.reset": "重置",
-    "edit.control.detector": "控制方式",
-    "edit.control.preview": "预览控制图",
-    "edit.control.previewing": "正在生成控制图…",
-    "edit.control.overlay": "叠加显示在原图上",
-    "edit.control.net": "ControlNet 模型",
-    "edit.control.noModel": "还没有安装 ControlNet 模型，暂时不能生成；预览控制图不受影响。请管理员在“模型”页添加。",
-    "edit.control.usesMap": "生成时使用上面预览的控制图。",
-    "edit.control.usesPhoto": "生成时会按所选方式自动处理原图。",
-    "edit.tools.op": "工具",
-    "edit.tools.none": "这台服务器上没有可用的工具。",
-    "edit.prompt": "画面描述",
-    "edit.more": "更多参数",
-    "edit.run.tools": "开始处理",
-    "edit.busy": "处理中…",
-    "edit.err.noMask": "请先用画笔涂抹要处理的区域。",
-    "edit.err.noExtend": "请先拖动边缘，或输入要扩展的像素。",
-    "edit.result": "结果",
-    "edit.continue": "在此结果上继续编辑",
-    "edit.openLibrary": "在作品库中查看",
-  },
-  en: {
-    "edit.title": "Canvas",
-    "edit.pick.title": "Choose an image to edit",
-    "edit.pick.hint": "Pick one of your recent images or upload a new one.",
-    "edit.pick.empty": "No images yet. Upload one, or generate one under “Create” first.",
-    "edit.upload": "Upload image",
-    "edit.uploading": "Uploading…",
-    "edit.change": "Change image",
-    "edit.loadingImage": "Loading the image…",
-    "edit.imageFailed": "This image could not be loaded.",
-    "edit.brush": "Brush",
-    "edit.eraser": "Eraser",
-    "edit.brushSize": "Brush",
-    "edit.undo": "Undo",
-    "edit.clear": "Clear",
-    "edit.keysHint": "[ and ] change the brush size",
-    "edit.mode.tools": "Tools",
-    "edit.extend.left": "Left",
-    "edit.extend.right": "Right",
-    "edit.extend.top": "Top",
-    "edit.extend.bottom": "Bottom",
-    "edit.extend.newSize": "New size {w} × {h} (was {ow} × {oh})",
-    "edit.extend.ratio": "Extend to a ratio",
-    "edit.extend.reset": "Reset",
-    "edit.control.detector": "Control type",
-    "edit.control.preview": "Preview map",
-    "edit.control.previewing": "Making the map…",
-    "edit.control.overlay": "Show over the photo",
-    "edit.control.net": "ControlNet model",
-    "edit.control.noModel": "No ControlNet model is installed, so Generate is off; previewing maps still works. An admin can add one under “Models”.",
-    "edit.control.usesMap": "Generate uses the map previewed above.",
-    "edit.control.usesPhoto": "Generate makes the map from the photo with the chosen type.",
-    "edit.tools.op": "Tool",
-    "edit.tools.none": "No tools are available on this server.",
-    "edit.prompt": "Prompt",
-    "edit.more": "More settings",
-    "edit.run.tools": "Run",
-    "edit.busy": "Working…",
-    "edit.err.noMask": "Paint over the area to change first.",
-    "edit.err.noExtend": "Drag an edge or type the pixels to add first.",
-    "edit.result": "Result",
-    "edit.continue": "Continue editing this result",
-    "edit.openLibrary": "Open in library",
-  },
-});
+import { controlPanel } from "./edit_control.js";
+import { picker } from "./edit_picker.js";
+import "./edit_strings.js";
 
 const TEST_MODE = new URLSearchParams(location.search).has("test");
 const TOOLS = "tools"; // the mode that lists the tool ops
@@ -133,59 +47,6 @@ export default function editView(ctx) {
   return el;
 }
 
-// No asset chosen: recent images (masks left out) and an upload button.
-function picker(ctx) {
-  const grid = h("div", { class: "grid edit-picker-grid", id: "edit-picker", "aria-busy": "true" }, h("p", { class: "muted", dataset: { i18n: "loading" } }));
-  const error = h("p", { class: "error", id: "edit-error", role: "alert", hidden: true });
-  const file = h("input", { type: "file", id: "edit-upload", accept: "image/png,image/jpeg,image/webp", hidden: true });
-  const button = h("button", { type: "button", class: "primary", id: "edit-upload-button", dataset: { i18n: "edit.upload" }, onclick: () => file.click() });
-  file.addEventListener("change", async () => {
-    const f = file.files[0];
-    if (!f) return;
-    error.hidden = true;
-    button.disabled = true;
-    button.textContent = t("edit.uploading");
-    try {
-      const asset = await uploadAsset(f);
-      ctx.navigate(`#/edit?asset=${encodeURIComponent(asset.id)}`);
-    } catch (err) {
-      error.textContent = errorText(err);
-      error.hidden = false;
-    } finally {
-      button.disabled = false;
-      button.textContent = t("edit.upload");
-      file.value = "";
-    }
-  });
-  api("/api/v1/assets?limit=30")
-    .then((data) => {
-      const assets = (data.assets || []).filter((a) => !(a.tags || []).includes("mask"));
-      grid.replaceChildren(
-        ...(assets.length
-          ? assets.map((a) =>
-              h(
-                "a",
-                { class: "tile edit-pick", href: `#/edit?asset=${encodeURIComponent(a.id)}`, dataset: { assetId: a.id }, title: a.params?.prompt || a.id },
-                h("img", { src: a.thumb_url, alt: a.params?.prompt || a.id, loading: "lazy" }),
-                h("span", { class: "muted" }, `${a.width}×${a.height}`),
-              ),
-            )
-          : [h("p", { class: "muted empty", id: "edit-picker-empty", dataset: { i18n: "edit.pick.empty" } })]),
-      );
-      translate(grid);
-    })
-    .catch((err) => grid.replaceChildren(h("p", { class: "error" }, errorText(err))))
-    .finally(() => grid.setAttribute("aria-busy", "false"));
-  return h(
-    "section",
-    { class: "card edit-picker" },
-    h("div", { class: "row" }, h("h1", { dataset: { i18n: "edit.pick.title" } }), button),
-    h("p", { class: "muted", dataset: { i18n: "edit.pick.hint" } }),
-    file,
-    error,
-    grid,
-  );
-}
 
 function editor(ctx, assetId) {
   const state = {
@@ -198,7 +59,6 @@ function editor(ctx, assetId) {
     dragging: false,
     maskVersion: 0,
     uploadedMask: null, // {version, id}
-    map: null, // the previewed control map {id, url, detector}
     ops: {},
     busy: false,
   };
@@ -293,48 +153,21 @@ function editor(ctx, assetId) {
     ),
   );
 
-  // control
-  const detector = h("select", { id: "control-detector" });
-  // The detectors are the control unit's `preprocess` choices (without "none"), labelled by its schema's choices.
-  let detectors = [];
-  const unitSchema = () => {
-    const op = state.ops[modeDef().op || ""];
-    const field = roleField("controls");
-    if (!op || !field) return null;
-    const items = op.params_schema.properties[field].items || {};
-    return items.$ref ? op.params_schema.$defs[items.$ref.split("/").pop()] : items;
-  };
-  const fillDetectors = () => {
-    const unit = unitSchema();
-    if (!unit) return;
-    detectors = (unit.properties?.preprocess?.enum || []).filter((d) => d !== "none");
-    const chosen = detector.value;
-    const label = (d) => {
-      const key = `${opKey(modeDef().op, "c", [roleField("controls"), "preprocess"])}.${d}`;
-      return has(key) ? t(key) : d;
-    };
-    detector.replaceChildren(...detectors.map((d) => h("option", { value: d }, label(d))));
-    if (detectors.includes(chosen)) detector.value = chosen;
-  };
-  const previewBtn = h("button", { type: "button", class: "link", id: "control-preview", dataset: { i18n: "edit.control.preview" } });
-  const mapStatus = h("p", { class: "muted", id: "control-status", "aria-live": "polite" });
-  const mapImg = h("img", { id: "control-map", alt: "", hidden: true });
-  const overlayBox = h("input", { type: "checkbox", id: "control-overlay" });
-  const overlayLabel = h("label", { class: "check", hidden: true }, overlayBox, h("span", { dataset: { i18n: "edit.control.overlay" } }));
-  const netSelect = h("select", { id: "control-net" });
-  const noNet = h("p", { class: "muted note", id: "control-no-model", hidden: true, dataset: { i18n: "edit.control.noModel" } });
-  const mapUse = h("p", { class: "muted", id: "control-uses", dataset: { i18n: "edit.control.usesPhoto" } });
-  panels.controls = h(
-    "div",
-    { class: "mode-panel", dataset: { panel: "controls" } },
-    h("label", { dataset: { field: "mode" } }, h("span", { dataset: { i18n: "edit.control.detector" } }), h("div", { class: "inline" }, detector, previewBtn)),
-    mapStatus,
-    h("div", { class: "map-frame" }, mapImg),
-    overlayLabel,
-    h("label", { dataset: { field: "controls" } }, h("span", { dataset: { i18n: "edit.control.net" } }), netSelect),
-    noNet,
-    mapUse,
-  );
+  // control units: the ControlNet panel (edit_control.js) for a mode with a `controls` field
+  const control = controlPanel({
+    ops: () => state.ops,
+    modeDef,
+    roleField,
+    assetId,
+    overlay,
+    cleanups,
+    onStart: () => {
+      clearFormErrors(form);
+      showError("");
+    },
+    onError: (err) => showFormError(form, err, error),
+  });
+  panels.controls = control.element;
 
   // tools
   const toolSelect = h("select", { id: "tool-op" });
@@ -518,7 +351,7 @@ function editor(ctx, assetId) {
     keysHint.hidden = !masked;
     maskCanvas.hidden = !masked;
     if (painter) painter.setEnabled(masked);
-    overlay.hidden = !(def.roles.controls && overlayBox.checked && state.map);
+    control.showOverlay();
     modeHelp.dataset.i18n = def.op ? `op.${def.op}.s.help` : "";
     modeHelp.textContent = def.op && has(modeHelp.dataset.i18n) ? t(modeHelp.dataset.i18n) : "";
     modeHelp.hidden = !modeHelp.textContent;
@@ -551,7 +384,7 @@ function editor(ctx, assetId) {
       strengthLabel.dataset.i18n = opKey(def.op, "f", [strengthName]);
       strengthLabel.textContent = t(strengthLabel.dataset.i18n);
     }
-    if (def.roles.controls) fillDetectors();
+    if (def.roles.controls) control.fill();
     runBtn.dataset.i18n = def.op && has(`op.${def.op}.s.run`) ? `op.${def.op}.s.run` : "edit.run.tools";
     if (!state.busy) runBtn.textContent = t(runBtn.dataset.i18n);
     showMore();
@@ -583,7 +416,7 @@ function editor(ctx, assetId) {
   }
 
   function updateRunnable() {
-    const noNetModel = Boolean(roleField("controls")) && !netSelect.value;
+    const noNetModel = Boolean(roleField("controls")) && !control.hasNet();
     const noTool = state.mode === TOOLS && !toolSelect.value;
     runBtn.disabled = state.busy || noNetModel || noTool;
   }
@@ -617,67 +450,6 @@ function editor(ctx, assetId) {
     if (names.includes(chosen)) toolSelect.value = chosen;
   }
 
-  // Control map preview: a `preprocess` job on this image; Generate then passes the map with preprocess "none".
-  let stopPreview = null;
-  cleanups.push(() => stopPreview && stopPreview());
-  function setMap(map) {
-    state.map = map;
-    mapImg.hidden = !map;
-    overlayLabel.hidden = !map;
-    if (map) {
-      mapImg.src = map.url;
-      mapImg.dataset.assetId = map.id;
-      overlay.src = map.url;
-    } else {
-      mapImg.removeAttribute("src");
-      delete mapImg.dataset.assetId;
-    }
-    overlay.hidden = !(roleField("controls") && overlayBox.checked && map);
-    mapUse.dataset.i18n = map ? "edit.control.usesMap" : "edit.control.usesPhoto";
-    mapUse.textContent = t(mapUse.dataset.i18n);
-  }
-  detector.addEventListener("change", () => {
-    if (state.map && state.map.detector !== detector.value) setMap(null);
-    mapStatus.textContent = "";
-  });
-  overlayBox.addEventListener("change", () => (overlay.hidden = !(overlayBox.checked && state.map)));
-  previewBtn.addEventListener("click", async () => {
-    clearFormErrors(form);
-    showError("");
-    if (stopPreview) stopPreview();
-    previewBtn.disabled = true;
-    mapStatus.textContent = t("edit.control.previewing");
-    const mode = detector.value;
-    try {
-      // The mode's preview op (studio.preview): its image field gets the open image, the detector goes to its
-      // choice field that offers it.
-      const name = state.ops[modeDef().op]?.studio?.preview;
-      const op = state.ops[name];
-      if (!op) throw new Error(t("edit.tools.none"));
-      const props = op.params_schema.properties || {};
-      const imageField = (canvasRoles(op).image || [])[0];
-      const choiceField = Object.keys(props).find((k) => (props[k].enum || []).includes(mode));
-      const job = await submitJob(name, { [imageField]: assetId, [choiceField]: mode });
-      stopPreview = followJob(job, (j, done) => {
-        if (!done) {
-          mapStatus.textContent = `${t("edit.control.previewing")} ${jobStatusText(j, false)}`;
-          return;
-        }
-        previewBtn.disabled = false;
-        if (j.state === "succeeded" && j.outputs && j.outputs.length) {
-          mapStatus.textContent = "";
-          setMap({ id: j.outputs[0].asset_id, url: j.outputs[0].url, detector: mode });
-        } else {
-          mapStatus.textContent = jobStatusText(j, true);
-        }
-      });
-    } catch (err) {
-      previewBtn.disabled = false;
-      mapStatus.textContent = "";
-      showFormError(form, err, error);
-    }
-  });
-
   // The painted mask as an asset, uploaded once per version of the painting.
   async function maskAsset() {
     if (state.uploadedMask && state.uploadedMask.version === state.maskVersion) return state.uploadedMask.id;
@@ -710,10 +482,7 @@ function editor(ctx, assetId) {
     if (roles.prompt) params[roles.prompt[0]] = prompt.value.trim();
     if (roles.strength) params[roles.strength[0]] = Number(strength.value);
     if (roles.controls) {
-      const unit = state.map && state.map.detector === detector.value
-        ? { model: netSelect.value, image: state.map.id, preprocess: "none" }
-        : { model: netSelect.value, image: assetId, preprocess: detector.value };
-      params[roles.controls[0]] = [unit];
+      params[roles.controls[0]] = [control.unit()];
     }
     return [def.op, params];
   }
@@ -805,9 +574,7 @@ function editor(ctx, assetId) {
       fillTools();
       showTool();
       const nets = (m.models || []).filter((x) => x.kind === "controlnet");
-      netSelect.replaceChildren(...nets.map((x) => h("option", { value: x.name }, x.name)));
-      noNet.hidden = nets.length > 0;
-      netSelect.closest("label").hidden = !nets.length;
+      control.setNets(nets);
       side.dataset.loaded = "true";
       setMode(state.modes.some((x) => x.id === state.mode) ? state.mode : state.modes[0].id);
     })
@@ -820,7 +587,7 @@ function editor(ctx, assetId) {
     runBtn.textContent = t(state.busy ? "edit.busy" : runBtn.dataset.i18n || "edit.run.tools");
     updateExtendText();
     fillTools();
-    fillDetectors();
+    control.fill();
     toolHelp.textContent = toolSelect.value ? (has(`op.${toolSelect.value}.s.help`) ? t(`op.${toolSelect.value}.s.help`) : "") : t("edit.tools.none");
     for (const f of [...Object.values(moreForms), ...Object.values(toolForms)]) {
       if (f.relabel) f.relabel();
