@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from zhike.core.errors import JobCancelled
+from zhike.core.work import JobWork
 
 if TYPE_CHECKING:
     from zhike.models.manager import ModelManager
@@ -46,6 +48,8 @@ class RunContext:
     models: ModelManager
     assets: AssetService
     sink: ProgressSink
+    # The job's work folder: checkpoints a later attempt of this job reuses (core/work.py)
+    work: JobWork
     preview_every: int = 5
     min_interval: float = 0.1
     # The image safety checker for finished generated images (True = flagged); None when none is installed.
@@ -105,3 +109,20 @@ class RunContext:
         )
         self.staged.append(staged)
         return staged.row["id"]
+
+    def record_staged(self, key: str, staged: StagedAsset, **data: Any) -> None:
+        """Checkpoint a staged output under `key` (its bytes are in the blob store already), with `data` the op needs
+        to rebuild its part of the result; `restage(key)` gives it back to a later attempt."""
+        self.work.record(key, {**data, "asset": staged.row})
+
+    def restage(self, key: str) -> tuple[StagedAsset, dict[str, Any]] | None:
+        """The staged output (and the data) an earlier attempt recorded under `key`, if its file is still stored.
+        The caller puts it in `staged` (or its own list) as it would a fresh one."""
+        rec = self.work.done(key)
+        if rec is None or not isinstance(rec.get("asset"), dict):
+            return None
+        row = dict(rec.pop("asset"))
+        if isinstance(row.get("created_at"), str):  # written by JSON as its str()
+            row["created_at"] = datetime.fromisoformat(row["created_at"])
+        item = self.assets.restage(row)
+        return None if item is None else (item, rec)
