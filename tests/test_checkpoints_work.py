@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import update
 
 from tests.conftest import make_settings
+from tests.helpers.images import upload
 from zhike.core import files
 from zhike.core.context import RunContext
 from zhike.core.errors import InvalidInput, JobCancelled
@@ -259,6 +260,8 @@ def test_a_staged_output_restages_from_its_record(z: Zhike) -> None:
     assert restored is not None
     item, data = restored
     assert item.row == staged.row and data == {"width": 32, "note": "第一行"}
+    # held in memory like a fresh output (the commit can put the file back); batch_design's are its own: not held
+    assert item.data == staged.data and later.restage("00001-template", keep_bytes=False)[0].data is None  # type: ignore[index]
     # Its row commits like a fresh one: the job's output appears once.
     later.staged.append(item)
     assert z.jobs.complete(jid, "nobody", {}, later.staged) is False  # not claimed: nothing is written
@@ -268,3 +271,58 @@ def test_a_staged_output_restages_from_its_record(z: Zhike) -> None:
     # Without its file in the blob store there is nothing to restage: the op makes it again.
     z.assets.blobs.path_for(staged.row["sha256"], staged.row["mime"]).unlink()
     assert later.restage("00001-template") is None
+
+
+# -- an op that resumes: resize_design, size by size ---------------------------------------------------------------
+
+
+class Killed(BaseException):
+    """The worker process dies (nothing catches it)."""
+
+
+class DiesAtStep:
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def execute(self, op: OperationDef, ctx: RunContext, params: BaseModel) -> BaseModel:
+        sink = ctx.sink
+
+        def dying(step: int, total: int, preview: Image.Image | None) -> tuple[bool, bool]:
+            if step >= self.step:
+                raise Killed
+            return sink(step, total, preview)
+
+        ctx.sink, ctx.min_interval = dying, 0.0
+        return op.run(ctx, params)
+
+
+def test_resize_design_retried_after_a_crash_makes_only_the_missing_sizes(
+    z: Zhike, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image_id = upload(z, Image.new("RGB", (80, 60), "orange"), owner="u1")
+    sizes = ["96x128", "160x72", "taobao", "96x128"]  # a size may repeat: keys are by position
+    job, _ = z.submit("resize_design", {"image": image_id, "sizes": sizes, "mode": "fit"}, "u1")
+    jid = job["id"]
+    with pytest.raises(Killed):
+        Worker(z, executor=DiesAtStep(2), worker_id="first").run_one(jid)
+    work = JobWork(z.settings.work_dir, jid)
+    done = ["00-96x128", "01-160x72"]
+    assert work.keys() == done
+    made_before = [work.done(k)["asset"]["id"] for k in done]  # type: ignore[index]
+    with z.engine.begin() as conn:  # its lease runs out
+        conn.execute(update(jobs).where(jobs.c.id == jid).values(lease_expires_at=0))
+
+    made = []
+    stage = z.assets.stage_image
+    monkeypatch.setattr(z.assets, "stage_image", lambda image, **kw: made.append(image.size) or stage(image, **kw))
+    assert Worker(z, worker_id="second").run_one(jid)
+    row = z.jobs.get(jid)
+    assert row["state"] == "succeeded" and row["attempts"] == 2, row["error"]
+    assert made == [(800, 800), (96, 128)]  # only the two sizes the first attempt had not made
+    outs = row["result"]["outputs"]
+    assert [o["size"] for o in outs] == sizes and [o["asset_id"] for o in outs][:2] == made_before
+    assets = {a["id"]: a for a in z.assets.by_job(jid)}
+    assert set(assets) == {o["asset_id"] for o in outs} and len(assets) == 4  # each size once
+    for o in outs:
+        assert (assets[o["asset_id"]]["width"], assets[o["asset_id"]]["height"]) == (o["width"], o["height"])
+    assert not work.path.exists()

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     work_keep_seconds: float = Field(
         7 * 24 * 3600.0,
         gt=0,
-        description="Seconds a failed or abandoned job's work folder (resume checkpoints) stays untouched before it is swept",
+        description="Seconds until an untouched work folder (resume checkpoints) of a failed or abandoned job is swept",
     )
     keep_work: bool = Field(False, description="Keep a job's work folder after it succeeds or is cancelled (debugging)")
 

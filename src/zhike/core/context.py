@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -115,9 +116,11 @@ class RunContext:
         to rebuild its part of the result; `restage(key)` gives it back to a later attempt."""
         self.work.record(key, {**data, "asset": staged.row})
 
-    def restage(self, key: str) -> tuple[StagedAsset, dict[str, Any]] | None:
+    def restage(self, key: str, *, keep_bytes: bool = True) -> tuple[StagedAsset, dict[str, Any]] | None:
         """The staged output (and the data) an earlier attempt recorded under `key`, if its file is still stored.
-        The caller puts it in `staged` (or its own list) as it would a fresh one."""
+        The caller puts it in `staged` (or its own list) as it would a fresh one. `keep_bytes` holds the bytes in
+        memory like a fresh one (the commit puts the file back if deleting another asset with the same bytes took
+        it meanwhile); an op whose outputs' bytes are its own (batch_design: the job id is in them) skips that."""
         rec = self.work.done(key)
         if rec is None or not isinstance(rec.get("asset"), dict):
             return None
@@ -125,4 +128,11 @@ class RunContext:
         if isinstance(row.get("created_at"), str):  # written by JSON as its str()
             row["created_at"] = datetime.fromisoformat(row["created_at"])
         item = self.assets.restage(row)
-        return None if item is None else (item, rec)
+        if item is None:
+            return None
+        if keep_bytes:
+            try:
+                item = dataclasses.replace(item, data=self.assets.read_bytes(row), blobs=self.assets.blobs)
+            except OSError:  # gone since the check
+                return None
+        return item, rec

@@ -413,7 +413,7 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
                 key = f"{n:05d}-{size_id}"
                 outcome: Any = None
                 shown = None
-                restored = ctx.restage(key)  # None too when its file left the blob store: made again
+                restored = ctx.restage(key, keep_bytes=False)  # None when its file left the blob store: made again
                 if restored is not None:
                     outcome = (restored[0], None)
                 elif (message := ctx.work.error(key)) is not None:
