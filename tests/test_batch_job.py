@@ -22,7 +22,6 @@ from tests.helpers.images import upload
 from tests.helpers.server import start_worker
 from tests.test_jobs import wait_for
 from zhike.core.errors import ContentRefused, InvalidInput, NotFound
-from zhike.ops.batch_design import work_dir
 from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker
 from zhike.services.templates import write_archive
@@ -87,6 +86,7 @@ def test_bad_rows_are_reported_and_good_rows_render_at_every_size(z: Zhike) -> N
         assert a["params"]["values"]["name"] == rows[d["row"] - 1]["name"]
     # the 2nd good row was given a URL: it rendered from the same asset
     assert {d["row"] for d in r["designs"]} == {1, 3}
+    assert not (z.settings.work_dir / row["id"]).exists()  # its checkpoints went with the success
 
 
 def test_zip_has_every_design_and_a_manifest_with_failed_rows(z: Zhike) -> None:
@@ -152,6 +152,7 @@ def test_cancel_stops_the_batch_and_keeps_nothing(z: Zhike) -> None:
     row = z.jobs.get(job["id"])
     assert row["state"] == "cancelled" and row["step"] < 800
     assert z.assets.by_job(job["id"]) == []
+    assert not (z.settings.work_dir / job["id"]).exists()
 
 
 def test_killed_worker_resumes_without_redoing_finished_rows(z: Zhike, tmp_path: Path) -> None:
@@ -160,8 +161,9 @@ def test_killed_worker_resumes_without_redoing_finished_rows(z: Zhike, tmp_path:
     n_rows = 150
     rows = [{"name": f"第{i}号商品", "price": i} for i in range(n_rows)]
     tpl = {**CARD, "width": 960, "height": 720}  # ~50 ms a design: the batch takes seconds
+    z.settings.keep_work = True  # renders.log is read after the job succeeded
     job, _ = z.submit("batch_design", {"template_json": tpl, "rows": rows}, "u1")
-    work = work_dir(z.settings.home, job["id"])
+    work = z.settings.work_dir / job["id"]
     proc = start_worker(z.settings.home, tmp_path / "worker.log", lease_seconds=2, heartbeat_seconds=0.3)
     try:
         wait_for(lambda: work.is_dir() and len(list(work.glob("*-template.json"))) >= 20, timeout=120)

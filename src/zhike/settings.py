@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(5.0, gt=0)
     max_attempts: int = Field(3, ge=1, description="Attempts before a job whose workers keep dying fails")
     preview_every: int = Field(5, ge=0, description="Store a preview every N steps (0: never)")
+    work_keep_seconds: float = Field(
+        7 * 24 * 3600.0,
+        gt=0,
+        description="Seconds until an untouched work folder (resume checkpoints) of a failed or abandoned job is swept",
+    )
+    keep_work: bool = Field(False, description="Keep a job's work folder after it succeeds or is cancelled (debugging)")
 
     # Accounts and browser sessions
     session_days: float = Field(14.0, gt=0, description="Lifetime of a browser login")
@@ -104,6 +110,11 @@ class Settings(BaseSettings):
     @property
     def assets_dir(self) -> Path:
         return self.home / "assets"
+
+    @property
+    def work_dir(self) -> Path:
+        """Per-job work folders (checkpoints a retried attempt reuses): core/work.py."""
+        return self.home / "work"
 
     @property
     def models_dir(self) -> Path:

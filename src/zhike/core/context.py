@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from zhike.core.errors import JobCancelled
+from zhike.core.work import JobWork
 
 if TYPE_CHECKING:
     from zhike.models.manager import ModelManager
@@ -46,6 +49,8 @@ class RunContext:
     models: ModelManager
     assets: AssetService
     sink: ProgressSink
+    # The job's work folder: checkpoints a later attempt of this job reuses (core/work.py)
+    work: JobWork
     preview_every: int = 5
     min_interval: float = 0.1
     # The image safety checker for finished generated images (True = flagged); None when none is installed.
@@ -105,3 +110,29 @@ class RunContext:
         )
         self.staged.append(staged)
         return staged.row["id"]
+
+    def record_staged(self, key: str, staged: StagedAsset, **data: Any) -> None:
+        """Checkpoint a staged output under `key` (its bytes are in the blob store already), with `data` the op needs
+        to rebuild its part of the result; `restage(key)` gives it back to a later attempt."""
+        self.work.record(key, {**data, "asset": staged.row})
+
+    def restage(self, key: str, *, keep_bytes: bool = True) -> tuple[StagedAsset, dict[str, Any]] | None:
+        """The staged output (and the data) an earlier attempt recorded under `key`, if its file is still stored.
+        The caller puts it in `staged` (or its own list) as it would a fresh one. `keep_bytes` holds the bytes in
+        memory like a fresh one (the commit puts the file back if deleting another asset with the same bytes took
+        it meanwhile); an op whose outputs' bytes are its own (batch_design: the job id is in them) skips that."""
+        rec = self.work.done(key)
+        if rec is None or not isinstance(rec.get("asset"), dict):
+            return None
+        row = dict(rec.pop("asset"))
+        if isinstance(row.get("created_at"), str):  # written by JSON as its str()
+            row["created_at"] = datetime.fromisoformat(row["created_at"])
+        item = self.assets.restage(row)
+        if item is None:
+            return None
+        if keep_bytes:
+            try:
+                item = dataclasses.replace(item, data=self.assets.read_bytes(row), blobs=self.assets.blobs)
+            except OSError:  # gone since the check
+                return None
+        return item, rec

@@ -1,26 +1,23 @@
 """batch_design (批量设计): one template x many data rows x sizes -> one design per row and size, in one job.
 
 Bad rows are reported and the good ones render. A job that a crashed worker leaves behind resumes where it
-stopped: each finished design is staged at once (its PNG in the blob store) and recorded in the job's work folder
-`$ZHIKE_HOME/work/<job_id>/` (`NNNNN-SIZE.json`, or `.err.json` for a row that failed); the next attempt reuses
-those records and renders only what is missing. All asset rows are still written once, when the job completes.
-`renders.log` in that folder gets one line per design actually rendered (append-only), to show nothing ran twice.
+stopped: each finished design is staged at once (its PNG in the blob store) and checkpointed in the job's work
+folder (`ctx.work`, core/work.py) under the key `NNNNN-SIZE` (its staged row, or the message of a design that
+failed); the next attempt reuses those records and renders only what is missing. All asset rows are still written
+once, when the job completes. `renders.log` in that folder gets one line per design actually rendered
+(append-only), to show nothing ran twice.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
-import shutil
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 from PIL import Image
@@ -28,7 +25,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import InvalidInput, JobCancelled, ModelError, ZhikeError, hide_paths
-from zhike.core.files import write_atomic
 from zhike.core.registry import operation
 from zhike.core.types import ImageOut, ImagesResult
 from zhike.core.ui import Cli, ui
@@ -40,7 +36,6 @@ log = logging.getLogger("zhike.batch_design")
 
 MAX_DESIGNS = 20_000  # rows x sizes in one job
 TEMPLATE_SIZE = "template"
-WORK_KEEP_SECONDS = 7 * 24 * 3600  # work folders of long-finished jobs are swept by later batch jobs
 NO_MODEL = (
     "this template has a generated layer and no image model is installed: add one (zhike models add PATH) "
     "/ 模板含 AI 生成图层，但未安装图像模型"
@@ -221,34 +216,6 @@ def prepare_batch_design(env: PrepareEnv, p: BatchDesignParams) -> BatchDesignPa
     return p.model_copy(update=updates)
 
 
-# -- the work folder -----------------------------------------------------------------------------------------------
-
-
-def work_dir(home: Path, job_id: str) -> Path:
-    return home / "work" / job_id
-
-
-def _record_path(work: Path, row: int, size: str, *, error: bool = False) -> Path:
-    return work / f"{row:05d}-{size}{'.err' if error else ''}.json"
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    # a crash leaves the old state or the whole record, never half of one
-    write_atomic(path, json.dumps(obj, ensure_ascii=False, default=str).encode())
-
-
-def _sweep_old(root: Path, keep: str) -> None:
-    if not root.is_dir():
-        return
-    cutoff = time.time() - WORK_KEEP_SECONDS
-    for d in root.iterdir():
-        try:
-            if d.name != keep and d.is_dir() and d.stat().st_mtime < cutoff:
-                shutil.rmtree(d, ignore_errors=True)
-        except OSError:
-            pass
-
-
 class _Images:
     """resolve_image for the renderer: asset ids (or their URLs) of the job's owner, a few kept decoded."""
 
@@ -319,13 +286,6 @@ def _cutter(ctx: RunContext, p: BatchDesignParams) -> Callable[[Image.Image], Im
     return cutout
 
 
-def _restore(rec: dict[str, Any], ctx: RunContext) -> Any:
-    """A staged asset recorded by an earlier attempt, if its file is still in the blob store."""
-    row = dict(rec["asset"])
-    row["created_at"] = datetime.fromisoformat(row["created_at"])
-    return ctx.assets.restage(row)
-
-
 @operation(
     "batch_design",
     version=1,
@@ -352,10 +312,7 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
         batch_data.image_columns(tpl),
         asset_exists=lambda aid: ctx.assets.exists(aid, owner_id=ctx.owner_id),
     )
-    work = work_dir(ctx.settings.home, ctx.job_id)
-    work.mkdir(parents=True, exist_ok=True)
-    _sweep_old(work.parent, keep=ctx.job_id)
-    renders_log = work / "renders.log"
+    renders_log = ctx.work.dir / "renders.log"
 
     total = len(checked.rows) * len(sizes)
     done = 0
@@ -381,7 +338,7 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
     failed_rows: set[int] = set()
     # Rendering stays on this thread; encoding and storing each PNG (most of a design's time, and zlib releases
     # the GIL) runs on STAGE_THREADS threads, so a batch uses both cores. Results are taken in order.
-    pending: deque[tuple[Any, bool, int, str, int, int, Path, Path, int | None, Image.Image | None]] = deque()
+    pending: deque[tuple[Any, bool, int, str, int, int, str, int | None, Image.Image | None]] = deque()
 
     log_lock = threading.Lock()
 
@@ -390,14 +347,13 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
         with log_lock, renders_log.open("a", encoding="utf-8") as f:
             f.write(f"{n} {size_id} {os.getpid()}\n")
 
-    def finish(entry: tuple[Any, bool, int, str, int, int, Path, Path, int | None, Image.Image | None]) -> None:
+    def finish(entry: tuple[Any, bool, int, str, int, int, str, int | None, Image.Image | None]) -> None:
         nonlocal done
-        outcome, fresh, n, size_id, w, h, rec_path, err_path, seed, shown = entry
+        outcome, fresh, n, size_id, w, h, key, seed, shown = entry
         item, message = outcome.result() if isinstance(outcome, Future) else outcome
-        if message is not None and not err_path.exists():
-            _write_json(err_path, {"message": message})
-            if fresh:
-                log_render(n, size_id)
+        if message is not None and fresh:  # a resumed failure is on record already
+            ctx.work.failed(key, message)
+            log_render(n, size_id)
         if item is not None:
             staged.append(item)
             result.designs.append(DesignOut(row=n, size=size_id, width=w, height=h, asset_id=item.row["id"]))
@@ -410,7 +366,7 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
         ctx.progress(done, total, (lambda im=shown: im) if shown is not None else None)
 
     def stage(
-        rendered: Image.Image, n: int, row: dict[str, str], size_id: str, seed: int | None, parent: Any, rec_path: Path
+        rendered: Image.Image, n: int, row: dict[str, str], size_id: str, seed: int | None, parent: Any, key: str
     ) -> tuple[Any, str | None]:
         try:
             item = ctx.assets.stage_image(
@@ -436,7 +392,7 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
             log.exception("job %s row %d size %s", ctx.job_id, n, size_id)
             return None, hide_paths(f"internal error: {type(e).__name__}: {e}")
         item.data = None  # the bytes are in the blob store; holding thousands would fill the memory
-        _write_json(rec_path, {"asset": item.row})
+        ctx.record_staged(key, item)
         log_render(n, size_id)
         return item, None
 
@@ -454,15 +410,14 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
             parent = next((row[c] for c in image_cols if row.get(c)), None)
             seed = (p.seed or 0) + n - 1 if generated else None
             for size_id, (w, h) in sizes:
-                rec_path, err_path = _record_path(work, n, size_id), _record_path(work, n, size_id, error=True)
+                key = f"{n:05d}-{size_id}"
                 outcome: Any = None
                 shown = None
-                if rec_path.exists():
-                    item = _restore(json.loads(rec_path.read_text(encoding="utf-8")), ctx)
-                    if item is not None:
-                        outcome = (item, None)
-                if outcome is None and err_path.exists():
-                    outcome = (None, json.loads(err_path.read_text(encoding="utf-8"))["message"])
+                restored = ctx.restage(key, keep_bytes=False)  # None when its file left the blob store: made again
+                if restored is not None:
+                    outcome = (restored[0], None)
+                elif (message := ctx.work.error(key)) is not None:
+                    outcome = (None, message)
                 fresh = outcome is None
                 if not fresh:
                     result.designs_resumed += 1
@@ -472,7 +427,7 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
                         shown, _report = render_design(
                             tpl, row, size=(w, h), resolve_image=images, generate=gen, cutout=cutout
                         )
-                        outcome = stager.submit(stage, shown, n, row, size_id, seed, parent, rec_path)
+                        outcome = stager.submit(stage, shown, n, row, size_id, seed, parent, key)
                     except JobCancelled:
                         raise
                     except ZhikeError as e:
@@ -480,7 +435,7 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
                     except Exception as e:  # one broken row must not lose the others
                         log.exception("job %s row %d size %s", ctx.job_id, n, size_id)
                         outcome = (None, hide_paths(f"internal error: {type(e).__name__}: {e}"))
-                pending.append((outcome, fresh, n, size_id, w, h, rec_path, err_path, seed, shown))
+                pending.append((outcome, fresh, n, size_id, w, h, key, seed, shown))
                 while len(pending) > STAGE_THREADS:
                     finish(pending.popleft())
         while pending:

@@ -6,6 +6,9 @@ Modes, per size:
 - fit: the whole image, contained and centred, on a blurred or flat background.
 - extend: the whole image contained, the missing area generated (outpaint: diffusion when a model is installed,
   else the classical mirror fill; the method is named per size). The image's pixels are pasted back exactly.
+
+Each finished size is checkpointed (`ctx.work`, key `II-SIZE`): a retry after a crashed worker makes only the
+sizes still missing (an outpainted size costs a diffusion run).
 """
 
 from __future__ import annotations
@@ -394,6 +397,14 @@ def resize_design(ctx: RunContext, p: ResizeDesignParams) -> ResizeDesignResult:
     )
     params = p.model_dump(mode="json", exclude={"seed"})
     for i, size_id in enumerate(p.sizes):
+        key = f"{i:02d}-{size_id}"
+        resumed = ctx.restage(key)  # made by an earlier attempt of this job
+        if resumed is not None:
+            ctx.staged.append(resumed[0])
+            result.images.append(ImageOut.model_validate(resumed[1]["image"]))
+            result.outputs.append(SizeOut.model_validate(resumed[1]["output"]))
+            ctx.progress((i + 1) * per_size, total)
+            continue
         t = time.perf_counter()
         size = size_of(size_id)
         seed = None
@@ -431,6 +442,12 @@ def resize_design(ctx: RunContext, p: ResizeDesignParams) -> ResizeDesignResult:
                 asset_id=aid,
                 seconds=round(time.perf_counter() - t, 4),
             )
+        )
+        ctx.record_staged(
+            key,
+            ctx.staged[-1],
+            image=result.images[-1].model_dump(mode="json"),
+            output=result.outputs[-1].model_dump(mode="json"),
         )
         ctx.progress((i + 1) * per_size, total)
     result.timings["total"] = round(time.perf_counter() - t0, 4)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from zhike.core.context import RunContext
 from zhike.core.errors import JobCancelled, ZhikeError, hide_paths, validation_message
 from zhike.core.registry import get_op
+from zhike.core.work import JobWork
 from zhike.services.images import to_jpeg
 from zhike.services.jobs.executor import Executor, InProcessExecutor
 
@@ -77,6 +78,7 @@ class Worker:
             models=self.app.models,
             assets=self.app.assets,
             sink=sink,
+            work=JobWork(s.work_dir, jid, keep_seconds=s.work_keep_seconds),
             preview_every=s.preview_every,
             screen_images=(
                 (lambda imgs: self.app.safety.screen_images(self.app.models, imgs, job["owner_id"], job["op"]))
@@ -101,11 +103,13 @@ class Worker:
             except ValidationError as e:
                 raise validation_message(e, "params") from e
             result = self.executor.execute(op, ctx, params)
-            if not queue.complete(jid, self.worker_id, result.model_dump(mode="json"), ctx.staged):
+            if queue.complete(jid, self.worker_id, result.model_dump(mode="json"), ctx.staged):
+                self._drop_work(ctx)
+            else:  # another worker holds the job (and its work folder) now
                 log.warning("job %s: lease lost before completion; result discarded", jid)
         except JobCancelled as e:
-            if not ctx.lost:
-                queue.finish(jid, self.worker_id, state="cancelled", message=str(e))
+            if not ctx.lost and queue.finish(jid, self.worker_id, state="cancelled", message=str(e)):
+                self._drop_work(ctx)
         except ZhikeError as e:
             log.info("job %s failed: %s", jid, e.message)  # the full text (with server paths) stays in the log
             queue.finish(jid, self.worker_id, state="failed", error={**e.to_dict(), "message": hide_paths(e.message)})
@@ -120,6 +124,12 @@ class Worker:
         finally:
             done.set()
             hb.join(timeout=1)
+
+    def _drop_work(self, ctx: RunContext) -> None:
+        """The job is over and was still ours: its checkpoints are of no further use. A failed job keeps its folder
+        (to look into) until the sweep."""
+        if not self.app.settings.keep_work:
+            ctx.work.remove()
 
 
 def start_background_worker(app: Zhike) -> tuple[Worker, threading.Thread]:
