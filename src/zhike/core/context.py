@@ -104,4 +104,4 @@ class RunContext:
             dpi=dpi,
         )
         self.staged.append(staged)
-        return staged.row["id"]
+        return staged.row.id

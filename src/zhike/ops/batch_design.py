@@ -400,8 +400,8 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
                 log_render(n, size_id)
         if item is not None:
             staged.append(item)
-            result.designs.append(DesignOut(row=n, size=size_id, width=w, height=h, asset_id=item.row["id"]))
-            result.images.append(ImageOut(asset_id=item.row["id"], seed=seed, width=w, height=h))
+            result.designs.append(DesignOut(row=n, size=size_id, width=w, height=h, asset_id=item.row.id))
+            result.images.append(ImageOut(asset_id=item.row.id, seed=seed, width=w, height=h))
         else:
             failed_rows.add(n)
             text = f"{batch_data.where(n)} [{size_id}]: {message or 'not rendered'}"
@@ -436,7 +436,7 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
             log.exception("job %s row %d size %s", ctx.job_id, n, size_id)
             return None, hide_paths(f"internal error: {type(e).__name__}: {e}")
         item.data = None  # the bytes are in the blob store; holding thousands would fill the memory
-        _write_json(rec_path, {"asset": item.row})
+        _write_json(rec_path, {"asset": item.row.as_dict()})
         log_render(n, size_id)
         return item, None
 
