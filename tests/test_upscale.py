@@ -390,5 +390,5 @@ def test_upscale_op_runs_a_registered_user_upscaler(app: Zhike, user_models: Pat
     pth = app.catalog.add(str(user_models / "tiny-x2.pth"), name="tiny-x2")
     assert (pth.kind, pth.variant) == ("upscaler", "x2")
     src = upload(app, Image.fromarray(skdata.coffee()).resize((40, 30), LANCZOS))
-    res = run_job(app, {"image": src, "scale": 2, "model": "tiny-x4", "tile": 64})["result"]
+    res = run_job(app, {"image": src, "scale": 2, "model": "tiny-x4", "tile": 64}).result
     assert res["model"] == "tiny-x4" and (res["images"][0]["width"], res["images"][0]["height"]) == (80, 60)
