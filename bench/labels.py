@@ -20,6 +20,7 @@ from pathlib import Path
 from PIL import Image
 from skimage import data as skdata
 
+from zhike.core.rows import AssetRow
 from zhike.provenance import LabelConfig, LabelService
 from zhike.services.images import encode_png
 
@@ -44,7 +45,12 @@ def main() -> None:
 
     img = Image.fromarray(skdata.astronaut()).resize((args.size, args.size), Image.LANCZOS)
     stored = encode_png(img, {"parameters": "bench", "zhike": "{}"})
-    asset = {"id": "benchAsset000001", "origin": "generated", "op": "txt2img", "model": "sd15", "params": {}}
+    blank = {f: None for f in AssetRow.__dataclass_fields__}
+    asset = AssetRow.from_row(
+        blank
+        | {"id": "benchAsset000001", "origin": "generated", "mime": "image/png", "op": "txt2img", "model": "sd15"}
+        | {"params": {}, "tags": []}
+    )
 
     def png_save() -> bytes:
         buf = io.BytesIO()

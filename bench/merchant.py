@@ -77,14 +77,14 @@ def main() -> None:
     big = Image.fromarray(data.chelsea()).resize((2000, 1330), Image.LANCZOS)
     buf = io.BytesIO()
     big.save(buf, "PNG")
-    asset = z.assets.upload(buf.getvalue(), owner_id="bench")["id"]
+    asset = z.assets.upload(buf.getvalue(), owner_id="bench").id
     sizes = ["taobao", "douyin", "xiaohongshu", "banner", "jd", "wechat_cover"]
     out_mp = sum(w * h for w, h in ((800, 800), (1080, 1920), (1242, 1660), (1200, 628), (800, 800), (900, 383))) / 1e6
 
     def resize_job() -> None:
         job, _ = z.submit("resize_design", {"image": asset, "sizes": sizes, "mode": "crop"}, "bench")
-        Worker(z).run_one(job["id"])
-        assert z.jobs.get(job["id"])["state"] == "succeeded"
+        Worker(z).run_one(job.id)
+        assert z.jobs.get(job.id).state == "succeeded"
 
     resize_job()  # warm-up
     secs = median_time(resize_job, args.repeats)

@@ -36,11 +36,11 @@ from zhike.settings import Settings  # noqa: E402
 def run_job(z: Zhike, params: dict) -> tuple[dict, float]:
     t = time.perf_counter()
     job, _ = z.submit("resize_design", params, "local")
-    Worker(z).run_one(job["id"])
-    row = z.jobs.get(job["id"])
-    if row["state"] != "succeeded":
-        raise SystemExit(f"job failed: {row['error']}")
-    return row["result"], time.perf_counter() - t
+    Worker(z).run_one(job.id)
+    row = z.jobs.get(job.id)
+    if row.state != "succeeded":
+        raise SystemExit(f"job failed: {row.error}")
+    return row.result, time.perf_counter() - t
 
 
 def main() -> None:
@@ -55,7 +55,7 @@ def main() -> None:
         z = Zhike(Settings(home=Path(home), device="cpu"))
         buf = io.BytesIO()
         photo.save(buf, "PNG")
-        image = z.assets.upload(buf.getvalue(), owner_id="local")["id"]
+        image = z.assets.upload(buf.getvalue(), owner_id="local").id
         _, first = run_job(z, {"image": image, "sizes": sizes[:1]})  # loads ISNet
         print(f"input 2000x1500 (3.0 MP); first job (ISNet load + 1 size): {first:.2f} s; median of {args.runs} runs")
         for mode in ("crop", "fit"):

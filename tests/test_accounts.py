@@ -41,15 +41,15 @@ def test_password_hashing_and_verify(z: Zhike) -> None:
 
     user = z.users.create_user("alice", PW)
     with z.engine.connect() as conn:
-        stored = conn.execute(select(users.c.password_hash).where(users.c.id == user["id"])).scalar_one()
+        stored = conn.execute(select(users.c.password_hash).where(users.c.id == user.id)).scalar_one()
     assert PW not in stored
-    assert z.users.verify_password("alice", PW)["id"] == user["id"]
+    assert z.users.verify_password("alice", PW).id == user.id
     assert z.users.verify_password("alice", "wrong password") is None
     assert z.users.verify_password("nobody", PW) is None
-    z.users.disable(user["id"])
+    z.users.disable(user.id)
     assert z.users.verify_password("alice", PW) is None  # disabled users cannot log in
-    z.users.enable(user["id"])
-    z.users.set_password(user["id"], "a new password")
+    z.users.enable(user.id)
+    z.users.set_password(user.id, "a new password")
     assert z.users.verify_password("alice", PW) is None and z.users.verify_password("alice", "a new password")
 
 
@@ -64,34 +64,34 @@ def test_usernames_roles_and_last_admin(z: Zhike) -> None:
         z.users.create_user("张三.dev_1-x", PW)
     admin = z.users.create_user("root", PW, role="admin")
     with pytest.raises(Conflict):  # the only admin can be neither demoted nor disabled
-        z.users.update(admin["id"], role="user")
+        z.users.update(admin.id, role="user")
     with pytest.raises(Conflict):
-        z.users.update(admin["id"], disabled=True)
-    assert z.users.get(admin["id"])["role"] == "admin"
+        z.users.update(admin.id, disabled=True)
+    assert z.users.get(admin.id).role == "admin"
 
 
 def test_sessions_store_only_a_hash_and_expire(z: Zhike) -> None:
     user = z.users.create_user("bob", PW)
-    token, row = z.users.create_session(user["id"])
-    assert row["expires_at"] - row["created_at"] == timedelta(days=14)
+    token, row = z.users.create_session(user.id)
+    assert row.expires_at - row.created_at == timedelta(days=14)
     with z.engine.connect() as conn:
         stored = [dict(r) for r in conn.execute(select(sessions)).mappings()]
     assert len(stored) == 1 and stored[0]["id"] == hashlib.sha256(token.encode()).hexdigest()
     assert all(token not in str(v) for v in stored[0].values())  # the token itself is never stored
     found_user, session = z.users.session_user(token)
-    assert found_user["username"] == "bob" and session["csrf_token"] == row["csrf_token"]
+    assert found_user.username == "bob" and session.csrf_token == row.csrf_token
     assert z.users.session_user(token + "x") is None
 
-    old, _ = z.users.create_session(user["id"], timedelta(seconds=-1))
+    old, _ = z.users.create_session(user.id, timedelta(seconds=-1))
     assert z.users.session_user(old) is None  # expired
     z.users.delete_session(token)
     assert z.users.session_user(token) is None
 
-    live, _ = z.users.create_session(user["id"])
-    z.users.set_password(user["id"], "another password")  # a password change ends every session
+    live, _ = z.users.create_session(user.id)
+    z.users.set_password(user.id, "another password")  # a password change ends every session
     assert z.users.session_user(live) is None
-    live, _ = z.users.create_session(user["id"])
-    z.users.disable(user["id"])
+    live, _ = z.users.create_session(user.id)
+    z.users.disable(user.id)
     assert z.users.session_user(live) is None
 
 
@@ -139,7 +139,7 @@ def test_users_cli_and_keys_for_a_user(tmp_path: Path, monkeypatch: pytest.Monke
         assert cli("keys", "create", "--name", "x", "--user", "nobody").exit_code == 2
         z = Zhike(get_settings())
         dave = z.users.by_username("dave")
-        assert z.keys.verify(key)["owner_id"] == owner_id(dave) == f"user-{dave['id']}"
+        assert z.keys.verify(key).owner_id == owner_id(dave) == f"user-{dave.id}"
         assert "dave" in cli("keys", "list").stdout
 
         assert cli("users", "set-password", "dave", "--password", "changed pw 1").exit_code == 0
@@ -232,7 +232,7 @@ def test_first_run_admin_is_created_once(server: Server, admin_password: str) ->
         assert httpx.get(f"{url}/api/v1/health").status_code == 200
     assert first_admin_passwords(server.log_path.read_text()) == [admin_password]
     z = Zhike(make_settings(server.home))
-    assert [u["username"] for u in z.users.list() if u["role"] == "admin"] == ["admin"]
+    assert [u.username for u in z.users.list() if u.role == "admin"] == ["admin"]
     z.engine.dispose()
 
 

@@ -22,6 +22,7 @@ from tests.helpers.images import upload
 from tests.helpers.server import start_worker
 from tests.test_jobs import wait_for
 from zhike.core.errors import ContentRefused, InvalidInput, NotFound
+from zhike.core.rows import JobRow
 from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker
 from zhike.services.templates import write_archive
@@ -50,11 +51,11 @@ def z(tmp_path: Path) -> Iterator[Zhike]:
     app.engine.dispose()
 
 
-def run(z: Zhike, params: dict, owner: str = "u1") -> dict:
+def run(z: Zhike, params: dict, owner: str = "u1") -> JobRow:
     job, _ = z.submit("batch_design", params, owner)
-    assert Worker(z).run_one(job["id"])
-    row = z.jobs.get(job["id"])
-    assert row["state"] == "succeeded", row["error"]
+    assert Worker(z).run_one(job.id)
+    row = z.jobs.get(job.id)
+    assert row.state == "succeeded", row.error
     return row
 
 
@@ -68,25 +69,25 @@ def test_bad_rows_are_reported_and_good_rows_render_at_every_size(z: Zhike) -> N
         {"price": 2},  # missing column
     ]
     row = run(z, {"template_json": CARD, "rows": rows, "sizes": ["template", "taobao", "300x600"]})
-    r = row["result"]
+    r = row.result
     assert (r["rows"], r["rows_ok"], r["rows_failed"], r["designs_ok"]) == (5, 2, 3, 6)
     assert r["template"] == "test_card" and r["sizes"] == ["template", "taobao", "300x600"]
     assert {e["row"] for e in r["errors"]} == {2, 4, 5}
     assert any("unknown image asset 'nosuchasset9'" in e["message"] for e in r["errors"])
-    assets = {a["id"]: a for a in z.assets.by_job(row["id"])}
+    assets = {a.id: a for a in z.assets.by_job(row.id)}
     assert len(assets) == 6
     want = {"template": (320, 240), "taobao": (800, 800), "300x600": (300, 600)}
     for d in r["designs"]:
         a = assets[d["asset_id"]]
-        assert (a["width"], a["height"]) == want[d["size"]]
+        assert (a.width, a.height) == want[d["size"]]
         assert Image.open(io.BytesIO(z.assets.read_bytes(a))).size == want[d["size"]]
         # lineage: the row's photo is the parent; params keep template, row and values
-        assert a["parent_id"] == photo and a["tags"] == ["batch", "test_card", d["size"]]
-        assert a["params"]["template"] == "test_card" and a["params"]["row"] == d["row"]
-        assert a["params"]["values"]["name"] == rows[d["row"] - 1]["name"]
+        assert a.parent_id == photo and a.tags == ["batch", "test_card", d["size"]]
+        assert a.params["template"] == "test_card" and a.params["row"] == d["row"]
+        assert a.params["values"]["name"] == rows[d["row"] - 1]["name"]
     # the 2nd good row was given a URL: it rendered from the same asset
     assert {d["row"] for d in r["designs"]} == {1, 3}
-    assert not (z.settings.work_dir / row["id"]).exists()  # its checkpoints went with the success
+    assert not (z.settings.work_dir / row.id).exists()  # its checkpoints went with the success
 
 
 def test_zip_has_every_design_and_a_manifest_with_failed_rows(z: Zhike) -> None:
@@ -112,7 +113,7 @@ def test_zip_has_every_design_and_a_manifest_with_failed_rows(z: Zhike) -> None:
         ("3", "taobao", "ok"),
     ]
     assert "required value is empty" in manifest[2]["error"] and manifest[4]["name"] == "壶"
-    assert manifest[0]["file"] in pngs and manifest[0]["asset_id"] == row["result"]["designs"][0]["asset_id"]
+    assert manifest[0]["file"] in pngs and manifest[0]["asset_id"] == row.result["designs"][0]["asset_id"]
     big = zf.read("designs/00001-taobao.png")
     assert TC260 in big  # exported with the provenance labels
     assert Image.open(io.BytesIO(big)).size == (800, 800)
@@ -136,7 +137,7 @@ def test_bad_params_are_named(z: Zhike) -> None:
 def test_generated_layer_without_a_model_fails_those_rows_clearly(z: Zhike) -> None:
     tpl = {**CARD, "layers": [*CARD["layers"], {"type": "generated", "prompt": "{{scene}}", "box": [0, 0, 50, 50]}]}
     row = run(z, {"template_json": tpl, "rows": [{"name": "a", "price": 1, "scene": "雪山"}]})
-    r = row["result"]
+    r = row.result
     assert r["designs_ok"] == 0 and r["rows_failed"] == 1 and r["warnings"]
     assert "no image model is installed" in r["errors"][0]["message"]
 
@@ -144,15 +145,15 @@ def test_generated_layer_without_a_model_fails_those_rows_clearly(z: Zhike) -> N
 def test_cancel_stops_the_batch_and_keeps_nothing(z: Zhike) -> None:
     rows = [{"name": f"商品{i}", "price": i} for i in range(400)]
     job, _ = z.submit("batch_design", {"template_json": CARD, "rows": rows, "sizes": ["template", "taobao"]}, "u1")
-    t = threading.Thread(target=Worker(z).run_one, args=(job["id"],))
+    t = threading.Thread(target=Worker(z).run_one, args=(job.id,))
     t.start()
-    wait_for(lambda: z.jobs.get(job["id"])["step"] >= 4, timeout=60)
-    z.jobs.cancel(job["id"], "u1")
+    wait_for(lambda: z.jobs.get(job.id).step >= 4, timeout=60)
+    z.jobs.cancel(job.id, "u1")
     t.join(timeout=60)
-    row = z.jobs.get(job["id"])
-    assert row["state"] == "cancelled" and row["step"] < 800
-    assert z.assets.by_job(job["id"]) == []
-    assert not (z.settings.work_dir / job["id"]).exists()
+    row = z.jobs.get(job.id)
+    assert row.state == "cancelled" and row.step < 800
+    assert z.assets.by_job(job.id) == []
+    assert not (z.settings.work_dir / job.id).exists()
 
 
 def test_killed_worker_resumes_without_redoing_finished_rows(z: Zhike, tmp_path: Path) -> None:
@@ -163,21 +164,21 @@ def test_killed_worker_resumes_without_redoing_finished_rows(z: Zhike, tmp_path:
     tpl = {**CARD, "width": 960, "height": 720}  # ~50 ms a design: the batch takes seconds
     z.settings.keep_work = True  # renders.log is read after the job succeeded
     job, _ = z.submit("batch_design", {"template_json": tpl, "rows": rows}, "u1")
-    work = z.settings.work_dir / job["id"]
+    work = z.settings.work_dir / job.id
     proc = start_worker(z.settings.home, tmp_path / "worker.log", lease_seconds=2, heartbeat_seconds=0.3)
     try:
         wait_for(lambda: work.is_dir() and len(list(work.glob("*-template.json"))) >= 20, timeout=120)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    dead = z.jobs.get(job["id"])
+    dead = z.jobs.get(job.id)
     finished_before = len(list(work.glob("*-template.json")))
-    assert dead["state"] == "running" and dead["attempts"] == 1 and finished_before < n_rows, tmp_path / "worker.log"
+    assert dead.state == "running" and dead.attempts == 1 and finished_before < n_rows, tmp_path / "worker.log"
     survivor = Worker(z, worker_id="survivor")
     wait_for(lambda: survivor.run_one(), timeout=30, every=0.2)
-    row = z.jobs.get(job["id"])
-    assert row["state"] == "succeeded" and row["attempts"] == 2, row["error"]
-    r = row["result"]
+    row = z.jobs.get(job.id)
+    assert row.state == "succeeded" and row.attempts == 2, row.error
+    r = row.result
     assert r["designs_ok"] == n_rows and r["designs_resumed"] >= finished_before
     # every row rendered exactly once over both attempts, by two different processes
     lines = [ln.split() for ln in (work / "renders.log").read_text().splitlines()]
@@ -185,10 +186,10 @@ def test_killed_worker_resumes_without_redoing_finished_rows(z: Zhike, tmp_path:
     assert len(counts) == n_rows and max(counts.values()) == 1
     assert len({ln[2] for ln in lines}) == 2
     # exactly one asset per row x size, and they are the result's
-    outputs = z.assets.by_job(job["id"])
+    outputs = z.assets.by_job(job.id)
     assert len(outputs) == n_rows
-    assert sorted(a["params"]["row"] for a in outputs) == list(range(1, n_rows + 1))
-    assert {a["id"] for a in outputs} == {d["asset_id"] for d in r["designs"]}
+    assert sorted(a.params["row"] for a in outputs) == list(range(1, n_rows + 1))
+    assert {a.id for a in outputs} == {d["asset_id"] for d in r["designs"]}
 
 
 def test_generated_prompts_filled_from_rows_are_screened(z: Zhike) -> None:
@@ -201,7 +202,7 @@ def test_generated_prompts_filled_from_rows_are_screened(z: Zhike) -> None:
     assert z.jobs.list("u1") == []
     # Text layers are the merchant's own words on the design, not generation instructions: not screened.
     job, _ = z.submit("batch_design", {"template_json": CARD, "rows": [{"name": "假身份证", "price": 1}]}, "u1")
-    assert job["state"] == "queued"
+    assert job.state == "queued"
 
 
 def test_generated_layers_run_txt2img_per_row_and_remake_identically(z: Zhike, tiny_sd15: Path) -> None:
@@ -214,10 +215,10 @@ def test_generated_layers_run_txt2img_per_row_and_remake_identically(z: Zhike, t
     rows = [{"name": "茶壶", "price": 1, "scene": "雪山"}, {"name": "茶杯", "price": 2, "scene": "海边"}]
     params = {"template_json": tpl, "rows": rows, "seed": 5, "steps": 2}
     first, again = run(z, params), run(z, params)
-    assert first["result"]["designs_ok"] == 2 and first["params"]["model"] == "tiny"
+    assert first.result["designs_ok"] == 2 and first.params["model"] == "tiny"
     crops = []
     for job in (first, again):
-        for d in job["result"]["designs"]:
+        for d in job.result["designs"]:
             row = z.assets.get(d["asset_id"], owner_id="u1")
             img = np.asarray(Image.open(io.BytesIO(z.assets.read_bytes(row))).convert("RGB"))
             crops.append(img[:64, :64].astype(int))
@@ -243,8 +244,8 @@ def test_cutout_layers_remove_the_backdrop_with_the_embedded_matting_model(z: Zh
         "background": green,
         "layers": [{"type": "image", "src": "{{photo}}", "box": [0, 0, 451, 300], "fit": "fill", "cutout": True}],
     }
-    job = run(z, {"template_json": tpl, "rows": [{"photo": asset["id"]}]})
-    row = z.assets.get(job["result"]["designs"][0]["asset_id"], owner_id="u1")
+    job = run(z, {"template_json": tpl, "rows": [{"photo": asset.id}]})
+    row = z.assets.get(job.result["designs"][0]["asset_id"], owner_id="u1")
     design = np.asarray(Image.open(io.BytesIO(z.assets.read_bytes(row))).convert("RGB")).astype(int)
     # Green shows where the backdrop was cut away (soft edges count once green dominates).
     greenish = (design[..., 1] - np.maximum(design[..., 0], design[..., 2])) > 100

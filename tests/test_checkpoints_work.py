@@ -170,7 +170,7 @@ class Scripted:
 
 def submit(z: Zhike) -> str:
     job, _ = z.submit("batch_design", {"template_json": CARD, "rows": [{"name": "a"}]}, "u1")
-    return job["id"]
+    return job.id
 
 
 def raise_(e: BaseException) -> Any:
@@ -200,7 +200,7 @@ def test_the_worker_removes_the_folder_only_when_the_job_is_over_and_ours(
     jid = submit(z)
     ex = Scripted(z, end)
     assert Worker(z, executor=ex).run_one(jid)
-    assert z.jobs.get(jid)["state"] == state
+    assert z.jobs.get(jid).state == state
     if end is steal:
         assert "lease lost before completion" in caplog.text
     assert ex.work is not None and ex.work.path == z.settings.work_dir / jid
@@ -213,7 +213,7 @@ def test_keep_work_keeps_the_folder_of_a_succeeded_job(z: Zhike) -> None:
     z.settings.keep_work = True
     jid = submit(z)
     assert Worker(z, executor=Scripted(z, lambda z, ctx: Done())).run_one(jid)
-    assert z.jobs.get(jid)["state"] == "succeeded"
+    assert z.jobs.get(jid).state == "succeeded"
     assert JobWork(z.settings.work_dir, jid).keys() == ["step-1"]
 
 
@@ -267,9 +267,9 @@ def test_a_staged_output_restages_from_its_record(z: Zhike) -> None:
     assert z.jobs.complete(jid, "nobody", {}, later.staged) is False  # not claimed: nothing is written
     claimed = z.jobs.claim("w", lease_seconds=30, max_attempts=3, job_id=jid)
     assert claimed is not None and z.jobs.complete(jid, "w", {}, later.staged)
-    assert [a["id"] for a in z.assets.by_job(jid)] == [staged.row["id"]]
+    assert [a.id for a in z.assets.by_job(jid)] == [staged.row.id]
     # Without its file in the blob store there is nothing to restage: the op makes it again.
-    z.assets.blobs.path_for(staged.row["sha256"], staged.row["mime"]).unlink()
+    z.assets.blobs.path_for(staged.row.sha256, staged.row.mime).unlink()
     assert later.restage("00001-template") is None
 
 
@@ -302,7 +302,7 @@ def test_resize_design_retried_after_a_crash_makes_only_the_missing_sizes(
     image_id = upload(z, Image.new("RGB", (80, 60), "orange"), owner="u1")
     sizes = ["96x128", "160x72", "taobao", "96x128"]  # a size may repeat: keys are by position
     job, _ = z.submit("resize_design", {"image": image_id, "sizes": sizes, "mode": "fit"}, "u1")
-    jid = job["id"]
+    jid = job.id
     with pytest.raises(Killed):
         Worker(z, executor=DiesAtStep(2), worker_id="first").run_one(jid)
     work = JobWork(z.settings.work_dir, jid)
@@ -317,12 +317,12 @@ def test_resize_design_retried_after_a_crash_makes_only_the_missing_sizes(
     monkeypatch.setattr(z.assets, "stage_image", lambda image, **kw: made.append(image.size) or stage(image, **kw))
     assert Worker(z, worker_id="second").run_one(jid)
     row = z.jobs.get(jid)
-    assert row["state"] == "succeeded" and row["attempts"] == 2, row["error"]
+    assert row.state == "succeeded" and row.attempts == 2, row.error
     assert made == [(800, 800), (96, 128)]  # only the two sizes the first attempt had not made
-    outs = row["result"]["outputs"]
+    outs = row.result["outputs"]
     assert [o["size"] for o in outs] == sizes and [o["asset_id"] for o in outs][:2] == made_before
-    assets = {a["id"]: a for a in z.assets.by_job(jid)}
+    assets = {a.id: a for a in z.assets.by_job(jid)}
     assert set(assets) == {o["asset_id"] for o in outs} and len(assets) == 4  # each size once
     for o in outs:
-        assert (assets[o["asset_id"]]["width"], assets[o["asset_id"]]["height"]) == (o["width"], o["height"])
+        assert (assets[o["asset_id"]].width, assets[o["asset_id"]].height) == (o["width"], o["height"])
     assert not work.path.exists()

@@ -32,12 +32,12 @@ def line_art() -> Image.Image:
 
 def test_weight_zero_equals_plain_txt2img_and_weight_one_steers(zc: Zhike) -> None:
     art = upload(zc, line_art())
-    plain = pixels(zc, run(zc, "txt2img", BASE)["result"]["images"][0]["asset_id"])
+    plain = pixels(zc, run(zc, "txt2img", BASE).result["images"][0]["asset_id"])
     unit = {"model": "cn", "image": art, "weight": 0.0}
     zero = run(zc, "control", {**BASE, "controls": [unit]})
-    assert np.array_equal(pixels(zc, zero["result"]["images"][0]["asset_id"]), plain)
+    assert np.array_equal(pixels(zc, zero.result["images"][0]["asset_id"]), plain)
     one = run(zc, "control", {**BASE, "controls": [{**unit, "weight": 1.0}]})
-    assert np.abs(pixels(zc, one["result"]["images"][0]["asset_id"]) - plain).mean() > 0.5
+    assert np.abs(pixels(zc, one.result["images"][0]["asset_id"]) - plain).mean() > 0.5
 
 
 def test_preprocess_canny_on_a_photo_and_saved_maps(zc: Zhike) -> None:
@@ -53,11 +53,11 @@ def test_preprocess_canny_on_a_photo_and_saved_maps(zc: Zhike) -> None:
             "save_maps": True,
         },
     )
-    out = row["result"]["images"][0]
+    out = row.result["images"][0]
     assert (out["width"], out["height"]) == (96, 64)  # the control image's aspect
-    (map_id,) = row["result"]["maps"]
+    (map_id,) = row.result["maps"]
     m = zc.assets.get(map_id, owner_id="local")
-    assert "control-map" in m["tags"] and m["parent_id"] == img
+    assert "control-map" in m.tags and m.parent_id == img
     edges = pixels(zc, map_id)
     assert 0.01 < (edges > 127).mean() < 0.5  # an edge map, not blank, not full
 
@@ -77,8 +77,8 @@ def test_line_art_colouring_and_control_inpaint_keep_what_they_must(zc: Zhike) -
             "controls": [{"model": "cn", "image": art, "preprocess": "lineart"}],
         },
     )
-    asset = zc.assets.get(row["result"]["images"][0]["asset_id"], owner_id="local")
-    assert asset["parent_id"] == art and (asset["width"], asset["height"]) == (64, 64)
+    asset = zc.assets.get(row.result["images"][0]["asset_id"], owner_id="local")
+    assert asset.parent_id == art and (asset.width, asset.height) == (64, 64)
     mask = square_mask((64, 64), (16, 16, 48, 48))
     row = run(
         zc,
@@ -91,7 +91,7 @@ def test_line_art_colouring_and_control_inpaint_keep_what_they_must(zc: Zhike) -
             "controls": [{"model": "cn", "image": art}],
         },
     )
-    out = pixels(zc, row["result"]["images"][0]["asset_id"])
+    out = pixels(zc, row.result["images"][0]["asset_id"])
     assert kept_outside(out, art_img, mask)
 
 

@@ -31,6 +31,7 @@ from tests.test_generate import run
 from zhike.backends.alpha import composite, feather_alpha
 from zhike.backends.matting import alpha_matte, load_onnx_matting, logo_alpha
 from zhike.core.errors import InvalidInput, ModelError, NotFound
+from zhike.core.rows import AssetRow, JobRow
 from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker
 
@@ -269,11 +270,11 @@ def test_user_onnx_matting_models_load(tmp_path: Path, embedded_dir: Path) -> No
 
 
 # -- the operation, through the job queue ------------------------------------------------------------------------
-def run_job(z: Zhike, params: dict) -> dict:
+def run_job(z: Zhike, params: dict) -> JobRow:
     return run(z, "cutout", params)
 
 
-def stored(z: Zhike, asset_id: str) -> tuple[dict, Image.Image]:
+def stored(z: Zhike, asset_id: str) -> tuple[AssetRow, Image.Image]:
     row = z.assets.get(asset_id, owner_id="local")
     img = Image.open(io.BytesIO(z.assets.read_bytes(row)))
     img.load()
@@ -284,14 +285,14 @@ def test_cutout_op_saves_an_rgba_child_and_its_mask(app: Zhike, astronaut: Image
     src = upload(app, astronaut)
     row = run_job(app, {"image": src, "return_mask": True})
     assert (
-        row["params"]["model"] == "isnet-medium" and row["params"]["mode"] == "auto"
+        row.params["model"] == "isnet-medium" and row.params["mode"] == "auto"
     )  # the preferred installed model, pinned at submission
-    res = row["result"]
+    res = row.result
     asset, cut = stored(app, res["images"][0]["asset_id"])
-    assert asset["parent_id"] == src and asset["op"] == "cutout" and asset["tags"] == ["cutout", "auto"]
-    assert asset["model"] == "isnet-medium" and cut.mode == "RGBA" and cut.size == astronaut.size
+    assert asset.parent_id == src and asset.op == "cutout" and asset.tags == ["cutout", "auto"]
+    assert asset.model == "isnet-medium" and cut.mode == "RGBA" and cut.size == astronaut.size
     mrow, mask = stored(app, res["mask"])
-    assert mask.mode == "L" and mrow["parent_id"] == src and "mask" in mrow["tags"]
+    assert mask.mode == "L" and mrow.parent_id == src and "mask" in mrow.tags
     assert np.array_equal(np.asarray(mask), np.asarray(cut.getchannel("A")))
     assert iou(np.asarray(mask) > 127, fixture_mask("astronaut_person_mask.png")) > 0.97
     x0, y0, x1, y1 = res["subject_box"]
@@ -302,13 +303,13 @@ def test_cutout_op_saves_an_rgba_child_and_its_mask(app: Zhike, astronaut: Image
 def test_cutout_op_logo_on_a_colour_and_on_an_image(app: Zhike) -> None:
     logo = upload(app, draw_logo(LOGO_BG))
     row = run_job(app, {"image": logo, "mode": "logo", "background": "#000"})
-    assert row["params"]["model"] is None and row["params"]["background"] == "#000000"
-    asset, out = stored(app, row["result"]["images"][0]["asset_id"])
-    assert out.mode == "RGB" and asset["tags"] == ["cutout", "logo"] and asset["model"] is None
+    assert row.params["model"] is None and row.params["background"] == "#000000"
+    asset, out = stored(app, row.result["images"][0]["asset_id"])
+    assert out.mode == "RGB" and asset.tags == ["cutout", "logo"] and asset.model is None
     assert np.abs(np.asarray(out, np.int16) - np.asarray(draw_logo((0, 0, 0)), np.int16)).mean() < 1.5
     bg = upload(app, Image.new("RGB", (100, 50), (0, 90, 200)))
     row = run_job(app, {"image": logo, "mode": "logo", "background_image": bg, "feather": 2, "shadow": True})
-    _, out = stored(app, row["result"]["images"][0]["asset_id"])
+    _, out = stored(app, row.result["images"][0]["asset_id"])
     assert out.mode == "RGB" and out.size == (480, 240) and tuple(out.getpixel((470, 5))) == (0, 90, 200)
     save(out, "op_logo_on_image.png")
 
@@ -388,12 +389,12 @@ def test_user_onnx_matting_model_registers_and_cuts(zhike: Zhike, embedded_dir: 
     img = Image.fromarray(skdata.chelsea())  # ISNet needs real detail: tiny inputs (~128 px) come out empty
     buf = io.BytesIO()
     img.save(buf, "PNG")
-    up = zhike.assets.upload(buf.getvalue(), owner_id="local")["id"]
+    up = zhike.assets.upload(buf.getvalue(), owner_id="local").id
     job, _ = zhike.submit("cutout", {"image": up, "model": "my-matting"}, "local")
-    Worker(zhike).run_one(job["id"])
-    row = zhike.jobs.get(job["id"])
-    assert row["state"] == "succeeded", row["error"]
-    assert row["result"]["coverage"] > 0.5  # the cat fills most of the frame
+    Worker(zhike).run_one(job.id)
+    row = zhike.jobs.get(job.id)
+    assert row.state == "succeeded", row.error
+    assert row.result["coverage"] > 0.5  # the cat fills most of the frame
 
 
 def test_very_wide_images_are_letterboxed_not_squashed(embedded_dir: Path) -> None:

@@ -13,6 +13,7 @@ from skimage import data
 from tests.helpers.images import upload
 from tests.test_generate import BASE, pixels, run
 from zhike.core.errors import InvalidInput
+from zhike.core.rows import JobRow
 from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker
 
@@ -33,8 +34,8 @@ def kept_outside(out: np.ndarray, original: Image.Image, mask: Image.Image) -> b
     return np.array_equal(out[outside], np.asarray(original, dtype=np.int16)[outside])
 
 
-def outputs(z: Zhike, row: dict) -> list[np.ndarray]:
-    return [pixels(z, i["asset_id"]) for i in row["result"]["images"]]
+def outputs(z: Zhike, row: JobRow) -> list[np.ndarray]:
+    return [pixels(z, i["asset_id"]) for i in row.result["images"]]
 
 
 def test_inpaint_keeps_unmasked_pixels_exactly(zhike: Zhike) -> None:
@@ -88,9 +89,9 @@ def test_empty_mask_is_refused(zhike: Zhike) -> None:
         {"image": upload(zhike, img), "mask": upload(zhike, Image.new("L", img.size)), "model": "tiny", "steps": 2},
         "local",
     )
-    Worker(zhike).run_one(job["id"])
-    row = zhike.jobs.get(job["id"])
-    assert row["state"] == "failed" and row["error"]["field"] == "params.mask"
+    Worker(zhike).run_one(job.id)
+    row = zhike.jobs.get(job.id)
+    assert row.state == "failed" and row.error["field"] == "params.mask"
 
 
 def green_square_on_photo() -> tuple[Image.Image, Image.Image, tuple[int, int, int, int], np.ndarray]:
@@ -113,7 +114,7 @@ def test_erase_without_any_model_uses_the_named_classical_fill(tmp_path: Path) -
     z = Zhike(make_settings(tmp_path / "empty"))  # no model installed at all
     img, mask, box, clean = green_square_on_photo()
     row = run(z, "erase", {"image": upload(z, img), "mask": upload(z, mask)})
-    assert row["result"]["method"] == "classical-telea" and row["result"]["warnings"]
+    assert row.result["method"] == "classical-telea" and row.result["warnings"]
     out = outputs(z, row)[0]
     src = np.asarray(img, dtype=np.int16)
     # The filled area is far closer to the photo under the object than the object was.
@@ -130,7 +131,7 @@ def test_erase_with_a_model_refines_and_keeps_the_rest(zhike: Zhike) -> None:
         "erase",
         {"image": upload(zhike, img), "mask": upload(zhike, mask), "steps": 3, "seed": 2, "mask_grow": 0},
     )
-    assert row["result"]["method"] == "diffusion:tiny"
+    assert row.result["method"] == "diffusion:tiny"
     out = outputs(zhike, row)[0]
     assert kept_outside(out, img, mask)
 
@@ -150,9 +151,9 @@ def test_material_swap_keeps_outside_and_names_the_material(zhike: Zhike) -> Non
             "seed": 4,
         },
     )
-    assert "made of brown leather" in row["params"]["prompt"]
-    again, _ = zhike.submit("material_swap", row["params"], "local")
-    assert again["params"]["prompt"] == row["params"]["prompt"]  # re-submitting does not expand twice
+    assert "made of brown leather" in row.params["prompt"]
+    again, _ = zhike.submit("material_swap", row.params, "local")
+    assert again.params["prompt"] == row.params["prompt"]  # re-submitting does not expand twice
     out = outputs(zhike, row)[0]
     assert kept_outside(out, img, mask)
 
@@ -172,10 +173,10 @@ def test_outpaint_keeps_the_original_and_grows_as_asked(zhike: Zhike, method: st
     row = run(zhike, "outpaint", params)
     out = outputs(zhike, row)[0]
     # 64x48 to 16:9 at the same height: 85 wide, the original on the left.
-    assert out.shape == (48, 85, 3) and row["result"]["added"] == {"left": 0, "right": 21, "top": 0, "bottom": 0}
+    assert out.shape == (48, 85, 3) and row.result["added"] == {"left": 0, "right": 21, "top": 0, "bottom": 0}
     assert np.array_equal(out[:, :64], np.asarray(img, dtype=np.int16))
-    assert row["params"]["right"] == 21 and row["params"]["aspect"] is None  # stored resolved
-    assert row["result"]["method"].startswith("classical" if method == "classical" else "diffusion")
+    assert row.params["right"] == 21 and row.params["aspect"] is None  # stored resolved
+    assert row.result["method"].startswith("classical" if method == "classical" else "diffusion")
 
 
 def test_outpaint_refuses_nothing_to_do_and_huge_canvases(zhike: Zhike) -> None:
@@ -190,10 +191,10 @@ def test_outpaint_refuses_nothing_to_do_and_huge_canvases(zhike: Zhike) -> None:
 
 def test_hires_enlarges_and_refines(zhike: Zhike) -> None:
     row = run(zhike, "hires", {**BASE, "hires_scale": 2.0, "hires_strength": 0.5, "batch_size": 2})
-    imgs = row["result"]["images"]
+    imgs = row.result["images"]
     assert [(i["width"], i["height"], i["seed"]) for i in imgs] == [(128, 128, 42), (128, 128, 43)]
-    assert row["total_steps"] == 3 + 1 and row["step"] == row["total_steps"]
-    plain = pixels(zhike, run(zhike, "txt2img", BASE)["result"]["images"][0]["asset_id"])
+    assert row.total_steps == 3 + 1 and row.step == row.total_steps
+    plain = pixels(zhike, run(zhike, "txt2img", BASE).result["images"][0]["asset_id"])
     big = pixels(zhike, imgs[0]["asset_id"])
     small = np.asarray(Image.fromarray(big.astype(np.uint8)).resize((64, 64), Image.LANCZOS), dtype=np.int16)
     assert np.abs(small - plain).mean() < np.abs(small - np.roll(plain, 32, axis=1)).mean()  # same picture
@@ -206,9 +207,9 @@ def test_restyle_applies_a_style_and_records_lineage(zhike: Zhike) -> None:
         "restyle",
         {"init_image": init, "prompt": "a cup of coffee", "preset": "guofeng", "model": "tiny", "steps": 4, "seed": 6},
     )
-    assert row["params"]["applied_preset"] == "guofeng" and "ink wash" in row["params"]["prompt"]
-    asset = zhike.assets.get(row["result"]["images"][0]["asset_id"], owner_id="local")
-    assert asset["parent_id"] == init and asset["op"] == "restyle"
+    assert row.params["applied_preset"] == "guofeng" and "ink wash" in row.params["prompt"]
+    asset = zhike.assets.get(row.result["images"][0]["asset_id"], owner_id="local")
+    assert asset.parent_id == init and asset.op == "restyle"
 
 
 def test_inpainting_checkpoints_only_inpaint(zhike: Zhike, tmp_path: Path) -> None:
@@ -222,13 +223,13 @@ def test_inpainting_checkpoints_only_inpaint(zhike: Zhike, tmp_path: Path) -> No
     mask = square_mask(img.size, (30, 20, 60, 50))
     params = {"image": upload(zhike, img), "mask": upload(zhike, mask), "steps": 2, "seed": 7}
     job, _ = zhike.submit("inpaint", params, "local")
-    assert job["params"]["model"] == "tiny-inpaint"  # preferred for edits when none is named
-    Worker(zhike).run_one(job["id"])
-    row = zhike.jobs.get(job["id"])
-    assert row["state"] == "succeeded", row["error"]
+    assert job.params["model"] == "tiny-inpaint"  # preferred for edits when none is named
+    Worker(zhike).run_one(job.id)
+    row = zhike.jobs.get(job.id)
+    assert row.state == "succeeded", row.error
     out = outputs(zhike, row)[0]
     assert kept_outside(out, img, mask)
-    assert zhike.submit("txt2img", {**BASE, "model": None}, "local")[0]["params"]["model"] == "tiny"
+    assert zhike.submit("txt2img", {**BASE, "model": None}, "local")[0].params["model"] == "tiny"
 
 
 def test_sdxl_inpaint_keeps_unmasked_pixels(zhike: Zhike, tiny_sdxl: Path) -> None:
@@ -253,7 +254,7 @@ def test_sdxl_inpaint_keeps_unmasked_pixels(zhike: Zhike, tiny_sdxl: Path) -> No
 
 def test_hires_with_real_esrgan_first_pass(zhike: Zhike, embedded_dir: Path) -> None:
     row = run(zhike, "hires", {**BASE, "hires_scale": 2.0, "upscaler": "realesrgan-animevideov3-x2", "steps": 2})
-    assert (row["result"]["images"][0]["width"], row["result"]["images"][0]["height"]) == (128, 128)
+    assert (row.result["images"][0]["width"], row.result["images"][0]["height"]) == (128, 128)
     with pytest.raises(InvalidInput) as e:
         zhike.submit("hires", {**BASE, "upscaler": "isnet-small"}, "local")
     assert e.value.field == "params.upscaler" and "not an upscaler" in e.value.message

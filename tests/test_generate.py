@@ -11,17 +11,18 @@ from PIL import Image
 
 from zhike.core.errors import InvalidInput
 from zhike.core.infotext import parse_infotext
+from zhike.core.rows import JobRow
 from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker
 
 BASE = {"prompt": "a red apple on a table", "width": 64, "height": 64, "steps": 3, "seed": 42, "model": "tiny"}
 
 
-def run(z: Zhike, op: str, params: dict, owner: str = "local") -> dict:
+def run(z: Zhike, op: str, params: dict, owner: str = "local") -> JobRow:
     job, _ = z.submit(op, params, owner)
-    assert Worker(z).run_one(job["id"])
-    row = z.jobs.get(job["id"])
-    assert row["state"] == "succeeded", row["error"]
+    assert Worker(z).run_one(job.id)
+    row = z.jobs.get(job.id)
+    assert row.state == "succeeded", row.error
     return row
 
 
@@ -30,8 +31,8 @@ def pixels(z: Zhike, asset_id: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(z.assets.read_bytes(row))).convert("RGB"), dtype=np.int16)
 
 
-def first(row: dict) -> str:
-    return row["result"]["images"][0]["asset_id"]
+def first(row: JobRow) -> str:
+    return row.result["images"][0]["asset_id"]
 
 
 def test_same_seed_same_pixels_other_seed_other_pixels(zhike: Zhike) -> None:
@@ -45,7 +46,7 @@ def test_same_seed_same_pixels_other_seed_other_pixels(zhike: Zhike) -> None:
 
 def test_batch_image_i_is_remade_by_seed_plus_i(zhike: Zhike) -> None:
     row = run(zhike, "txt2img", {**BASE, "batch_size": 2})
-    imgs = row["result"]["images"]
+    imgs = row.result["images"]
     assert [i["seed"] for i in imgs] == [42, 43]
     alone = run(zhike, "txt2img", {**BASE, "seed": 43})
     assert np.array_equal(pixels(zhike, imgs[1]["asset_id"]), pixels(zhike, first(alone)))
@@ -53,10 +54,10 @@ def test_batch_image_i_is_remade_by_seed_plus_i(zhike: Zhike) -> None:
 
 def test_random_seed_is_fixed_at_submit_and_recorded(zhike: Zhike) -> None:
     job, _ = zhike.submit("txt2img", {**BASE, "seed": -1}, "local")
-    seed = job["params"]["seed"]
+    seed = job.params["seed"]
     assert 0 <= seed < 2**32
-    Worker(zhike).run_one(job["id"])
-    row = zhike.jobs.get(job["id"])
+    Worker(zhike).run_one(job.id)
+    row = zhike.jobs.get(job.id)
     again = run(zhike, "txt2img", {**BASE, "seed": seed})
     assert np.array_equal(pixels(zhike, first(row)), pixels(zhike, first(again)))
 
@@ -75,7 +76,7 @@ def test_second_job_on_a_model_is_a_cache_hit(zhike: Zhike) -> None:
     assert (zhike.models.stats.misses, zhike.models.stats.hits) == (1, 0)
     row = run(zhike, "txt2img", {**BASE, "seed": 7})
     assert (zhike.models.stats.misses, zhike.models.stats.hits) == (1, 1)
-    assert row["result"]["timings"]["load"] < 0.05
+    assert row.result["timings"]["load"] < 0.05
 
 
 def test_cache_budget_evicts_idle_models(zhike: Zhike, tiny_sd15_single: tuple) -> None:
@@ -111,7 +112,7 @@ def test_png_carries_a1111_parameters_and_zhike_json(zhike: Zhike) -> None:
     assert "Version: zhike-" in img.text["parameters"]
     meta = json.loads(img.text["zhike"])
     assert meta["op"] == "txt2img" and meta["params"]["seed"] == 42
-    assert asset["seed"] == 42 and asset["model"] == "tiny" and asset["zhike_version"]
+    assert asset.seed == 42 and asset.model == "tiny" and asset.zhike_version
 
 
 def test_img2img_strength_zero_keeps_input_and_distance_grows(zhike: Zhike) -> None:
@@ -120,29 +121,29 @@ def test_img2img_strength_zero_keeps_input_and_distance_grows(zhike: Zhike) -> N
     buf = io.BytesIO()
     src.save(buf, "PNG")
     up = zhike.assets.upload(buf.getvalue(), owner_id="local")
-    base = {**BASE, "init_image": up["id"], "steps": 10}
+    base = {**BASE, "init_image": up.id, "steps": 10}
     base.pop("width"), base.pop("height")
     row0 = run(zhike, "img2img", {**base, "strength": 0.0})
     assert np.array_equal(pixels(zhike, first(row0)), np.asarray(src, dtype=np.int16))
-    assert row0["result"]["warnings"]
+    assert row0.result["warnings"]
     dist = []
     for s in (0.3, 1.0):
         out = pixels(zhike, first(run(zhike, "img2img", {**base, "strength": s})))
         dist.append(np.abs(out - np.asarray(src, dtype=np.int16)).mean())
     assert 0 < dist[0] < dist[1]
     out_asset = zhike.assets.get(first(row0), owner_id="local")
-    assert out_asset["parent_id"] == up["id"] and out_asset["width"] == 64
+    assert out_asset.parent_id == up.id and out_asset.width == 64
 
 
 def test_long_prompt_is_encoded_whole_and_reported(zhike: Zhike) -> None:
     words = " ".join(f"word{i}" for i in range(120))
     long_row = run(zhike, "txt2img", {**BASE, "prompt": words})
-    warnings = long_row["result"]["warnings"]
+    warnings = long_row.result["warnings"]
     assert len(warnings) == 1 and "chunks" in warnings[0] and "nothing was cut" in warnings[0]
     # The words past the first 75 tokens matter (they would not if the prompt were cut).
     changed_tail = run(zhike, "txt2img", {**BASE, "prompt": words.replace("word119", "zebra")})
     assert not np.array_equal(pixels(zhike, first(long_row)), pixels(zhike, first(changed_tail)))
-    assert run(zhike, "txt2img", BASE)["result"]["warnings"] == []
+    assert run(zhike, "txt2img", BASE).result["warnings"] == []
 
 
 def test_progress_steps_and_previews_are_recorded(zhike: Zhike) -> None:
@@ -158,7 +159,7 @@ def test_progress_steps_and_previews_are_recorded(zhike: Zhike) -> None:
     row = run(zhike, "txt2img", {**BASE, "steps": 6})
     assert seen[-1][:2] == (6, 6)
     assert any(p for _, _, p in seen)
-    assert row["preview"] is not None and Image.open(io.BytesIO(row["preview"])).format == "JPEG"
+    assert row.preview is not None and Image.open(io.BytesIO(row.preview)).format == "JPEG"
 
 
 @pytest.mark.parametrize(
@@ -200,5 +201,5 @@ def test_sdxl_folder_and_single_file_generate_the_same_pixels(zhike: Zhike, tiny
     src = io.BytesIO()
     Image.fromarray(a.astype(np.uint8)).save(src, "PNG")
     up = zhike.assets.upload(src.getvalue(), owner_id="local")
-    row = run(zhike, "img2img", {**BASE, "model": "xl", "init_image": up["id"], "strength": 0.5, "steps": 4})
-    assert row["result"]["images"][0]["width"] == 64
+    row = run(zhike, "img2img", {**BASE, "model": "xl", "init_image": up.id, "strength": 0.5, "steps": 4})
+    assert row.result["images"][0]["width"] == 64

@@ -298,20 +298,20 @@ def test_id_photo_op_saves_photo_and_sheet_with_dpi_and_lineage(app: Zhike, astr
     exif[0x0112] = 6
     buf = io.BytesIO()
     astronaut.transpose(Image.Transpose.ROTATE_90).save(buf, "JPEG", quality=95, exif=exif.tobytes())
-    src = app.assets.upload(buf.getvalue(), owner_id="local")["id"]
+    src = app.assets.upload(buf.getvalue(), owner_id="local").id
     job, _ = app.submit("id_photo", {"image": src, "size": "passport_cn", "sheet": "6inch"}, "local")
-    assert Worker(app).run_one(job["id"])
-    row = app.jobs.get(job["id"])
-    assert row["state"] == "succeeded", row["error"]
-    res = row["result"]
+    assert Worker(app).run_one(job.id)
+    row = app.jobs.get(job.id)
+    assert row.state == "succeeded", row.error
+    res = row.result
     assert tuple(res["size_px"]) == (390, 567) and res["dpi"] == 300 and res["background"] == "#FFFFFF"
     assert 28 / 48 <= res["head_ratio"] <= 33 / 48 and res["sheet_copies"] == 8 and res["crown_from"] == "matte"
     assert any("enlarged" in w for w in res["warnings"]) and abs(res["roll"] - 3.3) < 1  # upright, her own tilt
     photo, sheet = res["images"]
     for out, size, tags in ((photo, (390, 567), ["id_photo", "passport_cn"]), (sheet, (1800, 1200), None)):
         asset = app.assets.get(out["asset_id"], owner_id="local")
-        assert asset["parent_id"] == src and asset["op"] == "id_photo" and asset["job_id"] == job["id"]
-        assert asset["tags"] == (tags or ["id_photo", "passport_cn", "sheet"])
+        assert asset.parent_id == src and asset.op == "id_photo" and asset.job_id == job.id
+        assert asset.tags == (tags or ["id_photo", "passport_cn", "sheet"])
         img = Image.open(io.BytesIO(app.assets.read_bytes(asset)))
         assert img.size == size == (out["width"], out["height"]) and img.format == "PNG"
         assert tuple(round(v) for v in img.info["dpi"]) == (300, 300)  # pHYs: prints at 33x48 mm
@@ -335,9 +335,9 @@ def test_id_photo_job_rejects_bad_requests_and_reports_no_face(app: Zhike) -> No
         app.submit("id_photo", {"image": "nosuchasset1", "size": "custom"}, "local")
     src = upload(app, Image.fromarray(skdata.chelsea()))
     job, _ = app.submit("id_photo", {"image": src}, "local")
-    Worker(app).run_one(job["id"])
-    row = app.jobs.get(job["id"])
-    assert row["state"] == "failed" and "请使用单人正面照" in str(row["error"])
+    Worker(app).run_one(job.id)
+    row = app.jobs.get(job.id)
+    assert row.state == "failed" and "请使用单人正面照" in str(row.error)
 
 
 def test_models_are_loaded_once(app: Zhike, photos: dict[str, IdPhoto], astronaut: Image.Image) -> None:

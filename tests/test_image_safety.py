@@ -44,13 +44,13 @@ def test_flagged_images_are_withheld_and_audited(tmp_path: Path, tiny_sd15: Path
     save_checker(tmp_path / "sc", threshold=threshold)
     z = zhike_with(tmp_path, tiny_sd15, tmp_path / "sc")
     job, _ = z.submit("txt2img", JOB, "owner")
-    Worker(z).run_one(job["id"])
-    row = z.jobs.get(job["id"])
+    Worker(z).run_one(job.id)
+    row = z.jobs.get(job.id)
     stored = z.assets.list(owner_id="owner")
     if threshold < 0:  # flags everything: the job fails naming the policy, nothing is stored, the log says so
-        assert row["state"] == "failed" and row["error"]["code"] == "image_withheld"
-        assert row["error"]["type"] == "content_policy"
-        assert row["error"]["limit"] == "image_checker" and stored == []
+        assert row.state == "failed" and row.error["code"] == "image_withheld"
+        assert row.error["type"] == "content_policy"
+        assert row.error["limit"] == "image_checker" and stored == []
         event = z.safety.audit()[0]
         assert (event["policy"], event["field"], event["excerpt"]) == (
             "image_checker",
@@ -58,14 +58,14 @@ def test_flagged_images_are_withheld_and_audited(tmp_path: Path, tiny_sd15: Path
             "2 of 2 images withheld",
         )
     else:  # flags nothing: both images are kept
-        assert row["state"] == "succeeded" and len(stored) == 2 and z.safety.audit() == []
+        assert row.state == "succeeded" and len(stored) == 2 and z.safety.audit() == []
     assert z.safety.status()["image_checker"]["installed"] is True
 
 
 def test_without_a_checker_nothing_is_screened_and_the_status_says_so(tmp_path: Path, tiny_sd15: Path) -> None:
     z = zhike_with(tmp_path, tiny_sd15, None)
     job, _ = z.submit("txt2img", {**JOB, "batch_size": 1}, "owner")
-    Worker(z).run_one(job["id"])
-    assert z.jobs.get(job["id"])["state"] == "succeeded"
+    Worker(z).run_one(job.id)
+    assert z.jobs.get(job.id).state == "succeeded"
     status = z.safety.status()["image_checker"]
     assert status["installed"] is False and "not screened" in status["reason"]

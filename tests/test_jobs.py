@@ -32,11 +32,11 @@ def wait_for(pred, timeout: float = 60.0, every: float = 0.05):  # type: ignore[
 def test_idempotency_key_returns_the_first_job(zhike: Zhike) -> None:
     a, created_a = zhike.submit("txt2img", PARAMS, "u1", idempotency_key="k1")
     b, created_b = zhike.submit("txt2img", PARAMS, "u1", idempotency_key="k1")
-    assert created_a and not created_b and a["id"] == b["id"]
+    assert created_a and not created_b and a.id == b.id
     with pytest.raises(Conflict):
         zhike.submit("txt2img", {**PARAMS, "seed": 6}, "u1", idempotency_key="k1")
     c, created_c = zhike.submit("txt2img", PARAMS, "u2", idempotency_key="k1")  # keys are per owner
-    assert created_c and c["id"] != a["id"]
+    assert created_c and c.id != a.id
 
 
 def test_a_job_is_claimed_by_one_worker_only(zhike: Zhike) -> None:
@@ -44,7 +44,7 @@ def test_a_job_is_claimed_by_one_worker_only(zhike: Zhike) -> None:
     q = zhike.jobs
     first = q.claim("w1", lease_seconds=30, max_attempts=3)
     second = q.claim("w2", lease_seconds=30, max_attempts=3)
-    assert first is not None and first["id"] == job["id"] and second is None
+    assert first is not None and first.id == job.id and second is None
 
 
 def test_lost_lease_discards_the_late_result(zhike: Zhike) -> None:
@@ -52,21 +52,21 @@ def test_lost_lease_discards_the_late_result(zhike: Zhike) -> None:
     q = zhike.jobs
     assert q.claim("slow", lease_seconds=30, max_attempts=3)
     with zhike.engine.begin() as conn:  # the slow worker stops renewing: its lease runs out
-        conn.execute(update(jobs).where(jobs.c.id == job["id"]).values(lease_expires_at=time.time() - 1))
+        conn.execute(update(jobs).where(jobs.c.id == job.id).values(lease_expires_at=time.time() - 1))
     assert Worker(zhike, worker_id="fresh").run_one()
     staged = zhike.assets.stage_image(
         __import__("PIL.Image", fromlist=["Image"]).new("RGB", (8, 8)),
         owner_id="u1",
-        job_id=job["id"],
+        job_id=job.id,
         op="txt2img",
         params={},
         seed=1,
         model="tiny",
     )
-    assert q.complete(job["id"], "slow", {"images": []}, [staged]) is False
-    row = q.get(job["id"])
-    assert row["state"] == "succeeded" and row["attempts"] == 2
-    assert len(zhike.assets.by_job(job["id"])) == 1
+    assert q.complete(job.id, "slow", {"images": []}, [staged]) is False
+    row = q.get(job.id)
+    assert row.state == "succeeded" and row.attempts == 2
+    assert len(zhike.assets.by_job(job.id)) == 1
 
 
 def test_jobs_whose_workers_keep_dying_fail_with_a_reason(zhike: Zhike) -> None:
@@ -76,24 +76,24 @@ def test_jobs_whose_workers_keep_dying_fail_with_a_reason(zhike: Zhike) -> None:
         assert q.claim(f"w{i}", lease_seconds=0.01, max_attempts=3)
         time.sleep(0.02)
     assert q.claim("w9", lease_seconds=30, max_attempts=3) is None
-    row = q.get(job["id"])
-    assert row["state"] == "failed" and row["error"]["code"] == "worker_lost"
+    row = q.get(job.id)
+    assert row.state == "failed" and row.error["code"] == "worker_lost"
 
 
 def test_cancel_queued_and_running(zhike: Zhike) -> None:
     queued, _ = zhike.submit("txt2img", PARAMS, "u1")
-    assert zhike.jobs.cancel(queued["id"], "u1")["state"] == "cancelled"
+    assert zhike.jobs.cancel(queued.id, "u1").state == "cancelled"
     assert Worker(zhike).run_one() is False  # nothing left to run
 
     long, _ = zhike.submit("txt2img", {**PARAMS, "steps": 150}, "u1")
-    t = threading.Thread(target=Worker(zhike).run_one, args=(long["id"],))
+    t = threading.Thread(target=Worker(zhike).run_one, args=(long.id,))
     t.start()
-    wait_for(lambda: zhike.jobs.get(long["id"])["step"] >= 2)
-    zhike.jobs.cancel(long["id"], "u1")
+    wait_for(lambda: zhike.jobs.get(long.id).step >= 2)
+    zhike.jobs.cancel(long.id, "u1")
     t.join(timeout=60)
-    row = zhike.jobs.get(long["id"])
-    assert row["state"] == "cancelled" and row["step"] < 150
-    assert zhike.assets.by_job(long["id"]) == []
+    row = zhike.jobs.get(long.id)
+    assert row.state == "cancelled" and row.step < 150
+    assert zhike.assets.by_job(long.id) == []
 
 
 def test_killed_worker_process_job_completes_exactly_once(zhike: Zhike, tmp_path: Path) -> None:
@@ -103,17 +103,17 @@ def test_killed_worker_process_job_completes_exactly_once(zhike: Zhike, tmp_path
     job, _ = z.submit("txt2img", {**PARAMS, "steps": 150, "seed": 11}, "u1")
     proc = start_worker(z.settings.home, tmp_path / "worker.log", lease_seconds=2, heartbeat_seconds=0.3)
     try:
-        wait_for(lambda: z.jobs.get(job["id"])["step"] >= 5, timeout=120)
+        wait_for(lambda: z.jobs.get(job.id).step >= 5, timeout=120)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    dead = z.jobs.get(job["id"])
-    assert dead["state"] == "running" and dead["attempts"] == 1 and dead["step"] < 150
+    dead = z.jobs.get(job.id)
+    assert dead.state == "running" and dead.attempts == 1 and dead.step < 150
     # A new worker cannot take the job while the dead worker's lease is still valid, then it can.
     survivor = Worker(z, worker_id="survivor")
     wait_for(lambda: survivor.run_one(), timeout=30, every=0.2)
-    row = z.jobs.get(job["id"])
-    assert row["state"] == "succeeded" and row["attempts"] == 2
-    outputs = z.assets.by_job(job["id"])
-    assert len(outputs) == 1 and outputs[0]["id"] == row["result"]["images"][0]["asset_id"]
+    row = z.jobs.get(job.id)
+    assert row.state == "succeeded" and row.attempts == 2
+    outputs = z.assets.by_job(job.id)
+    assert len(outputs) == 1 and outputs[0].id == row.result["images"][0]["asset_id"]
     assert survivor.run_one() is False

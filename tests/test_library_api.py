@@ -93,8 +93,8 @@ def generated(
     with z.engine.begin() as conn:
         z.assets.commit_staged(conn, [staged])
         if created is not None:
-            conn.execute(update(assets).where(assets.c.id == staged.row["id"]).values(created_at=created))
-    return staged.row["id"]
+            conn.execute(update(assets).where(assets.c.id == staged.row.id).values(created_at=created))
+    return staged.row.id
 
 
 def png(i: int) -> bytes:
@@ -265,7 +265,7 @@ def test_delete_is_owner_only_and_keeps_shared_and_other_files(lib: Lib) -> None
     assert sorted(ids(lib.alice)) == sorted(before)
     for aid, data in before.items():
         row = lib.z.assets.get(aid, owner_id=lib.alice_owner)
-        assert lib.z.assets.read_bytes(row) == data and hashlib.sha256(data).hexdigest() == row["sha256"]
+        assert lib.z.assets.read_bytes(row) == data and hashlib.sha256(data).hexdigest() == row.sha256
         assert same_image(lib.alice.get(f"/api/v1/assets/{aid}/file").content, data)
 
     # Uploading the same bytes again after the file was removed stores it again.
@@ -294,13 +294,13 @@ def test_a_job_that_made_the_same_bytes_keeps_its_file(lib: Lib) -> None:
         seed=1,
         model="tiny",
     )
-    assert staged.row["sha256"] == lib.alice.get(f"/api/v1/assets/{first}").json()["sha256"]
+    assert staged.row.sha256 == lib.alice.get(f"/api/v1/assets/{first}").json()["sha256"]
     assert lib.alice.delete(f"/api/v1/assets/{first}").status_code == 200
-    path = z.assets.blobs.path_for(staged.row["sha256"], "image/png")
+    path = z.assets.blobs.path_for(staged.row.sha256, "image/png")
     assert not path.exists()  # removed with the only row that had it
     with z.engine.begin() as conn:
         z.assets.commit_staged(conn, [staged])
-    r = lib.alice.get(f"/api/v1/assets/{staged.row['id']}/file")
+    r = lib.alice.get(f"/api/v1/assets/{staged.row.id}/file")
     assert r.status_code == 200 and same_image(r.content, staged.data)
 
 

@@ -353,10 +353,10 @@ def test_job_path_lora_switch_on_the_cached_model(zhike: Zhike, loras: dict[str,
             {"prompt": "a red apple", "width": 64, "height": 64, "steps": 3, "seed": 42, "model": "tiny", **params},
             "local",
         )
-        assert Worker(zhike).run_one(job["id"])
-        row = zhike.jobs.get(job["id"])
-        assert row["state"] == "succeeded", row["error"]
-        asset = zhike.assets.get(row["result"]["images"][0]["asset_id"], owner_id=None)
+        assert Worker(zhike).run_one(job.id)
+        row = zhike.jobs.get(job.id)
+        assert row.state == "succeeded", row.error
+        asset = zhike.assets.get(row.result["images"][0]["asset_id"], owner_id=None)
         return np.asarray(Image.open(io.BytesIO(zhike.assets.read_bytes(asset))).convert("RGB"), dtype=np.int16)
 
     zhike.catalog.add(str(loras["sd15_kohya"]), name="style.a")  # a dot: adapter names must be sanitised

@@ -24,6 +24,7 @@ from zhike.backends.preprocessors.hed import HedNet, LoadedAux, hed_edges, load_
 from zhike.backends.preprocessors.lineart import lineart_map, scribble_map
 from zhike.backends.preprocessors.pose import OPENPOSE_NAMES, LoadedPose, load_pose, pose_map
 from zhike.core.errors import InvalidInput, NotFound
+from zhike.core.rows import JobRow
 from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker
 
@@ -245,23 +246,23 @@ def test_no_person_is_a_clear_error(pose_model: LoadedPose, which: str) -> None:
 
 
 # -- the operation, through the job queue ------------------------------------------------------------------------
-def run_job(z: Zhike, params: dict) -> dict:
+def run_job(z: Zhike, params: dict) -> JobRow:
     return run(z, "preprocess", params)
 
 
 def test_preprocess_op_saves_a_control_map_child_of_the_input(app: Zhike, astronaut: Image.Image) -> None:
     src = upload(app, astronaut)
     row = run_job(app, {"image": src, "mode": "canny", "low_threshold": 50, "high_threshold": 150})
-    out = row["result"]["images"][0]
+    out = row.result["images"][0]
     asset = app.assets.get(out["asset_id"], owner_id="local")
-    assert asset["parent_id"] == src and asset["tags"] == ["control-map", "canny"] and asset["op"] == "preprocess"
+    assert asset.parent_id == src and asset.tags == ["control-map", "canny"] and asset.op == "preprocess"
     got = np.asarray(Image.open(io.BytesIO(app.assets.read_bytes(asset))).convert("RGB"))
     assert np.array_equal(got, np.asarray(canny_edges(astronaut, low=50, high=150)))
     # resolution: the long side of the map
     row = run_job(app, {"image": src, "mode": "pose", "resolution": 256})
-    img = row["result"]["images"][0]
+    img = row.result["images"][0]
     assert (img["width"], img["height"]) == (256, 256)
-    kps = row["result"]["info"]["keypoints"]
+    kps = row.result["info"]["keypoints"]
     assert len(kps) == 18 and all(0 <= k["x"] < 256 for k in kps if k["present"])
 
 
@@ -282,6 +283,6 @@ def test_preprocess_op_rejects_bad_requests_at_submission(app: Zhike) -> None:
 def test_pose_job_without_a_person_fails_with_the_message(app: Zhike) -> None:
     src = upload(app, Image.fromarray(skdata.chelsea()))
     job, _ = app.submit("preprocess", {"image": src, "mode": "pose"}, "local")
-    Worker(app).run_one(job["id"])
-    row = app.jobs.get(job["id"])
-    assert row["state"] == "failed" and "no person" in str(row["error"])
+    Worker(app).run_one(job.id)
+    row = app.jobs.get(job.id)
+    assert row.state == "failed" and "no person" in str(row.error)

@@ -25,7 +25,7 @@ def test_bundled_presets_cover_the_platform_styles(zhike: Zhike) -> None:
 
 def test_preset_expands_at_submit_and_user_values_win(zhike: Zhike) -> None:
     job, _ = zhike.submit("txt2img", {**BASE, "preset": "erciyuan", "negative_prompt": "extra fingers"}, "u")
-    p = job["params"]
+    p = job.params
     assert p["prompt"].startswith(BASE["prompt"] + ", anime style")
     assert p["negative_prompt"].endswith("extra fingers") and "lowres" in p["negative_prompt"]
     assert (p["scheduler"], p["clip_skip"], p["preset"], p["applied_preset"]) == ("Euler a", 2, None, "erciyuan")
@@ -41,8 +41,8 @@ def test_preset_changes_the_image_and_remakes_exactly(zhike: Zhike) -> None:
     styled = pixels(zhike, first(styled_row))
     assert np.abs(plain - styled).mean() > 0.5
     # Re-submitting the stored params (what --from does) must not expand the template twice.
-    again = run(zhike, "txt2img", {**styled_row["params"], "seed": 42})
-    assert again["params"]["prompt"] == styled_row["params"]["prompt"]
+    again = run(zhike, "txt2img", {**styled_row.params, "seed": 42})
+    assert again.params["prompt"] == styled_row.params["prompt"]
     assert np.array_equal(pixels(zhike, first(again)), styled)
 
 
@@ -61,7 +61,7 @@ def test_user_presets_are_validated_and_listed(zhike: Zhike, tmp_path: Path) -> 
     )
     zhike.presets.add(good)
     job, _ = zhike.submit("txt2img", {**BASE, "preset": "shop-red", "steps": None} | {"steps": 3}, "u")
-    assert job["params"]["prompt"].endswith("red theme")
+    assert job.params["prompt"].endswith("red theme")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"id": "bad", "name": {"en": "x"}, "prompt": "no slot", "params": {"model": "x"}}))
     with pytest.raises(InvalidInput, match="prompt"):

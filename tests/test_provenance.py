@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from zhike.core.errors import InvalidInput, TooLarge, UnsupportedMedia
+from zhike.core.rows import AssetRow
 from zhike.provenance import LabelConfig, LabelService, visible, watermark, xmp
 from zhike.provenance.c2pa_manifest import TRAINED
 from zhike.provenance.verify import IdIndex
@@ -42,10 +44,11 @@ def stored_png(img: Image.Image) -> bytes:
     return encode_png(img, {"parameters": "a cat\nSteps: 20", "zhike": json.dumps({"op": "txt2img"})})
 
 
-def asset_row(asset_id: str = ASSET_ID, **extra: Any) -> dict[str, Any]:
+def asset_row(asset_id: str = ASSET_ID, **extra: Any) -> AssetRow:
     row = {"id": asset_id, "origin": "generated", "op": "txt2img", "model": "sd15-test", "params": PARAMS}
-    row.update({"seed": 42, "mime": "image/png", "parent_id": None})
-    return row | extra
+    row.update({"seed": 42, "mime": "image/png", "parent_id": None, "owner_id": "local", "sha256": "0" * 64})
+    row.update({"width": 64, "height": 64, "size_bytes": 1, "zhike_version": "test", "job_id": None, "tags": []})
+    return AssetRow.from_row(row | {"created_at": datetime(2025, 5, 1)} | extra)
 
 
 def service(tmp_path: Path, blobs: dict[str, bytes] | None = None, **cfg: Any) -> LabelService:
@@ -53,7 +56,7 @@ def service(tmp_path: Path, blobs: dict[str, bytes] | None = None, **cfg: Any) -
         LabelConfig(producer_name="Zhike Test", producer_code="91110000TEST", **cfg),
         labels_dir=tmp_path / "labels",
         secret=b"k" * 32,
-        read_bytes=(lambda row: blobs[row["id"]]) if blobs is not None else None,
+        read_bytes=(lambda row: blobs[row.id]) if blobs is not None else None,
     )
 
 
@@ -213,7 +216,7 @@ def test_edits_keep_the_chain(tmp_path: Path) -> None:
     assert report["c2pa"]["ingredients"][0]["has_manifest"] is True
 
     # Edit of an upload: the upload is the ingredient (no manifest of its own, none invented).
-    up_parent = {"id": "up1", "origin": "upload", "mime": "image/jpeg"}
+    up_parent = asset_row("up1", origin="upload", mime="image/jpeg", op=None, model=None, params=None, seed=None)
     out2 = svc.label_image(child, "image/png", asset_row("edit2", op="inpaint", parent_id="up1"), up_parent)
     state, manifest, _ = c2pa_manifest(out2, "image/png")
     assert state == "Valid"
@@ -225,7 +228,7 @@ def test_edits_keep_the_chain(tmp_path: Path) -> None:
     at = damaged.index(b"caBX") + 200
     damaged[at : at + 16] = b"\x00" * 16
     blobs["up2"] = bytes(damaged)
-    up2 = {"id": "up2", "origin": "upload", "mime": "image/png"}
+    up2 = asset_row("up2", origin="upload", op=None, model=None, params=None, seed=None)
     out3 = svc.label_image(child, "image/png", asset_row("edit3", op="inpaint", parent_id="up2"), up2)
     assert c2pa_manifest(out3, "image/png")[0] == "Valid"
 
@@ -238,7 +241,7 @@ def test_labels_off_and_uploads_return_the_stored_bytes(tmp_path: Path) -> None:
     assert time.perf_counter() - start < 0.01
     assert not (tmp_path / "labels").exists(), "no certificate is made while signing is off"
     on = service(tmp_path)
-    assert on.label_image(data, "image/png", {"id": "u", "origin": "upload", "mime": "image/png"}) is data
+    assert on.label_image(data, "image/png", asset_row("u", origin="upload")) is data
     # Only some labels: implicit alone does not touch the pixels or re-encode.
     only = service(tmp_path, c2pa=False, watermark=False).label_image(data, "image/png", asset_row())
     assert xmp.read_label(only)["fields"]["ProduceID"] == ASSET_ID
@@ -324,10 +327,12 @@ from pathlib import Path
 from PIL import Image
 from zhike.provenance import LabelConfig, LabelService
 from zhike.provenance.verify import IdIndex
+from zhike.core.rows import AssetRow
 img = Image.effect_noise((320, 320), 60).convert("RGB")
 buf = io.BytesIO(); img.save(buf, "PNG")
 svc = LabelService(LabelConfig(visible=True), labels_dir=Path({str(tmp_path)!r}))
-out = svc.label_image(buf.getvalue(), "image/png", {{"id": "x1", "origin": "generated"}})
+row = {{f: None for f in AssetRow.__dataclass_fields__}} | {{"id": "x1", "origin": "generated", "mime": "image/png"}}
+out = svc.label_image(buf.getvalue(), "image/png", AssetRow.from_row(row))
 assert svc.verify(out, "image/png", IdIndex(["x1"]))["asset"]["id"] == "x1"
 assert "torch" not in sys.modules, "torch was imported"
 """

@@ -18,12 +18,13 @@ from typer.testing import CliRunner
 from tests.conftest import make_settings
 from zhike.api.app import create_app
 from zhike.cli.main import app as cli_app
+from zhike.core.rows import AssetRow
 from zhike.services.assets.service import AssetService
 from zhike.services.container import Zhike
 from zhike.settings import get_settings
 
 
-def make_asset(z: Zhike, owner: str) -> tuple[dict[str, Any], bytes]:
+def make_asset(z: Zhike, owner: str) -> tuple[AssetRow, bytes]:
     """A generated asset stored the way jobs store them, and its labelled export bytes."""
     img = Image.fromarray(skdata.coffee()).convert("RGB").resize((512, 384))
     staged = z.assets.stage_image(
@@ -31,8 +32,8 @@ def make_asset(z: Zhike, owner: str) -> tuple[dict[str, Any], bytes]:
     )
     with z.engine.begin() as conn:
         AssetService.commit_staged(conn, [staged])
-    row = z.assets.get(staged.row["id"], owner_id=owner)
-    return row, z.labels.label_image(z.assets.read_bytes(row), row["mime"], row)
+    row = z.assets.get(staged.row.id, owner_id=owner)
+    return row, z.labels.label_image(z.assets.read_bytes(row), row.mime, row)
 
 
 def jpeg80(data: bytes) -> bytes:
@@ -65,17 +66,17 @@ def test_api_verify_reports_labels_and_finds_own_assets_only(api: tuple[TestClie
     r = client.post("/api/v1/verify", files={"file": ("x.png", exported, "image/png")}, headers=auth_a)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["implicit"]["status"] == "valid" and body["implicit"]["fields"]["ProduceID"] == row["id"]
+    assert body["implicit"]["status"] == "valid" and body["implicit"]["fields"]["ProduceID"] == row.id
     assert body["c2pa"]["status"] == "trusted" and body["c2pa"]["model"] == "tiny"
     assert body["watermark"]["status"] == "valid"
-    assert body["asset"]["id"] == row["id"] and body["asset"]["in_deployment"] is True
+    assert body["asset"]["id"] == row.id and body["asset"]["in_deployment"] is True
     assert body["summary"]["zh"].startswith("AI生成内容")
 
     # Metadata gone (JPEG 80): the watermark still leads the owner to the asset...
     r = client.post("/api/v1/verify", files={"file": ("x.jpg", jpeg80(exported), "image/jpeg")}, headers=auth_a)
     body = r.json()
     assert body["implicit"]["status"] == "absent" and body["c2pa"]["status"] == "absent"
-    assert body["asset"]["id"] == row["id"] and body["asset"]["found_by"] == ["watermark"]
+    assert body["asset"]["id"] == row.id and body["asset"]["found_by"] == ["watermark"]
     # ...but not another owner: no probing of other users' assets through the watermark.
     r = client.post(
         "/api/v1/verify",
@@ -131,12 +132,12 @@ def test_cli_verify(cli: Any, home: Path, tmp_path: Path) -> None:
 
     res = cli("verify", str(labelled))
     assert res.exit_code == 0, res.output
-    assert row["id"] in res.output and "trusted" in res.output and "隐式标识" in res.output
+    assert row.id in res.output and "trusted" in res.output and "隐式标识" in res.output
 
     res = cli("verify", str(stripped), "--json")
     assert res.exit_code == 0, res.output
     report = json.loads(res.output)
-    assert report["asset"]["id"] == row["id"] and report["asset"]["found_by"] == ["watermark"]
+    assert report["asset"]["id"] == row.id and report["asset"]["found_by"] == ["watermark"]
 
     plain = tmp_path / "plain.png"
     Image.fromarray(skdata.coffee()).save(plain)
@@ -158,26 +159,26 @@ def test_file_and_thumbnail_answers_are_labelled_cached_and_uploads_untouched(ap
     auth = {"Authorization": f"Bearer {key}"}
     row, _ = make_asset(z, "owner-a")
 
-    r = client.get(f"/api/v1/assets/{row['id']}/file", headers=auth)
+    r = client.get(f"/api/v1/assets/{row.id}/file", headers=auth)
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     body = client.post("/api/v1/verify", files={"file": ("x.png", r.content, "image/png")}, headers=auth).json()
     assert body["implicit"]["status"] == "valid" and body["c2pa"]["status"] == "trusted"
-    assert body["watermark"]["status"] == "valid" and body["asset"]["id"] == row["id"]
+    assert body["watermark"]["status"] == "valid" and body["asset"]["id"] == row.id
     # Made once per asset and settings: the same bytes and ETag again, and a 304 for the browser's copy.
-    again = client.get(f"/api/v1/assets/{row['id']}/file", headers=auth)
+    again = client.get(f"/api/v1/assets/{row.id}/file", headers=auth)
     assert again.content == r.content and again.headers["etag"] == r.headers["etag"]
-    r304 = client.get(f"/api/v1/assets/{row['id']}/file", headers={**auth, "If-None-Match": r.headers["etag"]})
+    r304 = client.get(f"/api/v1/assets/{row.id}/file", headers={**auth, "If-None-Match": r.headers["etag"]})
     assert r304.status_code == 304 and not r304.content
 
-    thumb = client.get(f"/api/v1/assets/{row['id']}/thumb", headers=auth)
+    thumb = client.get(f"/api/v1/assets/{row.id}/thumb", headers=auth)
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/webp"
     small = Image.open(io.BytesIO(thumb.content))
     assert max(small.size) == 256 and small.size == (256, 192)
     tb = client.post("/api/v1/verify", files={"file": ("t.webp", thumb.content, "image/webp")}, headers=auth).json()
-    assert tb["implicit"]["fields"]["ProduceID"] == row["id"] and tb["c2pa"]["status"] == "trusted"
-    r = client.get(f"/api/v1/assets/{row['id']}/thumb?size=300", headers=auth)
+    assert tb["implicit"]["fields"]["ProduceID"] == row.id and tb["c2pa"]["status"] == "trusted"
+    r = client.get(f"/api/v1/assets/{row.id}/thumb?size=300", headers=auth)
     assert r.status_code == 422 and r.json()["error"]["field"] == "size"
-    assert client.get(f"/api/v1/assets/{row['id']}/thumb").status_code == 401
+    assert client.get(f"/api/v1/assets/{row.id}/thumb").status_code == 401
 
     # An upload is the user's own file: returned exactly as sent, no AI label.
     buf = io.BytesIO()

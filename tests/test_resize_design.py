@@ -80,12 +80,12 @@ def test_crop_keeps_the_off_centre_cat_whole_in_every_preset(app: Zhike) -> None
     image_id = upload(app, canvas)
     sizes = [*EXPECTED, "200x300"]
     row = run(app, "resize_design", {"image": image_id, "sizes": sizes})
-    res = row["result"]
-    assert res["subject_source"] == "matte" and row["params"]["matting_model"] == "isnet-medium"
+    res = row.result
+    assert res["subject_source"] == "matte" and row.params["matting_model"] == "isnet-medium"
     found = res["subject_box"]  # the matte's box agrees with the cat's true box
     assert all(abs(a - b) <= 3 for a, b in zip(found, cat_box, strict=True)), (found, cat_box)
     assert [o["size"] for o in res["outputs"]] == sizes and len(res["images"]) == len(sizes)
-    assert row["step"] == row["total_steps"] == len(sizes)  # progress per size
+    assert row.step == row.total_steps == len(sizes)  # progress per size
     naive_cuts = 0
     looks: list[Image.Image | np.ndarray] = [canvas]
     for out_info, img in zip(res["outputs"], res["images"], strict=True):
@@ -108,7 +108,7 @@ def test_crop_keeps_the_off_centre_cat_whole_in_every_preset(app: Zhike) -> None
         ox, oy = (w - 360 * s) / 2, (h - 130 * s) / 2
         naive_cuts += not inside(mapped(cat_box, [ox, oy, ox + 360 * s, oy + 130 * s], canvas.size), w, h)
         asset = app.assets.get(img["asset_id"], owner_id="local")
-        assert asset["parent_id"] == image_id and asset["op"] == "resize_design"
+        assert asset.parent_id == image_id and asset.op == "resize_design"
     sheet(looks, "sheet_crop_cat_left.png")
     assert naive_cuts >= 4
 
@@ -126,7 +126,7 @@ def test_fit_shows_the_whole_image_on_the_fill_colour(app: Zhike) -> None:
             "fill_color": "#102030",
         },
     )
-    res = row["result"]
+    res = row.result
     assert [o["size"] for o in res["outputs"]] == ["300x300", "banner"]
     assert res["subject_source"] == "none" and res["subject_box"] is None  # fit shows it all: no matting needed
     looks: list[Image.Image | np.ndarray] = [photo]
@@ -148,10 +148,10 @@ def test_extend_without_a_model_mirrors_and_keeps_the_pixels(app: Zhike) -> None
     row = run(
         app, "resize_design", {"image": upload(app, photo), "sizes": ["96x128", "160x72", "taobao"], "mode": "extend"}
     )
-    assert row["params"]["method"] == "classical"  # no model installed: auto picked the classical fill
+    assert row.params["method"] == "classical"  # no model installed: auto picked the classical fill
     src = np.asarray(photo, np.int16)
     looks: list[Image.Image | np.ndarray] = [photo]
-    for info, img, at in zip(row["result"]["outputs"], row["result"]["images"], [(0, 28), (32, 0), None], strict=True):
+    for info, img, at in zip(row.result["outputs"], row.result["images"], [(0, 28), (32, 0), None], strict=True):
         out = pixels(app, img["asset_id"])
         looks.append(out)
         assert info["method"] == "extend:classical-mirror"
@@ -179,9 +179,9 @@ def test_extend_with_the_tiny_model_generates_and_keeps_the_pixels(zhike: Zhike)
             "seed": 9,
         },
     )
-    info, img = row["result"]["outputs"][0], row["result"]["images"][0]
+    info, img = row.result["outputs"][0], row.result["images"][0]
     assert info["method"] == "extend:diffusion:tiny" and img["seed"] == 9
-    assert row["total_steps"] == 2 and row["step"] == 2
+    assert row.total_steps == 2 and row.step == 2
     out = pixels(zhike, img["asset_id"])
     sheet([photo, out], "sheet_extend_tiny.png")
     assert np.array_equal(out[28:100], np.asarray(photo, np.int16))
@@ -205,7 +205,7 @@ def test_bad_sizes_are_named(app: Zhike) -> None:
     job, _ = app.submit(
         "resize_design", {"image": image_id, "sizes": ["Kuaishou", "1242X1660", "wechat-cover"]}, "local"
     )
-    assert job["params"]["sizes"] == ["douyin", "1242x1660", "wechat_cover"]  # stored canonical
+    assert job.params["sizes"] == ["douyin", "1242x1660", "wechat_cover"]  # stored canonical
 
 
 def test_framing_keeps_random_subjects_whole() -> None:

@@ -83,9 +83,9 @@ def test_composite_keeps_the_product_and_shadows_only_the_ground_under_it(
         "subject_swap",
         {"image": upload(app, cup), "scene_image": upload(app, scene), "harmonize": 0, "placement": {"margin": 0.1}},
     )
-    res = row["result"]
+    res = row.result
     assert res["method"] == "composite" and res["model"] is None
-    assert row["params"]["matting_model"] == "isnet-medium"  # the cleaner ISNet, pinned at submission
+    assert row.params["matting_model"] == "isnet-medium"  # the cleaner ISNet, pinned at submission
     out = pixels(app, res["images"][0]["asset_id"])
     sheet([cup, scene, out], "sheet_composite_gradient.png")
     assert out.shape == (150, 200, 3)  # the scene's size by default
@@ -123,7 +123,7 @@ def test_harmonize_changes_only_the_rim_on_a_photo_scene(app: Zhike, cup: Image.
             "placement": {"anchor": "bottom-left", "scale": 0.5, "margin": 0.05},
         },
     )
-    res = row["result"]
+    res = row.result
     out = pixels(app, res["images"][0]["asset_id"])
     sheet([cup, scene, out], "sheet_composite_astronaut_harmonized.png")
     assert out.shape == (240, 240, 3)  # width given: the scene's aspect (square) kept
@@ -166,8 +166,8 @@ def test_diffusion_generates_the_scene_around_the_kept_product(zhike: Zhike, wit
     if with_scene:
         params["scene_image"] = upload(zhike, gradient_scene(120, 120))
     row = run(zhike, "subject_swap", params)
-    res = row["result"]
-    assert res["method"] == "diffusion:tiny" and row["params"]["seed"] == 11
+    res = row.result
+    assert res["method"] == "diffusion:tiny" and row.params["seed"] == 11
     out = pixels(zhike, res["images"][0]["asset_id"])
     sheet([product, out], f"sheet_diffusion_tiny{'_scene' if with_scene else ''}.png")
     assert out.shape == (96, 96, 3)
@@ -202,7 +202,7 @@ def test_an_empty_cutout_is_refused(app: Zhike) -> None:
     empty = Image.new("RGBA", (64, 64), (200, 200, 200, 0))  # a PNG cut-out with nothing left in it
     scene = upload(app, gradient_scene(64, 64))
     job, _ = app.submit("subject_swap", {"image": upload(app, empty), "scene_image": scene}, "local")
-    Worker(app).run_one(job["id"])
-    row = app.jobs.get(job["id"])
-    assert row["state"] == "failed" and row["error"]["field"] == "params.image"
-    assert "no product found" in row["error"]["message"]
+    Worker(app).run_one(job.id)
+    row = app.jobs.get(job.id)
+    assert row.state == "failed" and row.error["field"] == "params.image"
+    assert "no product found" in row.error["message"]

@@ -37,6 +37,7 @@ from zhike.backends.upscale import (
     upscale_tiled,
 )
 from zhike.core.errors import InvalidInput, NotFound
+from zhike.core.rows import JobRow
 from zhike.models.embedded import embedded_specs
 from zhike.services.container import Zhike
 from zhike.services.jobs.worker import Worker
@@ -225,14 +226,14 @@ def app(tmp_path: Path, embedded_dir: Path) -> Iterator[Zhike]:
     z.engine.dispose()
 
 
-def run_job(z: Zhike, params: dict, progress: list | None = None) -> dict:
+def run_job(z: Zhike, params: dict, progress: list | None = None) -> JobRow:
     job, _ = z.submit("upscale", params, "local")
     worker = Worker(z)
     if progress is not None:
         worker.on_progress = lambda _jid, step, total: progress.append((step, total))
-    assert worker.run_one(job["id"])
-    row = z.jobs.get(job["id"])
-    assert row["state"] == "succeeded", row["error"]
+    assert worker.run_one(job.id)
+    row = z.jobs.get(job.id)
+    assert row.state == "succeeded", row.error
     return row
 
 
@@ -242,13 +243,13 @@ def test_upscale_op_saves_a_child_asset_with_alpha(app: Zhike) -> None:
     src = upload(app, img)
     progress: list[tuple[int, int]] = []
     row = run_job(app, {"image": src, "scale": 3, "model": "realesrgan-animevideov3-x2", "tile": 128}, progress)
-    out = row["result"]["images"][0]
+    out = row.result["images"][0]
     assert (out["width"], out["height"]) == (135, 90)
-    assert row["result"]["model"] == "realesrgan-animevideov3-x2" and row["result"]["tiles"] == 2  # x2 twice
-    assert progress[-1] == (2, 2) and row["step"] == row["total_steps"] == 2
+    assert row.result["model"] == "realesrgan-animevideov3-x2" and row.result["tiles"] == 2  # x2 twice
+    assert progress[-1] == (2, 2) and row.step == row.total_steps == 2
     asset = app.assets.get(out["asset_id"], owner_id="local")
-    assert asset["parent_id"] == src and asset["op"] == "upscale" and asset["tags"] == ["upscale"]
-    assert asset["model"] == "realesrgan-animevideov3-x2" and asset["params"]["scale"] == 3
+    assert asset.parent_id == src and asset.op == "upscale" and asset.tags == ["upscale"]
+    assert asset.model == "realesrgan-animevideov3-x2" and asset.params["scale"] == 3
     got = Image.open(io.BytesIO(app.assets.read_bytes(asset)))
     assert got.mode == "RGBA" and got.size == (135, 90)
     assert (
@@ -262,8 +263,8 @@ def test_upscale_op_saves_a_child_asset_with_alpha(app: Zhike) -> None:
 def test_upscale_op_default_model_is_fixed_at_submission(app: Zhike) -> None:
     src = upload(app, Image.fromarray(skdata.astronaut()).resize((24, 24), LANCZOS))
     row = run_job(app, {"image": src, "scale": 2})
-    assert row["params"]["model"] == "realesrgan-x4plus" and row["result"]["model"] == "realesrgan-x4plus"
-    assert (row["result"]["images"][0]["width"], row["result"]["images"][0]["height"]) == (48, 48)
+    assert row.params["model"] == "realesrgan-x4plus" and row.result["model"] == "realesrgan-x4plus"
+    assert (row.result["images"][0]["width"], row.result["images"][0]["height"]) == (48, 48)
 
 
 def test_upscale_op_rejects_bad_requests_at_submission(app: Zhike) -> None:
@@ -295,7 +296,7 @@ def test_upscale_op_rejects_bad_requests_at_submission(app: Zhike) -> None:
         app.submit("upscale", {"image": big, "scale": 4}, "local")
     assert e.value.field == "params.scale" and e.value.limit == 64_000_000 and "8400x8400" in e.value.message
     job, _ = app.submit("upscale", {"image": big, "scale": 3}, "local")
-    assert job["state"] == "queued"
+    assert job.state == "queued"
 
 
 def _message(app: Zhike, params: dict) -> str:
@@ -389,5 +390,5 @@ def test_upscale_op_runs_a_registered_user_upscaler(app: Zhike, user_models: Pat
     pth = app.catalog.add(str(user_models / "tiny-x2.pth"), name="tiny-x2")
     assert (pth.kind, pth.variant) == ("upscaler", "x2")
     src = upload(app, Image.fromarray(skdata.coffee()).resize((40, 30), LANCZOS))
-    res = run_job(app, {"image": src, "scale": 2, "model": "tiny-x4", "tile": 64})["result"]
+    res = run_job(app, {"image": src, "scale": 2, "model": "tiny-x4", "tile": 64}).result
     assert res["model"] == "tiny-x4" and (res["images"][0]["width"], res["images"][0]["height"]) == (80, 60)

@@ -15,7 +15,7 @@ def upload(z: Zhike, img: Image.Image, owner: str = "local") -> str:
     """Store a PNG as an asset; returns its id (operations take inputs as asset ids)."""
     buf = io.BytesIO()
     img.save(buf, "PNG")
-    return z.assets.upload(buf.getvalue(), owner_id=owner)["id"]
+    return z.assets.upload(buf.getvalue(), owner_id=owner).id
 
 
 def as_image(img: Image.Image | np.ndarray) -> Image.Image:

@@ -17,6 +17,7 @@ import anyio
 from fastapi import Depends, Header, Request
 
 from zhike.core.errors import ZhikeError
+from zhike.core.rows import KeyRow, SessionRow, UserRow
 from zhike.services.container import Zhike
 from zhike.services.users import owner_id as user_owner_id
 
@@ -47,9 +48,9 @@ class Identity:
     """Who is calling: the owner id that scopes jobs and assets, and the user (None for keys made without one)."""
 
     owner_id: str
-    user: dict[str, Any] | None = None
-    session: dict[str, Any] | None = None  # set when authenticated by the session cookie
-    key: dict[str, Any] | None = None  # set when authenticated by an API key
+    user: UserRow | None = None
+    session: SessionRow | None = None  # set when authenticated by the session cookie
+    key: KeyRow | None = None  # set when authenticated by an API key
 
 
 def authenticate(request: Request, app: Zhike, authorization: str | None) -> Identity:
@@ -62,12 +63,12 @@ def authenticate(request: Request, app: Zhike, authorization: str | None) -> Ide
         row = app.keys.verify(key.strip())
         if row is None:
             raise Unauthorized("unknown or revoked API key", code="api_key_invalid", field="Authorization")
-        user = app.users.for_owner(row["owner_id"])
-        if row["owner_id"].startswith("user-") and (user is None or user["disabled"]):
+        user = app.users.for_owner(row.owner_id)
+        if row.owner_id.startswith("user-") and (user is None or user.disabled):
             raise Unauthorized(  # its user was disabled
                 "unknown or revoked API key", code="api_key_invalid", field="Authorization"
             )
-        return Identity(row["owner_id"], user=user, key=row)
+        return Identity(row.owner_id, user=user, key=row)
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         found = app.users.session_user(token)
@@ -78,7 +79,7 @@ def authenticate(request: Request, app: Zhike, authorization: str | None) -> Ide
         user, session = found
         if request.method.upper() not in SAFE_METHODS:
             sent = request.headers.get(CSRF_HEADER, "")
-            if not sent or not hmac.compare_digest(sent.encode(), session["csrf_token"].encode()):
+            if not sent or not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
                 raise Forbidden(
                     f"missing or wrong {CSRF_HEADER} header: send the csrf_token from /api/v1/auth/login "
                     "or /api/v1/auth/me with every request that changes something",
@@ -108,7 +109,7 @@ def get_owner(identity: IdentityDep) -> str:
 OwnerDep = Annotated[str, Depends(get_owner)]
 
 
-def get_user(identity: IdentityDep) -> dict[str, Any]:
+def get_user(identity: IdentityDep) -> UserRow:
     """The calling user (by session cookie or by a key made for a user), or 401."""
     if identity.user is None:
         raise Unauthorized(
@@ -119,16 +120,16 @@ def get_user(identity: IdentityDep) -> dict[str, Any]:
     return identity.user
 
 
-UserDep = Annotated[dict[str, Any], Depends(get_user)]
+UserDep = Annotated[UserRow, Depends(get_user)]
 
 
-def get_admin(user: UserDep) -> dict[str, Any]:
-    if user["role"] != "admin":
+def get_admin(user: UserDep) -> UserRow:
+    if not user.is_admin:
         raise Forbidden("only admins may do this", code="admin_only", field="role")
     return user
 
 
-AdminDep = Annotated[dict[str, Any], Depends(get_admin)]
+AdminDep = Annotated[UserRow, Depends(get_admin)]
 
 
 T = TypeVar("T")

@@ -122,24 +122,24 @@ def keys_create(
         return z.keys.create(name, owner_id=owner_id(z.users.require(user)) if user else None)
 
     row, key = run_cli(create)
-    err.print(f"API key [bold]{row['name']}[/] (id {row['id']}). Copy it now; it will not be shown again:")
+    err.print(f"API key [bold]{row.name}[/] (id {row.id}). Copy it now; it will not be shown again:")
     print(key)
 
 
 @keys_app.command("list")
 def keys_list() -> None:
     z = common.services()
-    names = {f"user-{u['id']}": u["username"] for u in z.users.list()}
+    names = {f"user-{u.id}": u.username for u in z.users.list()}
     t = Table("id", "name", "user", "prefix", "created", "last used", "revoked")
     for k in z.keys.list():
         t.add_row(
-            k["id"],
-            k["name"],
-            names.get(k["owner_id"], ""),
-            k["prefix"] + "…",
-            str(k["created_at"])[:19],
-            str(k["last_used_at"] or "")[:19],
-            "yes" if k["revoked"] else "",
+            k.id,
+            k.name,
+            names.get(k.owner_id, ""),
+            k.prefix + "…",
+            str(k.created_at)[:19],
+            str(k.last_used_at or "")[:19],
+            "yes" if k.revoked else "",
         )
     out.print(t)
 
@@ -175,14 +175,14 @@ def users_create(
     """Create a user who can log in to the web studio."""
     pw = _password(password, password_stdin)
     user = run_cli(lambda: common.services().users.create_user(name, pw, "admin" if admin else "user"))
-    out.print(f"created user [bold]{user['username']}[/] ({user['role']}, id {user['id']})")
+    out.print(f"created user [bold]{user.username}[/] ({user.role}, id {user.id})")
 
 
 @users_app.command("list")
 def users_list() -> None:
     t = Table("id", "username", "role", "created", "disabled")
     for u in common.services().users.list():
-        t.add_row(u["id"], u["username"], u["role"], str(u["created_at"])[:19], "yes" if u["disabled"] else "")
+        t.add_row(u.id, u.username, u.role, str(u.created_at)[:19], "yes" if u.disabled else "")
     out.print(t)
 
 
@@ -190,14 +190,14 @@ def users_list() -> None:
 def users_disable(name: str) -> None:
     """Stop a user from logging in; ends their sessions and stops their API keys."""
     z = common.services()
-    run_cli(lambda: z.users.disable(z.users.require(name)["id"]))
+    run_cli(lambda: z.users.disable(z.users.require(name).id))
     out.print(f"disabled {name}")
 
 
 @users_app.command("enable")
 def users_enable(name: str) -> None:
     z = common.services()
-    run_cli(lambda: z.users.enable(z.users.require(name)["id"]))
+    run_cli(lambda: z.users.enable(z.users.require(name).id))
     out.print(f"enabled {name}")
 
 
@@ -207,7 +207,7 @@ def users_set_password(name: str, password: PasswordOpt = None, password_stdin: 
     z = common.services()
     user = run_cli(lambda: z.users.require(name))
     pw = _password(password, password_stdin)
-    run_cli(lambda: z.users.set_password(user["id"], pw))
+    run_cli(lambda: z.users.set_password(user.id, pw))
     out.print(f"password of {name} changed")
 
 

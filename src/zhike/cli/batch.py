@@ -66,7 +66,7 @@ def _upload_images(z: Zhike, rows: list[dict[str, str]], columns: set[str], base
                 if key not in uploaded:
                     uploaded[key] = run_cli(
                         lambda p=path: z.assets.upload(p.read_bytes(), owner_id=LOCAL_OWNER, field=f"DATA: {p.name}")
-                    )["id"]
+                    ).id
                 row[col] = uploaded[key]
     return len(uploaded)
 
@@ -113,11 +113,11 @@ def batch(
         err.print(f"uploaded {n_up} images")
     params |= {"rows": table.rows, "sizes": size or ["template"]}
     job, _ = run_cli(lambda: z.submit("batch_design", params, LOCAL_OWNER))
-    row = run_job_with_progress(z, job["id"])
-    if row["state"] != "succeeded":
-        e = row.get("error") or {}
-        fail(f"job {row['state']}: {e.get('message') or row.get('message') or ''}", code=1)
-    result = row["result"]
+    row = run_job_with_progress(z, job.id)
+    if row.state != "succeeded":
+        e = row.error or {}
+        fail(f"job {row.state}: {e.get('message') or row.message or ''}", code=1)
+    result = row.result or {}
     for e in result["errors"]:
         err.print("[red]row error:[/]", escape(e["message"]))
     for w in result.get("warnings", []):
@@ -126,8 +126,7 @@ def batch(
     with output.open("wb") as f:
         count = write_archive(row, z.assets, z.exports, f)
     out.print(
-        f"saved {output}  ({count} designs: {result['rows_ok']} rows ok, {result['rows_failed']} failed; "
-        f"job {row['id']})"
+        f"saved {output}  ({count} designs: {result['rows_ok']} rows ok, {result['rows_failed']} failed; job {row.id})"
     )
     if result["designs_ok"] == 0:
         raise typer.Exit(1)

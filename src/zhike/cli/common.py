@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from zhike.core.errors import ZhikeError
 from zhike.services.container import Zhike
 from zhike.settings import get_settings
+
+if TYPE_CHECKING:
+    from zhike.core.rows import JobRow
 
 out = Console()
 err = Console(stderr=True)
@@ -82,12 +85,11 @@ def upload_file(z: Zhike, path: Path, flag: str) -> str:
     """Store a local image as an asset (inputs to operations are asset ids)."""
     if not path.is_file():
         fail(f"{flag}: no file at {path}")
-    return run_cli(lambda: z.assets.upload(path.read_bytes(), owner_id=LOCAL_OWNER, field=flag))["id"]
+    return run_cli(lambda: z.assets.upload(path.read_bytes(), owner_id=LOCAL_OWNER, field=flag)).id
 
 
-def run_job_with_progress(z: Zhike, job_id: str) -> dict[str, Any]:
+def run_job_with_progress(z: Zhike, job_id: str) -> JobRow:
     """Run the job here with a progress bar; if a running server's worker took it first, follow that one."""
-    from zhike.services.jobs.queue import TERMINAL
     from zhike.services.jobs.worker import Worker
 
     worker = Worker(z)
@@ -104,24 +106,24 @@ def run_job_with_progress(z: Zhike, job_id: str) -> dict[str, Any]:
         worker.on_progress = lambda _jid, step, total: bar.update(task, total=total, completed=step)
         if not worker.run_one(job_id):
             row = z.jobs.get(job_id)
-            while row["state"] not in TERMINAL:
-                row = z.jobs.wait(job_id, None, timeout=1.0, since=row["updated_at"])
-                if row["total_steps"]:
-                    bar.update(task, total=row["total_steps"], completed=row["step"])
+            while not row.done:
+                row = z.jobs.wait(job_id, None, timeout=1.0, since=row.updated_at)
+                if row.total_steps:
+                    bar.update(task, total=row.total_steps, completed=row.step)
     return z.jobs.get(job_id)
 
 
 def submit_and_save(
     z: Zhike, op: str, params: dict[str, Any], output: Path, *, flags: dict[str, str] | None = None
-) -> dict[str, Any]:
+) -> JobRow:
     """Submit, run with progress, print warnings, write every output image (OUT, or OUT-1, OUT-2...)."""
     job, _ = run_cli(lambda: z.submit(op, params, LOCAL_OWNER), flags)
-    row = run_job_with_progress(z, job["id"])
-    if row["state"] != "succeeded":
-        e = row.get("error") or {}
+    row = run_job_with_progress(z, job.id)
+    if row.state != "succeeded":
+        e = row.error or {}
         where = f"{cli_field(e['field'], flags)}: " if e.get("field") else ""
-        fail(f"job {row['state']}: {where}{e.get('message') or row.get('message') or ''}", code=1)
-    result = row["result"]
+        fail(f"job {row.state}: {where}{e.get('message') or row.message or ''}", code=1)
+    result = row.result or {}
     for w in result.get("warnings", []):
         err.print("[yellow]warning:[/]", escape(w))
     images = result.get("images", [])

@@ -109,12 +109,12 @@ class RunContext:
             dpi=dpi,
         )
         self.staged.append(staged)
-        return staged.row["id"]
+        return staged.row.id
 
     def record_staged(self, key: str, staged: StagedAsset, **data: Any) -> None:
         """Checkpoint a staged output under `key` (its bytes are in the blob store already), with `data` the op needs
         to rebuild its part of the result; `restage(key)` gives it back to a later attempt."""
-        self.work.record(key, {**data, "asset": staged.row})
+        self.work.record(key, {**data, "asset": staged.row.as_dict()})
 
     def restage(self, key: str, *, keep_bytes: bool = True) -> tuple[StagedAsset, dict[str, Any]] | None:
         """The staged output (and the data) an earlier attempt recorded under `key`, if its file is still stored.
@@ -132,7 +132,7 @@ class RunContext:
             return None
         if keep_bytes:
             try:
-                item = dataclasses.replace(item, data=self.assets.read_bytes(row), blobs=self.assets.blobs)
+                item = dataclasses.replace(item, data=self.assets.read_bytes(item.row), blobs=self.assets.blobs)
             except OSError:  # gone since the check
                 return None
         return item, rec

@@ -356,8 +356,8 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
             log_render(n, size_id)
         if item is not None:
             staged.append(item)
-            result.designs.append(DesignOut(row=n, size=size_id, width=w, height=h, asset_id=item.row["id"]))
-            result.images.append(ImageOut(asset_id=item.row["id"], seed=seed, width=w, height=h))
+            result.designs.append(DesignOut(row=n, size=size_id, width=w, height=h, asset_id=item.row.id))
+            result.images.append(ImageOut(asset_id=item.row.id, seed=seed, width=w, height=h))
         else:
             failed_rows.add(n)
             text = f"{batch_data.where(n)} [{size_id}]: {message or 'not rendered'}"

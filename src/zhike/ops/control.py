@@ -165,7 +165,7 @@ def prepare_control(env: PrepareEnv, p: ControlParams) -> ControlParams:
     if p.width is None or p.height is None:
         src = env.assets.get(p.init_image, owner_id=env.owner_id) if p.init_image else first
         assert src is not None
-        w, h = fit_to(src["width"], src["height"], min(native_side(base.family), max(src["width"], src["height"])))
+        w, h = fit_to(src.width, src.height, min(native_side(base.family), max(src.width, src.height)))
         p = p.model_copy(update={"width": p.width or w, "height": p.height or h})
     return p
 

@@ -52,13 +52,13 @@ def prepare_img2img(env: PrepareEnv, p: Img2ImgParams) -> Img2ImgParams:
     w, h = p.width, p.height
     if w is None or h is None:
         # Keep the input's aspect ratio when only one side (or none) is given.
-        scale = min(1.0, MAX_SIDE / max(row["width"], row["height"]))
+        scale = min(1.0, MAX_SIDE / max(row.width, row.height))
         if w is None and h is None:
-            w, h = _fit(int(row["width"] * scale)), _fit(int(row["height"] * scale))
+            w, h = _fit(int(row.width * scale)), _fit(int(row.height * scale))
         elif w is None:
-            w = _fit(int(row["width"] * h / row["height"]))
+            w = _fit(int(row.width * h / row.height))
         else:
-            h = _fit(int(row["height"] * w / row["width"]))
+            h = _fit(int(row.height * w / row.width))
     return p.model_copy(update={"width": w, "height": h})
 
 

@@ -158,8 +158,8 @@ def sides_for(p: OutpaintParams, w: int, h: int) -> dict[str, int]:
 
 def prepare_outpaint(env: PrepareEnv, p: OutpaintParams) -> OutpaintParams:
     row = env.assets.get(p.image, owner_id=env.owner_id, field="params.image")
-    sides = sides_for(p, row["width"], row["height"])
-    cw, ch = row["width"] + sides["left"] + sides["right"], row["height"] + sides["top"] + sides["bottom"]
+    sides = sides_for(p, row.width, row.height)
+    cw, ch = row.width + sides["left"] + sides["right"], row.height + sides["top"] + sides["bottom"]
     if max(cw, ch) > MAX_CANVAS:
         raise InvalidInput(
             f"the new canvas would be {cw}x{ch}; the limit is {MAX_CANVAS} px per side",

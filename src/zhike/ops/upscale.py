@@ -106,8 +106,8 @@ def resolve_upscaler(catalog: Any, name: str) -> Any:
 def prepare_upscale(env: PrepareEnv, p: UpscaleParams) -> UpscaleParams:
     # fail at submission, not in the worker: the asset, the model and the output size are all known here
     row = env.assets.get(p.image, owner_id=env.owner_id, field="params.image")
-    if row.get("width") and row.get("height"):
-        check_output_size(row["width"], row["height"], p.scale)
+    if row.width and row.height:
+        check_output_size(row.width, row.height, p.scale)
     spec = resolve_upscaler(env.catalog, p.model or DEFAULT_MODEL)
     return p.model_copy(update={"model": spec.name})  # the default is fixed in the job row
 

@@ -13,9 +13,12 @@ import io
 import json
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zhike.provenance.certs import SigningCredentials
+
+if TYPE_CHECKING:
+    from zhike.core.rows import AssetRow
 
 TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 GENERATION_ASSERTION = "org.zhike.generation"
@@ -32,7 +35,7 @@ class Ingredient:
 
 def build_manifest(
     *,
-    asset: dict[str, Any],
+    asset: AssetRow,
     producer: str,
     version: str,
     title: str,
@@ -41,10 +44,10 @@ def build_manifest(
 ) -> dict[str, Any]:
     """`labels`: what else was applied or skipped and why (e.g. the watermark on a small image), kept in the
     signed record so `verify` can tell "skipped, too small" from "removed"."""
-    params = asset.get("params") if isinstance(asset.get("params"), dict) else {}
-    op = asset.get("op")
+    params = asset.params if isinstance(asset.params, dict) else {}
+    op = asset.op
     agent = {"name": producer, "version": version}
-    described = {"op": op, "model": asset.get("model")}
+    described = {"op": op, "model": asset.model}
     actions: list[dict[str, Any]] = []
     if parent is not None:
         # v2 claims: an edit starts with `c2pa.opened` naming the parentOf ingredient.
@@ -57,12 +60,12 @@ def build_manifest(
             {"action": "c2pa.created", "digitalSourceType": TRAINED, "softwareAgent": agent, "parameters": described}
         )
     generation = {
-        "asset_id": asset.get("id"),
+        "asset_id": asset.id,
         "op": op,
-        "model": asset.get("model"),
-        "seed": asset.get("seed"),
+        "model": asset.model,
+        "seed": asset.seed,
         "params": params,
-        "parent_id": asset.get("parent_id"),
+        "parent_id": asset.parent_id,
         "labels": labels or {},
     }
     return {

@@ -38,7 +38,7 @@ class ImageLabeler:
     mimes = frozenset({"image/png", "image/jpeg", "image/webp"})
 
     def label(self, data: bytes, mime: str, ctx: LabelContext) -> Labelled:
-        cfg, aid = ctx.config, str(ctx.asset.get("id") or "")
+        cfg, aid = ctx.config, ctx.asset.id
         out = Labelled(data, mime)
         original = img = None
         if cfg.visible or cfg.watermark:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from zhike.core.rows import AssetRow
     from zhike.provenance.c2pa_manifest import Ingredient
     from zhike.provenance.visible import Position
     from zhike.settings import Settings
@@ -68,8 +69,8 @@ class Labelled:
 class LabelContext:
     """What a MediaLabeler needs for one export (built by LabelService)."""
 
-    asset: dict[str, Any]
-    parent: dict[str, Any] | None
+    asset: AssetRow
+    parent: AssetRow | None
     config: LabelConfig
     tc260_fields: dict[str, str]
     parent_ingredient: Callable[[], Ingredient | None]

@@ -31,6 +31,7 @@ from zhike.provenance.image import ImageLabeler
 from zhike.provenance.labels import LabelConfig, LabelContext, LabelKeys, Labelled, MediaLabeler
 
 if TYPE_CHECKING:
+    from zhike.core.rows import AssetRow
     from zhike.provenance.c2pa_manifest import C2paSigner, Ingredient
     from zhike.settings import Settings
 
@@ -53,7 +54,7 @@ class LabelService:
         *,
         labels_dir: Path,
         secret: bytes | None = None,
-        read_bytes: Callable[[dict[str, Any]], bytes] | None = None,
+        read_bytes: Callable[[AssetRow], bytes] | None = None,
     ) -> None:
         self.config = config
         self.labels_dir = labels_dir
@@ -70,7 +71,7 @@ class LabelService:
         settings: Settings,
         *,
         secret: bytes | None = None,
-        read_bytes: Callable[[dict[str, Any]], bytes] | None = None,
+        read_bytes: Callable[[AssetRow], bytes] | None = None,
     ) -> LabelService:
         return cls(
             LabelConfig.from_settings(settings), labels_dir=settings.labels_dir, secret=secret, read_bytes=read_bytes
@@ -83,15 +84,15 @@ class LabelService:
         return next((lb for lb in self.labelers if mime in lb.mimes), None)
 
     # -- entry points ----------------------------------------------------------------------------------
-    def label_image(self, data: bytes, mime: str, asset: dict[str, Any], parent: dict[str, Any] | None = None) -> bytes:
+    def label_image(self, data: bytes, mime: str, asset: AssetRow, parent: AssetRow | None = None) -> bytes:
         """The export bytes of a stored image: labelled if it is generated and any label is on, else `data`."""
         return self.label(data, mime, asset, parent).data
 
-    def label(self, data: bytes, mime: str, asset: dict[str, Any], parent: dict[str, Any] | None = None) -> Labelled:
+    def label(self, data: bytes, mime: str, asset: AssetRow, parent: AssetRow | None = None) -> Labelled:
         """Label stored bytes for export (any media kind with a registered labeler); reports what was skipped."""
         if not self.config.any:
             return Labelled(data, mime, skipped={"all": "labels are turned off in this deployment's settings"})
-        if asset.get("origin") == "upload":
+        if asset.origin == "upload":
             # An upload is the user's own file, not AI output: labelling it "AI生成" would be false.
             return Labelled(data, mime, skipped={"all": "uploaded file, not AI-generated / 用户上传，非AI生成"})
         labeler = self.labeler_for(mime)
@@ -107,7 +108,7 @@ class LabelService:
         )
         out = labeler.label(data, mime, ctx)
         for name, why in out.skipped.items():
-            log.info("asset %s: %s label skipped: %s", asset.get("id"), name, why)
+            log.info("asset %s: %s label skipped: %s", asset.id, name, why)
         return out
 
     def verify(self, data: bytes, mime: str, lookup: Any = None) -> dict[str, Any]:
@@ -125,8 +126,8 @@ class LabelService:
         msg = f"zhike-tc260\x00{role}\x00{code}\x00{content_id}".encode()
         return hmac.new(self.secret, msg, hashlib.sha256).hexdigest()[:32]
 
-    def tc260_fields(self, asset: dict[str, Any]) -> dict[str, str]:
-        aid = str(asset.get("id") or "")
+    def tc260_fields(self, asset: AssetRow) -> dict[str, str]:
+        aid = asset.id
         code = self.config.code
         return {
             "Label": "1",  # AI-generated (TC260-PG-20258A); 2/3 are for platforms that only suspect it
@@ -164,21 +165,21 @@ class LabelService:
         ca = self.labels_dir / "c2pa-ca.pem"
         return ca.read_bytes() if ca.is_file() else None
 
-    def _parent_ingredient(self, parent: dict[str, Any] | None) -> Ingredient | None:
+    def _parent_ingredient(self, parent: AssetRow | None) -> Ingredient | None:
         """The input image as an ingredient; a generated parent is given its own manifest first (the chain)."""
         from zhike.provenance.c2pa_manifest import FORMATS, Ingredient
 
-        if parent is None or self.read_bytes is None or parent.get("mime") not in FORMATS:
+        if parent is None or self.read_bytes is None or parent.mime not in FORMATS:
             return None
         try:
             data = self.read_bytes(parent)
         except (OSError, KeyError) as e:
-            log.warning("parent %s unreadable for the C2PA ingredient: %s", parent.get("id"), e)
+            log.warning("parent %s unreadable for the C2PA ingredient: %s", parent.id, e)
             return None
-        if parent.get("origin") != "upload":
+        if parent.origin != "upload":
             ctx = LabelContext(parent, None, self.config, {}, lambda: None, self._sign)
-            data = self._sign(data, parent["mime"], ctx, {})
-        return Ingredient(data, parent["mime"], f"{parent.get('id')}.{EXT[parent['mime']]}", parent.get("id"))
+            data = self._sign(data, parent.mime, ctx, {})
+        return Ingredient(data, parent.mime, f"{parent.id}.{EXT[parent.mime]}", parent.id)
 
     def _sign(self, data: bytes, mime: str, ctx: LabelContext, labels: dict[str, Any]) -> bytes:
         import c2pa
@@ -186,7 +187,7 @@ class LabelService:
         from zhike.provenance.c2pa_manifest import build_manifest
 
         parent = ctx.parent_ingredient() if ctx.parent is not None else None
-        title = f"{ctx.asset.get('id')}.{EXT.get(mime, 'bin')}"
+        title = f"{ctx.asset.id}.{EXT.get(mime, 'bin')}"
 
         def manifest(p: Ingredient | None) -> dict[str, Any]:
             return build_manifest(
@@ -205,7 +206,5 @@ class LabelService:
                 raise
             # A parent c2pa cannot ingest (damaged manifest of a re-uploaded file) must not block the export:
             # sign without it; the generation record still names parent_id.
-            log.warning(
-                "asset %s: parent %s not usable as a C2PA ingredient: %s", ctx.asset.get("id"), parent.asset_id, e
-            )
+            log.warning("asset %s: parent %s not usable as a C2PA ingredient: %s", ctx.asset.id, parent.asset_id, e)
             return self.signer.sign(data, mime, manifest(None), None)

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from zhike.core.context import PrepareEnv
 from zhike.core.errors import InvalidInput, validation_message
 from zhike.core.registry import get_op
+from zhike.core.rows import JobRow
 from zhike.models.manager import ModelManager
 from zhike.provenance.service import LabelService
 from zhike.services.assets.blobs import BlobStore
@@ -138,7 +139,7 @@ class Zhike:
         idempotency_key: str | None = None,
         *,
         safety_override: bool = False,
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[JobRow, bool]:
         """Validate, resolve and queue. Returns (job row, created); a repeated Idempotency-Key returns the first.
 
         The idempotency hash covers the validated request before resolution, so a retry that leaves the seed

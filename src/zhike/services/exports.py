@@ -19,6 +19,7 @@ from PIL import Image, ImageOps
 
 from zhike.core.errors import InvalidInput, NotFound
 from zhike.core.files import write_atomic
+from zhike.core.rows import AssetRow
 from zhike.provenance.service import EXT, LabelService
 from zhike.services.assets.service import AssetService
 
@@ -46,13 +47,13 @@ class ExportService:
             json.dumps({"v": EXPORT_VERSION, **asdict(labels.config)}, sort_keys=True, default=str).encode()
         ).hexdigest()[:16]
 
-    def file(self, row: dict[str, Any]) -> Export:
+    def file(self, row: AssetRow) -> Export:
         """The asset's file as it leaves Zhike: labelled when it is generated (uploads are returned as stored)."""
         if not self._labelled(row):
-            return Export(self.assets.read_bytes(row), row["mime"], f'"{row["sha256"]}"')
-        return self._cached(row, "file", row["mime"], lambda: self.assets.read_bytes(row))
+            return Export(self.assets.read_bytes(row), row.mime, f'"{row.sha256}"')
+        return self._cached(row, "file", row.mime, lambda: self.assets.read_bytes(row))
 
-    def thumbnail(self, row: dict[str, Any], size: int) -> Export:
+    def thumbnail(self, row: AssetRow, size: int) -> Export:
         """A WebP no larger than size x size (labelled like the file: it is a copy of the asset too)."""
         if size not in THUMB_SIZES:
             raise InvalidInput(f"size must be one of {', '.join(map(str, THUMB_SIZES))}", field="size")
@@ -67,21 +68,21 @@ class ExportService:
             return out.getvalue()
 
         if not self._labelled(row):
-            key = hashlib.sha256(f"{row['sha256']}:thumb{size}".encode()).hexdigest()[:32]
+            key = hashlib.sha256(f"{row.sha256}:thumb{size}".encode()).hexdigest()[:32]
             return self._from_cache(key, "image/webp", make)
         return self._cached(row, f"thumb{size}", "image/webp", make)
 
-    def _labelled(self, row: dict[str, Any]) -> bool:
-        return self.labels.config.any and row.get("origin") != "upload"
+    def _labelled(self, row: AssetRow) -> bool:
+        return self.labels.config.any and row.origin != "upload"
 
-    def _cached(self, row: dict[str, Any], variant: str, mime: str, source: Any) -> Export:
-        key = hashlib.sha256(f"{row['id']}:{row['sha256']}:{variant}:{self._fingerprint}".encode()).hexdigest()[:32]
+    def _cached(self, row: AssetRow, variant: str, mime: str, source: Any) -> Export:
+        key = hashlib.sha256(f"{row.id}:{row.sha256}:{variant}:{self._fingerprint}".encode()).hexdigest()[:32]
 
         def make() -> bytes:
             parent = None
-            if row.get("parent_id"):
+            if row.parent_id:
                 try:
-                    parent = self.assets.get(row["parent_id"], owner_id=None)
+                    parent = self.assets.get(row.parent_id, owner_id=None)
                 except NotFound:  # deleted meanwhile: label without the ingredient
                     parent = None
             return self.labels.label_image(source(), mime, row, parent)

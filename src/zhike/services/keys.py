@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
 from zhike.core.errors import InvalidInput, NotFound
+from zhike.core.rows import KeyRow
 from zhike.services.db import api_keys, utcnow
 
 KEY_PREFIX = "zk_"
@@ -22,7 +22,7 @@ class KeyService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def create(self, name: str, owner_id: str | None = None) -> tuple[dict[str, Any], str]:
+    def create(self, name: str, owner_id: str | None = None) -> tuple[KeyRow, str]:
         """Returns (row, plaintext key). The plaintext is never stored."""
         name = name.strip()
         if not (1 <= len(name) <= 200):
@@ -36,34 +36,35 @@ class KeyService:
             "key_hash": hash_key(key),
             "owner_id": owner_id or f"key-{key_id}",
             "created_at": utcnow(),
+            "last_used_at": None,
             "revoked": False,
         }
         with self.engine.begin() as conn:
             conn.execute(insert(api_keys).values(**row))
-        return row, key
+        return KeyRow.from_row(row), key
 
-    def verify(self, key: str) -> dict[str, Any] | None:
+    def verify(self, key: str) -> KeyRow | None:
         with self.engine.begin() as conn:
             q = select(api_keys).where(api_keys.c.key_hash == hash_key(key), api_keys.c.revoked.is_(False))
             row = conn.execute(q).mappings().first()
             if row is not None:
                 conn.execute(update(api_keys).where(api_keys.c.id == row["id"]).values(last_used_at=utcnow()))
-        return dict(row) if row else None
+        return KeyRow.from_row(row) if row else None
 
-    def list(self, owner_id: str | None = None, *, include_revoked: bool = True) -> list[dict[str, Any]]:
-        """Keys without their hashes: all, or those acting for `owner_id`."""
+    def list(self, owner_id: str | None = None, *, include_revoked: bool = True) -> list[KeyRow]:
+        """Keys (without their hashes: KeyRow has none): all, or those acting for `owner_id`."""
         q = select(api_keys).order_by(api_keys.c.created_at)
         if owner_id is not None:
             q = q.where(api_keys.c.owner_id == owner_id)
         if not include_revoked:
             q = q.where(api_keys.c.revoked.is_(False))
         with self.engine.connect() as conn:
-            return [{k: v for k, v in r.items() if k != "key_hash"} for r in conn.execute(q).mappings()]
+            return [KeyRow.from_row(r) for r in conn.execute(q).mappings()]
 
-    def get(self, key_id: str) -> dict[str, Any] | None:
+    def get(self, key_id: str) -> KeyRow | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
-        return {k: v for k, v in row.items() if k != "key_hash"} if row else None
+        return KeyRow.from_row(row) if row else None
 
     def revoke(self, key_id: str) -> None:
         with self.engine.begin() as conn:

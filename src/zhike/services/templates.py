@@ -23,6 +23,7 @@ from zhike.design.template import MAX_TEMPLATE_BYTES, Template, bundled_template
 from zhike.services.db import templates, utcnow
 
 if TYPE_CHECKING:
+    from zhike.core.rows import JobRow
     from zhike.services.assets.service import AssetService
     from zhike.services.exports import ExportService
 
@@ -181,12 +182,12 @@ def design_file_name(row: int, size: str, ext: str) -> str:
     return f"designs/{row:05d}-{size}.{ext}"
 
 
-def write_archive(job: dict[str, Any], assets: AssetService, exports: ExportService, out: IO[bytes]) -> int:
+def write_archive(job: JobRow, assets: AssetService, exports: ExportService, out: IO[bytes]) -> int:
     """ZIP of a finished batch_design job: every design as exported (with its provenance labels) and manifest.csv
     (one line per row x size: status ok/failed and the error, then the row's values). Returns the design count."""
-    result = job.get("result") or {}
-    rows: list[dict[str, Any]] = job["params"].get("rows") or []
-    sizes: list[str] = result.get("sizes") or job["params"].get("sizes") or []
+    result = job.result or {}
+    rows: list[dict[str, Any]] = job.params.get("rows") or []
+    sizes: list[str] = result.get("sizes") or job.params.get("sizes") or []
     designs = {(d["row"], d["size"]): d for d in result.get("designs", [])}
     errors: dict[tuple[int, str | None], str] = {}
     for e in result.get("errors", []):
@@ -206,7 +207,7 @@ def write_archive(job: dict[str, Any], assets: AssetService, exports: ExportServ
                 d = designs.get((n, size))
                 if d is not None:
                     try:
-                        asset = assets.get(d["asset_id"], owner_id=job["owner_id"])
+                        asset = assets.get(d["asset_id"], owner_id=job.owner_id)
                     except NotFound:
                         line |= {"asset_id": d["asset_id"], "error": "the design was deleted from the library"}
                     else:
@@ -214,8 +215,8 @@ def write_archive(job: dict[str, Any], assets: AssetService, exports: ExportServ
                         name = design_file_name(n, size, export.ext)
                         zf.writestr(name, export.data)
                         count += 1
-                        line |= {"status": "ok", "asset_id": asset["id"], "file": name}
-                        line |= {"width": asset["width"], "height": asset["height"]}
+                        line |= {"status": "ok", "asset_id": asset.id, "file": name}
+                        line |= {"width": asset.width, "height": asset.height}
                 else:
                     line["error"] = errors.get((n, size)) or errors.get((n, None)) or "not rendered"
                 writer.writerow([line.get(k, "") for k in MANIFEST_FIXED] + [values.get(c, "") for c in columns])

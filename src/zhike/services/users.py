@@ -26,6 +26,7 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from zhike.core.errors import Conflict, InvalidInput, NotFound
+from zhike.core.rows import SessionRow, UserRow
 from zhike.services.db import sessions, users, utcnow
 
 ROLES = ("admin", "user")
@@ -72,20 +73,8 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def owner_id(user: dict[str, Any]) -> str:
-    return OWNER_PREFIX + user["id"]
-
-
-def public(user: dict[str, Any]) -> dict[str, Any]:
-    """A user as the API and CLI show it (never the hash)."""
-    return {
-        "id": user["id"],
-        "username": user["username"],
-        "role": user["role"],
-        "disabled": bool(user["disabled"]),
-        "created_at": user["created_at"].isoformat() if user.get("created_at") else None,
-        "owner_id": owner_id(user),
-    }
+def owner_id(user: UserRow) -> str:
+    return OWNER_PREFIX + user.id
 
 
 def check_username(username: str) -> str:
@@ -123,7 +112,7 @@ class UserService:
         self._dummy_hash: str | None = None
 
     # -- users ---------------------------------------------------------------------------------------------
-    def create_user(self, username: str, password: str, role: str = "user") -> dict[str, Any]:
+    def create_user(self, username: str, password: str, role: str = "user") -> UserRow:
         row = {
             "id": secrets.token_hex(6),
             "username": check_username(username),
@@ -142,19 +131,24 @@ class UserService:
                 field="username",
                 ctx={"name": username},
             ) from e
-        return row
+        return UserRow.from_row(row)
 
-    def get(self, user_id: str) -> dict[str, Any] | None:
+    def get(self, user_id: str) -> UserRow | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
-        return dict(row) if row else None
+        return UserRow.from_row(row) if row else None
 
-    def by_username(self, username: str) -> dict[str, Any] | None:
+    def by_username(self, username: str) -> UserRow | None:
+        user, _ = self._with_hash(username)
+        return user
+
+    def _with_hash(self, username: str) -> tuple[UserRow | None, str]:
+        """The user and the password hash (which never leaves this service)."""
         with self.engine.connect() as conn:
             row = conn.execute(select(users).where(users.c.username == username)).mappings().first()
-        return dict(row) if row else None
+        return (UserRow.from_row(row), row["password_hash"]) if row else (None, "")
 
-    def require(self, username: str) -> dict[str, Any]:
+    def require(self, username: str) -> UserRow:
         user = self.by_username(username)
         if user is None:
             raise NotFound(
@@ -162,30 +156,30 @@ class UserService:
             )
         return user
 
-    def for_owner(self, owner: str) -> dict[str, Any] | None:
+    def for_owner(self, owner: str) -> UserRow | None:
         """The user whose owner id this is (None for owners that are no user, e.g. keys made without one)."""
         if not owner.startswith(OWNER_PREFIX):
             return None
         return self.get(owner.removeprefix(OWNER_PREFIX))
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[UserRow]:
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(select(users).order_by(users.c.created_at)).mappings()]
+            return [UserRow.from_row(r) for r in conn.execute(select(users).order_by(users.c.created_at)).mappings()]
 
     def count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(users)).scalar_one())
 
-    def verify_password(self, username: str, password: str) -> dict[str, Any] | None:
+    def verify_password(self, username: str, password: str) -> UserRow | None:
         """The user when the password is right and the user is enabled; else None, in about the same time."""
-        user = self.by_username(username) if isinstance(username, str) and len(username) <= 64 else None
+        user, stored = self._with_hash(username) if isinstance(username, str) and len(username) <= 64 else (None, "")
         if user is None:
             if self._dummy_hash is None:
                 self._dummy_hash = hash_password(secrets.token_urlsafe(16))
             check_password(password, self._dummy_hash)
             return None
-        ok = check_password(password, user["password_hash"])
-        return user if ok and not user["disabled"] else None
+        ok = check_password(password, stored)
+        return user if ok and not user.disabled else None
 
     def set_password(self, user_id: str, password: str) -> None:
         """Change the password and end the user's sessions (a stolen session does not survive the change)."""
@@ -198,7 +192,7 @@ class UserService:
 
     def update(
         self, user_id: str, *, disabled: bool | None = None, role: str | None = None, password: str | None = None
-    ) -> dict[str, Any]:
+    ) -> UserRow:
         """Change a user; refuses a change that would leave no enabled admin."""
         user = self.get(user_id)
         if user is None:
@@ -216,7 +210,7 @@ class UserService:
                 admins = conn.execute(
                     select(func.count()).select_from(users).where(users.c.role == "admin", users.c.disabled.is_(False))
                 ).scalar_one()
-                was_admin = user["role"] == "admin" and not user["disabled"]
+                was_admin = user.is_admin and not user.disabled
                 if was_admin and admins == 0:  # raising rolls the update back
                     raise Conflict(
                         "this change would leave no enabled admin",
@@ -229,10 +223,10 @@ class UserService:
             self.set_password(user_id, password)
         return self.get(user_id) or user
 
-    def disable(self, user_id: str) -> dict[str, Any]:
+    def disable(self, user_id: str) -> UserRow:
         return self.update(user_id, disabled=True)
 
-    def enable(self, user_id: str) -> dict[str, Any]:
+    def enable(self, user_id: str) -> UserRow:
         return self.update(user_id, disabled=False)
 
     def ensure_first_admin(self) -> str | None:
@@ -247,7 +241,7 @@ class UserService:
         return password
 
     # -- sessions ------------------------------------------------------------------------------------------
-    def create_session(self, user_id: str, lifetime: timedelta = timedelta(days=14)) -> tuple[str, dict[str, Any]]:
+    def create_session(self, user_id: str, lifetime: timedelta = timedelta(days=14)) -> tuple[str, SessionRow]:
         """Returns (token for the cookie, session row). Only the token's SHA-256 is stored."""
         token = secrets.token_urlsafe(32)
         now = utcnow()
@@ -262,41 +256,32 @@ class UserService:
         with self.engine.begin() as conn:
             conn.execute(delete(sessions).where(sessions.c.expires_at < now))  # keep the table small
             conn.execute(insert(sessions).values(**row))
-        return token, row
+        return token, SessionRow.from_row(row)
 
-    def session_user(self, token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    def session_user(self, token: str) -> tuple[UserRow, SessionRow] | None:
         """(user, session) for a live session token of an enabled user; None when unknown, expired or disabled."""
         if not token or len(token) > 200:
             return None
         now = utcnow()
         with self.engine.connect() as conn:
-            found = (
-                conn.execute(
-                    select(sessions, users.c.username, users.c.role, users.c.disabled, users.c.created_at.label("uc"))
-                    .join(users, users.c.id == sessions.c.user_id)
-                    .where(sessions.c.id == token_hash(token))
-                )
-                .mappings()
-                .first()
-            )
+            found = conn.execute(
+                select(sessions, users)
+                .join(users, users.c.id == sessions.c.user_id)
+                .where(sessions.c.id == token_hash(token))
+            ).first()
         if found is None:
             return None
-        if found["expires_at"] <= now:
+        # Both tables have `id` and `created_at`: take each one's columns by the column itself.
+        session = SessionRow.from_row({c.name: found._mapping[c] for c in sessions.c})
+        user = UserRow.from_row({c.name: found._mapping[c] for c in users.c})
+        if session.expires_at <= now:
             self.delete_session(token)
             return None
-        if found["disabled"]:
+        if user.disabled:
             return None
-        session = {k: found[k] for k in ("id", "user_id", "csrf_token", "created_at", "expires_at", "last_seen")}
-        user = {
-            "id": found["user_id"],
-            "username": found["username"],
-            "role": found["role"],
-            "disabled": False,
-            "created_at": found["uc"],
-        }
-        if found["last_seen"] is None or now - found["last_seen"] > LAST_SEEN_EVERY:
+        if session.last_seen is None or now - session.last_seen > LAST_SEEN_EVERY:
             with self.engine.begin() as conn:
-                conn.execute(update(sessions).where(sessions.c.id == session["id"]).values(last_seen=now))
+                conn.execute(update(sessions).where(sessions.c.id == session.id).values(last_seen=now))
         return user, session
 
     def delete_session(self, token: str) -> None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Header, Query, Request, Response, UploadFil
 from fastapi.concurrency import run_in_threadpool
 
 from zhike.api.deps import AppDep, OwnerDep, authenticate
-from zhike.api.schemas import AssetDetail, AssetPage, AssetPublic, Deleted
+from zhike.api.schemas import AssetDetail, AssetPage, AssetParent, AssetPublic, Deleted
 from zhike.api.signing import check
 from zhike.core.errors import InvalidInput, NotFound, TooLarge
 from zhike.services.assets.service import parse_when, recorded_source
@@ -17,33 +17,6 @@ from zhike.services.exports import Export
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
 # What /file can answer: generated images are PNG; uploads stay as sent (images.ALLOWED_FORMATS).
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp")
-
-
-def asset_view(row: dict[str, Any]) -> dict[str, Any]:
-    out = {
-        k: row.get(k)
-        for k in (
-            "id",
-            "mime",
-            "width",
-            "height",
-            "size_bytes",
-            "origin",
-            "op",
-            "params",
-            "model",
-            "seed",
-            "zhike_version",
-            "parent_id",
-            "job_id",
-            "tags",
-            "sha256",
-        )
-    }
-    out["created_at"] = row["created_at"].isoformat() + "Z" if row.get("created_at") else None
-    out["url"] = f"/api/v1/assets/{row['id']}/file"
-    out["thumb_url"] = f"/api/v1/assets/{row['id']}/thumb"
-    return out
 
 
 async def read_upload(app: Any, file: UploadFile | None, *, limit: int | None = None, what: str = "file") -> bytes:
@@ -74,12 +47,12 @@ async def upload_asset(
     owner: OwnerDep,
     file: UploadFile | None = None,
     tags: Annotated[str | None, Form(max_length=1000)] = None,
-) -> dict[str, Any]:
+) -> AssetPublic:
     """Returns the new asset; pass its id to operations (e.g. img2img's `init_image`)."""
     data = await read_upload(app, file)
     tag_list = [t.strip() for t in (tags or "").split(",") if t.strip()][:50]
     row = await run_in_threadpool(app.assets.upload, data, owner_id=owner, field="file", tags=tag_list)
-    return asset_view(row)
+    return AssetPublic.from_row(row)
 
 
 @router.get("", summary="List your assets, newest first; search and filter", response_model=AssetPage)
@@ -98,7 +71,7 @@ def list_assets(
     until: Annotated[str | None, Query(description="ISO datetime (before it), or date (through that day)")] = None,
     parent: Annotated[str | None, Query(max_length=32, description="Only assets made from this asset")] = None,
     origin: Literal["upload", "generated"] | None = None,
-) -> dict[str, Any]:
+) -> AssetPage:
     rows = app.assets.list(
         owner_id=owner,
         limit=limit,
@@ -112,19 +85,20 @@ def list_assets(
         parent=parent,
         origin=origin,
     )
-    return {"assets": [asset_view(r) for r in rows], "next": rows[-1]["id"] if len(rows) == limit else None}
+    return AssetPage(assets=[AssetPublic.from_row(r) for r in rows], next=rows[-1].id if len(rows) == limit else None)
 
 
 @router.get("/{asset_id}", summary="An asset's record: parameters, model, seed, lineage", response_model=AssetDetail)
-def get_asset(asset_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
+def get_asset(asset_id: str, app: AppDep, owner: OwnerDep) -> AssetDetail:
     """Adds `children_count` (list them with `?parent=ID`) and `parent`: {"id", "exists"} for the image it was
     made from (`exists` is false once that was deleted), or null."""
     row = app.assets.get(asset_id, owner_id=owner)
-    out = asset_view(row)
-    out["children_count"] = app.assets.children_count(asset_id, owner_id=owner)
     source = recorded_source(row)
-    out["parent"] = {"id": source, "exists": app.assets.exists(source, owner_id=owner)} if source else None
-    return out
+    return AssetDetail.from_row(
+        row,
+        children_count=app.assets.children_count(asset_id, owner_id=owner),
+        parent=AssetParent(id=source, exists=app.assets.exists(source, owner_id=owner)) if source else None,
+    )
 
 
 @router.delete("/{asset_id}", summary="Delete one of your assets", response_model=Deleted)

@@ -13,8 +13,10 @@ from zhike.api.deps import SESSION_COOKIE, AdminDep, AppDep, IdentityDep, Unauth
 from zhike.api.schemas import (
     KeyCreated,
     KeyList,
+    KeyPublic,
     KeyRevoked,
     LoginResult,
+    Me,
     MeResult,
     Ok,
     UserList,
@@ -22,7 +24,7 @@ from zhike.api.schemas import (
 )
 from zhike.core.errors import NotFound, ZhikeError
 from zhike.services.container import Zhike
-from zhike.services.users import MAX_PASSWORD, owner_id, public
+from zhike.services.users import MAX_PASSWORD, owner_id
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -63,10 +65,6 @@ class UserPatch(BaseModel):
     password: str | None = Field(None, max_length=MAX_PASSWORD)
 
 
-def _me(user: dict[str, Any]) -> dict[str, Any]:
-    return {"id": user["id"], "username": user["username"], "role": user["role"]}
-
-
 def _cookie_secure(app: Zhike, request: Request) -> bool:
     setting = app.settings.cookie_secure
     return setting if setting is not None else request.url.scheme == "https"
@@ -76,7 +74,7 @@ def _cookie_secure(app: Zhike, request: Request) -> bool:
 @router.post(
     "/auth/login", summary="Log in: sets the session cookie and returns the CSRF token", response_model=LoginResult
 )
-def login(body: LoginBody, request: Request, response: Response, app: AppDep) -> dict[str, Any]:
+def login(body: LoginBody, request: Request, response: Response, app: AppDep) -> LoginResult:
     ip = request.client.host if request.client else "unknown"
     throttle = app.login_throttle
     wait = throttle.retry_after(body.username, ip)
@@ -91,7 +89,7 @@ def login(body: LoginBody, request: Request, response: Response, app: AppDep) ->
     if old:  # a new login never reuses a session (no fixation)
         app.users.delete_session(old)
     lifetime = timedelta(days=app.settings.session_days)
-    token, session = app.users.create_session(user["id"], lifetime)
+    token, session = app.users.create_session(user.id, lifetime)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -102,13 +100,13 @@ def login(body: LoginBody, request: Request, response: Response, app: AppDep) ->
         secure=_cookie_secure(app, request),
     )
     response.headers["Cache-Control"] = "no-store"
-    return {"user": _me(user), "csrf_token": session["csrf_token"]}
+    return LoginResult(user=Me.from_row(user), csrf_token=session.csrf_token)
 
 
 @router.post("/auth/logout", summary="End this browser session and clear its cookie", response_model=Ok)
 def logout(identity: IdentityDep, request: Request, response: Response, app: AppDep) -> dict[str, Any]:
     if identity.session is not None:
-        app.users.delete_session_id(identity.session["id"])
+        app.users.delete_session_id(identity.session.id)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_cookie_secure(app, request))
     return {"ok": True}
 
@@ -119,32 +117,19 @@ def logout(identity: IdentityDep, request: Request, response: Response, app: App
     response_model=MeResult,
     response_model_exclude_unset=True,  # csrf_token only for session callers, absent (not null) for keys
 )
-def me(identity: IdentityDep, user: UserDep, response: Response) -> dict[str, Any]:
+def me(identity: IdentityDep, user: UserDep, response: Response) -> MeResult:
     response.headers["Cache-Control"] = "no-store"
-    out: dict[str, Any] = {"user": _me(user)}
     if identity.session is not None:
-        out["csrf_token"] = identity.session["csrf_token"]
-    return out
+        return MeResult(user=Me.from_row(user), csrf_token=identity.session.csrf_token)
+    return MeResult(user=Me.from_row(user))  # csrf_token unset: left out of the answer
 
 
 # -- API keys --------------------------------------------------------------------------------------------
-def _key(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "prefix": row["prefix"],
-        "owner_id": row["owner_id"],
-        "created_at": row["created_at"].isoformat() if row.get("created_at") else None,
-        "last_used_at": row["last_used_at"].isoformat() if row.get("last_used_at") else None,
-        "revoked": bool(row["revoked"]),
-    }
-
-
 @router.get("/keys", summary="Your API keys (admins: every key with ?all=1)", response_model=KeyList)
-def list_keys(app: AppDep, user: UserDep, show_all: Annotated[bool, Query(alias="all")] = False) -> dict[str, Any]:
-    everything = show_all and user["role"] == "admin"
+def list_keys(app: AppDep, user: UserDep, show_all: Annotated[bool, Query(alias="all")] = False) -> KeyList:
+    everything = show_all and user.is_admin
     rows = app.keys.list() if everything else app.keys.list(owner_id(user), include_revoked=False)
-    return {"keys": [_key(r) for r in rows]}
+    return KeyList(keys=[KeyPublic.from_row(r) for r in rows])
 
 
 @router.post(
@@ -153,16 +138,16 @@ def list_keys(app: AppDep, user: UserDep, show_all: Annotated[bool, Query(alias=
     summary="Create an API key for yourself; the key is returned only here",
     response_model=KeyCreated,
 )
-def create_key(body: KeyBody, app: AppDep, user: UserDep, response: Response) -> dict[str, Any]:
+def create_key(body: KeyBody, app: AppDep, user: UserDep, response: Response) -> KeyCreated:
     row, key = app.keys.create(body.name, owner_id=owner_id(user))
     response.headers["Cache-Control"] = "no-store"
-    return {**_key(row), "key": key}
+    return KeyCreated.from_row(row, key=key)
 
 
 @router.delete("/keys/{key_id}", summary="Revoke one of your API keys (admins: any key)", response_model=KeyRevoked)
 def revoke_key(key_id: str, app: AppDep, user: UserDep) -> dict[str, Any]:
     row = app.keys.get(key_id)
-    if row is None or (row["owner_id"] != owner_id(user) and user["role"] != "admin"):
+    if row is None or (row.owner_id != owner_id(user) and not user.is_admin):
         raise NotFound(f"no key with id {key_id!r}", code="key_not_found", field="id", ctx={"id": key_id})
     app.keys.revoke(key_id)
     return {"id": key_id, "revoked": True}
@@ -170,13 +155,13 @@ def revoke_key(key_id: str, app: AppDep, user: UserDep) -> dict[str, Any]:
 
 # -- users (admins) --------------------------------------------------------------------------------------
 @router.get("/users", summary="Every user (admins only)", response_model=UserList)
-def list_users(app: AppDep, _: AdminDep) -> dict[str, Any]:
-    return {"users": [public(u) for u in app.users.list()]}
+def list_users(app: AppDep, _: AdminDep) -> UserList:
+    return UserList(users=[UserPublic.from_row(u) for u in app.users.list()])
 
 
 @router.post("/users", status_code=201, summary="Create a user (admins only)", response_model=UserPublic)
-def create_user(body: NewUserBody, app: AppDep, _: AdminDep) -> dict[str, Any]:
-    return public(app.users.create_user(body.username, body.password, body.role))
+def create_user(body: NewUserBody, app: AppDep, _: AdminDep) -> UserPublic:
+    return UserPublic.from_row(app.users.create_user(body.username, body.password, body.role))
 
 
 @router.patch(
@@ -184,5 +169,7 @@ def create_user(body: NewUserBody, app: AppDep, _: AdminDep) -> dict[str, Any]:
     summary="Disable/enable a user, change the role or set a password (admins only)",
     response_model=UserPublic,
 )
-def patch_user(user_id: str, body: UserPatch, app: AppDep, _: AdminDep) -> dict[str, Any]:
-    return public(app.users.update(user_id, disabled=body.disabled, role=body.role, password=body.password))
+def patch_user(user_id: str, body: UserPatch, app: AppDep, _: AdminDep) -> UserPublic:
+    return UserPublic.from_row(
+        app.users.update(user_id, disabled=body.disabled, role=body.role, password=body.password)
+    )

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from zhike.api.deps import AppDep, Forbidden, IdentityDep, OwnerDep, run_waiting
 from zhike.api.schemas import JobList, JobPublic
 from zhike.core.errors import Conflict, NotFound
-from zhike.services.jobs.queue import TERMINAL, public_job
+from zhike.core.rows import JobRow
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 # Job answers leave out `retry_of` except after /retry: exclude_unset keeps each answer's keys as built.
@@ -30,20 +30,8 @@ class JobCreate(BaseModel):
     )
 
 
-def job_view(app: Any, row: dict[str, Any]) -> dict[str, Any]:
-    out = public_job(row)
-    out["position"] = app.jobs.position(row)
-    out["preview_url"] = f"/api/v1/jobs/{row['id']}/preview" if row.get("preview") is not None else None
-    images = (row.get("result") or {}).get("images") or []
-    out["outputs"] = [
-        {
-            "asset_id": i["asset_id"],
-            "url": f"/api/v1/assets/{i['asset_id']}/file",
-            "thumb_url": f"/api/v1/assets/{i['asset_id']}/thumb",
-        }
-        for i in images
-    ]
-    return out
+def job_view(app: Any, row: JobRow) -> JobPublic:
+    return JobPublic.from_row(row, position=app.jobs.position(row))
 
 
 @router.post(
@@ -59,23 +47,23 @@ def create_job(
     identity: IdentityDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> dict[str, Any]:
+) -> JobPublic:
     """Queue an operation. Repeating a request with the same `Idempotency-Key` returns the first job."""
     owner = identity.owner_id
-    if body.safety_override and not (identity.user and identity.user.get("role") == "admin"):
+    if body.safety_override and not (identity.user and identity.user.is_admin):
         raise Forbidden("only admins can override the content policy", code="admin_only", field="safety_override")
     row, created = app.submit(body.op, body.params, owner, idempotency_key, safety_override=body.safety_override)
     if not created:
         response.status_code = 200
-    response.headers["Location"] = f"/api/v1/jobs/{row['id']}"
+    response.headers["Location"] = f"/api/v1/jobs/{row.id}"
     return job_view(app, row)
 
 
 @router.get("", summary="List your jobs", response_model=JobList, response_model_exclude_unset=True)
 def list_jobs(
     app: AppDep, owner: OwnerDep, state: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
-) -> dict[str, Any]:
-    return {"jobs": [job_view(app, r) for r in app.jobs.list(owner, state=state, limit=limit)]}
+) -> JobList:
+    return JobList(jobs=[job_view(app, r) for r in app.jobs.list(owner, state=state, limit=limit)])
 
 
 @router.get("/{job_id}", summary="A job's state, progress and result", **JOB)
@@ -84,7 +72,7 @@ def get_job(
     app: AppDep,
     owner: OwnerDep,
     wait: Annotated[float, Query(ge=0, le=60, description="Long-poll: wait up to this many seconds for the end")] = 0,
-) -> dict[str, Any]:
+) -> JobPublic:
     """With `wait`, the answer comes as soon as the job ends (or when the wait runs out)."""
     if wait > 0:
         return job_view(app, app.jobs.wait(job_id, owner, timeout=wait, terminal_only=True))
@@ -92,25 +80,25 @@ def get_job(
 
 
 @router.post("/{job_id}/cancel", summary="Cancel a queued or running job", **JOB)
-def cancel_job(job_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
+def cancel_job(job_id: str, app: AppDep, owner: OwnerDep) -> JobPublic:
     return job_view(app, app.jobs.cancel(job_id, owner))
 
 
 @router.post("/{job_id}/retry", status_code=201, summary="Run a failed or cancelled job again, as a new job", **JOB)
-def retry_job(job_id: str, app: AppDep, owner: OwnerDep, response: Response) -> dict[str, Any]:
+def retry_job(job_id: str, app: AppDep, owner: OwnerDep, response: Response) -> JobPublic:
     """Submits the job's operation with its stored parameters (seed and model as resolved the first time)
     through the same validation as `POST /api/v1/jobs`. The answer is the new job, with `retry_of` naming this one."""
     old = app.jobs.get(job_id, owner)  # another owner's job is 404, as everywhere
-    if old["state"] not in ("failed", "cancelled"):
+    if old.state not in ("failed", "cancelled"):
         raise Conflict(
-            f"job {job_id!r} is {old['state']}: only failed or cancelled jobs can be retried",
+            f"job {job_id!r} is {old.state}: only failed or cancelled jobs can be retried",
             code="job_not_retryable",
             field="job_id",
-            ctx={"id": job_id, "state": old["state"]},
+            ctx={"id": job_id, "state": old.state},
         )
-    row, _ = app.submit(old["op"], old["params"], owner)
-    response.headers["Location"] = f"/api/v1/jobs/{row['id']}"
-    return {**job_view(app, row), "retry_of": job_id}
+    row, _ = app.submit(old.op, old.params, owner)
+    response.headers["Location"] = f"/api/v1/jobs/{row.id}"
+    return job_view(app, row).model_copy(update={"retry_of": job_id})
 
 
 @router.get(
@@ -121,9 +109,9 @@ def retry_job(job_id: str, app: AppDep, owner: OwnerDep, response: Response) -> 
 )
 def job_preview(job_id: str, app: AppDep, owner: OwnerDep) -> Response:
     row = app.jobs.get(job_id, owner)
-    if row.get("preview") is None:
+    if row.preview is None:
         raise NotFound("this job has no preview yet", code="job_no_preview", field="job_id")
-    return Response(row["preview"], media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+    return Response(row.preview, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.get(
@@ -142,10 +130,11 @@ async def job_events(job_id: str, request: Request, app: AppDep, owner: OwnerDep
         while not await request.is_disconnected():
             # Wakes at once on changes by this process's worker; a keep-alive comment after 15 s of silence.
             row = await run_waiting(request, app.jobs.wait, job_id, owner, timeout=15, since=since)
-            since = row["updated_at"]
-            view = job_view(app, row)
-            key = (row["state"], row["step"], row["preview_step"], row["attempts"], row["message"])
-            if row["state"] in TERMINAL:
+            since = row.updated_at
+            # The same JSON as GET /api/v1/jobs/{id} answers (exclude_unset: no `retry_of`).
+            view = job_view(app, row).model_dump(mode="json", exclude_unset=True)
+            key = (row.state, row.step, row.preview_step, row.attempts, row.message)
+            if row.done:
                 yield f"event: done\ndata: {json.dumps(view, default=str)}\n\n"
                 return
             if key != last:

@@ -43,7 +43,7 @@ def _cached(app: Zhike) -> set[str]:
 
 @router.get("", summary="Registered and embedded models", response_model=ModelList)
 def list_models(app: AppDep, identity: IdentityDep) -> dict[str, Any]:
-    admin = identity.user is not None and identity.user["role"] == "admin"
+    admin = identity.user is not None and identity.user.is_admin
     cached = _cached(app)
     return {"models": [model_view(s, cached, admin=admin) for s in app.catalog.list()]}
 

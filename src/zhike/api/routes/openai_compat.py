@@ -19,6 +19,7 @@ from zhike.api.deps import AppDep, OwnerDep, run_waiting
 from zhike.api.schemas import ImagesResponse
 from zhike.api.signing import signed_path
 from zhike.core.errors import InvalidInput, ZhikeError
+from zhike.core.rows import JobRow
 
 router = APIRouter(tags=["openai"])
 
@@ -44,9 +45,9 @@ class JobFailed(ZhikeError):
     code = "generation_failed"
 
 
-def _wait(app: Any, job_id: str, owner: str, timeout: float = 900) -> dict[str, Any]:
+def _wait(app: Any, job_id: str, owner: str, timeout: float = 900) -> JobRow:
     row = app.jobs.wait(job_id, owner, timeout=timeout, terminal_only=True)
-    if row["state"] not in ("succeeded", "failed", "cancelled"):
+    if not row.done:
         raise JobFailed(
             f"job {job_id} did not finish in {timeout:.0f} s; follow it at /api/v1/jobs/{job_id}",
             code="generation_timeout",
@@ -93,13 +94,13 @@ async def generations(body: ImageGenerationRequest, request: Request, app: AppDe
         )
         message = e.message.replace(e.field or "", field, 1)
         raise InvalidInput(message, code=e.code, field=field, limit=e.limit, kind=e.kind, ctx=e.ctx) from e
-    row = await run_waiting(request, _wait, app, row["id"], owner)
-    if row["state"] != "succeeded":
-        err = row.get("error") or {"message": row.get("message") or row["state"]}
-        raise JobFailed(f"generation {row['state']}: {err.get('message')}")
+    job = await run_waiting(request, _wait, app, row.id, owner)
+    if job.state != "succeeded":
+        err = job.error or {"message": job.message or job.state}
+        raise JobFailed(f"generation {job.state}: {err.get('message')}")
     base = app.settings.public_url or str(request.base_url).rstrip("/")
     data = []
-    for img in row["result"]["images"]:
+    for img in (job.result or {})["images"]:
         if body.response_format == "b64_json":
             asset = app.assets.get(img["asset_id"], owner_id=owner)
             data.append({"b64_json": base64.b64encode(app.exports.file(asset).data).decode(), "revised_prompt": None})

@@ -41,7 +41,7 @@ def list_terms(app: AppDep, _: AdminDep, policy: str | None = None) -> dict[str,
 
 @router.post("/terms", status_code=201, summary="Add a term to a policy (admins only)", response_model=Term)
 def add_term(body: TermBody, app: AppDep, admin: AdminDep) -> dict[str, Any]:
-    return app.safety.add_term(body.policy, body.term, body.match, added_by=admin["username"])
+    return app.safety.add_term(body.policy, body.term, body.match, added_by=admin.username)
 
 
 @router.delete("/terms", summary="Remove a term from a policy (admins only)", response_model=TermRemoved)

@@ -180,15 +180,15 @@ def job_archive(job_id: str, app: AppDep, owner: OwnerDep) -> FileResponse:
     """Every design as exported (with its provenance labels), under designs/, and manifest.csv: one line per row
     and size with status ok/failed, the asset id, the file, the error, then the row's values."""
     job = app.jobs.get(job_id, owner)
-    if job["op"] != "batch_design":
+    if job.op != "batch_design":
         raise InvalidInput(
-            f"job {job_id!r} is a {job['op']} job: only batch_design jobs have an archive",
+            f"job {job_id!r} is a {job.op} job: only batch_design jobs have an archive",
             code="job_no_archive",
             field="job_id",
         )
-    if job["state"] != "succeeded":
+    if job.state != "succeeded":
         raise Conflict(
-            f"job {job_id!r} is {job['state']}: the archive is ready when it has succeeded",
+            f"job {job_id!r} is {job.state}: the archive is ready when it has succeeded",
             code="job_not_finished",
             field="job_id",
         )

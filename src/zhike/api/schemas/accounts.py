@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Self
 
 from pydantic import Field
 
 from zhike.api.schemas.common import Out
-
-Role = Literal["admin", "user"]
+from zhike.core.rows import KeyRow, Role, UserRow
+from zhike.services.users import owner_id
 
 
 class Me(Out):
     id: str
     username: str
     role: Role
+
+    @classmethod
+    def from_row(cls, user: UserRow) -> Me:
+        return cls(id=user.id, username=user.username, role=user.role)
 
 
 class LoginResult(Out):
@@ -40,6 +44,20 @@ class KeyPublic(Out):
     last_used_at: str | None
     revoked: bool
 
+    @classmethod
+    def from_row(cls, row: KeyRow, **more: Any) -> Self:
+        """`more`: the fields a subclass adds (KeyCreated's key)."""
+        return cls(
+            id=row.id,
+            name=row.name,
+            prefix=row.prefix,
+            owner_id=row.owner_id,
+            created_at=row.created_at.isoformat(),
+            last_used_at=row.last_used_at.isoformat() if row.last_used_at else None,
+            revoked=row.revoked,
+            **more,
+        )
+
 
 class KeyCreated(KeyPublic):
     key: str = Field(description="The secret key: shown only in this answer")
@@ -61,6 +79,18 @@ class UserPublic(Out):
     disabled: bool
     created_at: str | None
     owner_id: str
+
+    @classmethod
+    def from_row(cls, user: UserRow) -> UserPublic:
+        """A user as the API shows it (UserRow has no password hash to leave out)."""
+        return cls(
+            id=user.id,
+            username=user.username,
+            role=user.role,
+            disabled=user.disabled,
+            created_at=user.created_at.isoformat(),
+            owner_id=owner_id(user),
+        )
 
 
 class UserList(Out):

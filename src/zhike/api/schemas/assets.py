@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field
 
-from zhike.api.schemas.common import Out
+from zhike.api.schemas.common import Out, iso_utc
+from zhike.core.rows import AssetRow
 
 
 class AssetPublic(Out):
@@ -28,6 +29,31 @@ class AssetPublic(Out):
     created_at: str | None
     url: str
     thumb_url: str
+
+    @classmethod
+    def from_row(cls, row: AssetRow, **more: Any) -> Self:
+        """The asset as the API shows it; `more`: the fields a subclass adds (AssetDetail)."""
+        return cls(
+            id=row.id,
+            mime=row.mime,
+            width=row.width,
+            height=row.height,
+            size_bytes=row.size_bytes,
+            origin=row.origin,
+            op=row.op,
+            params=row.params,
+            model=row.model,
+            seed=row.seed,
+            zhike_version=row.zhike_version,
+            parent_id=row.parent_id,
+            job_id=row.job_id,
+            tags=row.tags,
+            sha256=row.sha256,
+            created_at=iso_utc(row.created_at),
+            url=f"/api/v1/assets/{row.id}/file",
+            thumb_url=f"/api/v1/assets/{row.id}/thumb",
+            **more,
+        )
 
 
 class AssetParent(Out):

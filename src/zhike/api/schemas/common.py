@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +15,11 @@ class Out(BaseModel):
     tests) instead of silently leaving the JSON, so the spec and the answers cannot drift apart."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def iso_utc(when: datetime | None) -> str | None:
+    """A stored (naive UTC) datetime as the jobs and assets answers write it: ISO 8601 with a `Z`."""
+    return when.isoformat() + "Z" if when is not None else None
 
 
 class Open(BaseModel):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
-from zhike.api.schemas.common import Open, Out
-
-JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+from zhike.api.schemas.common import Open, Out, iso_utc
+from zhike.core.rows import JobRow, JobState
 
 
 class JobError(Open):
@@ -28,6 +27,12 @@ class JobOutput(Out):
     asset_id: str
     url: str
     thumb_url: str
+
+    @classmethod
+    def of(cls, asset_id: str) -> JobOutput:
+        return cls(
+            asset_id=asset_id, url=f"/api/v1/assets/{asset_id}/file", thumb_url=f"/api/v1/assets/{asset_id}/thumb"
+        )
 
 
 class JobPublic(Out):
@@ -53,6 +58,35 @@ class JobPublic(Out):
     preview_url: str | None
     outputs: list[JobOutput]
     retry_of: str | None = Field(None, description="Only in the answer to /retry: the job it repeats")
+
+    @classmethod
+    def from_row(cls, row: JobRow, *, position: int | None) -> JobPublic:
+        """The job as the API shows it (`position`: JobQueue.position). `retry_of` stays unset: answers are sent
+        with exclude_unset, so it appears only where a route sets it."""
+        images = (row.result or {}).get("images") or []
+        return cls(
+            id=row.id,
+            op=row.op,
+            op_version=row.op_version,
+            params=row.params,
+            state=row.state,
+            progress=row.progress,
+            step=row.step,
+            total_steps=row.total_steps,
+            message=row.message,
+            result=row.result,
+            error=row.error,  # type: ignore[arg-type]  # validated into a JobError
+            attempts=row.attempts,
+            created_at=iso_utc(row.created_at),
+            started_at=iso_utc(row.started_at),
+            finished_at=iso_utc(row.finished_at),
+            idempotency_key=row.idempotency_key,
+            has_preview=row.preview is not None,
+            preview_step=row.preview_step,
+            position=position,
+            preview_url=f"/api/v1/jobs/{row.id}/preview" if row.preview is not None else None,
+            outputs=[JobOutput.of(i["asset_id"]) for i in images],
+        )
 
 
 class JobList(Out):

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import Connection, Engine, String, and_, cast, delete, func, ins
 from zhike import __version__
 from zhike.core.errors import InvalidInput, NotFound
 from zhike.core.infotext import format_infotext
+from zhike.core.rows import AssetRow
 from zhike.services.assets.blobs import BlobStore
 from zhike.services.db import assets, utcnow
 from zhike.services.images import decode_image, encode_png
@@ -55,13 +57,13 @@ def parse_when(value: str | None, *, field: str, end_of_day: bool = False) -> da
 SOURCE_PARAMS = ("init_image", "image")
 
 
-def recorded_source(row: dict[str, Any]) -> str | None:
+def recorded_source(row: AssetRow) -> str | None:
     """The asset this one was made from: parent_id, or (once the parent was deleted and the database set
     parent_id to NULL, as the foreign key says) the input image its parameters still name."""
-    if row.get("parent_id"):
-        return row["parent_id"]
-    params = row.get("params") or {}
-    if row.get("origin") != "generated" or not isinstance(params, dict):
+    if row.parent_id:
+        return row.parent_id
+    params = row.params or {}
+    if row.origin != "generated" or not isinstance(params, dict):
         return None
     for name in SOURCE_PARAMS:
         if isinstance(params.get(name), str) and params[name]:
@@ -77,7 +79,7 @@ def recorded_source(row: dict[str, Any]) -> str | None:
 class StagedAsset:
     """An output whose bytes are stored but whose row is written only when its job completes (exactly once)."""
 
-    row: dict[str, Any]
+    row: AssetRow
     extra: dict[str, Any] = field(default_factory=dict)
     # Kept until the row is written: a delete of another asset with the same bytes may remove the shared file
     # while the job runs, and the commit puts it back (see AssetService.delete).
@@ -93,35 +95,43 @@ class AssetService:
         self.max_pixels = max_pixels
 
     # -- writing ---------------------------------------------------------------------------------------
-    def upload(self, data: bytes, *, owner_id: str, field: str = "file", tags: list[str] | None = None) -> dict:
+    def upload(self, data: bytes, *, owner_id: str, field: str = "file", tags: list[str] | None = None) -> AssetRow:
         """Store an uploaded image after checking it decodes safely."""
         img, mime = decode_image(data, field=field, max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels)
         img = ImageOps.exif_transpose(img)  # record the size as shown (phones store photos sideways + a tag)
         sha, _ = self.blobs.put(data, mime)
-        row = {
-            "id": new_id(),
-            "owner_id": owner_id,
-            "sha256": sha,
-            "mime": mime,
-            "width": img.width,
-            "height": img.height,
-            "size_bytes": len(data),
-            "origin": "upload",
-            "tags": tags or [],
-            "zhike_version": __version__,
-            "created_at": utcnow(),
-        }
+        row = AssetRow(
+            id=new_id(),
+            owner_id=owner_id,
+            sha256=sha,
+            mime=mime,
+            width=img.width,
+            height=img.height,
+            size_bytes=len(data),
+            origin="upload",
+            op=None,
+            params=None,
+            model=None,
+            seed=None,
+            zhike_version=__version__,
+            parent_id=None,
+            job_id=None,
+            tags=tags or [],
+            created_at=utcnow(),
+        )
         with self.engine.begin() as conn:
-            conn.execute(insert(assets).values(**row))
+            conn.execute(insert(assets).values(**row.as_dict()))
         # A concurrent delete of the last other row with these bytes may have removed the file between put()
         # and the insert; now that our row exists no delete will remove it again, so put it back if it is gone.
         if not self.blobs.path_for(sha, mime).exists():
             self.blobs.put(data, mime)
         return row
 
-    def restage(self, row: dict[str, Any]) -> StagedAsset | None:
-        """A staged output recorded by an earlier attempt of a job (its row as staged), if its file is still stored."""
-        if not self.blobs.path_for(row["sha256"], row["mime"]).exists():
+    def restage(self, record: Mapping[str, Any]) -> StagedAsset | None:
+        """A staged output recorded by an earlier attempt of a job (its row as staged: `AssetRow.as_dict()`, with
+        `created_at` a datetime again), if its file is still stored."""
+        row = AssetRow.from_row(record)
+        if not self.blobs.path_for(row.sha256, row.mime).exists():
             return None
         return StagedAsset(row=row)
 
@@ -152,37 +162,37 @@ class AssetService:
         chunks = {"parameters": infotext, "zhike": json.dumps(zhike_meta, ensure_ascii=False)}
         data = encode_png(image, chunks, dpi=dpi)
         sha, _ = self.blobs.put(data, "image/png")
-        row = {
-            "id": new_id(),
-            "owner_id": owner_id,
-            "sha256": sha,
-            "mime": "image/png",
-            "width": image.width,
-            "height": image.height,
-            "size_bytes": len(data),
-            "origin": "generated",
-            "op": op,
-            "params": params,
-            "model": model,
-            "seed": seed,
-            "zhike_version": __version__,
-            "parent_id": parent_id,
-            "job_id": job_id,
-            "tags": tags or [],
-            "created_at": utcnow(),
-        }
+        row = AssetRow(
+            id=new_id(),
+            owner_id=owner_id,
+            sha256=sha,
+            mime="image/png",
+            width=image.width,
+            height=image.height,
+            size_bytes=len(data),
+            origin="generated",
+            op=op,
+            params=params,
+            model=model,
+            seed=seed,
+            zhike_version=__version__,
+            parent_id=parent_id,
+            job_id=job_id,
+            tags=tags or [],
+            created_at=utcnow(),
+        )
         return StagedAsset(row=row, data=data, blobs=self.blobs)
 
     @staticmethod
     def commit_staged(conn: Connection, staged: list[StagedAsset]) -> None:
         for s in staged:  # the file may have been deleted with another asset of the same bytes meanwhile
             if s.blobs is not None and s.data is not None:
-                s.blobs.put(s.data, s.row["mime"])
+                s.blobs.put(s.data, s.row.mime)
         if staged:
-            conn.execute(insert(assets), [s.row for s in staged])
+            conn.execute(insert(assets), [s.row.as_dict() for s in staged])
 
     # -- reading ---------------------------------------------------------------------------------------
-    def get(self, asset_id: str, *, owner_id: str | None, field: str = "asset_id") -> dict[str, Any]:
+    def get(self, asset_id: str, *, owner_id: str | None, field: str = "asset_id") -> AssetRow:
         """The asset row; a missing asset and another owner's asset look the same (no id probing)."""
         cond = assets.c.id == asset_id
         if owner_id is not None:
@@ -191,7 +201,7 @@ class AssetService:
             row = conn.execute(select(assets).where(cond)).mappings().first()
         if row is None:
             raise NotFound(f"asset {asset_id!r} not found", code="asset_not_found", field=field, ctx={"id": asset_id})
-        return dict(row)
+        return AssetRow.from_row(row)
 
     def list(
         self,
@@ -207,7 +217,7 @@ class AssetService:
         until: datetime | None = None,
         parent: str | None = None,
         origin: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[AssetRow]:
         """Newest first. `before` is the last id of the previous page (keyset paging on (created_at, id)).
 
         `q`: case-insensitive substring of the prompt or negative prompt; `since` inclusive, `until` exclusive;
@@ -239,8 +249,8 @@ class AssetService:
             anchor = self.get(before, owner_id=owner_id, field="before")
             cond.append(
                 or_(
-                    assets.c.created_at < anchor["created_at"],
-                    and_(assets.c.created_at == anchor["created_at"], assets.c.id < anchor["id"]),
+                    assets.c.created_at < anchor.created_at,
+                    and_(assets.c.created_at == anchor.created_at, assets.c.id < anchor.id),
                 )
             )
         query = (
@@ -250,7 +260,7 @@ class AssetService:
             .limit(max(1, min(limit, 500)))
         )
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+            return [AssetRow.from_row(r) for r in conn.execute(query).mappings()]
 
     def children_count(self, asset_id: str, *, owner_id: str) -> int:
         q = select(func.count()).where(assets.c.owner_id == owner_id, assets.c.parent_id == asset_id)
@@ -262,33 +272,34 @@ class AssetService:
         with self.engine.connect() as conn:
             return conn.execute(q).first() is not None
 
-    def by_job(self, job_id: str) -> list[dict[str, Any]]:
+    def by_job(self, job_id: str) -> list[AssetRow]:
         with self.engine.connect() as conn:
             q = select(assets).where(assets.c.job_id == job_id).order_by(assets.c.created_at, assets.c.id)
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [AssetRow.from_row(r) for r in conn.execute(q).mappings()]
 
     # -- deleting --------------------------------------------------------------------------------------
-    def delete(self, asset_id: str, *, owner_id: str) -> dict[str, Any]:
+    def delete(self, asset_id: str, *, owner_id: str) -> AssetRow:
         """Remove the caller's asset row; its file goes only when no other row (anyone's) has the same bytes.
 
         Assets made from it keep their rows: the foreign key sets their parent_id to NULL and their
         parameters still name the source (see `recorded_source`).
         """
         with self.engine.begin() as conn:
-            row = (
+            found = (
                 conn.execute(select(assets).where(assets.c.id == asset_id, assets.c.owner_id == owner_id))
                 .mappings()
                 .first()
             )
-            if row is None:
+            if found is None:
                 raise NotFound(
                     f"asset {asset_id!r} not found", code="asset_not_found", field="asset_id", ctx={"id": asset_id}
                 )
+            row = AssetRow.from_row(found)
             conn.execute(delete(assets).where(assets.c.id == asset_id))
-            left = self._sha_rows(conn, row["sha256"])
+            left = self._sha_rows(conn, row.sha256)
         if left == 0:
-            self._remove_blob(row["sha256"], row["mime"])
-        return dict(row)
+            self._remove_blob(row.sha256, row.mime)
+        return row
 
     def _sha_rows(self, conn: Connection, sha256: str) -> int:
         return int(conn.execute(select(func.count()).where(assets.c.sha256 == sha256)).scalar_one())
@@ -309,8 +320,8 @@ class AssetService:
         else:
             aside.unlink(missing_ok=True)
 
-    def read_bytes(self, row: dict[str, Any]) -> bytes:
-        return self.blobs.read(row["sha256"], row["mime"])
+    def read_bytes(self, row: AssetRow) -> bytes:
+        return self.blobs.read(row.sha256, row.mime)
 
     def open_image(self, asset_id: str, *, owner_id: str, field: str) -> Image.Image:
         row = self.get(asset_id, owner_id=owner_id, field=field)

@@ -16,38 +16,9 @@ from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from zhike.core.errors import Conflict, NotFound
+from zhike.core.rows import JobRow
 from zhike.services.assets.service import AssetService, StagedAsset
 from zhike.services.db import jobs, utcnow
-
-TERMINAL = ("succeeded", "failed", "cancelled")
-PUBLIC_FIELDS = (
-    "id",
-    "op",
-    "op_version",
-    "params",
-    "state",
-    "progress",
-    "step",
-    "total_steps",
-    "message",
-    "result",
-    "error",
-    "attempts",
-    "created_at",
-    "started_at",
-    "finished_at",
-    "idempotency_key",
-)
-
-
-def public_job(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: row.get(k) for k in PUBLIC_FIELDS}
-    out["has_preview"] = row.get("preview") is not None
-    out["preview_step"] = row.get("preview_step")
-    for k in ("created_at", "started_at", "finished_at"):
-        if out[k] is not None:
-            out[k] = out[k].isoformat() + "Z"
-    return out
 
 
 class JobQueue:
@@ -71,7 +42,7 @@ class JobQueue:
         since: float | None = None,
         terminal_only: bool = False,
         recheck: float = 0.25,
-    ) -> dict[str, Any]:
+    ) -> JobRow:
         """Return the job once it changed after `since` (or reached a terminal state), or at the timeout.
 
         Changes by this process's workers wake the waiter at once; other processes' are seen within `recheck`.
@@ -79,10 +50,9 @@ class JobQueue:
         deadline = time.monotonic() + timeout
         while True:
             row = self.get(job_id, owner_id)
-            done = row["state"] in TERMINAL
-            changed = since is not None and row["updated_at"] > since
+            changed = since is not None and row.updated_at > since
             left = deadline - time.monotonic()
-            if done or (changed and not terminal_only) or left <= 0:
+            if row.done or (changed and not terminal_only) or left <= 0:
                 return row
             with self.changed:
                 self.changed.wait(min(recheck, left))
@@ -97,7 +67,7 @@ class JobQueue:
         owner_id: str,
         request_hash: str,
         idempotency_key: str | None = None,
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[JobRow, bool]:
         """Queue a job. With an idempotency key, a repeat of the same request returns the first job.
 
         `request_hash` identifies the request as the client sent it (before seeds and defaults were resolved),
@@ -132,9 +102,9 @@ class JobQueue:
         return self.get(row["id"]), True
 
     @staticmethod
-    def same_request(existing: dict[str, Any], request_hash: str) -> dict[str, Any]:
+    def same_request(existing: JobRow, request_hash: str) -> JobRow:
         """The existing job if it came from the same request; 409 if the key was used for another."""
-        if existing["request_hash"] != request_hash:
+        if existing.request_hash != request_hash:
             raise Conflict(
                 "this Idempotency-Key was already used for a different request",
                 code="idempotency_conflict",
@@ -142,13 +112,13 @@ class JobQueue:
             )
         return existing
 
-    def by_idempotency(self, owner_id: str, key: str) -> dict[str, Any] | None:
+    def by_idempotency(self, owner_id: str, key: str) -> JobRow | None:
         with self.engine.connect() as conn:
             q = select(jobs).where(jobs.c.owner_id == owner_id, jobs.c.idempotency_key == key)
             row = conn.execute(q).mappings().first()
-        return dict(row) if row else None
+        return JobRow.from_row(row) if row else None
 
-    def get(self, job_id: str, owner_id: str | None = None) -> dict[str, Any]:
+    def get(self, job_id: str, owner_id: str | None = None) -> JobRow:
         cond = jobs.c.id == job_id
         if owner_id is not None:
             cond = and_(cond, jobs.c.owner_id == owner_id)
@@ -156,30 +126,30 @@ class JobQueue:
             row = conn.execute(select(jobs).where(cond)).mappings().first()
         if row is None:
             raise NotFound(f"job {job_id!r} not found", code="job_not_found", field="job_id", ctx={"id": job_id})
-        return dict(row)
+        return JobRow.from_row(row)
 
-    def list(self, owner_id: str, *, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def list(self, owner_id: str, *, state: str | None = None, limit: int = 50) -> list[JobRow]:
         q = select(jobs).where(jobs.c.owner_id == owner_id)
         if state:
             q = q.where(jobs.c.state == state)
         q = q.order_by(jobs.c.created_at.desc()).limit(max(1, min(limit, 500)))
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [JobRow.from_row(r) for r in conn.execute(q).mappings()]
 
-    def position(self, job: dict[str, Any]) -> int | None:
+    def position(self, job: JobRow) -> int | None:
         """How many queued jobs are ahead of this one (None once it left the queue)."""
-        if job["state"] != "queued":
+        if job.state != "queued":
             return None
         with self.engine.connect() as conn:
             q = (
                 select(func.count())
                 .select_from(jobs)
-                .where(jobs.c.state == "queued", jobs.c.created_at < job["created_at"])
+                .where(jobs.c.state == "queued", jobs.c.created_at < job.created_at)
             )
             return int(conn.execute(q).scalar_one())
 
-    def cancel(self, job_id: str, owner_id: str) -> dict[str, Any]:
-        job = self.get(job_id, owner_id)
+    def cancel(self, job_id: str, owner_id: str) -> JobRow:
+        self.get(job_id, owner_id)  # 404 for another owner's job
         now = time.time()
         with self.engine.begin() as conn:
             conn.execute(
@@ -197,14 +167,13 @@ class JobQueue:
                 .where(jobs.c.id == job_id, jobs.c.state == "running")
                 .values(cancel_requested=True, updated_at=now)
             )
-        del job
         self._notify()
         return self.get(job_id, owner_id)
 
     # -- workers ---------------------------------------------------------------------------------------
     def claim(
         self, worker_id: str, *, lease_seconds: float, max_attempts: int, job_id: str | None = None
-    ) -> dict[str, Any] | None:
+    ) -> JobRow | None:
         """Take the oldest runnable job (queued, or running with an expired lease)."""
         now = time.time()
         runnable = or_(jobs.c.state == "queued", and_(jobs.c.state == "running", jobs.c.lease_expires_at < now))

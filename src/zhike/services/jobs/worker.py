@@ -9,7 +9,7 @@ import socket
 import threading
 import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PIL import Image
 from pydantic import ValidationError
@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from zhike.core.context import RunContext
 from zhike.core.errors import JobCancelled, ZhikeError, hide_paths, validation_message
 from zhike.core.registry import get_op
+from zhike.core.rows import JobRow
 from zhike.core.work import JobWork
 from zhike.services.images import to_jpeg
 from zhike.services.jobs.executor import Executor, InProcessExecutor
@@ -59,9 +60,9 @@ class Worker:
         self.execute(job)
         return True
 
-    def execute(self, job: dict[str, Any]) -> None:
+    def execute(self, job: JobRow) -> None:
         queue, s = self.app.jobs, self.app.settings
-        jid = job["id"]
+        jid = job.id
 
         def sink(step: int, total: int, preview: Image.Image | None) -> tuple[bool, bool]:
             if self.on_progress is not None:
@@ -71,9 +72,9 @@ class Worker:
 
         ctx = RunContext(
             job_id=jid,
-            owner_id=job["owner_id"],
-            op=job["op"],
-            params=job["params"],
+            owner_id=job.owner_id,
+            op=job.op,
+            params=job.params,
             settings=s,
             models=self.app.models,
             assets=self.app.assets,
@@ -81,7 +82,7 @@ class Worker:
             work=JobWork(s.work_dir, jid, keep_seconds=s.work_keep_seconds),
             preview_every=s.preview_every,
             screen_images=(
-                (lambda imgs: self.app.safety.screen_images(self.app.models, imgs, job["owner_id"], job["op"]))
+                (lambda imgs: self.app.safety.screen_images(self.app.models, imgs, job.owner_id, job.op))
                 if s.image_safety_checker is not None
                 else None
             ),
@@ -97,9 +98,9 @@ class Worker:
         hb = threading.Thread(target=heartbeat, name=f"heartbeat-{jid}", daemon=True)
         hb.start()
         try:
-            op = get_op(job["op"])
+            op = get_op(job.op)
             try:
-                params = op.params_model.model_validate(job["params"])
+                params = op.params_model.model_validate(job.params)
             except ValidationError as e:
                 raise validation_message(e, "params") from e
             result = self.executor.execute(op, ctx, params)

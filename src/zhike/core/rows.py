@@ -1,0 +1,123 @@
+"""The rows that cross layers: what the services hand out for a job, an asset, a user, a session and an API key.
+
+Frozen, slotted dataclasses mirroring the tables in services/db.py, with the types SQLAlchemy returns (naive UTC
+datetimes, epoch floats where the table stores them, JSON columns as dicts and lists). Each is built from a database
+row in one place, `from_row`, which takes every field by its column name: a new column is one new field here, and a
+row without it fails loudly. They live in core because operations (PrepareEnv.assets) and the provenance labels read
+asset rows; the API shapes its answers from them in api/schemas (`JobPublic.from_row`, ...).
+
+Secrets stay in their service: UserRow has no password hash and KeyRow no key hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Literal, Self
+
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+TERMINAL: tuple[JobState, ...] = ("succeeded", "failed", "cancelled")
+Origin = Literal["generated", "upload"]
+Role = Literal["admin", "user"]
+
+
+class _Row:
+    """`from_row`: the dataclass from a mapping with (at least) one key per field, e.g. a SQLAlchemy RowMapping."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The column values, for an INSERT or a JSON record (shallow: JSON columns are not copied)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow(_Row):
+    id: str
+    owner_id: str
+    op: str
+    op_version: int
+    params: dict[str, Any]
+    state: JobState
+    idempotency_key: str | None
+    request_hash: str | None  # SHA-256 of the request as sent
+    progress: float
+    step: int
+    total_steps: int
+    message: str | None
+    preview: bytes | None  # small JPEG of the current latents
+    preview_step: int | None
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None  # ZhikeError.to_dict()
+    cancel_requested: bool
+    attempts: int
+    lease_owner: str | None
+    lease_expires_at: float | None  # epoch seconds
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: float  # epoch seconds
+
+    @property
+    def done(self) -> bool:
+        return self.state in TERMINAL
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRow(_Row):
+    id: str
+    owner_id: str
+    sha256: str
+    mime: str
+    width: int | None
+    height: int | None
+    size_bytes: int
+    origin: Origin
+    op: str | None
+    params: dict[str, Any] | None
+    model: str | None
+    seed: int | None
+    zhike_version: str | None
+    parent_id: str | None
+    job_id: str | None
+    tags: list[str]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow(_Row):
+    id: str
+    username: str
+    role: Role
+    created_at: datetime
+    disabled: bool
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow(_Row):
+    id: str  # SHA-256 of the session token
+    user_id: str
+    csrf_token: str
+    created_at: datetime
+    expires_at: datetime
+    last_seen: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRow(_Row):
+    id: str
+    name: str
+    prefix: str
+    owner_id: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
