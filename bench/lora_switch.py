@@ -38,7 +38,7 @@ from zhike.backends.diffusion import load_pipeline  # noqa: E402
 from zhike.backends.library_logs import quiet_library_logs  # noqa: E402
 from zhike.backends.lora import activate_loras, deactivate_loras, lora_nbytes  # noqa: E402
 from zhike.backends.sd_configs import family_config_dir  # noqa: E402
-from zhike.models.specs import ModelSpec  # noqa: E402
+from zhike.core.specs import ModelSpec  # noqa: E402
 
 # --model small: the SD1.5 block structure at a quarter of the widths (about 70M parameters).
 _SMALL_UNET = {"block_out_channels": [80, 160, 320, 320], "attention_head_dim": 8, "norm_num_groups": 16}

@@ -31,7 +31,7 @@ from zhike.backends.diffusion import LoadedPipeline, load_pipeline
 from zhike.backends.pipeline_classes import PIPELINES
 from zhike.backends.schedulers import make_scheduler
 from zhike.core.errors import InvalidInput, ModelError
-from zhike.models.specs import ModelSpec
+from zhike.core.specs import ModelSpec
 
 SIZE = 64
 SCHEDULER = "Euler a"  # ancestral: draws noise every step, so the generators must line up too

@@ -32,7 +32,7 @@ from zhike.backends.lora import (
     loras_applied,
 )
 from zhike.core.errors import ModelError
-from zhike.models.specs import ModelSpec
+from zhike.core.specs import ModelSpec
 from zhike.services.container import Zhike
 
 FORMATS = {"kohya": write_kohya_lora, "kohya_ldm": write_kohya_ldm_lora, "peft": write_peft_lora}

@@ -36,7 +36,7 @@ from zhike.backends.devices import dtype_for
 from zhike.backends.library_logs import quiet_library_logs
 from zhike.backends.loaders import LoadEnv, loader
 from zhike.core.errors import InvalidInput, ModelError
-from zhike.models.specs import ModelSpec
+from zhike.core.specs import ModelSpec
 
 CONTROLNET_PIPELINES: dict[tuple[str, str], type[DiffusionPipeline]] = {
     ("sd15", "txt2img"): StableDiffusionControlNetPipeline,

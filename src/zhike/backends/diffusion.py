@@ -22,7 +22,7 @@ from zhike.backends.loaders import LoadEnv, loader
 from zhike.backends.pipeline_classes import PIPELINES
 from zhike.backends.prompt_embeds import encode_prompts
 from zhike.backends.schedulers import make_scheduler
-from zhike.models.specs import ModelSpec
+from zhike.core.specs import ModelSpec
 
 # Linear latent -> RGB approximations for cheap step previews (as A1111's "Approx cheap" and ComfyUI).
 _LATENT_RGB = {

@@ -20,7 +20,7 @@ from PIL import Image
 
 from zhike.backends.loaders import LoadEnv, loader
 from zhike.core.errors import InvalidInput
-from zhike.models.specs import ModelSpec
+from zhike.core.specs import ModelSpec
 
 if TYPE_CHECKING:
     from zhike.models.manager import ModelManager

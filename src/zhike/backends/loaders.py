@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from zhike.core.errors import ModelError
-from zhike.models.specs import ModelSpec
+from zhike.core.specs import ModelSpec
 
 BUILTIN_LOADER_MODULES: tuple[str, ...] = (
     "zhike.backends.diffusion",

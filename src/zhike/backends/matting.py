@@ -35,8 +35,8 @@ from PIL import Image
 
 from zhike.backends.loaders import LoadEnv, loader
 from zhike.core.errors import InvalidInput, ModelError
+from zhike.core.specs import ModelSpec
 from zhike.models.embedded import PREFERRED_MATTING
-from zhike.models.specs import ModelSpec
 
 if TYPE_CHECKING:
     from zhike.models.manager import ModelManager

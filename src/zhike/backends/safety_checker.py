@@ -11,7 +11,7 @@ from PIL import Image
 
 from zhike.backends.loaders import LoadEnv, loader
 from zhike.core.errors import ModelError
-from zhike.models.specs import ModelSpec
+from zhike.core.specs import ModelSpec
 
 
 class ImageSafetyChecker:

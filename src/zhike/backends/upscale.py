@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from zhike.backends.loaders import LoadEnv, loader
-from zhike.models.specs import ModelSpec
+from zhike.core.specs import ModelSpec
 
 # ncnn's Real-ESRGAN graphs: input blob `data` (RGB 0..1), output `output`.
 NCNN_IN, NCNN_OUT = "data", "output"

@@ -4,23 +4,82 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PIL import Image
 
 from zhike.core.errors import JobCancelled
+from zhike.core.rows import AssetRow, Blobs, StagedAsset
+from zhike.core.specs import Catalog, ModelSpec
 from zhike.core.work import JobWork
 
 if TYPE_CHECKING:
-    from zhike.models.manager import ModelManager
-    from zhike.models.specs import Catalog
-    from zhike.services.assets.service import AssetService, StagedAsset
-    from zhike.services.presets import PresetStore
-    from zhike.services.templates import TemplateStore
     from zhike.settings import Settings
+
+
+# What operations see of the services, as protocols: the services (above ops) satisfy them, so core names no layer
+# above it. The container hands in AssetService, ModelManager, PresetStore and TemplateStore.
+class Assets(Protocol):
+    """Assets as operations read and write them (services/assets/service.py AssetService)."""
+
+    blobs: Blobs
+
+    def get(self, asset_id: str, *, owner_id: str | None, field: str = "asset_id") -> AssetRow: ...
+
+    def exists(self, asset_id: str, *, owner_id: str) -> bool: ...
+
+    def open_image(self, asset_id: str, *, owner_id: str, field: str) -> Image.Image: ...
+
+    def read_bytes(self, row: AssetRow) -> bytes: ...
+
+    def restage(self, record: Mapping[str, Any]) -> StagedAsset | None: ...
+
+    def stage_image(
+        self,
+        image: Image.Image,
+        *,
+        owner_id: str,
+        job_id: str,
+        op: str,
+        params: dict[str, Any],
+        seed: int | None,
+        model: str | None,
+        model_hash: str | None = None,
+        parent_id: str | None = None,
+        tags: list[str] | None = None,
+        dpi: int | None = None,
+    ) -> StagedAsset: ...
+
+
+class Models(Protocol):
+    """Loaded models, cached (models/manager.py ModelManager): ops ask by spec or name, never pick a loader."""
+
+    catalog: Catalog
+
+    @property
+    def device(self) -> str: ...
+
+    def spec(self, name: str, *, kind: str, field: str = "model") -> ModelSpec: ...
+
+    def use(self, spec: ModelSpec) -> AbstractContextManager[Any]: ...
+
+    def use_named(self, name: str, *, kind: str, field: str = "model") -> AbstractContextManager[Any]: ...
+
+
+class Presets(Protocol):
+    """Style presets (services/presets.py PresetStore); a preset is read by attribute (id, params, loras, expand)."""
+
+    def get(self, preset_id: str, *, field: str = "preset") -> Any: ...
+
+
+class Templates(Protocol):
+    """Saved and bundled design templates (services/templates.py TemplateStore): `.template`, `.version`."""
+
+    def get(self, template_id: str, owner_id: str, *, field: str = "template_id") -> Any: ...
 
 
 @dataclass
@@ -30,9 +89,9 @@ class PrepareEnv:
     settings: Settings
     owner_id: str
     catalog: Catalog
-    assets: AssetService
-    presets: PresetStore
-    templates: TemplateStore
+    assets: Assets
+    presets: Presets
+    templates: Templates
 
 
 # (step, total, preview image or None) -> (still_owned, cancel_requested); the sink encodes and stores the preview
@@ -46,8 +105,8 @@ class RunContext:
     op: str
     params: dict[str, Any]
     settings: Settings
-    models: ModelManager
-    assets: AssetService
+    models: Models
+    assets: Assets
     sink: ProgressSink
     # The job's work folder: checkpoints a later attempt of this job reuses (core/work.py)
     work: JobWork

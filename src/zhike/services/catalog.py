@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, insert, select
 
 from zhike.core.errors import Conflict, InvalidInput, ModelError, NotFound
-from zhike.models.specs import ModelSpec
+from zhike.core.specs import ModelSpec
 from zhike.services.db import models, utcnow
 
 REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

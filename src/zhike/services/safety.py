@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, delete, func, insert, select
 
 from zhike.core.errors import Conflict, ContentRefused, InvalidInput, NotFound
-from zhike.models.specs import ModelSpec
+from zhike.core.specs import ModelSpec
 from zhike.safety.matcher import MATCH_MODES, CompiledTerm, Term, find
 from zhike.services.db import safety_audit, safety_terms
 

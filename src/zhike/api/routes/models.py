@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from zhike.api.deps import AdminDep, AppDep, IdentityDep
 from zhike.api.schemas import ModelList, ModelPublic, ModelRemoved
 from zhike.core.errors import InvalidInput, ZhikeError
-from zhike.models.specs import ModelSpec
+from zhike.core.specs import ModelSpec
 from zhike.services.catalog import REPO_ID_RE
 from zhike.services.container import Zhike
 

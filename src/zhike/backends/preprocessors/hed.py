@@ -19,7 +19,7 @@ from PIL import Image
 from torch import nn
 
 from zhike.backends.loaders import LoadEnv, loader
-from zhike.models.specs import ModelSpec
+from zhike.core.specs import ModelSpec
 
 # VGG16 blocks 1-5: (convs, channels). HED drops the last pooling and the fully connected layers.
 VGG_BLOCKS: tuple[tuple[int, int], ...] = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))

@@ -17,7 +17,7 @@ from PIL import Image
 
 from zhike.backends.loaders import LoadEnv, loader
 from zhike.core.errors import InvalidInput
-from zhike.models.specs import ModelSpec
+from zhike.core.specs import ModelSpec
 
 # OpenPose COCO-18 order -> MediaPipe landmark index (neck, index 1, is the midpoint of the shoulders).
 OPENPOSE_NAMES = (

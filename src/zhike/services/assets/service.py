@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,7 +16,7 @@ from sqlalchemy import Connection, Engine, String, and_, cast, delete, func, ins
 from zhike import __version__
 from zhike.core.errors import InvalidInput, NotFound
 from zhike.core.infotext import format_infotext
-from zhike.core.rows import AssetRow
+from zhike.core.rows import AssetRow, StagedAsset
 from zhike.services.assets.blobs import BlobStore
 from zhike.services.db import assets, utcnow
 from zhike.services.images import decode_image, encode_png
@@ -73,18 +72,6 @@ def recorded_source(row: AssetRow) -> str | None:
         first = controls[0].get("image")
         return first if isinstance(first, str) and first else None
     return None
-
-
-@dataclass
-class StagedAsset:
-    """An output whose bytes are stored but whose row is written only when its job completes (exactly once)."""
-
-    row: AssetRow
-    extra: dict[str, Any] = field(default_factory=dict)
-    # Kept until the row is written: a delete of another asset with the same bytes may remove the shared file
-    # while the job runs, and the commit puts it back (see AssetService.delete).
-    data: bytes | None = None
-    blobs: BlobStore | None = None
 
 
 class AssetService:

@@ -16,8 +16,8 @@ from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from zhike.core.errors import Conflict, NotFound
-from zhike.core.rows import JobRow
-from zhike.services.assets.service import AssetService, StagedAsset
+from zhike.core.rows import JobRow, StagedAsset
+from zhike.services.assets.service import AssetService
 from zhike.services.db import jobs, utcnow
 
 
