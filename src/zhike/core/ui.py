@@ -32,7 +32,9 @@ Widget = Literal[
 
 # The part a Canvas mode's own controls play for a field: such fields are set by the page (the open image, the
 # painted mask, the prompt box, the extend handles, the control panel) instead of appearing in "More settings".
-CanvasRole = Literal["image", "mask", "prompt", "strength", "side", "aspect", "controls"]
+# Inside a `controls` unit: `image` (the open image or the previewed map), `detector` (how the map is made; the
+# value "none" means the image is the map already), and the field with widget "model" (the ControlNet).
+CanvasRole = Literal["image", "mask", "prompt", "strength", "side", "aspect", "controls", "detector"]
 
 # Groups, in the order forms show them. "more" is folded away ("More settings") and lists what most users leave.
 Group = Literal["main", "size", "style", "more"]

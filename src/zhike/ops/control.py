@@ -51,12 +51,12 @@ class ControlUnit(BaseModel):
     image: AssetId = Field(
         ...,
         description="Control image: a photo to preprocess or a ready map",
-        json_schema_extra=ui("控制图", "Control image", help_zh="要预处理的照片，或现成的控制图"),
+        json_schema_extra=ui("控制图", "Control image", help_zh="要预处理的照片，或现成的控制图", canvas="image"),
     )
     preprocess: PreprocessMode = Field(
         "none",
         description="Make the map first (none: the image is the map)",
-        json_schema_extra=ui("预处理", "Preprocessor", choices=DETECTOR_LABELS),
+        json_schema_extra=ui("预处理", "Preprocessor", choices=DETECTOR_LABELS, canvas="detector"),
     )
     weight: float = Field(
         1.0,

@@ -174,7 +174,9 @@ class EraseParams(InpaintParams):
             "填充内容", "Fill with", help_zh="可选：这里应该是什么（例如“木质桌面”）", widget="textarea", group="more"
         ),
     )
-    negative_prompt: str = Field(ERASE_NEGATIVE, max_length=4000, json_schema_extra=NEGATIVE_UI)
+    negative_prompt: str = Field(
+        ERASE_NEGATIVE, max_length=4000, description="What the fill must not show", json_schema_extra=NEGATIVE_UI
+    )
     method: Literal["auto", "diffusion", "classical"] = Field(
         "auto",
         description="auto: diffusion when an image model is installed, else the classical (OpenCV) fill",
@@ -279,7 +281,10 @@ class MaterialSwapParams(InpaintParams):
     )
     strength: float = Field(0.85, ge=0.01, le=1.0, description="How much may change", json_schema_extra=STRENGTH_UI)
     negative_prompt: str = Field(
-        "blurry, deformed, low quality, watermark", max_length=4000, json_schema_extra=NEGATIVE_UI
+        "blurry, deformed, low quality, watermark",
+        max_length=4000,
+        description="What to avoid",
+        json_schema_extra=NEGATIVE_UI,
     )
 
 

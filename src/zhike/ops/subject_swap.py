@@ -110,6 +110,7 @@ class SubjectSwapParams(DiffusionParams):
     negative_prompt: str = Field(
         "duplicate product, extra objects, text, watermark, logo, lowres, blurry, deformed",
         max_length=4000,
+        description="What the scene must not show",
         json_schema_extra=NEGATIVE_UI,
     )
     image: AssetId = Field(

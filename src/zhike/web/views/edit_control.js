@@ -1,14 +1,17 @@
-// The ControlNet panel of a Canvas mode whose op has a `controls` field: pick a detector (the unit's
-// `preprocess` choices), preview its map through the op's studio.preview op, pick a ControlNet; the unit sent is
-// the previewed map (preprocess "none") or the open image with the chosen detector.
+// The ControlNet panel of a Canvas mode whose op has a `controls` field: pick a detector (the choices of the unit's
+// `detector`-role field), preview its map through the op's studio.preview op, pick a ControlNet (the unit's
+// `model` widget field); the unit sent is the previewed map (detector "none": the image is the map) or the open
+// image (the unit's `image`-role field) with the chosen detector. No field name is assumed.
 import { h } from "../dom.js";
 import { has, t } from "../i18n.js";
 import { followJob, jobStatusText, submitJob } from "../jobs.js";
-import { canvasRoles, opKey } from "../ops.js";
+import { canvasRoles, meta, opKey } from "../ops.js";
+
+const AS_IS = "none"; // the detector value that takes the image as the map
 
 export function controlPanel({ ops, modeDef, roleField, assetId, overlay, cleanups, onStart, onError }) {
   const detector = h("select", { id: "control-detector" });
-  // The detectors are the control unit's `preprocess` choices (without "none"), labelled by its schema's choices.
+  // The detectors are the choices of the unit's detector field (without "none"), labelled by its schema's choices.
   let detectors = [];
   const unitSchema = () => {
     const op = ops()[modeDef().op || ""];
@@ -17,13 +20,19 @@ export function controlPanel({ ops, modeDef, roleField, assetId, overlay, cleanu
     const items = op.params_schema.properties[field].items || {};
     return items.$ref ? op.params_schema.$defs[items.$ref.split("/").pop()] : items;
   };
+  // The unit's field that plays `role` (x-zhike canvas), or for "model" the one with the model widget.
+  const unitField = (role) => {
+    const props = unitSchema()?.properties || {};
+    return Object.keys(props).find((k) => (role === "model" ? meta(props[k]).widget === "model" : meta(props[k]).canvas === role));
+  };
   const fillDetectors = () => {
     const unit = unitSchema();
-    if (!unit) return;
-    detectors = (unit.properties?.preprocess?.enum || []).filter((d) => d !== "none");
+    const field = unitField("detector");
+    if (!unit || !field) return;
+    detectors = (unit.properties[field].enum || []).filter((d) => d !== AS_IS);
     const chosen = detector.value;
     const label = (d) => {
-      const key = `${opKey(modeDef().op, "c", [roleField("controls"), "preprocess"])}.${d}`;
+      const key = `${opKey(modeDef().op, "c", [roleField("controls"), field])}.${d}`;
       return has(key) ? t(key) : d;
     };
     detector.replaceChildren(...detectors.map((d) => h("option", { value: d }, label(d))));
@@ -119,9 +128,13 @@ export function controlPanel({ ops, modeDef, roleField, assetId, overlay, cleanu
       netSelect.closest("label").hidden = !nets.length;
     },
     showOverlay: () => (overlay.hidden = !(roleField("controls") && overlayBox.checked && map)),
-    unit: () =>
-      map && map.detector === detector.value
-        ? { model: netSelect.value, image: map.id, preprocess: "none" }
-        : { model: netSelect.value, image: assetId, preprocess: detector.value },
+    unit: () => {
+      const asMap = map && map.detector === detector.value;
+      return {
+        [unitField("model")]: netSelect.value,
+        [unitField("image")]: asMap ? map.id : assetId,
+        [unitField("detector")]: asMap ? AS_IS : detector.value,
+      };
+    },
   };
 }
