@@ -98,8 +98,9 @@ class JobQueue:
             if existing is None:
                 raise
             return self.same_request(existing, request_hash), False
+        queued = self.get(row["id"])  # read before waking a worker: the answer is the job as it was queued
         self.wakeup.set()
-        return self.get(row["id"]), True
+        return queued, True
 
     @staticmethod
     def same_request(existing: JobRow, request_hash: str) -> JobRow:
