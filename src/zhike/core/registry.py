@@ -119,13 +119,6 @@ def _ensure_loaded() -> None:
     _loaded = True
 
 
-def reload_plugins() -> None:
-    """Look for plugin entry points again (after installing one into a running process, and in tests)."""
-    global _loaded
-    _loaded = False
-    _ensure_loaded()
-
-
 def get_op(name: str) -> OperationDef:
     _ensure_loaded()
     op = _REGISTRY.get(name)

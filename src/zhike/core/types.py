@@ -7,8 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 # Input images and masks are passed to operations as asset ids (upload first: POST /api/v1/assets).
-# Fields Zhike fills itself (shown by form builders as read-only, kept on remix): JSON Schema's readOnly.
-READ_ONLY = {"readOnly": True}
+# Fields Zhike fills itself are marked with core.ui.ui(..., read_only=True) (JSON Schema's readOnly).
 
 # `format: asset-id` tells form builders (the web studio's pro mode) to offer an image picker.
 AssetId = Annotated[
