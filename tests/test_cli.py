@@ -346,6 +346,12 @@ def test_asset_flags_take_paths_or_asset_ids(cli, embedded_dir: Path, tmp_path: 
     )
     assert again.exit_code == 0, again.stderr
     assert Image.open(tmp_path / "u.png").size == (96, 96)
+    # --from works for ops without a seed (the PNG stores seed: null) and names the right command otherwise
+    remade = cli("cutout", "--from", str(tmp_path / "cut.png"), "-o", str(tmp_path / "again.png"))
+    assert remade.exit_code == 0, remade.stderr
+    assert (tmp_path / "again.png").is_file()
+    other = cli("upscale", "--from", str(tmp_path / "cut.png"), "-o", str(tmp_path / "y.png"))
+    assert other.exit_code == 2 and "zhike cutout --from" in other.stderr
     missing = cli("upscale", str(tmp_path / "nope.png"), "-o", str(tmp_path / "x.png"))
     assert missing.exit_code == 2 and "no file at" in missing.stderr
     bad_choice = cli("cutout", str(logo), "--mode", "sideways")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -57,6 +58,33 @@ def run_cli(fn: Any, flags: dict[str, str] | None = None) -> Any:
             flag = cli_field(e.field, flags)
             msg = flag + msg.removeprefix(e.field) if msg.startswith(e.field) else f"{flag}: {msg}"
         fail(msg)
+
+
+def scalar(text: str) -> Any:
+    """A command-line value as JSON when it reads as JSON (numbers, true/false, null, lists), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def assignment(text: str, flag: str) -> tuple[str, str]:
+    """`KEY=VALUE` -> (KEY, VALUE); the value may contain '='."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        fail(f"{flag}: expected KEY=VALUE, got {text!r}")
+    return key.strip(), value
+
+
+def json_object(text: str, flag: str) -> dict[str, Any]:
+    """`--json` text as a JSON object, or a message naming the flag."""
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        fail(f"{flag}: not valid JSON: {e}")
+    if not isinstance(value, dict):
+        fail(f"{flag}: expected a JSON object {{...}}, got {type(value).__name__}")
+    return value
 
 
 def params_from_image(path: Path) -> tuple[str | None, dict[str, Any]]:

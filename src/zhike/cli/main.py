@@ -21,7 +21,6 @@ app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.presets_app, name="presets")
 app.add_typer(safety.safety_app, name="safety")
 app.add_typer(db.db_app, name="db")
-ops.register(app)
 app.command(name="run")(run_command)
 app.command(name="verify")(verify_command)
 app.command(name="batch")(batch.batch)
@@ -78,3 +77,7 @@ def worker() -> None:
         w.run_forever()
     except KeyboardInterrupt:
         w.stop.set()
+
+
+# Last: the operations' commands, so one whose name a command above already has is refused, not shadowed.
+ops.register(app)

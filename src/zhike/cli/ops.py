@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import inspect
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +22,12 @@ from rich.markup import escape
 
 from zhike.cli import common
 from zhike.cli.common import fail, submit_and_save, upload_file
-from zhike.core.registry import OperationDef, list_ops
+from zhike.core.errors import ZhikeError
+from zhike.core.registry import OperationDef, get_op, list_ops
 from zhike.core.ui import field_ui
 
 ASSET_FORMAT = "asset-id"
+log = logging.getLogger("zhike.cli")
 
 
 @dataclass
@@ -117,7 +120,7 @@ def limits_text(s: dict[str, Any]) -> str:
 def help_text(f: FieldSpec) -> str:
     label = f.meta.get("label", {})
     head = " ".join(x for x in (label.get("zh"), label.get("en")) if x)
-    desc = f.schema.get("description") or f.meta.get("help", {}).get("en", "")
+    desc = f.schema.get("description", "")
     notes = []
     if f.required:
         notes.append("required")
@@ -148,36 +151,22 @@ def click_param(f: FieldSpec, *, argument: bool) -> tuple[Any, Any]:
     help_ = help_text(f)
     metavar = {"asset": "FILE|ID", "objects": "SPEC", "object": "SPEC", "json": "JSON"}.get(f.kind)
     py: Any = {"bool": bool, "int": int, "float": float}.get(f.kind, str)
-    extra: dict[str, Any] = {}
     if f.kind == "choice":  # Typer turns an Enum into a choice list that --help shows and click checks
         py = enum.Enum(f"{f.name}_choices", {str(v): str(v) for v in f.schema["enum"]}, type=str)
     if f.kind in ("list", "objects"):
         py = list[str]
     if argument:
-        info = typer.Argument(help=help_, metavar=f.name.upper(), show_default=False, **extra)
+        info = typer.Argument(help=help_, metavar=f.name.upper(), show_default=False)
     else:
         flags = [f.flag] if f.kind != "bool" else [f"{f.flag}/--no-{f.flag.removeprefix('--')}"]
-        info = typer.Option(*flags, help=help_, metavar=metavar, show_default=False, **extra)
+        info = typer.Option(*flags, help=help_, metavar=metavar, show_default=False)
     return Annotated[py | None, info], None
 
 
 def parse_pairs(text: str, flag: str) -> dict[str, str]:
-    """`a=1,b=two` -> {"a": "1", "b": "two"}; a value may contain '=' but not ','."""
-    out: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            fail(f"{flag}: expected key=value pairs separated by commas, got {part!r}")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def scalar(text: str) -> Any:
-    """A command-line value as JSON when it reads as JSON (numbers, true/false, null, lists), else the text."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+    """`a=1,b=two` -> {"a": "1", "b": "two"}: one flag's pairs; a value may contain '=' but not ','."""
+    pairs = (common.assignment(p.strip(), flag) for p in text.split(",") if p.strip())
+    return {key: value.strip() for key, value in pairs}
 
 
 class Converter:
@@ -188,7 +177,7 @@ class Converter:
         self._uploaded: dict[str, str] = {}
 
     def asset(self, value: str, flag: str) -> str:
-        path = Path(value)
+        path = Path(value).expanduser()
         if path.is_file():
             key = str(path.resolve())
             if key not in self._uploaded:
@@ -205,13 +194,13 @@ class Converter:
                 raw = json.loads(text)
             except ValueError as e:
                 fail(f"{flag}: not valid JSON: {e}")
-            values = {k: v for k, v in raw.items()}
+            values = dict(raw)
         elif shorthand and "=" not in text:
             parts = text.rsplit(":", len(shorthand) - 1) if ":" in text else [text]
-            values = {k: scalar(v) for k, v in zip(shorthand, parts, strict=False)}
+            values = {k: common.scalar(v) for k, v in zip(shorthand, parts, strict=False) if v != ""}
             values[shorthand[0]] = parts[0]  # the name stays text even when it looks like a number
         else:
-            values = {k: scalar(v) for k, v in parse_pairs(text, flag).items()}
+            values = {k: common.scalar(v) for k, v in parse_pairs(text, flag).items()}
         props = schema.get("properties", {})
         for key, value in values.items():
             if key not in props:
@@ -222,8 +211,8 @@ class Converter:
             )
             if is_asset and isinstance(value, str):
                 values[key] = self.asset(value, f"{flag} {key}")
-            elif isinstance(value, int | float) and sub.get("type") == "string":
-                values[key] = str(value)
+            elif isinstance(value, int | float) and not isinstance(value, bool) and sub.get("type") == "string":
+                values[key] = str(value)  # a name that looks like a number stays the text typed
         return values
 
     def value(self, f: FieldSpec, raw: Any) -> Any:
@@ -241,6 +230,17 @@ class Converter:
             except ValueError as e:
                 fail(f"{f.flag}: not valid JSON: {e}")
         return raw
+
+
+def remake_hint(op_name: str) -> str:
+    """How to re-make a PNG made by `op_name` from the command line."""
+    try:
+        made_by = get_op(op_name)
+    except ZhikeError:
+        return "that operation is not on this server"
+    if made_by.cli.hidden:
+        return f"`zhike run {op_name} --json ...` runs it"
+    return f"use `zhike {made_by.cli_name} --from`"
 
 
 def flag_names(specs: list[FieldSpec], arg: FieldSpec | None) -> dict[str, str]:
@@ -261,14 +261,13 @@ def make_command(op: OperationDef) -> Callable[..., None]:
         params_json: str | None = kwargs.pop("params_json")
         params: dict[str, Any] = {}
         if from_png is not None:
-            made_by, params = common.params_from_image(from_png)
+            made_by, stored = common.params_from_image(from_png)
             if made_by not in (None, op.name):
-                fail(f"--from: {from_png} was made by {made_by}; use `zhike {made_by.replace('_', '-')} --from`")
+                fail(f"--from: {from_png} was made by {made_by}; {remake_hint(made_by)}")
+            # Only this op's parameters: an A1111 PNG carries sampler settings, a Zhike PNG its seed (even None)
+            params = {k: v for k, v in stored.items() if k in op.params_model.model_fields}
         if params_json:
-            try:
-                params.update(json.loads(params_json))
-            except (ValueError, TypeError) as e:
-                fail(f"--json: not a JSON object: {e}")
+            params.update(common.json_object(params_json, "--json"))
         convert = Converter(z)
         for f in specs:
             raw = kwargs.get(f.name)
@@ -316,11 +315,19 @@ def make_command(op: OperationDef) -> Callable[..., None]:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `zhike NAME` (and its aliases) for every operation that has a command."""
+    """Add `zhike NAME` (and its aliases) for every operation that has a command. A name that another command
+    already has (a plugin op called `serve`, say) is left out with a warning: `zhike run OP` still reaches it."""
+    taken = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
     for op in list_ops():
         if op.cli.hidden:
             continue
         fn = make_command(op)
-        app.command(name=op.cli_name, rich_help_panel="Operations")(fn)
-        for alias in op.cli.aliases:
-            app.command(name=alias, rich_help_panel="Operations", help=f"{fn.__doc__} (= zhike {op.cli_name})")(fn)
+        for name in (op.cli_name, *op.cli.aliases):
+            if name in taken:
+                log.warning(
+                    "operation %s: `zhike %s` is another command's name; use `zhike run %s`", op.name, name, op.name
+                )
+                continue
+            taken.add(name)
+            doc = None if name == op.cli_name else f"{fn.__doc__} (= zhike {op.cli_name})"
+            app.command(name=name, rich_help_panel="Operations", help=doc)(fn)

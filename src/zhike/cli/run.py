@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from zhike.cli import common
-from zhike.cli.common import fail, submit_and_save, upload_file
+from zhike.cli.common import submit_and_save, upload_file
 
 
 def parse_assignments(pairs: list[str] | None, flag: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            fail(f"{flag}: expected KEY=VALUE, got {pair!r}")
-        out[key.strip()] = value
-    return out
+    """Repeated `KEY=VALUE` flags (a value may contain ',' and '=')."""
+    return dict(common.assignment(pair, flag) for pair in pairs or [])
 
 
 def run(
@@ -37,18 +31,9 @@ def run(
 
     Every operation also has its own command with a flag per parameter (`zhike erase --help`)."""
     z = common.services()
-    params: dict[str, Any] = {}
-    if params_json:
-        try:
-            params = json.loads(params_json)
-        except ValueError as e:
-            fail(f"--json: not valid JSON: {e}")
+    params: dict[str, Any] = common.json_object(params_json, "--json") if params_json else {}
     for key, raw in parse_assignments(param, "--param").items():
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw  # plain text, e.g. -p prompt=a cat
-        set_path(params, key, value)
+        set_path(params, key, common.scalar(raw))  # JSON values, else plain text (-p prompt=a cat)
     for key, path in parse_assignments(image, "--image").items():
         set_path(params, key, upload_file(z, Path(path), f"--image {key}"))
     submit_and_save(z, op, params, output)

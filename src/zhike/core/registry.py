@@ -112,9 +112,12 @@ def _ensure_loaded() -> None:
     for info in pkgutil.iter_modules(package.__path__, prefix=f"{BUILTIN_PACKAGE}."):
         importlib.import_module(info.name)  # a built-in op that fails to import is a bug: let it raise
     for ep in entry_points(group=PLUGIN_GROUP):
+        before = dict(_REGISTRY)
         try:
             ep.load()  # importing the module runs its @operation decorators
         except Exception:  # one broken plugin must not take the studio down with it
+            _REGISTRY.clear()
+            _REGISTRY.update(before)  # nor leave half of its operations behind
             log.exception("plugin %s (%s) could not be loaded; its operations are missing", ep.name, ep.value)
     _loaded = True
 

@@ -46,7 +46,6 @@ def ui(
     en: str,
     *,
     help_zh: str | None = None,
-    help_en: str | None = None,
     group: Group = "main",
     order: int | None = None,
     widget: Widget | None = None,
@@ -62,15 +61,16 @@ def ui(
 ) -> dict[str, Any]:
     """The `json_schema_extra` of a Params field: its labels, help and hints for forms and the CLI.
 
-    zh/en: the label in both languages. help_en defaults to the field's description; help_zh is shown in Chinese.
+    zh/en: the label in both languages. The English help is the field's `description`; help_zh is the Chinese one.
     choices: labels of enum values ({value: (zh, en)}). cli_flag: the flag name when it is not `--field-name`;
-    cli_argument: the command's positional argument (at most one per op); cli_shorthand: an array of objects
-    written as `a:b` on the command line (e.g. ("name", "weight") for `--lora NAME:0.8`).
+    cli_argument: may be the command's positional argument (the first required field so marked wins, else the first
+    marked: e.g. `zhike inpaint IMAGE`, `zhike control [PROMPT]`); cli_shorthand: an array of objects written as
+    `a:b` on the command line (e.g. ("name", "weight") for `--lora NAME:0.8`).
     read_only: set by Zhike (e.g. the preset already applied); kept on remix, never shown.
     """
     meta: dict[str, Any] = {"label": {"zh": zh, "en": en}, "group": group}
-    if help_zh or help_en:
-        meta["help"] = {k: v for k, v in (("zh", help_zh), ("en", help_en)) if v}
+    if help_zh:
+        meta["help"] = {"zh": help_zh}
     optional = {
         "order": order,
         "widget": widget,

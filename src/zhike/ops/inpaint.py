@@ -175,7 +175,10 @@ class EraseParams(InpaintParams):
         ),
     )
     negative_prompt: str = Field(
-        ERASE_NEGATIVE, max_length=4000, description="What the fill must not show", json_schema_extra=NEGATIVE_UI
+        ERASE_NEGATIVE,
+        max_length=4000,
+        description="What the fill must not show",
+        json_schema_extra=ui("反向提示词", "Negative prompt", widget="textarea", group="more", cli_flag="--negative"),
     )
     method: Literal["auto", "diffusion", "classical"] = Field(
         "auto",

@@ -162,7 +162,7 @@ class SubjectSwapParams(DiffusionParams):
         le=1.0,
         description="Match the product's rim colours to the scene (its core stays exact)",
         json_schema_extra=ui(
-            "光影融合", "Harmonize", help_zh="让商品边缘的颜色贴合场景（主体不变）", widget="slider", step=0.05
+            "边缘融色", "Harmonize", help_zh="让商品边缘的颜色贴合场景（主体不变）", widget="slider", step=0.05
         ),
     )
     mask_grow: int = Field(

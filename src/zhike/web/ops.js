@@ -1,8 +1,9 @@
 // The operations of this server (GET /api/v1/ops) and what their Params models say about the studio: labels,
 // help, choices and canvas roles of every field (x-zhike), and where each op appears (studio). Loading them
 // registers every label as an i18n key, so pages relabel on a language switch like any other text:
-//   field.NAME                  the first label seen for a parameter name (error messages, library details)
-//   op.OP.f.PATH / .h.PATH      label / help of a field (PATH: dotted, list indices left out)
+//   field.NAME                  the first top-level label seen for a parameter name (errors, library details)
+//   op.OP.f.PATH / .h.PATH      label / help of a field (PATH: dotted, list indices left out; English help is
+//                               the field's description)
 //   op.OP.c.PATH.VALUE          label of an enum value
 //   op.OP.s.label|help|run|hint the studio placement's texts
 // Pages ask these helpers; none of them keeps a list of operations.
@@ -27,7 +28,8 @@ export function loadOps() {
 
 export const opKey = (op, kind, path) => `op.${op}.${kind}.${Array.isArray(path) ? path.filter((p) => typeof p !== "number" && !/^\d+$/.test(p)).join(".") : path}`;
 
-function deref(schema, root) {
+// A schema with its $ref (into the root's $defs) resolved; its own keys kept.
+export function deref(schema, root) {
   if (schema && schema.$ref) return { ...(root.$defs?.[schema.$ref.split("/").pop()] || {}), ...schema, $ref: undefined };
   return schema || {};
 }
@@ -67,13 +69,16 @@ function registerStrings(ops) {
   };
   for (const op of ops) {
     const root = op.params_schema || {};
-    walk(root.properties, root, [], (path, m) => {
+    walk(root.properties, root, [], (path, m, s) => {
       put(opKey(op.name, "f", path), m.label);
-      put(opKey(op.name, "h", path), m.help);
+      // Help: the Chinese one from x-zhike, the English one is the field's description (core/ui.py)
+      put(opKey(op.name, "h", path), { zh: m.help?.zh, en: s.description });
       put(opKey(op.name, "p", path), m.placeholder);
       for (const [value, text] of Object.entries(m.choices || {})) put(`${opKey(op.name, "c", path)}.${value}`, text);
-      const generic = `field.${path[path.length - 1]}`;
-      if (m.label && !has(generic) && !(generic in zh)) put(generic, m.label);
+      // A shared label by name for error messages and details: top-level fields only (a unit's `image` is not
+      // what `image` means elsewhere)
+      const generic = `field.${path[0]}`;
+      if (path.length === 1 && m.label && !has(generic) && !(generic in zh)) put(generic, m.label);
     });
     const s = op.studio || {};
     for (const k of ["label", "help", "run", "hint"]) put(`op.${op.name}.s.${k}`, s[k]);

@@ -11,7 +11,7 @@ import { assetPicker } from "./asset_picker.js";
 import { h } from "./dom.js";
 import "./fields.js"; // the form's own words
 import { fieldLabel, has, pick, t, translate } from "./i18n.js";
-import { meta, opKey, unwrap } from "./ops.js";
+import { deref, meta, opKey, unwrap } from "./ops.js";
 
 const GROUPS = ["main", "size", "style", "more"]; // core/ui.py GROUPS: the order forms show them in
 
@@ -25,11 +25,6 @@ export function lookups() {
       return { models: [], presets: [] };
     });
   return lookupPromise;
-}
-
-function deref(schema, root) {
-  if (schema && schema.$ref) return root.$defs?.[schema.$ref.split("/").pop()] || {};
-  return schema || {};
 }
 
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
@@ -47,7 +42,7 @@ function labelFor(name, s, required, path, ctx) {
 }
 
 // Marketplace sizes (GET /api/v1/sizes) as checkboxes; WxH values set from outside are kept.
-function sizesField(s, path, ctx, wrap, required) {
+function sizesField(s, path, ctx, required) {
   const box = h("fieldset", { class: "sizes-pick", dataset: { field: path.join(".") } });
   let list = [];
   let wanted = Array.isArray(s.default) ? s.default : null;
@@ -80,7 +75,9 @@ function sizesField(s, path, ctx, wrap, required) {
     wanted = Array.isArray(v) ? v : null;
     render();
   };
-  return { element: box, get, set, default: s.default, relabel: render };
+  // A language switch re-renders the names: what is ticked now is what stays ticked
+  const relabel = () => set(get() || []);
+  return { element: box, get, set, default: s.default, relabel };
 }
 
 let sizesPromise = null;
@@ -118,7 +115,7 @@ function buildField(name, schema, path, root, ctx) {
     return { element: el, get: () => picker.value() || undefined, set: (v) => picker.setValue(v || ""), default: undefined };
   }
 
-  if (m.widget === "sizes") return sizesField(s, path, ctx, wrap, required);
+  if (m.widget === "sizes") return sizesField(s, path, ctx, required);
 
   const choice = (v) => choiceLabel(ctx.op, path, name, v);
   if (Array.isArray(s.enum)) {
@@ -147,7 +144,7 @@ function buildField(name, schema, path, root, ctx) {
     const step = m.step ?? (s.type === "integer" ? s.multipleOf || 1 : "any");
     const input = h("input", { type: "number", id, min, max, step, inputmode: s.type === "integer" ? "numeric" : "decimal" });
     if (def !== undefined && def !== null) input.value = String(def);
-    if (nullable) input.placeholder = t("form.auto");
+    if (nullable) input.dataset.i18nPlaceholder = "form.auto";
     const get = () => (input.value.trim() === "" ? undefined : Number(input.value));
     let extra = null;
     if (m.widget === "seed") {
@@ -159,7 +156,8 @@ function buildField(name, schema, path, root, ctx) {
       input.addEventListener("input", () => input.value !== "" && (extra.value = input.value));
     }
     const el = wrap(extra ? h("div", { class: "sf-inline" }, input, extra) : input);
-    return { element: el, get, set: (v) => (input.value = v === null || v === undefined || v === -1 ? "" : String(v)), default: def };
+    const empty = (v) => v === null || v === undefined || (m.widget === "seed" && v === -1); // -1: a random seed
+    return { element: el, get, set: (v) => (input.value = empty(v) ? "" : String(v)), default: def };
   }
 
   // Free-form JSON (objects without a fixed shape, lists of them): a JSON text area; text that is not JSON is
@@ -183,7 +181,7 @@ function buildField(name, schema, path, root, ctx) {
   if (s.type === "array") {
     const items = deref(s.items, root);
     if (items.type === "object") return buildList(name, s, items, path, root, ctx, wrap);
-    const input = h("input", { id, placeholder: t("form.commaSeparated") });
+    const input = h("input", { id, dataset: { i18nPlaceholder: "form.commaSeparated" } });
     const get = () => {
       const parts = input.value.split(/[,，]/).map((x) => x.trim()).filter(Boolean);
       if (!parts.length) return undefined;
@@ -205,6 +203,8 @@ function buildField(name, schema, path, root, ctx) {
   let relabel;
   if (m.widget === "preset") {
     input = h("select", { id }, h("option", { value: "" }, t("create.noPreset")));
+    input.dataset.want = def ?? ""; // shown once the presets are loaded (restyle's default is a style)
+    input.addEventListener("change", () => delete input.dataset.want); // the user's choice wins over a remix's
     let presets = [];
     relabel = () => {
       const chosen = input.dataset.want ?? input.value;
@@ -236,7 +236,7 @@ function buildField(name, schema, path, root, ctx) {
       input.setAttribute("list", listId);
       const list = h("datalist", { id: listId });
       ctx.lookups.then(({ models }) => list.replaceChildren(...models.filter((m) => m.kind === kind).map((m) => h("option", { value: m.name }, `${m.family || ""} ${m.kind}`))));
-      if (kind === "checkpoint" || nullable) input.placeholder = t("form.default");
+      if (kind === "checkpoint" || nullable) input.dataset.i18nPlaceholder = "form.default";
       return { element: wrap(h("div", {}, input, list)), get: () => input.value.trim() || undefined, set: (v) => (input.value = v ?? ""), default: def };
     }
   }
@@ -246,8 +246,10 @@ function buildField(name, schema, path, root, ctx) {
     if (input.tagName === "SELECT") input.dataset.want = v ?? "";
   };
   const get = () => {
-    const v = input.value;
-    if (v === "" && (nullable || input.tagName === "SELECT")) return undefined;
+    const v = input.tagName === "SELECT" ? (input.dataset.want ?? input.value) : input.value;
+    // "No preset" where the op's default is one: an explicit null, else the server would apply its default.
+    if (v === "" && input.tagName === "SELECT") return typeof def === "string" && def ? null : undefined;
+    if (v === "" && nullable) return undefined;
     return v;
   };
   return { element: wrap(input), get, set, default: def ?? (nullable ? undefined : ""), relabel };

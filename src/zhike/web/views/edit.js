@@ -187,7 +187,7 @@ function editor(ctx, assetId) {
   const promptField = h("label", { class: "prompt-field", dataset: { field: "prompt" } }, promptLabel, prompt);
   const moreBox = h("div", { class: "more-box" });
   const moreForms = {}; // mode -> schemaForm
-  const toolForms = {}; // op -> schemaForm (+ sizes for resize_design)
+  const toolForms = {}; // op -> schemaForm
 
   const runBtn = h("button", { type: "submit", class: "primary", id: "edit-run" });
   const error = h("p", { class: "error", id: "edit-error", role: "alert", hidden: true });
@@ -421,10 +421,13 @@ function editor(ctx, assetId) {
     runBtn.disabled = state.busy || noNetModel || noTool;
   }
 
-  // Tools: one schema form per op; resize_design's sizes are checkboxes of the marketplace sizes.
+  // Tools: one schema form per op (the open image fills its `image`-role fields).
+  // A tool's one sentence (its studio help), else its description
+  const toolHelpText = (name) => (!name ? t("edit.tools.none") : has(`op.${name}.s.help`) ? t(`op.${name}.s.help`) : state.ops[name].description);
+
   function showTool() {
     const name = toolSelect.value;
-    toolHelp.textContent = name ? (has(`op.${name}.s.help`) ? t(`op.${name}.s.help`) : state.ops[name].description) : t("edit.tools.none");
+    toolHelp.textContent = toolHelpText(name);
     if (!name) {
       toolForm.replaceChildren();
       return;
@@ -588,7 +591,7 @@ function editor(ctx, assetId) {
     updateExtendText();
     fillTools();
     control.fill();
-    toolHelp.textContent = toolSelect.value ? (has(`op.${toolSelect.value}.s.help`) ? t(`op.${toolSelect.value}.s.help`) : "") : t("edit.tools.none");
+    toolHelp.textContent = toolHelpText(toolSelect.value);
     for (const f of [...Object.values(moreForms), ...Object.values(toolForms)]) {
       if (f.relabel) f.relabel();
       translate(f.element);

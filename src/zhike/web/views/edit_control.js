@@ -5,7 +5,7 @@
 import { h } from "../dom.js";
 import { has, t } from "../i18n.js";
 import { followJob, jobStatusText, submitJob } from "../jobs.js";
-import { canvasRoles, meta, opKey } from "../ops.js";
+import { canvasRoles, deref, meta, opKey } from "../ops.js";
 
 const AS_IS = "none"; // the detector value that takes the image as the map
 
@@ -17,8 +17,7 @@ export function controlPanel({ ops, modeDef, roleField, assetId, overlay, cleanu
     const op = ops()[modeDef().op || ""];
     const field = roleField("controls");
     if (!op || !field) return null;
-    const items = op.params_schema.properties[field].items || {};
-    return items.$ref ? op.params_schema.$defs[items.$ref.split("/").pop()] : items;
+    return deref(op.params_schema.properties[field].items, op.params_schema);
   };
   // The unit's field that plays `role` (x-zhike canvas), or for "model" the one with the model widget.
   const unitField = (role) => {
@@ -36,6 +35,7 @@ export function controlPanel({ ops, modeDef, roleField, assetId, overlay, cleanu
       return has(key) ? t(key) : d;
     };
     detector.replaceChildren(...detectors.map((d) => h("option", { value: d }, label(d))));
+    netLabel.dataset.field = roleField("controls");
     if (detectors.includes(chosen)) detector.value = chosen;
   };
   const previewBtn = h("button", { type: "button", class: "link", id: "control-preview", dataset: { i18n: "edit.control.preview" } });
@@ -46,19 +46,23 @@ export function controlPanel({ ops, modeDef, roleField, assetId, overlay, cleanu
   const netSelect = h("select", { id: "control-net" });
   const noNet = h("p", { class: "muted note", id: "control-no-model", hidden: true, dataset: { i18n: "edit.control.noModel" } });
   const mapUse = h("p", { class: "muted", id: "control-uses", dataset: { i18n: "edit.control.usesPhoto" } });
+  // data-field: where an API error about the preview's choice field or the control units is shown
+  const detectorLabel = h("label", {}, h("span", { dataset: { i18n: "edit.control.detector" } }), h("div", { class: "inline" }, detector, previewBtn));
+  const netLabel = h("label", {}, h("span", { dataset: { i18n: "edit.control.net" } }), netSelect);
   const element = h(
     "div",
     { class: "mode-panel", dataset: { panel: "controls" } },
-    h("label", { dataset: { field: "mode" } }, h("span", { dataset: { i18n: "edit.control.detector" } }), h("div", { class: "inline" }, detector, previewBtn)),
+    detectorLabel,
     mapStatus,
     h("div", { class: "map-frame" }, mapImg),
     overlayLabel,
-    h("label", { dataset: { field: "controls" } }, h("span", { dataset: { i18n: "edit.control.net" } }), netSelect),
+    netLabel,
     noNet,
     mapUse,
   );
 
   let map = null; // the previewed control map {id, url, detector}
+  const showOverlay = () => (overlay.hidden = !(roleField("controls") && overlayBox.checked && map));
   let stopPreview = null;
   cleanups.push(() => stopPreview && stopPreview());
   function setMap(next) {
@@ -73,7 +77,7 @@ export function controlPanel({ ops, modeDef, roleField, assetId, overlay, cleanu
       mapImg.removeAttribute("src");
       delete mapImg.dataset.assetId;
     }
-    overlay.hidden = !(roleField("controls") && overlayBox.checked && map);
+    showOverlay();
     mapUse.dataset.i18n = map ? "edit.control.usesMap" : "edit.control.usesPhoto";
     mapUse.textContent = t(mapUse.dataset.i18n);
   }
@@ -81,7 +85,7 @@ export function controlPanel({ ops, modeDef, roleField, assetId, overlay, cleanu
     if (map && map.detector !== detector.value) setMap(null);
     mapStatus.textContent = "";
   });
-  overlayBox.addEventListener("change", () => (overlay.hidden = !(overlayBox.checked && map)));
+  overlayBox.addEventListener("change", () => showOverlay());
   previewBtn.addEventListener("click", async () => {
     onStart();
     if (stopPreview) stopPreview();
@@ -97,6 +101,7 @@ export function controlPanel({ ops, modeDef, roleField, assetId, overlay, cleanu
       const props = op.params_schema.properties || {};
       const imageField = (canvasRoles(op).image || [])[0];
       const choiceField = Object.keys(props).find((k) => (props[k].enum || []).includes(mode));
+      detectorLabel.dataset.field = choiceField;
       const job = await submitJob(name, { [imageField]: assetId, [choiceField]: mode });
       stopPreview = followJob(job, (j, done) => {
         if (!done) {
@@ -127,7 +132,7 @@ export function controlPanel({ ops, modeDef, roleField, assetId, overlay, cleanu
       noNet.hidden = nets.length > 0;
       netSelect.closest("label").hidden = !nets.length;
     },
-    showOverlay: () => (overlay.hidden = !(roleField("controls") && overlayBox.checked && map)),
+    showOverlay,
     unit: () => {
       const asMap = map && map.detector === detector.value;
       return {
