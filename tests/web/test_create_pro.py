@@ -152,3 +152,34 @@ def test_queued_job_shows_its_position_and_cancels(server: Server, users: dict[s
     jobs = api_json(page, "/api/v1/jobs")["jobs"]
     assert [j["state"] for j in jobs if j["params"]["prompt"] == "一盏红灯笼"] == ["cancelled"]
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_list_rows_keep_their_place_after_a_remove(server: Server, users: dict[str, str], new_context: Any) -> None:
+    """LoRA rows: remove the first of two, and the API's error about the remaining one lands next to it."""
+    page = open_studio(new_context(locale="zh-CN"), server)
+    sign_in(page, "alice", users["alice"])
+    page.click("label:has(#mode-pro)")
+    expect(page.locator("#pro-form")).to_have_attribute("data-loaded", "true")
+    page.select_option("#pro-op", "txt2img")
+    page.fill("#pro-prompt", "一只青花瓷茶壶")
+    page.locator("details.sf-more").evaluate("el => el.open = true")
+    add = page.locator("[data-field=loras] > .sf-add")
+    add.click()
+    add.click()
+    items = page.locator("[data-field=loras] .sf-item")
+    expect(items).to_have_count(2)
+    items.nth(1).locator("input").first.fill("no-such-lora")
+    items.nth(0).locator(".sf-remove").click()
+    expect(items).to_have_count(1)
+    expect(items.first).to_have_attribute("data-field", "loras.0")
+    ids = page.locator("[data-field=loras] [id]").evaluate_all("els => els.map((e) => e.id)")
+    assert len(ids) == len(set(ids))
+    add.click()  # a new row after a remove gets ids of its own
+    ids = page.locator("[data-field=loras] [id]").evaluate_all("els => els.map((e) => e.id)")
+    assert len(ids) == len(set(ids))
+    page.locator("[data-field=loras] .sf-item").nth(1).locator(".sf-remove").click()
+    page.click("#pro-generate")
+    err = page.locator("[data-field='loras.0.name'] [data-error-for='loras.0.name'], [data-error-for='loras.0.name']")
+    expect(err.first).to_be_visible()
+    expect(page.locator("[data-field='loras.0'] [data-error-for]")).to_have_count(1)
+    assert page.js_errors == []  # type: ignore[attr-defined]

@@ -267,16 +267,26 @@ function choiceLabel(op, path, name, value) {
 function buildList(name, s, items, path, root, ctx, wrap) {
   const rows = h("div", { class: "sf-list" });
   const entries = [];
+  let serial = 0; // element ids stay unique however rows come and go
   const add = h("button", { type: "button", class: "link sf-add", dataset: { i18n: "form.add" } });
+  const base = path.join(".");
+  // Each row's [data-field]s name its position (loras.1.weight), so API errors land on the row they are about.
   const refresh = () => {
     add.disabled = s.maxItems !== undefined && entries.length >= s.maxItems;
-    entries.forEach((e, i) => (e.element.dataset.field = [...path, i].join(".")));
+    entries.forEach((e, i) => {
+      if (e.at === i) return;
+      for (const el of [e.element, ...e.element.querySelectorAll("[data-field]")]) {
+        const f = el.dataset.field;
+        if (f === `${base}.${e.at}` || f.startsWith(`${base}.${e.at}.`)) el.dataset.field = `${base}.${i}${f.slice(`${base}.${e.at}`.length)}`;
+      }
+      e.at = i;
+    });
   };
   function addRow(value) {
-    const sub = buildObject(items, [...path, entries.length], root, ctx);
-    const entry = { sub, element: null };
+    const sub = buildObject(items, [...path, serial++], root, ctx);
+    const entry = { sub, element: null, at: serial - 1 };
     const remove = h("button", { type: "button", class: "link sf-remove", dataset: { i18n: "form.remove" } });
-    entry.element = h("div", { class: "sf-item" }, sub.element, remove);
+    entry.element = h("div", { class: "sf-item", dataset: { field: `${base}.${entry.at}` } }, sub.element, remove);
     remove.addEventListener("click", () => {
       entries.splice(entries.indexOf(entry), 1);
       entry.element.remove();
