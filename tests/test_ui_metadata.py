@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from zhike.cli.ops import resolve  # the same unwrapping the CLI applies
 from zhike.core.registry import list_ops
 from zhike.core.ui import GROUPS, UI_KEY
 
@@ -16,15 +17,6 @@ WEB = Path(__file__).resolve().parent.parent / "src" / "zhike" / "web"
 GENERATED_PAGES = ["views/edit.js", "views/edit_control.js", "schema_form.js", "fields.js", "ops.js"]
 WIDGETS = {"prompt", "textarea", "slider", "colour", "model", "preset", "seed", "sizes", "hidden"}
 ROLES = {"image", "mask", "prompt", "strength", "side", "aspect", "controls", "detector"}
-
-
-def resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    if "$ref" in schema:
-        return {**root["$defs"][schema["$ref"].split("/")[-1]], **{k: v for k, v in schema.items() if k != "$ref"}}
-    if "anyOf" in schema:
-        inner = [resolve(o, root) for o in schema["anyOf"] if o.get("type") != "null"]
-        return {**(inner[0] if len(inner) == 1 else {}), **{k: v for k, v in schema.items() if k != "anyOf"}}
-    return schema
 
 
 def fields(schema: dict[str, Any], root: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:

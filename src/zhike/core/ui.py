@@ -12,7 +12,7 @@ Nothing here imports a model library or a web framework.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 UI_KEY = "x-zhike"
 
@@ -38,7 +38,7 @@ CanvasRole = Literal["image", "mask", "prompt", "strength", "side", "aspect", "c
 
 # Groups, in the order forms show them. "more" is folded away ("More settings") and lists what most users leave.
 Group = Literal["main", "size", "style", "more"]
-GROUPS: tuple[str, ...] = ("main", "size", "style", "more")
+GROUPS: tuple[str, ...] = get_args(Group)
 
 
 def ui(

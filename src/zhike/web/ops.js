@@ -97,10 +97,12 @@ export function canvasRoles(op) {
 }
 
 // Canvas modes (ops with studio.canvas) and tools (studio.tool), each in its order.
+const byStudioOrder = (a, b) => a.studio.order - b.studio.order || a.name.localeCompare(b.name);
+
 export function canvasModes(ops) {
-  return ops.filter((o) => o.studio?.canvas).sort((a, b) => a.studio.order - b.studio.order || a.name.localeCompare(b.name));
+  return ops.filter((o) => o.studio?.canvas).sort(byStudioOrder);
 }
 
 export function toolOps(ops) {
-  return ops.filter((o) => o.studio?.tool).sort((a, b) => a.studio.order - b.studio.order || a.name.localeCompare(b.name));
+  return ops.filter((o) => o.studio?.tool).sort(byStudioOrder);
 }

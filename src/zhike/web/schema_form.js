@@ -349,24 +349,15 @@ export function schemaForm(op, { values = null, omit = [], idPrefix = "sf-" } = 
   // Order: by group (x-zhike group), then the field's own order, then images first and prompts next, then as
   // declared; the "more" group folds into "More settings".
   const props = root.properties || {};
-  const fieldMeta = (name) => meta(unwrap(props[name], root).s);
-  const groupOf = (name) => Math.max(0, GROUPS.indexOf(fieldMeta(name).group || "main"));
-  const rank = ([name, f]) => [
-    groupOf(name),
-    fieldMeta(name).order ?? 0,
-    f.element?.classList.contains("sf-asset") ? 0 : fieldMeta(name).widget === "prompt" ? 1 : 2,
-  ];
-  const cmp = (a, b) => {
-    const ra = rank(a);
-    const rb = rank(b);
-    return ra[0] - rb[0] || ra[1] - rb[1] || ra[2] - rb[2];
-  };
+  const ranked = form.fields.map(([name, f]) => {
+    const m = meta(unwrap(props[name], root).s); // each field's metadata read once, not per comparison
+    const kind = f.element?.classList.contains("sf-asset") ? 0 : m.widget === "prompt" ? 1 : 2;
+    return { f, more: m.group === "more", key: [Math.max(0, GROUPS.indexOf(m.group || "main")), m.order ?? 0, kind] };
+  });
+  ranked.sort((a, b) => a.key[0] - b.key[0] || a.key[1] - b.key[1] || a.key[2] - b.key[2]); // stable: ties as declared
   const main = [];
   const advanced = [];
-  for (const entry of [...form.fields].sort(cmp)) {
-    if (!entry[1].element) continue;
-    (fieldMeta(entry[0]).group === "more" ? advanced : main).push(entry[1].element);
-  }
+  for (const { f, more } of ranked) if (f.element) (more ? advanced : main).push(f.element);
   const more = advanced.length
     ? h("details", { class: "sf-more" }, h("summary", { dataset: { i18n: "form.more" } }), ...advanced)
     : null;
