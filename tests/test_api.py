@@ -159,6 +159,25 @@ def test_events_stream_progress_then_done(followed: dict[str, Any]) -> None:
     assert len(done["outputs"]) == 1
 
 
+def test_an_open_event_stream_gets_step_previews(a: httpx.Client) -> None:
+    """Following a job over SSE is watching it: its worker makes step previews (none are made for nobody)."""
+    r = submit(a, "txt2img", {"prompt": "a slow fox", "width": 64, "height": 64, "steps": 150, "seed": 3})
+    job_id = r.json()["id"]
+    seen: dict[str, Any] = {}
+    with a.stream("GET", f"/api/v1/jobs/{job_id}/events", timeout=60) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                data = json.loads(line[5:])
+                if data.get("has_preview"):
+                    seen = data
+                    break
+    assert seen["state"] == "running" and 0 < seen["preview_step"] < 150
+    preview = a.get(seen["preview_url"])
+    assert preview.status_code == 200 and Image.open(io.BytesIO(preview.content)).size == (16, 16)
+    a.post(f"/api/v1/jobs/{job_id}/cancel")
+    assert wait_job(a, job_id, timeout=30)["state"] == "cancelled"
+
+
 def test_job_result(a: httpx.Client, followed: dict[str, Any]) -> None:
     job = a.get(f"/api/v1/jobs/{followed['job_id']}").json()
     assert job["state"] == "succeeded" and job["error"] is None
@@ -302,7 +321,12 @@ def test_cancel_running_job(a: httpx.Client) -> None:
         assert job["state"] in ("queued", "running"), job
         assert time.monotonic() < deadline, job
         time.sleep(0.05)
-    preview = a.get(f"/api/v1/jobs/{job_id}/preview")  # stored every 5 steps
+    # Nobody watched yet: no previews were made. Asking for one counts as watching; previews follow.
+    assert_error(a.get(f"/api/v1/jobs/{job_id}/preview"), 404, "job_id")
+    while not (job := a.get(f"/api/v1/jobs/{job_id}").json())["has_preview"]:
+        assert job["state"] == "running" and time.monotonic() < deadline, job
+        time.sleep(0.05)
+    preview = a.get(f"/api/v1/jobs/{job_id}/preview")
     assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(preview.content)).format == "JPEG"
 

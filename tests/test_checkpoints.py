@@ -326,11 +326,20 @@ def test_single_file_matches_diffusers_folder(tiny: dict[str, dict[str, Path]], 
     if family == "sd15":
         assert loaded.safety_checker is None
 
+    # The loader's promise: the very same weights, bit for bit, in the same layout.
+    for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        if getattr(reference, name, None) is None:
+            continue
+        want, got = getattr(reference, name).state_dict(), getattr(loaded, name).state_dict()
+        assert want.keys() == got.keys(), name
+        assert all(torch.equal(want[k], got[k]) and want[k].stride() == got[k].stride() for k in want), name
     expected = _generate(reference)
     actual = _generate(loaded)
     assert expected.shape == (1, 64, 64, 3)
     assert expected.std() > 0.01  # a real image, not a constant the comparison would trivially pass
-    np.testing.assert_array_equal(actual, expected)
+    # Equal weights give equal pictures up to float rounding: where two tensors of one model sit in memory can pick
+    # another CPU kernel (~1e-6 apart on some AMD EPYCs); bit-equality is promised for one path on one machine.
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-4)
 
 
 def test_single_file_inpaint_with_text_to_image_config(tiny: dict[str, dict[str, Path]], tmp_path: Path) -> None:

@@ -245,9 +245,12 @@ def test_single_file_loads_the_folder_weights(
 def test_single_file_same_pixels(base15: LoadedPipeline, net15: LoadedControlNet, cn15: dict[str, Path]) -> None:
     single = load(cn15["a1111"], "sd15", cn15["config"])
     assert single.nbytes == net15.nbytes > 0
+    want, got = net15.model.state_dict(), single.model.state_dict()
+    assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want), "the same weights"
     a = controlled(base15, [net15], [edges("box")], [1.0])
     b = controlled(base15, [single], [edges("box")], [1.0])
-    assert np.array_equal(a, b)
+    # Equal weights, equal pictures up to float rounding (another memory placement can pick another CPU kernel).
+    assert np.abs(a.astype(np.float64) - b.astype(np.float64)).max() <= 1e-3 * max(1.0, float(np.abs(a).max()))
 
 
 # --------------------------------------------------------------------------- what it does

@@ -96,7 +96,9 @@ def test_single_file_and_folder_give_the_same_pixels(zhike: Zhike, tiny_sd15_sin
     assert spec.short_hash and len(spec.short_hash) == 10
     a = pixels(zhike, first(run(zhike, "txt2img", BASE)))
     b = pixels(zhike, first(run(zhike, "txt2img", {**BASE, "model": "tiny-file"})))
-    assert np.array_equal(a, b)
+    # Two loading paths of the same weights (bit-equal: tests/test_checkpoints.py) may round differently on some
+    # CPUs (~1e-6 in the floats): at most one grey level apart, almost everywhere none.
+    assert np.abs(a - b).max() <= 1 and (a != b).mean() < 0.01
 
 
 def test_png_carries_a1111_parameters_and_zhike_json(zhike: Zhike) -> None:
@@ -146,8 +148,8 @@ def test_long_prompt_is_encoded_whole_and_reported(zhike: Zhike) -> None:
     assert run(zhike, "txt2img", BASE).result["warnings"] == []
 
 
-def test_progress_steps_and_previews_are_recorded(zhike: Zhike) -> None:
-    zhike.settings.preview_every = 2
+def test_progress_is_recorded_and_previews_only_while_someone_watches(zhike: Zhike) -> None:
+    zhike.settings.preview_seconds = 0.0  # every step may have one: the test runs in milliseconds
     seen: list[tuple[int, int, bool]] = []
     orig = zhike.jobs.report_progress
 
@@ -156,10 +158,18 @@ def test_progress_steps_and_previews_are_recorded(zhike: Zhike) -> None:
         return orig(job_id, worker_id, **kw)
 
     zhike.jobs.report_progress = spy  # type: ignore[method-assign]
-    row = run(zhike, "txt2img", {**BASE, "steps": 6})
-    assert seen[-1][:2] == (6, 6)
-    assert any(p for _, _, p in seen)
+    alone = run(zhike, "txt2img", {**BASE, "steps": 6})
+    assert seen and seen[-1][:2] == (6, 6), "the last step is written"
+    assert not any(p for _, _, p in seen) and alone.preview is None, "nobody watched: no preview was made"
+
+    seen.clear()
+    job, _ = zhike.submit("txt2img", {**BASE, "steps": 6, "seed": 7}, "local")
+    zhike.jobs.watch(job.id)  # what an open event stream (the studio) does
+    assert Worker(zhike).run_one(job.id)
+    row = zhike.jobs.get(job.id)
+    assert any(p for _, _, p in seen), "watched: previews were written"
     assert row.preview is not None and Image.open(io.BytesIO(row.preview)).format == "JPEG"
+    assert row.preview_step is not None and 1 <= row.preview_step < 6
 
 
 @pytest.mark.parametrize(

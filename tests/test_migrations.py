@@ -56,16 +56,38 @@ def unpack(root: Path) -> tuple[Path, dict[str, Any]]:
     return root / "home", json.loads((root / "manifest.json").read_text())
 
 
-def table_rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table (but alembic_version), as SQLite stores them."""
+def table_rows(db: Path, like: Path | None = None) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (but alembic_version), as SQLite stores them; with `like`, only the columns that
+    database has (an upgraded database's rows as they were before the revisions added columns)."""
+    shape = columns(like or db)
+    con = sqlite3.connect(db)
+    try:
+        out = {}
+        for n, cols in sorted(shape.items()):
+            names = ", ".join('"' + c + '"' for c in cols)
+            out[n] = con.execute(f'SELECT {names} FROM "{n}" ORDER BY rowid').fetchall()
+        return out
+    finally:
+        con.close()
+
+
+def columns(db: Path) -> dict[str, list[str]]:
     con = sqlite3.connect(db)
     try:
         names = [
             r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name != 'alembic_version'")
         ]
-        return {n: con.execute(f'SELECT * FROM "{n}" ORDER BY rowid').fetchall() for n in sorted(names)}
+        return {n: [c[1] for c in con.execute(f'PRAGMA table_info("{n}")')] for n in sorted(names)}
     finally:
         con.close()
+
+
+def indexes(db: Path) -> list[tuple[str, str | None]]:
+    return [(name, sql) for kind, name, sql in schema(db) if kind == "index"]
+
+
+# The columns the revisions after the baseline add, in order: an upgraded home has these and nothing else new.
+ADDED = {"jobs": ["watched_until", "timings"]}
 
 
 def schema(db: Path) -> list[tuple[str, str, str | None]]:
@@ -128,10 +150,12 @@ def test_old_home_upgrades_in_place_and_keeps_everything(tmp_path: Path) -> None
     assert len(copy) == len(old_bytes)
     assert {i for i in range(len(copy)) if copy[i] != old_bytes[i]} <= HEADER_COUNTERS
     assert table_rows(bak) == old_rows and schema(bak) == old_schema
-    # Stamped and upgraded in place: every row and every index as before, files untouched.
+    # Stamped and upgraded in place: every row and every index as before (new columns empty), files untouched.
     assert revision_of(db) == [head()]
-    assert table_rows(db) == old_rows
-    assert schema(db) == old_schema
+    assert table_rows(db, like=bak) == old_rows
+    assert indexes(db) == indexes(bak)
+    assert columns(db) == {t: cols + ADDED.get(t, []) for t, cols in columns(bak).items()}
+    assert all(r[-len(ADDED["jobs"]) :] == (None,) * len(ADDED["jobs"]) for r in table_rows(db)["jobs"])
     assert file_hashes(home) == old_files
 
     # A real server on the upgraded home: a second start changes nothing, old secrets work, new jobs run.
@@ -273,7 +297,7 @@ def test_server_and_worker_starting_together_migrate_once(tmp_path: Path) -> Non
     assert [p.returncode for p in procs] == [0, 0], logs
     assert len(backups(home)) == 1 and revision_of(home / "zhike.db") == [head()]
     assert sum("upgraded the database schema" in log for log in logs) == 1, logs
-    assert table_rows(home / "zhike.db") == old_rows
+    assert table_rows(home / "zhike.db", like=backups(home)[0]) == old_rows
 
 
 REBUILD_USERS = '''
@@ -281,8 +305,8 @@ REBUILD_USERS = '''
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0099"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -302,8 +326,8 @@ FAILING = '''
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0099"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -312,7 +336,7 @@ def upgrade() -> None:
     op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
     with op.batch_alter_table("jobs") as batch:
         batch.add_column(sa.Column("priority", sa.Integer, nullable=True))
-    raise RuntimeError("migration 0002 failed")
+    raise RuntimeError("migration 0099 failed")
 
 
 def downgrade() -> None:
@@ -327,7 +351,7 @@ def extra_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     def add(source: str) -> None:
         folder = tmp_path / "versions"
         folder.mkdir()
-        (folder / "0002_test.py").write_text(source)
+        (folder / "0099_test.py").write_text(source.replace("{head}", head()))
         monkeypatch.setattr(migrations, "VERSION_DIRS", [*migrations.VERSION_DIRS, folder])
         migrations.scripts.cache_clear()
         dispose_engines()
@@ -341,14 +365,15 @@ def test_a_later_revision_copies_then_upgrades_and_a_table_rebuild_keeps_depende
 ) -> None:
     home, _ = unpack(tmp_path / "fx")
     db = home / "zhike.db"
-    old_rows = table_rows(db)
     open_home(home)
-    assert revision_of(db) == ["0001"] and len(backups(home)) == 1
+    current = head()
+    assert revision_of(db) == [current] and len(backups(home)) == 1
+    old_rows = table_rows(db)
 
     extra_revision(REBUILD_USERS)
     open_home(home)
     first, second = backups(home)
-    assert revision_of(second) == ["0001"] and revision_of(db) == ["0002"]
+    assert revision_of(second) == [current] and revision_of(db) == ["0099"]
     rows = table_rows(db)
     # sessions reference users ON DELETE CASCADE: rebuilding users must not empty them (foreign keys off)
     assert rows["sessions"] == old_rows["sessions"] and len(rows["sessions"]) == 2
@@ -368,10 +393,11 @@ def test_a_failing_revision_leaves_the_database_as_it_was(
     dispose_engines()
     before_rows, before_schema = table_rows(db), schema(db)
 
+    current = head()
     extra_revision(FAILING)
-    with pytest.raises(RuntimeError, match="migration 0002 failed"):
+    with pytest.raises(RuntimeError, match="migration 0099 failed"):
         open_home(home)
-    assert revision_of(db) == ["0001"]
+    assert revision_of(db) == [current]
     assert schema(db) == before_schema and table_rows(db) == before_rows  # no half_done table, no jobs.priority
 
 

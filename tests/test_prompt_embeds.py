@@ -47,7 +47,7 @@ def test_weights_change_only_the_weighted_tokens_direction(sd15: StableDiffusion
     up = encode_prompts(sd15, "sd15", "a (red:1.5) apple", "").prompt_embeds
     assert plain.shape == up.shape == (1, 77, plain.shape[-1])
     assert not torch.equal(plain, up)
-    assert torch.allclose(plain.mean(), up.mean(), atol=1e-5)  # A1111 restores the mean
+    assert torch.allclose(plain.mean(), up.mean(), rtol=1e-4, atol=1e-5)  # A1111 restores the mean (float32 sums)
     # "red" is token 2 (after BOS, "a"): the weighted token moves most.
     moved = (up - plain).abs().sum(-1)[0]
     assert moved[2] > moved[1] and moved[2] > moved[3]

@@ -172,6 +172,59 @@ def test_watermark_finds_the_asset_after_jpeg80_jpeg70_and_metadata_stripping(tm
     assert report["summary"]["en"].startswith("no valid")
 
 
+@needs_exiftool
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
+@pytest.mark.parametrize("scale", [0.75, 0.5])
+def test_watermark_survives_stripping_resizing_and_jpeg70(tmp_path: Path, name: str, scale: float) -> None:
+    """What a platform does to a picture, all at once: metadata stripped (exiftool), scaled down, JPEG quality 70.
+    The watermark sits on a grid relative to the picture's size, so the asset is still found by it alone."""
+    svc = service(tmp_path)
+    src = Image.fromarray(getattr(skdata, name)()).convert("RGB")
+    exported = svc.label_image(stored_png(src), "image/png", asset_row())
+    stripped = tmp_path / "stripped.png"
+    stripped.write_bytes(exported)
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-all=", str(stripped)], check=True)
+    img = Image.open(stripped)
+    small = img.convert("RGB").resize((round(img.width * scale), round(img.height * scale)), Image.BICUBIC)
+    buf = io.BytesIO()
+    small.save(buf, "JPEG", quality=70)
+    report = verify_file(
+        buf.getvalue(), svc, IdIndex(["a" * 16, ASSET_ID]), field="f", max_bytes=10**8, max_pixels=10**8
+    )
+    assert report["implicit"]["status"] == "absent" and report["c2pa"]["status"] == "absent"
+    assert report["watermark"]["status"] == "valid", report["watermark"]
+    assert report["watermark"]["bit_errors"] <= watermark.MAX_BIT_ERRORS
+    assert report["asset"]["id"] == ASSET_ID and report["asset"]["found_by"] == ["watermark"]
+
+
+def test_watermark_is_invisible_on_a_flat_backdrop_and_keeps_the_mode(tmp_path: Path) -> None:
+    """A studio backdrop (flat grey) is where a mark would show: at most 3 grey levels, no contour steps (ordered
+    dither), the colour unchanged (R, G and B move alike); L and RGBA images keep their mode and alpha."""
+    flat = Image.new("RGB", (768, 512), (200, 200, 200))
+    marked = np.asarray(watermark.embed(flat, ASSET_ID), np.int16)
+    diff = marked - 200
+    assert np.abs(diff).max() <= 3 and (diff[..., 0] == diff[..., 1]).all() and (diff[..., 1] == diff[..., 2]).all()
+    assert watermark.best_match(watermark.decode(Image.fromarray(marked.astype(np.uint8))), [ASSET_ID]) == (ASSET_ID, 0)
+    for mode in ("L", "LA", "RGBA"):
+        img = photo().convert(mode)
+        if mode == "RGBA":
+            img.putalpha(Image.linear_gradient("L").resize(img.size))
+        out = watermark.embed(img, ASSET_ID)
+        assert out.mode == mode and watermark.bit_errors(watermark.decode(out), ASSET_ID) == 0
+        if "A" in mode:
+            assert out.getchannel("A").tobytes() == img.getchannel("A").tobytes()
+
+
+def test_exports_made_before_the_grid_watermark_still_verify(tmp_path: Path) -> None:
+    """A JPEG re-encode of an export made with the version-1 (DWT-DCT-SVD) watermark, by the code before it: verify
+    reads the old mark when the current one is absent."""
+    data = (Path(__file__).parent / "fixtures" / "export_v1_watermark.jpg").read_bytes()
+    report = verify_file(
+        data, service(tmp_path), IdIndex(["b" * 16, ASSET_ID]), field="f", max_bytes=10**8, max_pixels=10**8
+    )
+    assert report["watermark"]["status"] == "valid" and report["asset"]["id"] == ASSET_ID
+
+
 def test_watermark_payload_matching_tolerates_a_few_bit_errors() -> None:
     """JPEG can flip a few of the 64 bits; matching against known ids allows MAX_BIT_ERRORS, noise never matches."""
     ids = [f"asset{i:011d}" for i in range(500)] + [ASSET_ID]
@@ -188,7 +241,7 @@ def test_watermark_payload_matching_tolerates_a_few_bit_errors() -> None:
 
 def test_small_image_skips_watermark_with_a_recorded_reason(tmp_path: Path) -> None:
     svc = service(tmp_path)
-    out = svc.label(stored_png(photo(200)), "image/png", asset_row())
+    out = svc.label(stored_png(photo(120)), "image/png", asset_row())
     assert "watermark" in out.skipped and "too small" in out.skipped["watermark"]
     assert out.applied == ["implicit", "c2pa"]
     report = svc.verify(out.data, "image/png", IdIndex([ASSET_ID]))

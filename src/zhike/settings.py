@@ -49,6 +49,18 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     cpu_offload: bool = Field(False, description="Keep idle sub-models in RAM, move each to the GPU in turn")
     model_cache_gb: float = Field(8.0, ge=0, description="RAM held by loaded models (LRU); 0 keeps none")
+    compile: bool = Field(
+        False, description="torch.compile the UNet on CUDA (first job of each size compiles; kernels cached on disk)"
+    )
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = Field(
+        "default", description="reduce-overhead adds CUDA graphs; max-autotune searches kernels (slow first compile)"
+    )
+    compile_backend: str = Field("inductor", description="torch.compile backend (inductor; aot_eager for tests)")
+    warmup: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="At start, load the default checkpoint and run a short generation (compiling it when compile is "
+        "on) in the background; auto: on CUDA only",
+    )
     allow_downloads: bool = Field(True, description="Allow `org/name` repo ids to be fetched from the hub")
     embedded_dir: Path | None = Field(None, description="Embedded weights; default $ZHIKE_HOME/models/embedded")
 
@@ -57,7 +69,14 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(30.0, gt=0, description="A running job whose lease is not renewed is retried")
     heartbeat_seconds: float = Field(5.0, gt=0)
     max_attempts: int = Field(3, ge=1, description="Attempts before a job whose workers keep dying fails")
-    preview_every: int = Field(5, ge=0, description="Store a preview every N steps (0: never)")
+    previews: bool = Field(True, description="Step previews for jobs someone follows (the studio, event streams)")
+    preview_seconds: float = Field(0.5, ge=0, description="Least time between two step previews of a job")
+    output_threads: int | None = Field(
+        None, ge=1, le=64, description="Threads that encode, store and label outputs (default: 2-4 by CPU count)"
+    )
+    max_finishing: int = Field(
+        2, ge=1, le=16, description="Jobs whose outputs may still be stored while the worker runs the next one"
+    )
     work_keep_seconds: float = Field(
         7 * 24 * 3600.0,
         gt=0,
@@ -97,6 +116,11 @@ class Settings(BaseSettings):
     label_visible_size: float = Field(0.05, ge=0.05, le=0.5, description="Text height / shorter side (>= 5%)")
     label_cert_path: Path | None = Field(None, description="C2PA signing chain PEM; unset: a generated dev cert")
     label_key_path: Path | None = Field(None, description="Private key PEM for label_cert_path")
+
+    @property
+    def torch_cache_dir(self) -> Path:
+        """Compiled kernels (torch.compile / inductor), kept across restarts."""
+        return self.home / "cache" / "torch"
 
     @property
     def labels_dir(self) -> Path:

@@ -183,3 +183,27 @@ def test_list_rows_keep_their_place_after_a_remove(server: Server, users: dict[s
     expect(err.first).to_be_visible()
     expect(page.locator("[data-field='loras.0'] [data-error-for]")).to_have_count(1)
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_step_previews_show_while_the_studio_follows_a_job(
+    server: Server, users: dict[str, str], new_context: Any
+) -> None:
+    """The page follows the job over SSE, which tells the worker someone watches: previews are made and shown
+    (as the latents' cheap RGB projection) before the result replaces them."""
+    page = open_studio(new_context(locale="en-US"), server)
+    sign_in(page, "alice", users["alice"])
+    page.click("label:has(#mode-pro)")
+    expect(page.locator("#pro-form")).to_have_attribute("data-loaded", "true")
+    page.select_option("#pro-op", "txt2img")
+    page.fill("#pro-prompt", "a slow teapot")
+    page.fill("#pro-steps", "150")
+    page.fill("#pro-width", "64")
+    page.fill("#pro-height", "64")
+    page.click("#pro-generate")
+    preview = page.locator("#result-image.preview")
+    expect(preview).to_be_visible(timeout=GENERATION_MS)
+    assert "/preview?step=" in (preview.get_attribute("src") or "")
+    page.wait_for_function("() => document.querySelector('#result-image').naturalWidth === 16")  # 8x8 latents, x2
+    shot(page, "create-preview-en")
+    result = page.locator("#result-image[data-asset-id]:not(.preview)")
+    expect(result).to_be_visible(timeout=GENERATION_MS)

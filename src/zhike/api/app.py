@@ -95,9 +95,11 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         worker = None
         if run_worker:
             from zhike.services.jobs.worker import start_background_worker
+            from zhike.services.warmup import start_warmup
 
             worker, _ = start_background_worker(zhike)
             log.info("embedded worker %s started", worker.worker_id)
+            start_warmup(zhike)
         yield
         if worker is not None:
             worker.stop.set()

@@ -5,7 +5,9 @@ The only module that talks to diffusers pipelines. Operations call `generate()` 
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -20,8 +22,18 @@ from zhike.backends.devices import dtype_for
 from zhike.backends.library_logs import quiet_library_logs
 from zhike.backends.loaders import LoadEnv, loader
 from zhike.backends.pipeline_classes import PIPELINES
-from zhike.backends.prompt_embeds import encode_prompts
+from zhike.backends.prompt_embeds import Encoded, encode_prompts
 from zhike.backends.schedulers import make_scheduler
+from zhike.backends.speed import (
+    CompileState,
+    SpeedSettings,
+    apply_vae_plan,
+    fall_back_to_eager,
+    free_bytes,
+    is_compile_error,
+    vae_plan,
+)
+from zhike.backends.speed import prepare as prepare_for_speed
 from zhike.core.specs import ModelSpec
 
 # Linear latent -> RGB approximations for cheap step previews (as A1111's "Approx cheap" and ComfyUI).
@@ -58,6 +70,11 @@ class LoadedPipeline:
     device: str
     base_nbytes: int
     load_seconds: float
+    compiled: CompileState = field(default_factory=CompileState)
+    # One generation at a time per model: the start-up warm-up and the worker must not compile or run it together.
+    run_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Recent prompt embeddings (the same prompt with another seed, a batch design's shared prompt): encoded once.
+    prompts: OrderedDict[tuple[Any, ...], Encoded] = field(default_factory=OrderedDict)
 
     @property
     def nbytes(self) -> int:
@@ -72,6 +89,8 @@ class Generation:
     images: list[Image.Image]
     seeds: list[int]
     warnings: list[str] = field(default_factory=list)
+    # Seconds: encode_prompt, denoise (the sampling loop), decode (VAE and conversion to images).
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def module_nbytes(pipe: DiffusionPipeline) -> int:
@@ -83,14 +102,19 @@ def module_nbytes(pipe: DiffusionPipeline) -> int:
     return total
 
 
-def load_pipeline(spec: ModelSpec, *, device: str, offload: bool, configs_root: Path) -> LoadedPipeline:
+def load_pipeline(
+    spec: ModelSpec, *, device: str, offload: bool, configs_root: Path, speed: SpeedSettings | None = None
+) -> LoadedPipeline:
     """Load a registered checkpoint from disk (never from the network)."""
     t0 = time.perf_counter()
     quiet_library_logs()
     dtype = dtype_for(device)
     cls = PIPELINES[(spec.family, "txt2img")]
+    # Zhike labels every export with its own invisible watermark: diffusers' SDXL one would be a second mark (and
+    # turns itself on whenever invisible-watermark happens to be installed).
+    no_mark: dict[str, Any] = {"add_watermarker": False} if spec.family == "sdxl" else {}
     if spec.format == "diffusers":
-        kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": True}
+        kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": True, **no_mark}
         if spec.family == "sd15":
             kwargs |= {"safety_checker": None, "requires_safety_checker": False}
         pipe = cls.from_pretrained(str(spec.path), **kwargs)
@@ -99,34 +123,59 @@ def load_pipeline(spec: ModelSpec, *, device: str, offload: bool, configs_root: 
         from zhike.backends.single_file import load_single_file_pipeline
 
         config_dir = spec.config_dir or family_config_dir(spec.family, configs_root)
-        pipe = load_single_file_pipeline(spec.path, spec.family, config_dir, dtype)
+        pipe = load_single_file_pipeline(spec.path, spec.family, config_dir, dtype, extra=no_mark)
     pipe.set_progress_bar_config(disable=True)
     if device == "cuda" and offload:
         pipe.enable_model_cpu_offload()
     else:
         pipe.to(device)
+    compiled = prepare_for_speed(pipe, device, speed or SpeedSettings())
     return LoadedPipeline(
-        pipe=pipe, spec=spec, device=device, base_nbytes=module_nbytes(pipe), load_seconds=time.perf_counter() - t0
+        pipe=pipe,
+        spec=spec,
+        device=device,
+        base_nbytes=module_nbytes(pipe),
+        load_seconds=time.perf_counter() - t0,
+        compiled=compiled,
     )
 
 
 @loader(family=("sd15", "sdxl"), kind="checkpoint", format=("diffusers", "single_file"))
 def _load_checkpoint(spec: ModelSpec, env: LoadEnv) -> LoadedPipeline:
-    return load_pipeline(spec, device=env.device, offload=env.cpu_offload, configs_root=env.configs_root)
+    return load_pipeline(
+        spec, device=env.device, offload=env.cpu_offload, configs_root=env.configs_root, speed=env.speed
+    )
 
 
-def latents_preview(latents: torch.Tensor, family: str) -> Image.Image:
+def start_preview(latents: torch.Tensor, family: str) -> Callable[[], Image.Image]:
+    """Start a step preview without waiting for the device: the linear latent->RGB projection is queued on the
+    latents' device and copied to pinned memory asynchronously; the returned function (called on the progress
+    writer's thread) waits for that copy alone and makes the image, at twice the latent size."""
     factors, bias = _LATENT_RGB.get(family, _LATENT_RGB["sd15"])
-    lat = latents[0].detach().float().cpu()
-    if lat.shape[0] != 4:
-        lat = lat[:4]
-    rgb = torch.einsum("chw,cr->hwr", lat, torch.tensor(factors)) + torch.tensor(bias)
-    arr = ((rgb + 1) / 2).clamp(0, 1).mul(255).byte().numpy()
-    img = Image.fromarray(arr, "RGB")
-    return img.resize((img.width * 2, img.height * 2), Image.BILINEAR)
+    with torch.no_grad():
+        lat = latents[0, :4].detach()
+        weights = torch.tensor(factors, device=lat.device, dtype=torch.float32)
+        rgb = torch.einsum("chw,cr->hwr", lat.float(), weights) + torch.tensor(bias, device=lat.device)
+        rgb = ((rgb + 1) / 2).clamp(0, 1).mul(255).to(torch.uint8)
+        if rgb.is_cuda:
+            host = torch.empty(rgb.shape, dtype=torch.uint8, pin_memory=True)
+            host.copy_(rgb, non_blocking=True)
+            copied = torch.cuda.Event()
+            copied.record()
+        else:
+            host, copied = rgb, None
+
+    def finish() -> Image.Image:
+        if copied is not None:
+            copied.synchronize()  # waits for this copy only, on this (writer) thread
+        img = Image.fromarray(host.numpy(), "RGB")
+        return img.resize((img.width * 2, img.height * 2), Image.BILINEAR)
+
+    return finish
 
 
-StepCallback = Callable[[int, int, Callable[[], Image.Image]], None]
+# (step, total, preview start): the op's progress hook (core.context.PreviewStart for the last argument)
+StepCallback = Callable[[int, int, Callable[[], Callable[[], Image.Image]]], None]
 
 
 @dataclass
@@ -173,13 +222,94 @@ def build_pipeline(loaded: LoadedPipeline, req: DiffusionRequest) -> DiffusionPi
         pipe = control_pipeline(base, family, req.mode, [c.model for c in req.controls], scheduler=scheduler)
     else:
         # dtype: without it from_pipe casts the shared (cached) modules to float32 in place.
-        pipe = PIPELINES[(family, req.mode)].from_pipe(base, scheduler=scheduler, dtype=base.dtype)
+        extra: dict[str, Any] = {"add_watermarker": False} if family == "sdxl" else {}
+        pipe = PIPELINES[(family, req.mode)].from_pipe(base, scheduler=scheduler, dtype=base.dtype, **extra)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
+PROMPT_CACHE = 32  # prompt embeddings kept per loaded model
+
+
+def _encoded(loaded: LoadedPipeline, pipe: DiffusionPipeline, req: DiffusionRequest) -> Encoded:
+    """A1111-style prompt embeddings, from the model's small cache when the same prompt ran lately (same LoRAs:
+    they change the text encoders)."""
+    guided = req.guidance > 1.0  # diffusers' do_classifier_free_guidance: the negative is read only then
+    key = (req.prompt, req.negative_prompt, req.clip_skip, guided, tuple((n, str(p), w) for n, p, w in req.loras))
+    hit = loaded.prompts.get(key)
+    if hit is not None:
+        loaded.prompts.move_to_end(key)
+        return hit
+    enc = encode_prompts(
+        pipe, loaded.spec.family, req.prompt, req.negative_prompt, clip_skip=req.clip_skip, guided=guided
+    )
+    loaded.prompts[key] = enc
+    while len(loaded.prompts) > PROMPT_CACHE:
+        loaded.prompts.popitem(last=False)
+    return enc
+
+
+class _Clock:
+    """Marks on the device's own timeline (CUDA events: reading them after the run costs the loop no sync) or the
+    host's (CPU)."""
+
+    def __init__(self, device: str) -> None:
+        self.cuda = device == "cuda" and torch.cuda.is_available()
+        self.marks: dict[str, Any] = {}
+
+    def mark(self, name: str) -> None:
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            self.marks[name] = event
+        else:
+            self.marks[name] = time.perf_counter()
+
+    def seconds(self, start: str, end: str) -> float:
+        a, b = self.marks.get(start), self.marks.get(end)
+        if a is None or b is None:
+            return 0.0
+        if self.cuda:
+            b.synchronize()
+            return round(a.elapsed_time(b) / 1000.0, 4)
+        return round(b - a, 4)
+
+
 def generate(loaded: LoadedPipeline, req: DiffusionRequest) -> Generation:
-    """Run one request. Image i of a batch uses seed + i, so any one image can be re-made alone."""
+    """Run one request. Image i of a batch uses seed + i, so any one image can be re-made alone.
+
+    With compile on, a compile error falls back to eager for this model (logged) and the request runs again."""
+    with loaded.run_lock:
+        try:
+            return _generate(loaded, req)
+        except Exception as e:
+            if not (loaded.compiled.active and is_compile_error(e)):
+                raise
+            fall_back_to_eager(loaded.pipe, loaded.compiled, e)
+            return _generate(loaded, req)
+
+
+def warm_up(loaded: LoadedPipeline, *, steps: int = 2) -> float:
+    """A short txt2img at the model's native size, batch 1: CUDA and cuDNN start-up, and with compile on, the
+    compile of the bucket most jobs use. Returns its seconds."""
+    side = 1024 if loaded.spec.family == "sdxl" else 512
+    req = DiffusionRequest(
+        mode="txt2img",
+        prompt="warm-up",
+        negative_prompt="",
+        width=side,
+        height=side,
+        steps=steps,
+        guidance=7.0,
+        seed=0,
+        scheduler="DPM++ 2M Karras",
+    )
+    started = time.perf_counter()
+    generate(loaded, req)
+    return time.perf_counter() - started
+
+
+def _generate(loaded: LoadedPipeline, req: DiffusionRequest) -> Generation:
     family = loaded.spec.family
     seeds = [req.seed + i for i in range(req.batch_size)]
     warnings: list[str] = []
@@ -193,13 +323,16 @@ def generate(loaded: LoadedPipeline, req: DiffusionRequest) -> Generation:
         return Generation(images=[kept.copy() for _ in seeds], seeds=seeds, warnings=warnings)
 
     pipe = build_pipeline(loaded, req)
+    clock = _Clock(loaded.device)
     with ExitStack() as stack:
         if req.loras:
             from zhike.backends.lora import loras_applied
 
             stack.enter_context(loras_applied(loaded.pipe, req.loras))
         # 2. Prompt embeddings A1111-style (weights, BREAK, 75-token chunks: long prompts are not cut).
-        enc = encode_prompts(pipe, family, req.prompt, req.negative_prompt, clip_skip=req.clip_skip)
+        clock.mark("start")
+        enc = _encoded(loaded, pipe, req)
+        clock.mark("encoded")
         if enc.chunks > 1:
             warnings.append(
                 f"the prompt is {enc.prompt_tokens} tokens; the text encoder reads 75 at a time, so it was encoded "
@@ -210,9 +343,11 @@ def generate(loaded: LoadedPipeline, req: DiffusionRequest) -> Generation:
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
 
         def step_end(p: DiffusionPipeline, i: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            if i + 1 == p.num_timesteps:
+                clock.mark("denoised")
             if req.on_step is not None:
                 latents = kwargs["latents"]
-                req.on_step(i + 1, p.num_timesteps, lambda: latents_preview(latents, family))
+                req.on_step(i + 1, p.num_timesteps, lambda: start_preview(latents, family))
             return kwargs
 
         call: dict[str, Any] = {
@@ -254,6 +389,15 @@ def generate(loaded: LoadedPipeline, req: DiffusionRequest) -> Generation:
             )
         if family == "sdxl" and req.mode != "txt2img":
             call |= {"target_size": (req.height, req.width), "original_size": (req.height, req.width)}
+        apply_vae_plan(pipe, vae_plan(req.width, req.height, req.batch_size, loaded.device, free_bytes(loaded.device)))
         with torch.inference_mode():
             out = pipe(**call)
-    return Generation(images=list(out.images), seeds=seeds, warnings=warnings)
+        clock.mark("end")
+    if loaded.compiled.active:
+        loaded.compiled.buckets.add((req.mode, req.batch_size, req.height, req.width, len(req.controls)))
+    timings = {
+        "encode_prompt": clock.seconds("start", "encoded"),
+        "denoise": clock.seconds("encoded", "denoised"),  # with the pipeline's preparation of the latents
+        "decode": clock.seconds("denoised", "end"),  # VAE, and the conversion to images
+    }
+    return Generation(images=list(out.images), seeds=seeds, warnings=warnings, timings=timings)

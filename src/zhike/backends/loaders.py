@@ -16,10 +16,11 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from zhike.backends.speed import SpeedSettings
 from zhike.core.errors import ModelError
 from zhike.core.specs import ModelSpec
 
@@ -43,6 +44,7 @@ class LoadEnv:
     device: str
     cpu_offload: bool = False
     configs_root: Path = Path()  # generated diffusers config folders for single-file checkpoints
+    speed: SpeedSettings = field(default_factory=SpeedSettings)  # compile, and how (backends/speed.py)
 
 
 Loader = Callable[[ModelSpec, LoadEnv], Any]
@@ -101,10 +103,18 @@ def find_loader(spec: ModelSpec) -> Loader:
 class ModelLoaders:
     """The registry bound to this process's device settings: what the container gives the ModelManager."""
 
-    def __init__(self, *, device_setting: str = "auto", cpu_offload: bool = False, configs_root: Path = Path()) -> None:
+    def __init__(
+        self,
+        *,
+        device_setting: str = "auto",
+        cpu_offload: bool = False,
+        configs_root: Path = Path(),
+        speed: SpeedSettings | None = None,
+    ) -> None:
         self.device_setting = device_setting
         self.cpu_offload = cpu_offload
         self.configs_root = configs_root
+        self.speed = speed or SpeedSettings()
         self._device: str | None = None
 
     @property
@@ -116,7 +126,9 @@ class ModelLoaders:
         return self._device
 
     def load(self, spec: ModelSpec) -> Any:
-        env = LoadEnv(device=self.device, cpu_offload=self.cpu_offload, configs_root=self.configs_root)
+        env = LoadEnv(
+            device=self.device, cpu_offload=self.cpu_offload, configs_root=self.configs_root, speed=self.speed
+        )
         return find_loader(spec)(spec, env)
 
     def release(self) -> None:

@@ -25,7 +25,7 @@ class Chunk:
 @dataclass
 class Encoded:
     prompt_embeds: torch.Tensor
-    negative_prompt_embeds: torch.Tensor
+    negative_prompt_embeds: torch.Tensor | None  # None: not needed (no guidance)
     pooled: torch.Tensor | None
     negative_pooled: torch.Tensor | None
     prompt_tokens: int
@@ -109,23 +109,31 @@ def _pad_chunks(a: list[Chunk], b: list[Chunk], empty: Chunk) -> None:
 
 
 @torch.no_grad()
-def encode_prompts(pipe, family: str, prompt: str, negative: str, *, clip_skip: int = 1) -> Encoded:  # type: ignore[no-untyped-def]
-    """Embeddings for a pipeline's prompt_embeds/negative_prompt_embeds (+ pooled for SDXL)."""
+def encode_prompts(  # type: ignore[no-untyped-def]
+    pipe, family: str, prompt: str, negative: str, *, clip_skip: int = 1, guided: bool = True
+) -> Encoded:
+    """Embeddings for a pipeline's prompt_embeds/negative_prompt_embeds (+ pooled for SDXL).
+
+    No text-encoder pass is wasted: without guidance (CFG <= 1) the pipeline never reads the negative, so it is not
+    encoded (None); SDXL's empty negative is zeros (diffusers' force_zeros_for_empty_prompt), not an encoding of "".
+    """
     device = pipe._execution_device
     if family == "sdxl":
-        return _encode_sdxl(pipe, prompt, negative, clip_skip=clip_skip, device=device)
+        return _encode_sdxl(pipe, prompt, negative, clip_skip=clip_skip, device=device, guided=guided)
     pos, n_tokens = build_chunks(pipe.tokenizer, prompt)
     neg, _ = build_chunks(pipe.tokenizer, negative)
     _pad_chunks(pos, neg, build_chunks(pipe.tokenizer, "")[0][0])
     # clip_skip 1 = the last layer as it comes out (final norm applied); 2 = the one before, normed as A1111 does.
     layer = None if clip_skip <= 1 else -clip_skip
     p, _ = _encode(pipe.text_encoder, pos, layer=layer, norm=layer is not None, device=device)
-    n, _ = _encode(pipe.text_encoder, neg, layer=layer, norm=layer is not None, device=device)
+    n = _encode(pipe.text_encoder, neg, layer=layer, norm=layer is not None, device=device)[0] if guided else None
     return Encoded(p, n, None, None, n_tokens, len(pos))
 
 
-def _encode_sdxl(pipe, prompt: str, negative: str, *, clip_skip: int, device) -> Encoded:  # type: ignore[no-untyped-def]
+def _encode_sdxl(pipe, prompt: str, negative: str, *, clip_skip: int, device, guided: bool) -> Encoded:  # type: ignore[no-untyped-def]
     layer = -(1 + clip_skip)  # SDXL reads the penultimate layer of both encoders (diffusers and A1111 alike)
+    zeros = not negative and getattr(pipe.config, "force_zeros_for_empty_prompt", False)
+    encode_negative = guided and not zeros
     embeds: list[torch.Tensor] = []
     neg_embeds: list[torch.Tensor] = []
     pooled = neg_pooled = None
@@ -137,12 +145,14 @@ def _encode_sdxl(pipe, prompt: str, negative: str, *, clip_skip: int, device) ->
         neg, _ = build_chunks(tokenizer, negative)
         _pad_chunks(pos, neg, build_chunks(tokenizer, "")[0][0])
         h, pooled = _encode(encoder, pos, layer=layer, device=device)
-        nh, neg_pooled = _encode(encoder, neg, layer=layer, device=device)
         embeds.append(h)
-        neg_embeds.append(nh)
+        if encode_negative:
+            nh, neg_pooled = _encode(encoder, neg, layer=layer, device=device)
+            neg_embeds.append(nh)
         n_chunks = len(pos)
-    p, n = torch.cat(embeds, dim=-1), torch.cat(neg_embeds, dim=-1)
-    if not negative and getattr(pipe.config, "force_zeros_for_empty_prompt", False):
+    p = torch.cat(embeds, dim=-1)
+    n = torch.cat(neg_embeds, dim=-1) if encode_negative else None
+    if guided and zeros:
         # diffusers' SDXL default: an empty negative prompt is zeros, not the encoding of "".
         n, neg_pooled = torch.zeros_like(p), torch.zeros_like(pooled)
     return Encoded(p, n, pooled, neg_pooled, n_tokens, n_chunks)

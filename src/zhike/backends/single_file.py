@@ -30,6 +30,7 @@ def load_single_file_pipeline(
     torch_dtype: torch.dtype | None = None,
     *,
     variant: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> DiffusionPipeline:
     """Build a diffusers pipeline from one ``.safetensors`` checkpoint, fully offline.
 
@@ -72,6 +73,7 @@ def load_single_file_pipeline(
     }
     if family == "sd15":
         kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    kwargs.update(extra or {})  # e.g. add_watermarker=False
 
     try:
         unet_in = _config_in_channels(config_dir)

@@ -132,7 +132,11 @@ def run_job_with_progress(z: Zhike, job_id: str) -> JobRow:
     ) as bar:
         task = bar.add_task("working", total=None)
         worker.on_progress = lambda _jid, step, total: bar.update(task, total=total, completed=step)
-        if not worker.run_one(job_id):
+        try:
+            ran = worker.run_one(job_id)
+        finally:
+            worker.close()  # waits for the outputs to be stored and the job committed
+        if not ran:
             row = z.jobs.get(job_id)
             while not row.done:
                 row = z.jobs.wait(job_id, None, timeout=1.0, since=row.updated_at)

@@ -71,8 +71,11 @@ def worker() -> None:
 
     z = common.services()
     common.run_cli(lambda: z.engine)
+    from zhike.services.warmup import start_warmup
+
     w = Worker(z)
     out.print(f"worker {w.worker_id} waiting for jobs")
+    start_warmup(z)
     try:
         w.run_forever()
     except KeyboardInterrupt:

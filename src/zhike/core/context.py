@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from PIL import Image
 
 from zhike.core.errors import JobCancelled
-from zhike.core.rows import AssetRow, Blobs, StagedAsset
+from zhike.core.rows import AssetRow, Blobs, StagedAsset, new_asset_id
 from zhike.core.specs import Catalog, ModelSpec
 from zhike.core.work import JobWork
 
@@ -52,6 +53,7 @@ class Assets(Protocol):
         parent_id: str | None = None,
         tags: list[str] | None = None,
         dpi: int | None = None,
+        asset_id: str | None = None,
     ) -> StagedAsset: ...
 
 
@@ -94,8 +96,14 @@ class PrepareEnv:
     templates: Templates
 
 
-# (step, total, preview image or None) -> (still_owned, cancel_requested); the sink encodes and stores the preview
-ProgressSink = Callable[[int, int, Image.Image | None], tuple[bool, bool]]
+# A step preview in two halves. Calling it, on the op's thread, starts the preview and must be cheap (on a GPU it
+# only queues a small projection and an asynchronous copy: no device sync); the function it returns gives the image
+# and is called later on the worker's progress-writer thread, where waiting for the copy costs the op nothing.
+PreviewStart = Callable[[], Callable[[], Image.Image]]
+# (step, total, the preview's second half or None): hands progress to the worker, which writes it off this thread.
+ProgressSink = Callable[[int, int, Callable[[], Image.Image] | None], None]
+# Runs a function on the worker's output pool and returns its future (encoding, storing, labelling outputs).
+Offload = Callable[[Callable[[], Any]], "Future[Any]"]
 
 
 @dataclass
@@ -110,34 +118,43 @@ class RunContext:
     sink: ProgressSink
     # The job's work folder: checkpoints a later attempt of this job reuses (core/work.py)
     work: JobWork
-    preview_every: int = 5
-    min_interval: float = 0.1
+    # Seconds between two step previews while someone follows the job; None: no previews at all.
+    preview_seconds: float | None = 0.5
     # The image safety checker for finished generated images (True = flagged); None when none is installed.
     screen_images: Callable[[list[Image.Image]], list[bool]] | None = None
+    # Where outputs are encoded and stored: the worker's pool (overlapping the next image or job), None: inline.
+    offload: Offload | None = None
+    # Makes the labelled export of a stored output while its pixels are at hand (the worker's ExportService), on
+    # the thread that stored it; None: exports are labelled when first asked for.
+    prepare_export: Callable[[StagedAsset, Image.Image], None] | None = None
     staged: list[StagedAsset] = field(default_factory=list)
-    lost: bool = False  # set by the heartbeat when another worker took the job over
-    _last_write: float = 0.0
+    pending: list[Future[StagedAsset]] = field(default_factory=list)
+    # Seconds per phase that the op measures itself (load, denoise, decode...): the job's timings include them.
+    timings: dict[str, float] = field(default_factory=dict)
+    # Set by the worker's threads, read here: the lease went to another worker, the user cancelled, someone watches.
+    lost: bool = False
+    cancel_requested: bool = False
+    watched: bool = False
+    _last_preview: float = -1e9
 
-    def progress(self, step: int, total: int, preview: Callable[[], Image.Image] | None = None) -> None:
+    def progress(self, step: int, total: int, preview: PreviewStart | None = None) -> None:
         """Report a step; raises JobCancelled when the user cancelled or the lease was lost.
 
-        Writes are throttled (the last step and preview steps always go through) so progress costs
-        little even with fast steps.
+        Costs the calling thread a flag check and a hand-over: the worker writes progress to the database on its
+        own thread, in batches. A preview is started only while someone watches the job and at most once per
+        `preview_seconds`; the last step never gets one (the result follows at once).
         """
         if self.lost:
             raise JobCancelled("lease lost")
-        now = time.monotonic()
-        want_preview = preview is not None and self.preview_every > 0 and step % self.preview_every == 0
-        if not (want_preview or step >= total or now - self._last_write >= self.min_interval):
-            return
-        image = preview() if want_preview and preview is not None and step < total else None
-        self._last_write = now
-        owned, cancel = self.sink(step, total, image)
-        if not owned:
-            self.lost = True
-            raise JobCancelled("lease lost")
-        if cancel:
+        if self.cancel_requested:
             raise JobCancelled("cancelled by the user")
+        finish = None
+        if preview is not None and self.watched and self.preview_seconds is not None and step < total:
+            now = time.monotonic()
+            if now - self._last_preview >= self.preview_seconds:
+                self._last_preview = now
+                finish = preview()
+        self.sink(step, total, finish)
 
     def load_image(self, asset_id: str, *, field: str) -> Image.Image:
         return self.assets.open_image(asset_id, owner_id=self.owner_id, field=field)
@@ -154,21 +171,44 @@ class RunContext:
         tags: list[str] | None = None,
         dpi: int | None = None,
     ) -> str:
-        staged = self.assets.stage_image(
-            image,
-            owner_id=self.owner_id,
-            job_id=self.job_id,
-            op=self.op,
-            params=params,
-            seed=seed,
-            model=model,
-            model_hash=model_hash,
-            parent_id=parent_id,
-            tags=tags,
-            dpi=dpi,
-        )
-        self.staged.append(staged)
-        return staged.row.id
+        """Store an output (PNG with its parameters) and return its asset id at once: the encoding, storing and
+        labelling run on the worker's output pool while the op goes on; the job completes when they are done."""
+        asset_id = new_asset_id()
+
+        def stage() -> StagedAsset:
+            staged = self.assets.stage_image(
+                image,
+                owner_id=self.owner_id,
+                job_id=self.job_id,
+                op=self.op,
+                params=params,
+                seed=seed,
+                model=model,
+                model_hash=model_hash,
+                parent_id=parent_id,
+                tags=tags,
+                dpi=dpi,
+                asset_id=asset_id,
+            )
+            if self.prepare_export is not None:
+                self.prepare_export(staged, image)
+            return staged
+
+        if self.offload is None:
+            self.staged.append(stage())
+        else:
+            self.pending.append(self.offload(stage))
+        return asset_id
+
+    def staged_output(self, asset_id: str) -> StagedAsset:
+        """The staged output `save_image` returned `asset_id` for, once it is stored (waits for the pool)."""
+        self.settle()
+        return next(s for s in self.staged if s.row.id == asset_id)
+
+    def settle(self) -> None:
+        """Wait for the outputs still being stored; the first failure is raised (the job fails with it)."""
+        while self.pending:
+            self.staged.append(self.pending.pop(0).result())
 
     def record_staged(self, key: str, staged: StagedAsset, **data: Any) -> None:
         """Checkpoint a staged output under `key` (its bytes are in the blob store already), with `data` the op needs

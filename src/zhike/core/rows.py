@@ -11,6 +11,7 @@ Secrets stay in their service: UserRow has no password hash and KeyRow no key ha
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -21,6 +22,11 @@ JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: tuple[JobState, ...] = ("succeeded", "failed", "cancelled")
 Origin = Literal["generated", "upload"]
 Role = Literal["admin", "user"]
+
+
+def new_asset_id() -> str:
+    """16 URL-safe characters; made before an output is stored, so its watermark and labels can name it."""
+    return secrets.token_urlsafe(12).replace("-", "a").replace("_", "b")
 
 
 class _Row:
@@ -63,6 +69,8 @@ class JobRow(_Row):
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: float  # epoch seconds
+    watched_until: float | None  # epoch seconds: someone follows the job (SSE, preview polls) until then
+    timings: dict[str, float] | None  # seconds per stage (queue, load, denoise, decode, save, label, commit...)
 
     @property
     def done(self) -> bool:

@@ -363,7 +363,7 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
             text = f"{batch_data.where(n)} [{size_id}]: {message or 'not rendered'}"
             result.errors.append(RowError(row=n, size=size_id, message=text))
         done += 1
-        ctx.progress(done, total, (lambda im=shown: im) if shown is not None else None)
+        ctx.progress(done, total, (lambda im=shown: lambda: im) if shown is not None else None)
 
     def stage(
         rendered: Image.Image, n: int, row: dict[str, str], size_id: str, seed: int | None, parent: Any, key: str
@@ -391,6 +391,8 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
         except Exception as e:  # one broken design must not lose the others
             log.exception("job %s row %d size %s", ctx.job_id, n, size_id)
             return None, hide_paths(f"internal error: {type(e).__name__}: {e}")
+        if ctx.prepare_export is not None:  # labelled here, in parallel with the rendering: the ZIP finds it ready
+            ctx.prepare_export(item, rendered)
         item.data = None  # the bytes are in the blob store; holding thousands would fill the memory
         ctx.record_staged(key, item)
         log_render(n, size_id)

@@ -309,7 +309,7 @@ def run_diffusion(
         ctx.progress(step_offset + i, total_override or n, preview)
 
     with ctx.models.use_named(p.model, kind="checkpoint") as loaded:
-        t_loaded = time.perf_counter()
+        ctx.timings["load"] = ctx.timings.get("load", 0.0) + round(time.perf_counter() - t0, 4)
         req = diffusion.DiffusionRequest(
             mode=mode,
             prompt=p.prompt,
@@ -331,16 +331,11 @@ def run_diffusion(
         )
         gen = diffusion.generate(loaded, req)
         spec = loaded.spec
-    t_run = time.perf_counter()
-    result = ImagesResult(
-        images=[],
-        model=spec.name,
-        warnings=gen.warnings,
-        timings={"load": round(t_loaded - t0, 4), "generate": round(t_run - t_loaded, 4)},
-    )
-    if save:
+    for phase, seconds in gen.timings.items():  # a hires job runs two passes: its phases add up
+        ctx.timings[phase] = round(ctx.timings.get(phase, 0.0) + seconds, 4)
+    result = ImagesResult(images=[], model=spec.name, warnings=gen.warnings, timings=dict(ctx.timings))
+    if save:  # stored (and labelled) on the worker's output pool while the next image or job starts
         save_outputs(ctx, result, gen.images, gen.seeds, p, parent_id=parent_id, model_hash=spec.short_hash)
-        result.timings["save"] = round(time.perf_counter() - t_run, 4)
     return result, gen.images
 
 

@@ -101,11 +101,10 @@ def hires(ctx: RunContext, p: HiresParams) -> ImagesResult:
     w, h = hires_size(p)
     refine = p.model_copy(update={"steps": refine_steps, "batch_size": 1})
     finals: list[Image.Image] = []
-    timings = dict(first.timings)
     for i, img in enumerate(images):
         # Each image of the batch is refined with its own seed, so image i is re-made by seed + i alone.
         one = refine.model_copy(update={"seed": p.seed + i})
-        second, out = run_diffusion(
+        _, out = run_diffusion(
             ctx,
             one,
             mode="img2img",
@@ -118,7 +117,7 @@ def hires(ctx: RunContext, p: HiresParams) -> ImagesResult:
             total_override=total,
         )
         finals += out
-        timings["refine"] = timings.get("refine", 0.0) + second.timings["generate"]
-    result = ImagesResult(images=[], model=first.model, warnings=first.warnings, timings=timings)
+    # Both passes' phases, added up (ctx.timings: load, encode_prompt, denoise, decode)
+    result = ImagesResult(images=[], model=first.model, warnings=first.warnings, timings=dict(ctx.timings))
     save_outputs(ctx, result, finals, [p.seed + i for i in range(len(finals))], p, parent_id=None, tags=["hires"])
     return result

@@ -443,9 +443,9 @@ def resize_design(ctx: RunContext, p: ResizeDesignParams) -> ResizeDesignResult:
                 seconds=round(time.perf_counter() - t, 4),
             )
         )
-        ctx.record_staged(
+        ctx.record_staged(  # a checkpoint names a stored file: wait for this one's
             key,
-            ctx.staged[-1],
+            ctx.staged_output(aid),
             image=result.images[-1].model_dump(mode="json"),
             output=result.outputs[-1].model_dump(mode="json"),
         )

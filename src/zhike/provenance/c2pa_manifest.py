@@ -85,6 +85,7 @@ class C2paSigner:
         self.creds = creds
         self._lock = threading.Lock()
         self._context: Any = None
+        self._signer: Any = None  # parsed once: the key and chain are the same for every export
 
     def _ctx(self) -> Any:
         import c2pa
@@ -101,9 +102,10 @@ class C2paSigner:
         import c2pa
 
         with self._lock:
-            signer = c2pa.Signer.from_info(
-                c2pa.C2paSignerInfo(b"es256", self.creds.chain_pem, self.creds.key_pem, None)
-            )
+            if self._signer is None:
+                self._signer = c2pa.Signer.from_info(
+                    c2pa.C2paSignerInfo(b"es256", self.creds.chain_pem, self.creds.key_pem, None)
+                )
             with c2pa.Builder(manifest, context=self._ctx()) as builder:
                 if parent is not None:
                     ingredient = {
@@ -115,8 +117,7 @@ class C2paSigner:
                     ingredient = {k: v for k, v in ingredient.items() if v is not None}
                     builder.add_ingredient(ingredient, parent.mime, io.BytesIO(parent.data))
                 out = io.BytesIO()
-                builder.sign(signer, mime, io.BytesIO(data), out)
-            signer.close()
+                builder.sign(self._signer, mime, io.BytesIO(data), out)
         return out.getvalue()
 
 

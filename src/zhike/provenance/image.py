@@ -5,27 +5,26 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
+from zhike.core import png
 from zhike.provenance import visible, watermark, xmp
 from zhike.provenance.labels import LabelContext, LabelKeys, Labelled
 from zhike.provenance.verify import verify_image
 
 
-def _reencode(img: Image.Image, original: Image.Image, original_data: bytes, mime: str) -> bytes:
-    """Save changed pixels in the original format, keeping its text chunks, DPI, ICC profile and EXIF."""
+def _reencode(img: Image.Image, original_data: bytes, mime: str) -> bytes:
+    """Changed pixels in the original's format, keeping its metadata: a PNG keeps every chunk (text, ICC, DPI,
+    EXIF) and is written by the fast PNG writer; JPEG and WebP keep their ICC profile, EXIF and DPI."""
+    if mime == "image/png" and img.mode in png.COLOUR_TYPE:
+        return png.with_pixels(original_data, img)
+    original = Image.open(io.BytesIO(original_data))  # reads the header and metadata, not the pixels
+    keep: dict[str, Any] = {k: original.info[k] for k in ("icc_profile", "exif", "dpi") if original.info.get(k)}
     buf = io.BytesIO()
-    keep: dict[str, Any] = {}
-    for key in ("icc_profile", "exif", "dpi"):
-        if original.info.get(key):
-            keep[key] = original.info[key]
-    if mime == "image/png":
-        info = PngImagePlugin.PngInfo()
-        for k, v in (getattr(original, "text", None) or {}).items():
-            if k != "XML:com.adobe.xmp":  # ours replaces it
-                info.add_text(k, v)
-        img.save(buf, format="PNG", pnginfo=info, compress_level=4, **keep)
-    elif mime == "image/jpeg":
+    if mime == "image/png":  # a mode the fast writer does not take
+        text = {k: v for k, v in (getattr(original, "text", None) or {}).items() if k != "XML:com.adobe.xmp"}
+        return png.encode(img, text=text, **keep)
+    if mime == "image/jpeg":
         img.convert("RGB").save(buf, format="JPEG", quality=95, **keep)
     else:
         lossless = b"VP8L" in original_data[12:64]  # keep a lossless WebP lossless
@@ -37,14 +36,16 @@ class ImageLabeler:
     kind = "image"
     mimes = frozenset({"image/png", "image/jpeg", "image/webp"})
 
-    def label(self, data: bytes, mime: str, ctx: LabelContext) -> Labelled:
+    def label(self, data: bytes | None, mime: str, ctx: LabelContext) -> Labelled:
+        """`data` None: the file is made here from `ctx.pixels` with `ctx.encode`, once, after the pixel labels."""
         cfg, aid = ctx.config, ctx.asset.id
-        out = Labelled(data, mime)
-        original = img = None
-        if cfg.visible or cfg.watermark:
-            original = Image.open(io.BytesIO(data))
-            original.load()
-            img = original
+        img = ctx.pixels
+        if img is None and (cfg.visible or cfg.watermark):
+            assert data is not None
+            img = Image.open(io.BytesIO(data))
+            img.load()
+        original = img
+        out = Labelled(b"", mime)
         # 1. Pixels: the explicit mark first, so the watermark also covers it.
         if cfg.visible and img is not None:
             img = visible.apply(img, cfg.visible_text, position=cfg.visible_position, fraction=cfg.visible_size)
@@ -56,8 +57,12 @@ class ImageLabeler:
             else:
                 img = watermark.embed(img, aid)
                 out.applied.append("watermark")
-        if img is not None and img is not original and original is not None:
-            data = _reencode(img, original, data, mime)
+        if data is None:
+            assert img is not None and ctx.encode is not None
+            data = ctx.encode(img)
+        elif img is not original:
+            assert img is not None
+            data = ctx.encode(img) if ctx.encode is not None else _reencode(img, data, mime)
         # 2. Implicit label into the container (no re-encode).
         if cfg.implicit:
             packet = xmp.build_packet(ctx.tc260_fields)
@@ -66,7 +71,7 @@ class ImageLabeler:
             elif mime == "image/jpeg":
                 data = xmp.insert_jpeg(data, packet)
             else:
-                head = img or Image.open(io.BytesIO(data))
+                head = img if img is not None else Image.open(io.BytesIO(data))
                 alpha = head.mode in ("RGBA", "LA") or "transparency" in head.info
                 data = xmp.insert_webp(data, packet, width=head.width, height=head.height, has_alpha=alpha)
             out.applied.append("implicit")

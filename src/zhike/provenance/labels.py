@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from zhike.core.rows import AssetRow
     from zhike.provenance.c2pa_manifest import Ingredient
     from zhike.provenance.visible import Position
@@ -75,6 +77,10 @@ class LabelContext:
     tc260_fields: dict[str, str]
     parent_ingredient: Callable[[], Ingredient | None]
     sign: Callable[[bytes, str, LabelContext, dict[str, Any]], bytes]  # the LabelService's C2PA signer
+    # The picture the caller already holds decoded (saves a decode), and how to write it when the file is made from
+    # the pixels here (a thumbnail: encoded once, after the pixel labels). Both optional.
+    pixels: Image.Image | None = None
+    encode: Callable[[Image.Image], bytes] | None = None
 
     def sign_c2pa(self, data: bytes, mime: str, *, labels: dict[str, Any] | None = None) -> bytes:
         return self.sign(data, mime, self, labels or {})
@@ -96,6 +102,6 @@ class MediaLabeler(Protocol):
     kind: str  # "image", "audio", "video"
     mimes: frozenset[str]
 
-    def label(self, data: bytes, mime: str, ctx: LabelContext) -> Labelled: ...
+    def label(self, data: bytes | None, mime: str, ctx: LabelContext) -> Labelled: ...
 
     def verify(self, data: bytes, mime: str, keys: LabelKeys, lookup: Any) -> dict[str, Any]: ...

@@ -31,6 +31,8 @@ from zhike.provenance.image import ImageLabeler
 from zhike.provenance.labels import LabelConfig, LabelContext, LabelKeys, Labelled, MediaLabeler
 
 if TYPE_CHECKING:
+    from PIL.Image import Image
+
     from zhike.core.rows import AssetRow
     from zhike.provenance.c2pa_manifest import C2paSigner, Ingredient
     from zhike.settings import Settings
@@ -84,20 +86,40 @@ class LabelService:
         return next((lb for lb in self.labelers if mime in lb.mimes), None)
 
     # -- entry points ----------------------------------------------------------------------------------
-    def label_image(self, data: bytes, mime: str, asset: AssetRow, parent: AssetRow | None = None) -> bytes:
-        """The export bytes of a stored image: labelled if it is generated and any label is on, else `data`."""
-        return self.label(data, mime, asset, parent).data
+    def label_image(
+        self, data: bytes, mime: str, asset: AssetRow, parent: AssetRow | None = None, *, pixels: Image | None = None
+    ) -> bytes:
+        """The export bytes of a stored image: labelled if it is generated and any label is on, else `data`.
+        `pixels`: the decoded picture, when the caller holds it (saves decoding `data` again)."""
+        return self.label(data, mime, asset, parent, pixels=pixels).data
 
-    def label(self, data: bytes, mime: str, asset: AssetRow, parent: AssetRow | None = None) -> Labelled:
-        """Label stored bytes for export (any media kind with a registered labeler); reports what was skipped."""
+    def label(
+        self,
+        data: bytes | None,
+        mime: str,
+        asset: AssetRow,
+        parent: AssetRow | None = None,
+        *,
+        pixels: Image | None = None,
+        encode: Callable[[Image], bytes] | None = None,
+    ) -> Labelled:
+        """Label a file for export (any media kind with a registered labeler); reports what was skipped.
+
+        `data` None, with `pixels` and `encode`: the file is made here, encoded once after the pixel labels."""
+        if data is None and (pixels is None or encode is None):
+            raise ValueError("label() needs data, or pixels and encode")
+
+        def unlabelled(why: str) -> Labelled:
+            return Labelled(data if data is not None else encode(pixels), mime, skipped={"all": why})  # type: ignore[misc]
+
         if not self.config.any:
-            return Labelled(data, mime, skipped={"all": "labels are turned off in this deployment's settings"})
+            return unlabelled("labels are turned off in this deployment's settings")
         if asset.origin == "upload":
             # An upload is the user's own file, not AI output: labelling it "AI生成" would be false.
-            return Labelled(data, mime, skipped={"all": "uploaded file, not AI-generated / 用户上传，非AI生成"})
+            return unlabelled("uploaded file, not AI-generated / 用户上传，非AI生成")
         labeler = self.labeler_for(mime)
         if labeler is None:
-            return Labelled(data, mime, skipped={"all": f"no labeler for {mime}"})
+            return unlabelled(f"no labeler for {mime}")
         ctx = LabelContext(
             asset=asset,
             parent=parent,
@@ -105,6 +127,8 @@ class LabelService:
             tc260_fields=self.tc260_fields(asset),
             parent_ingredient=lambda: self._parent_ingredient(parent),
             sign=self._sign,
+            pixels=pixels,
+            encode=encode,
         )
         out = labeler.label(data, mime, ctx)
         for name, why in out.skipped.items():

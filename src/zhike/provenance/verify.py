@@ -70,18 +70,23 @@ def _implicit(data: bytes, keys: LabelKeys) -> dict[str, Any]:
 
 
 def _watermark(img: Any, lookup: AssetLookup | None) -> dict[str, Any]:
-    """valid: the check bits match, or the bits are within MAX_BIT_ERRORS of a known asset's payload."""
-    reason = watermark.too_small(*img.size)
+    """valid: the check bits match, or the bits are within MAX_BIT_ERRORS of a known asset's payload. The current
+    method is read first; files exported before it (version 1, DWT-DCT-SVD) are read with the old decoder."""
+    reason = watermark.too_small_to_read(*img.size)
     if reason:
         return {"status": "not_checkable", "reason": reason}
-    payload = watermark.decode(img)
-    assert payload is not None
-    key = watermark.exact_key(payload)
-    found = lookup.by_watermark(payload) if lookup is not None else None
-    if found:
-        out = {"status": "valid", "key": watermark.watermark_key(found["id"]), "bit_errors": found["bit_errors"]}
-        return out | {"asset": {k: v for k, v in found.items() if k != "bit_errors"}}
-    return {"status": "valid", "key": key, "bit_errors": 0} if key else {"status": "absent"}
+    for decode in (watermark.decode, watermark.decode_v1):
+        payload = decode(img)
+        if payload is None:  # version 1 needs the full size
+            continue
+        key = watermark.exact_key(payload)
+        found = lookup.by_watermark(payload) if lookup is not None else None
+        if found:
+            out = {"status": "valid", "key": watermark.watermark_key(found["id"]), "bit_errors": found["bit_errors"]}
+            return out | {"asset": {k: v for k, v in found.items() if k != "bit_errors"}}
+        if key:
+            return {"status": "valid", "key": key, "bit_errors": 0}
+    return {"status": "absent"}
 
 
 def verify_image(data: bytes, mime: str, keys: LabelKeys, lookup: AssetLookup | None) -> dict[str, Any]:

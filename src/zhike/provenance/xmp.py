@@ -14,6 +14,8 @@ import zlib
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from zhike.core import png
+
 TC260_NS = "http://www.tc260.org.cn/ns/AIGC/1.0/"
 FIELDS = (
     "Label",
@@ -31,7 +33,6 @@ LABEL_VALUES = {
     "3": "suspected / 疑似AI生成",
 }
 
-_PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _XMP_KEY = b"XML:com.adobe.xmp"
 _JPEG_XMP_HEAD = b"http://ns.adobe.com/xap/1.0/\x00"
 
@@ -57,24 +58,11 @@ def build_packet(fields: dict[str, str]) -> bytes:
 
 
 # -- writing ---------------------------------------------------------------------------------------------
-def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    if not data.startswith(_PNG_SIG):
-        raise XmpError("not a PNG file")
-    out, pos = [], len(_PNG_SIG)
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        end = pos + 12 + length
-        if end > len(data):
-            raise XmpError("truncated PNG chunk")
-        out.append((kind, data[pos + 8 : pos + 8 + length]))
-        pos = end
-        if kind == b"IEND":
-            break
-    return out
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+def _png_chunks_checked(data: bytes) -> list[tuple[bytes, bytes]]:
+    try:
+        return png.chunks(data)
+    except png.PngError as e:
+        raise XmpError(str(e)) from e
 
 
 def _is_png_xmp(kind: bytes, body: bytes) -> bool:
@@ -83,14 +71,14 @@ def _is_png_xmp(kind: bytes, body: bytes) -> bool:
 
 def insert_png(data: bytes, packet: bytes) -> bytes:
     """Replace any XMP iTXt chunk with ours (uncompressed, as the XMP spec asks), placed before the image data."""
-    chunks = [(k, b) for k, b in _png_chunks(data) if not _is_png_xmp(k, b)]
-    itxt = _png_chunk(b"iTXt", _XMP_KEY + b"\x00\x00\x00\x00\x00" + packet)
-    out, placed = [_PNG_SIG], False
+    chunks = [(k, b) for k, b in _png_chunks_checked(data) if not _is_png_xmp(k, b)]
+    itxt = png.chunk(b"iTXt", _XMP_KEY + b"\x00\x00\x00\x00\x00" + packet)
+    out, placed = [png.SIGNATURE], False
     for kind, body in chunks:
         if kind == b"IDAT" and not placed:
             out.append(itxt)
             placed = True
-        out.append(_png_chunk(kind, body))
+        out.append(png.chunk(kind, body))
     if not placed:
         raise XmpError("PNG has no image data")
     return b"".join(out)
@@ -154,8 +142,8 @@ def extract_packets(data: bytes) -> list[bytes]:
     """Every XMP packet in a PNG, JPEG or WebP file (container walk; no decoding of pixels)."""
     packets: list[bytes] = []
     try:
-        if data.startswith(_PNG_SIG):
-            for kind, body in _png_chunks(data):
+        if data.startswith(png.SIGNATURE):
+            for kind, body in _png_chunks_checked(data):
                 if _is_png_xmp(kind, body):
                     rest = body[len(_XMP_KEY) + 1 :]
                     compressed, rest = rest[0], rest[2:]

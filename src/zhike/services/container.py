@@ -67,11 +67,19 @@ class Zhike:
     def models(self) -> ModelManager:
         # The loader registry is cheap to import (its backends are imported at the first load, in the worker).
         from zhike.backends.loaders import ModelLoaders
+        from zhike.backends.speed import SpeedSettings
 
+        s = self.settings
         loaders = ModelLoaders(
-            device_setting=self.settings.device,
-            cpu_offload=self.settings.cpu_offload,
-            configs_root=self.settings.models_dir / "_configs",
+            device_setting=s.device,
+            cpu_offload=s.cpu_offload,
+            configs_root=s.models_dir / "_configs",
+            speed=SpeedSettings(
+                compile=s.compile,
+                compile_mode=s.compile_mode,
+                compile_backend=s.compile_backend,
+                cache_dir=s.torch_cache_dir,
+            ),
         )
         return ModelManager(self.catalog, loaders, cache_bytes=int(self.settings.model_cache_gb * 1e9))
 

@@ -112,6 +112,8 @@ jobs = Table(
     Column("started_at", DateTime),
     Column("finished_at", DateTime),
     Column("updated_at", Float, nullable=False, default=time.time),
+    Column("watched_until", Float),  # epoch seconds: step previews are made while someone follows the job
+    Column("timings", JSON),  # seconds per stage, recorded by the worker
     Index("ix_jobs_state_created", "state", "created_at"),
     Index("ix_jobs_owner_created", "owner_id", "created_at"),
     Index("ux_jobs_owner_idem", "owner_id", "idempotency_key", unique=True),

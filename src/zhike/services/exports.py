@@ -1,9 +1,11 @@
 """What leaves Zhike: every file download, API file/b64 response and CLI output goes through `ExportService`, which
 adds the provenance labels (zhike.provenance) to generated images and serves thumbnails.
 
-Labelling a 1 MP image costs about 0.4 s (mostly the watermark) and a C2PA signature differs on every call, so each
-export is made once per (asset, label settings) and kept under `$ZHIKE_HOME/exports/`: repeated views are free and
-the ETag stays stable. Changing the label settings changes the key, so old exports are simply not used again.
+Labelling costs about half a PNG save (1 MP: decode, watermark, write, sign: bench/labels.py) and a C2PA signature
+differs on every call, so each export is made once per (asset, label settings) and kept under
+`$ZHIKE_HOME/exports/`: repeated views are free and the ETag stays stable. Changing the label settings changes the
+key, so old exports are simply not used again. New outputs get theirs made by the worker (`prepare`) while the
+pixels are still in memory, on its output pool, so the first view does not wait for the labels.
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +30,7 @@ from zhike.provenance.service import EXT, LabelService
 from zhike.services.assets.service import AssetService
 
 THUMB_SIZES = (128, 256, 512)
-EXPORT_VERSION = "1"  # bump when the labelled output of the same settings changes
+EXPORT_VERSION = "2"  # bump when the labelled output of the same settings changes (2: grid-QIM watermark)
 
 
 @dataclass(frozen=True)
@@ -53,44 +59,79 @@ class ExportService:
             return Export(self.assets.read_bytes(row), row.mime, f'"{row.sha256}"')
         return self._cached(row, "file", row.mime, lambda: self.assets.read_bytes(row))
 
+    def files(self, rows: Iterable[AssetRow], *, threads: int = 0) -> Iterator[Export]:
+        """`file()` of each row, in order, with up to `threads` labelled in parallel (a batch's ZIP: exports made
+        before the labels changed, or by an older Zhike, are labelled again here, not one after the other)."""
+        threads = threads or max(2, min(4, os.cpu_count() or 2))
+        with ThreadPoolExecutor(threads, thread_name_prefix="export") as pool:
+            ahead: deque[Future[Export]] = deque()
+            for row in rows:
+                ahead.append(pool.submit(self.file, row))
+                if len(ahead) > 2 * threads:  # bounded: a ZIP of thousands must not hold them all in memory
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+
+    def prepare(self, row: AssetRow, data: bytes | None, pixels: Image.Image) -> None:
+        """Make and keep the labelled file export of a new output from its pixels (no decode). `data`: its stored
+        bytes (their metadata is kept); None reads them from the store."""
+        if not self._labelled(row):
+            return
+        path = self._path(self._key(row, "file"), row.mime)
+        if path.exists():
+            return
+        stored = data if data is not None else self.assets.read_bytes(row)
+        write_atomic(path, self.labels.label_image(stored, row.mime, row, self._parent(row), pixels=pixels))
+
     def thumbnail(self, row: AssetRow, size: int) -> Export:
         """A WebP no larger than size x size (labelled like the file: it is a copy of the asset too)."""
         if size not in THUMB_SIZES:
             raise InvalidInput(f"size must be one of {', '.join(map(str, THUMB_SIZES))}", field="size")
 
-        def make() -> bytes:
+        def pixels() -> Image.Image:
             img = ImageOps.exif_transpose(Image.open(io.BytesIO(self.assets.read_bytes(row))))
             img.thumbnail((size, size), Image.Resampling.LANCZOS)
-            if img.mode not in ("RGB", "RGBA"):
-                img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+            return img if img.mode in ("RGB", "RGBA") else img.convert("RGBA" if "A" in img.getbands() else "RGB")
+
+        def webp(img: Image.Image) -> bytes:
             out = io.BytesIO()
             img.save(out, "WEBP", quality=82, method=4)
             return out.getvalue()
 
         if not self._labelled(row):
             key = hashlib.sha256(f"{row.sha256}:thumb{size}".encode()).hexdigest()[:32]
-            return self._from_cache(key, "image/webp", make)
-        return self._cached(row, f"thumb{size}", "image/webp", make)
+            return self._from_cache(key, "image/webp", lambda: webp(pixels()))
+        # Labelled from the pixels and encoded once, after the watermark (not encoded, decoded and encoded again).
+        return self._from_cache(
+            self._key(row, f"thumb{size}"),
+            "image/webp",
+            lambda: self.labels.label(None, "image/webp", row, self._parent(row), pixels=pixels(), encode=webp).data,
+        )
 
     def _labelled(self, row: AssetRow) -> bool:
         return self.labels.config.any and row.origin != "upload"
 
+    def _key(self, row: AssetRow, variant: str) -> str:
+        return hashlib.sha256(f"{row.id}:{row.sha256}:{variant}:{self._fingerprint}".encode()).hexdigest()[:32]
+
+    def _path(self, key: str, mime: str) -> Path:
+        return self.cache_dir / key[:2] / f"{key}.{EXT.get(mime, 'bin')}"
+
+    def _parent(self, row: AssetRow) -> AssetRow | None:
+        if not row.parent_id:
+            return None
+        try:
+            return self.assets.get(row.parent_id, owner_id=None)
+        except NotFound:  # deleted meanwhile: label without the ingredient
+            return None
+
     def _cached(self, row: AssetRow, variant: str, mime: str, source: Any) -> Export:
-        key = hashlib.sha256(f"{row.id}:{row.sha256}:{variant}:{self._fingerprint}".encode()).hexdigest()[:32]
-
-        def make() -> bytes:
-            parent = None
-            if row.parent_id:
-                try:
-                    parent = self.assets.get(row.parent_id, owner_id=None)
-                except NotFound:  # deleted meanwhile: label without the ingredient
-                    parent = None
-            return self.labels.label_image(source(), mime, row, parent)
-
-        return self._from_cache(key, mime, make)
+        return self._from_cache(
+            self._key(row, variant), mime, lambda: self.labels.label_image(source(), mime, row, self._parent(row))
+        )
 
     def _from_cache(self, key: str, mime: str, make: Any) -> Export:
-        path = self.cache_dir / key[:2] / f"{key}.{EXT.get(mime, 'bin')}"
+        path = self._path(key, mime)
         try:
             return Export(path.read_bytes(), mime, f'"{key}"')
         except FileNotFoundError:

@@ -12,8 +12,9 @@ import json
 import warnings
 from typing import Any
 
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
+from zhike.core import png
 from zhike.core.errors import InvalidInput, TooLarge, UnsupportedMedia
 
 # MPO is how Pillow names a multi-picture JPEG (what many phone cameras write): a JPEG to every other reader.
@@ -84,17 +85,11 @@ def decode_image(data: bytes, *, field: str, max_bytes: int, max_pixels: int) ->
 
 
 def encode_png(image: Image.Image, text_chunks: dict[str, str], *, dpi: int | None = None) -> bytes:
-    """PNG bytes with text chunks (Pillow writes iTXt for non-Latin-1 text, e.g. Chinese prompts).
+    """PNG bytes with text chunks (iTXt for non-Latin-1 text, e.g. Chinese prompts), by the fast writer (core/png.py).
 
     The mode is kept (RGBA cut-outs keep their alpha); `dpi` writes the pHYs chunk (print sizes, ID photos).
     """
-    info = PngImagePlugin.PngInfo()
-    for key, value in text_chunks.items():
-        info.add_text(key, value)
-    buf = io.BytesIO()
-    extra = {"dpi": (dpi, dpi)} if dpi else {}
-    image.save(buf, format="PNG", pnginfo=info, compress_level=4, **extra)
-    return buf.getvalue()
+    return png.encode(image, text=text_chunks, dpi=(dpi, dpi) if dpi else None)
 
 
 def read_png_text(image: Image.Image) -> dict[str, Any]:

@@ -7,6 +7,7 @@ one, and every update bumps its version: a batch job pins the template's JSON an
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -23,7 +24,7 @@ from zhike.design.template import MAX_TEMPLATE_BYTES, Template, bundled_template
 from zhike.services.db import templates, utcnow
 
 if TYPE_CHECKING:
-    from zhike.core.rows import JobRow
+    from zhike.core.rows import AssetRow, JobRow
     from zhike.services.assets.service import AssetService
     from zhike.services.exports import ExportService
 
@@ -200,23 +201,26 @@ def write_archive(job: JobRow, assets: AssetService, exports: ExportService, out
     writer = csv.writer(manifest)
     writer.writerow([*MANIFEST_FIXED, *columns])
     count = 0
+    found: dict[tuple[int, str], AssetRow] = {}
+    for (n, size), d in designs.items():
+        with contextlib.suppress(NotFound):  # deleted from the library: the manifest says so
+            found[(n, size)] = assets.get(d["asset_id"], owner_id=job.owner_id)
+    order = [(n, size) for n in range(1, len(rows) + 1) for size in sizes if (n, size) in found]
+    files = exports.files(found[k] for k in order)  # labelled in parallel where not ready yet, in this order
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:  # PNGs are compressed already
         for n, values in enumerate(rows, start=1):
             for size in sizes:
                 line: dict[str, Any] = {"row": n, "size": size, "status": "failed"}
                 d = designs.get((n, size))
-                if d is not None:
-                    try:
-                        asset = assets.get(d["asset_id"], owner_id=job.owner_id)
-                    except NotFound:
-                        line |= {"asset_id": d["asset_id"], "error": "the design was deleted from the library"}
-                    else:
-                        export = exports.file(asset)
-                        name = design_file_name(n, size, export.ext)
-                        zf.writestr(name, export.data)
-                        count += 1
-                        line |= {"status": "ok", "asset_id": asset.id, "file": name}
-                        line |= {"width": asset.width, "height": asset.height}
+                if d is not None and (n, size) in found:
+                    asset, export = found[(n, size)], next(files)
+                    name = design_file_name(n, size, export.ext)
+                    zf.writestr(name, export.data)
+                    count += 1
+                    line |= {"status": "ok", "asset_id": asset.id, "file": name}
+                    line |= {"width": asset.width, "height": asset.height}
+                elif d is not None:
+                    line |= {"asset_id": d["asset_id"], "error": "the design was deleted from the library"}
                 else:
                     line["error"] = errors.get((n, size)) or errors.get((n, None)) or "not rendered"
                 writer.writerow([line.get(k, "") for k in MANIFEST_FIXED] + [values.get(c, "") for c in columns])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from zhike.core.errors import Conflict, NotFound
 from zhike.core.rows import JobRow
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+WATCH_RENEW = 5.0  # seconds: an open event stream renews its interest in the job (JobQueue.watch) this often
 # Job answers leave out `retry_of` except after /retry: exclude_unset keeps each answer's keys as built.
 JOB: dict[str, Any] = {"response_model": JobPublic, "response_model_exclude_unset": True}
 
@@ -108,7 +110,10 @@ def retry_job(job_id: str, app: AppDep, owner: OwnerDep, response: Response) -> 
     responses={200: {"content": {"image/jpeg": {}}, "description": "JPEG"}},
 )
 def job_preview(job_id: str, app: AppDep, owner: OwnerDep) -> Response:
+    """Polling this counts as following the job: its worker makes previews while someone looks."""
     row = app.jobs.get(job_id, owner)
+    if not row.done:
+        app.jobs.watch(job_id)
     if row.preview is None:
         raise NotFound("this job has no preview yet", code="job_no_preview", field="job_id")
     return Response(row.preview, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
@@ -121,15 +126,20 @@ def job_preview(job_id: str, app: AppDep, owner: OwnerDep) -> Response:
     responses={200: {"content": {"text/event-stream": {}}, "description": "`event: progress` ... `event: done`"}},
 )
 async def job_events(job_id: str, request: Request, app: AppDep, owner: OwnerDep) -> StreamingResponse:
-    """`event: progress` on every change (state, step, preview), then one `event: done` with the final job."""
+    """`event: progress` on every change (state, step, preview), then one `event: done` with the final job.
+    While the stream is open the job counts as followed, so its worker makes step previews."""
     await run_in_threadpool(app.jobs.get, job_id, owner)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[str]:
         last: tuple[Any, ...] | None = None
         since = 0.0  # the first wait answers at once with the current state (None would wait for the end)
+        watched = 0.0
         while not await request.is_disconnected():
-            # Wakes at once on changes by this process's worker; a keep-alive comment after 15 s of silence.
-            row = await run_waiting(request, app.jobs.wait, job_id, owner, timeout=15, since=since)
+            if time.monotonic() - watched >= WATCH_RENEW:
+                await run_in_threadpool(app.jobs.watch, job_id)
+                watched = time.monotonic()
+            # Wakes at once on changes by this process's worker; a keep-alive comment after a silence.
+            row = await run_waiting(request, app.jobs.wait, job_id, owner, timeout=WATCH_RENEW, since=since)
             since = row.updated_at
             # The same JSON as GET /api/v1/jobs/{id} answers (exclude_unset: no `retry_of`).
             view = job_view(app, row).model_dump(mode="json", exclude_unset=True)

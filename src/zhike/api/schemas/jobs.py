@@ -57,6 +57,10 @@ class JobPublic(Out):
     position: int | None = Field(description="Jobs ahead of it in the queue (queued jobs only)")
     preview_url: str | None
     outputs: list[JobOutput]
+    timings: dict[str, float] | None = Field(
+        description="Seconds per stage once the job ended: queue, run, the op's phases (load, encode_prompt, "
+        "denoise, decode...), store (encode, write and label the outputs; label alone too), outputs_wait, commit"
+    )
     retry_of: str | None = Field(None, description="Only in the answer to /retry: the job it repeats")
 
     @classmethod
@@ -86,6 +90,7 @@ class JobPublic(Out):
             position=position,
             preview_url=f"/api/v1/jobs/{row.id}/preview" if row.preview is not None else None,
             outputs=[JobOutput.of(i["asset_id"]) for i in images],
+            timings=row.timings,
         )
 
 

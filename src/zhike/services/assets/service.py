@@ -16,16 +16,12 @@ from sqlalchemy import Connection, Engine, String, and_, cast, delete, func, ins
 from zhike import __version__
 from zhike.core.errors import InvalidInput, NotFound
 from zhike.core.infotext import format_infotext
-from zhike.core.rows import AssetRow, StagedAsset
+from zhike.core.rows import AssetRow, StagedAsset, new_asset_id
 from zhike.services.assets.blobs import BlobStore
 from zhike.services.db import assets, utcnow
 from zhike.services.images import decode_image, encode_png
 
 PROMPT_KEYS = ("prompt", "negative_prompt")  # what the library's text search looks in
-
-
-def new_id() -> str:
-    return secrets.token_urlsafe(12).replace("-", "a").replace("_", "b")
 
 
 def parse_when(value: str | None, *, field: str, end_of_day: bool = False) -> datetime | None:
@@ -88,7 +84,7 @@ class AssetService:
         img = ImageOps.exif_transpose(img)  # record the size as shown (phones store photos sideways + a tag)
         sha, _ = self.blobs.put(data, mime)
         row = AssetRow(
-            id=new_id(),
+            id=new_asset_id(),
             owner_id=owner_id,
             sha256=sha,
             mime=mime,
@@ -136,8 +132,10 @@ class AssetService:
         parent_id: str | None = None,
         tags: list[str] | None = None,
         dpi: int | None = None,
+        asset_id: str | None = None,
     ) -> StagedAsset:
-        """Encode a generated image as PNG with its parameters and store the bytes; the row waits for commit."""
+        """Encode a generated image as PNG with its parameters and store the bytes; the row waits for commit.
+        `asset_id`: the id the caller already handed out (RunContext.save_image returns it before storing)."""
         infotext = format_infotext(params, seed=seed, model=model, model_hash=model_hash, version=__version__)
         zhike_meta = {
             "op": op,
@@ -150,7 +148,7 @@ class AssetService:
         data = encode_png(image, chunks, dpi=dpi)
         sha, _ = self.blobs.put(data, "image/png")
         row = AssetRow(
-            id=new_id(),
+            id=asset_id or new_asset_id(),
             owner_id=owner_id,
             sha256=sha,
             mime="image/png",

@@ -20,6 +20,8 @@ from zhike.core.rows import JobRow, StagedAsset
 from zhike.services.assets.service import AssetService
 from zhike.services.db import jobs, utcnow
 
+WATCH_SECONDS = 20.0  # a follower's interest lasts this long unless renewed (event streams renew every 5 s)
+
 
 class JobQueue:
     def __init__(self, engine: Engine) -> None:
@@ -244,9 +246,11 @@ class JobQueue:
         step: int,
         total: int,
         preview: bytes | None = None,
+        preview_step: int | None = None,
         message: str | None = None,
-    ) -> tuple[bool, bool]:
-        """Store progress; returns (still_owned, cancel_requested)."""
+    ) -> tuple[bool, bool, bool]:
+        """Store progress; returns (still_owned, cancel_requested, watched). Called from the worker's progress
+        writer thread, never from the thread that runs the operation."""
         values: dict[str, Any] = {
             "step": step,
             "total_steps": total,
@@ -254,18 +258,32 @@ class JobQueue:
             "progress": round(step / total, 4) if total else 0.0,
         }
         if preview is not None:
-            values |= {"preview": preview, "preview_step": step}
+            values |= {"preview": preview, "preview_step": step if preview_step is None else preview_step}
         if message is not None:
             values["message"] = message
         with self.engine.begin() as conn:
             res = conn.execute(update(jobs).where(self._owned(job_id, worker_id)).values(**values))
             if res.rowcount != 1:
-                return False, False
-            cancel = conn.execute(select(jobs.c.cancel_requested).where(jobs.c.id == job_id)).scalar_one()
+                return False, False, False
+            q = select(jobs.c.cancel_requested, jobs.c.watched_until).where(jobs.c.id == job_id)
+            cancel, watched_until = conn.execute(q).one()
         self._notify()
-        return True, bool(cancel)
+        return True, bool(cancel), watched_until is not None and watched_until > time.time()
 
-    def complete(self, job_id: str, worker_id: str, result: dict[str, Any], staged: list[StagedAsset]) -> bool:
+    def watch(self, job_id: str, seconds: float = WATCH_SECONDS) -> None:
+        """Someone follows this job (an event stream, preview polls): its worker makes step previews until
+        `seconds` from now. Followers renew it while they stay."""
+        with self.engine.begin() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == job_id).values(watched_until=time.time() + seconds))
+
+    def complete(
+        self,
+        job_id: str,
+        worker_id: str,
+        result: dict[str, Any],
+        staged: list[StagedAsset],
+        timings: dict[str, float] | None = None,
+    ) -> bool:
         """Mark succeeded and insert the outputs, atomically; False if the lease was lost meanwhile."""
         with self.engine.begin() as conn:
             res = conn.execute(
@@ -279,6 +297,7 @@ class JobQueue:
                     updated_at=time.time(),
                     lease_owner=None,
                     message=None,
+                    timings=timings,
                 )
             )
             if res.rowcount != 1:
@@ -286,6 +305,10 @@ class JobQueue:
             AssetService.commit_staged(conn, staged)
         self._notify()
         return True
+
+    def record_timings(self, job_id: str, timings: dict[str, float]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == job_id).values(timings=timings))
 
     def finish(
         self,
@@ -295,6 +318,7 @@ class JobQueue:
         state: str,
         error: dict[str, Any] | None = None,
         message: str | None = None,
+        timings: dict[str, float] | None = None,
     ) -> bool:
         assert state in ("failed", "cancelled")
         with self.engine.begin() as conn:
@@ -308,6 +332,7 @@ class JobQueue:
                     finished_at=utcnow(),
                     updated_at=time.time(),
                     lease_owner=None,
+                    timings=timings,
                 )
             )
         self._notify()
