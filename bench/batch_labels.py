@@ -10,7 +10,11 @@ Usage: python bench/batch_labels.py [--rows 60] [--runs 3] [--template price_car
 
 from __future__ import annotations
 
-import argparse
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the zhike command sets it (src/zhike/cli/__init__.py)
+
+import argparse  # noqa: E402
 import io
 import statistics
 import sys

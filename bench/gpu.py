@@ -10,7 +10,8 @@ Runs anywhere: without CUDA the real shapes would take minutes per image, so it 
 (`--shape tiny`) and no compile, which checks the machinery; `--shape real` forces the real shapes.
 
 Usage: python bench/gpu.py [--families sd15,sdxl] [--batches 1,4] [--runs 3] [--queue 4] [--compile both|on|off]
-                           [--shape auto|real|tiny] [--steps-sd15 20] [--steps-sdxl 30]
+                           [--shape auto|real|tiny] [--steps-sd15 20] [--steps-sdxl 30] [--size N]
+A CPU smoke run of the machinery: python bench/gpu.py --size 256 --steps-sd15 4 --steps-sdxl 4 --runs 1 --queue 2
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def main() -> None:
     ap.add_argument("--steps-sd15", type=int, default=20)
     ap.add_argument("--steps-sdxl", type=int, default=30)
     ap.add_argument("--paths", default="raw,backend,generate,api,queue")
+    ap.add_argument("--size", type=int, default=0, help="one size for every family (default: 512 / 1024)")
     args = ap.parse_args()
     shape = args.shape if args.shape != "auto" else ("real" if device() == "cuda" else "tiny")
     compiles = {"both": (False, True), "on": (True,), "off": (False,)}[args.compile]
@@ -49,7 +51,7 @@ def main() -> None:
         steps = args.steps_sdxl if family == "sdxl" else args.steps_sd15
         for compiled in compiles:
             for batch in (int(b) for b in args.batches.split(",")):
-                case = Case(family, SIZES[family], steps, batch, compile=compiled)
+                case = Case(family, args.size or SIZES[family], steps, batch, compile=compiled)
                 print(f"  {case.label} ...", flush=True)
                 paths = tuple(args.paths.split(","))
                 results.append(measure(case, model, work, runs=args.runs, queue=args.queue, paths=paths))

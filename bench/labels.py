@@ -12,7 +12,11 @@ JPEG q70, on skimage photos, for the current method (grid QIM) and version 1 (DW
 
 from __future__ import annotations
 
-import argparse
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the zhike command sets it (src/zhike/cli/__init__.py)
+
+import argparse  # noqa: E402
 import io
 import statistics
 import tempfile
@@ -127,8 +131,8 @@ def robustness() -> None:
     photos = {n: Image.fromarray(getattr(skdata, n)()).convert("RGB") for n in ("astronaut", "coffee", "chelsea")}
     methods: dict[str, tuple[Callable[[Image.Image], Image.Image], Callable[[Image.Image], list[int]]]] = {
         "grid QIM (now)": (
-            lambda im: Image.fromarray(watermark._embed_pixels(np.asarray(im), bits)),
-            lambda im: watermark._decode_pixels(np.asarray(im.convert("RGB")))[0],
+            lambda im: watermark._embed_image(im, bits),
+            lambda im: watermark._decode_image(im)[0],
         ),
         "DWT-DCT-SVD (v1)": (
             lambda im: Image.fromarray(v1_embed(np.asarray(im), bits)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 import cv2
 import numpy as np
@@ -73,3 +74,20 @@ def test_damaged_input_is_a_png_error() -> None:
         png.chunks(b"GIF89a")
     with pytest.raises(png.PngError):
         png.chunks(png.encode(photo())[:100])
+
+
+def test_a_big_image_is_encoded_in_bands_that_join_into_one_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over PARALLEL_BYTES the rows are filtered and deflated in bands on several threads: still one valid zlib
+    stream (its Adler-32 checked by zlib), the same pixels for Pillow and OpenCV, whatever the number of bands."""
+    rng = np.random.default_rng(2)
+    arr = np.clip(rng.normal(128, 40, (701, 613, 3)), 0, 255).astype(np.uint8)  # 1.3 MB raw, odd sizes
+    for threads in (2, 3, 4):
+        monkeypatch.setattr(png, "_threads", lambda n=threads: n)
+        png._pool.cache_clear()
+        data = png.encode(Image.fromarray(arr))
+        idat = b"".join(body for kind, body in png.chunks(data) if kind == b"IDAT")
+        assert len(zlib.decompress(idat)) == 701 * (613 * 3 + 1)  # raises on a bad checksum
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), arr)
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(decoded[..., ::-1], arr)
+    png._pool.cache_clear()

@@ -172,7 +172,8 @@ class RunContext:
         dpi: int | None = None,
     ) -> str:
         """Store an output (PNG with its parameters) and return its asset id at once: the encoding, storing and
-        labelling run on the worker's output pool while the op goes on; the job completes when they are done."""
+        labelling run on the worker's output pool while the op goes on; the job completes when they are done. The
+        image is read on another thread: do not draw on it afterwards (copy it first)."""
         asset_id = new_asset_id()
 
         def stage() -> StagedAsset:

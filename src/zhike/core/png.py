@@ -1,17 +1,20 @@
 """A fast PNG writer for the files Zhike makes: the Average filter on every row (numpy) and ISA-L's deflate.
 
 Pillow's writer tries five filters per row and deflates with zlib: ~230 ms for a 1 MP photo at compress_level 4 on
-a 2-core server. This writes the same pixels in ~35 ms (the Average filter in numpy, ISA-L level 2 deflate, which
-releases the GIL so several images encode in parallel); files are ~10% larger. Any PNG reader decodes them
+a 2-core server. This writes the same pixels in ~15-30 ms (the Average filter in numpy, ISA-L level 2 deflate, both
+releasing the GIL; big images in row bands on several threads); files are ~10% larger. Any PNG reader decodes them
 (tests check Pillow and OpenCV). Modes other than L, LA, RGB and RGBA (palette, 16-bit, 1-bit) go to Pillow.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 
 import numpy as np
 from isal import isal_zlib
@@ -36,8 +39,9 @@ def chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
 
-def chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    """(type, body) of every chunk up to IEND; CRCs are not checked (readers of our own files)."""
+def spans(data: bytes) -> list[tuple[bytes, int, int]]:
+    """(type, start, end) of every chunk up to IEND, each span covering its length, type, body and CRC; CRCs are
+    not checked (readers of our own files)."""
     if not data.startswith(SIGNATURE):
         raise PngError("not a PNG file")
     out, pos = [], len(SIGNATURE)
@@ -46,11 +50,16 @@ def chunks(data: bytes) -> list[tuple[bytes, bytes]]:
         end = pos + 12 + length
         if end > len(data):
             raise PngError("truncated PNG chunk")
-        out.append((kind, data[pos + 8 : pos + 8 + length]))
+        out.append((kind, pos, end))
         pos = end
         if kind == b"IEND":
             break
     return out
+
+
+def chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(type, body) of every chunk up to IEND."""
+    return [(kind, data[start + 8 : end - 4]) for kind, start, end in spans(data)]
 
 
 def _text_chunk(key: str, value: str) -> bytes:
@@ -106,6 +115,43 @@ def encode(
     return _write(image, meta)
 
 
+def _zlib_stream(pixels: np.ndarray) -> bytes:
+    """The filtered rows as one zlib stream. A big image is filtered and deflated in row bands on several threads
+    (as pigz does: each band ends on a full flush, so the bands join into one valid stream); ISA-L and numpy release
+    the GIL, so a 1 MP image encodes in about half the time on two cores."""
+    h = pixels.shape[0]
+    threads = _threads()
+    if pixels.nbytes < PARALLEL_BYTES or threads < 2 or h < 2 * threads:
+        return isal_zlib.compress(average_filtered(pixels), LEVEL)  # type: ignore[arg-type]
+    cuts = [round(h * i / threads) for i in range(threads + 1)]
+
+    def band(i: int) -> tuple[np.ndarray, bytes]:
+        start, end = cuts[i], cuts[i + 1]
+        # A band's first row is filtered against the row above it: filter from that row, drop its line.
+        rows = average_filtered(pixels[max(0, start - 1) : end])[1 if start else 0 :]
+        deflate = isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, -15)  # raw deflate: the zlib frame is ours
+        last = isal_zlib.Z_FINISH if end == h else isal_zlib.Z_FULL_FLUSH
+        return rows, deflate.compress(rows) + deflate.flush(last)  # type: ignore[arg-type]
+
+    bands = list(_pool().map(band, range(threads)))
+    adler = 1
+    for rows, _ in bands:
+        adler = zlib.adler32(rows, adler)  # type: ignore[arg-type]
+    return b"\x78\x01" + b"".join(data for _, data in bands) + struct.pack(">I", adler)
+
+
+PARALLEL_BYTES = 1 << 20  # raw pixels above this are encoded in bands on several threads
+
+
+def _threads() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(_threads(), thread_name_prefix="png")
+
+
 def with_pixels(data: bytes, image: Image.Image) -> bytes:
     """The PNG file `data` with the pixels of `image` (same size): every other chunk of the original is kept in
     its order (text, ICC, pHYs, eXIf, XMP...), except what belongs to another mode when the mode changed."""
@@ -126,7 +172,7 @@ def _write(image: Image.Image, meta: list[bytes]) -> bytes:
     pixels = np.asarray(image)
     h, w = pixels.shape[:2]
     parts = [SIGNATURE, chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, COLOUR_TYPE[image.mode], 0, 0, 0)), *meta]
-    data = isal_zlib.compress(average_filtered(pixels), LEVEL)  # type: ignore[arg-type]
+    data = _zlib_stream(pixels)
     parts.extend(chunk(b"IDAT", data[i : i + IDAT_BYTES]) for i in range(0, len(data), IDAT_BYTES))
     parts.append(chunk(b"IEND", b""))
     return b"".join(parts)

@@ -438,7 +438,7 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
                         log.exception("job %s row %d size %s", ctx.job_id, n, size_id)
                         outcome = (None, hide_paths(f"internal error: {type(e).__name__}: {e}"))
                 pending.append((outcome, fresh, n, size_id, w, h, key, seed, shown))
-                while len(pending) > STAGE_THREADS:
+                while len(pending) > 2 * STAGE_THREADS:  # a queue ahead: rendering need not wait for one store
                     finish(pending.popleft())
         while pending:
             finish(pending.popleft())

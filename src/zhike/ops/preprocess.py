@@ -139,7 +139,7 @@ def preprocess(ctx: RunContext, p: PreprocessParams) -> PreprocessResult:
     image = fit_long_side(ctx.load_image(p.image, field="params.image").convert("RGB"), p.resolution)
     options = p.model_dump(exclude={"image", "mode", "resolution"})
     out = run_preprocessor(ctx.models, p.mode, image, options)
-    t_run = time.perf_counter()
+    seconds = round(time.perf_counter() - t0, 4)
     aid = ctx.save_image(
         out.image,
         params=p.model_dump(mode="json"),
@@ -152,5 +152,5 @@ def preprocess(ctx: RunContext, p: PreprocessParams) -> PreprocessResult:
     return PreprocessResult(
         images=[ImageOut(asset_id=aid, seed=None, width=out.image.width, height=out.image.height)],
         info=out.info,
-        timings={"preprocess": round(t_run - t0, 4), "save": round(time.perf_counter() - t_run, 4)},
+        timings={"preprocess": seconds},
     )

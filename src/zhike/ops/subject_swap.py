@@ -418,9 +418,8 @@ def subject_swap(ctx: RunContext, p: SubjectSwapParams) -> SubjectSwapResult:
     timings["compose"] = round(time.perf_counter() - t, 4)
     result.product_box, result.source_box = list(box), list(source_box)
     result.kept_inset_px = rim_band(box) + 1 if p.harmonize > 0 else 1
-    t = time.perf_counter()
     save_outputs(ctx, result, outs, seeds, p, parent_id=p.image, tags=["subject_swap"])
-    result.timings = timings | {"save": round(time.perf_counter() - t, 4)}
+    result.timings = timings
     if not generate:
         ctx.progress(2, 2)
     return result

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 
 PAYLOAD_BITS = 64
 # Under 256x256 px of area 64 bits get too few pixels per cell; thin strips lose them too.
@@ -39,7 +39,6 @@ MAX_BIT_ERRORS = 6
 GRID = 12  # cells along the shorter side
 STEP = 3.0  # QIM step of a cell's weighted mean luma, in grey levels
 FLAT_STD = 4.0  # a cell whose luma varies less than this (grey levels, weighted std) counts as flat
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # BT.601, what JPEG keeps best
 
 
 def watermark_key(asset_id: str) -> str:
@@ -138,63 +137,70 @@ def _dither(h: int, w: int) -> np.ndarray:
     return out
 
 
-def _rounding(luma: np.ndarray, gy: int, gx: int, by: np.ndarray, bx: np.ndarray) -> np.ndarray | np.float32:
-    """What to add before flooring the field: 0.5 (plain rounding) where the picture has texture, which hides the
-    field's 1-level steps, and ordered-dither thresholds over flat areas (a studio backdrop, a sky), where plain
-    rounding would draw contour lines. Dithering everywhere would cost ~5% more PNG bytes on photos."""
-    h, w = luma.shape
-    sample = luma[::4, ::4]  # flatness per cell needs no more than every 16th pixel
+def _round(field: np.ndarray, luma: np.ndarray, gy: int, gx: int) -> np.ndarray:
+    """Floor `field` + 0.5 (plain rounding) where the picture has texture, which hides the field's 1-level steps, and
+    field + ordered-dither thresholds in flat cells (a studio backdrop, a sky), where plain rounding would draw contour
+    lines. Dithering everywhere would cost ~5% more PNG bytes on photos."""
+    sample = np.ascontiguousarray(luma[::4, ::4])  # flatness per cell needs no more than every 16th pixel
     wy, wx = _window(sample.shape[0], gy), _window(sample.shape[1], gx)
     spread = np.sqrt(np.maximum(_cell_means(sample * sample, wy, wx) - _cell_means(sample, wy, wx) ** 2, 0.0))
-    if not (spread < FLAT_STD).any():
-        return np.float32(0.5)
-    flat = by @ (spread < FLAT_STD).astype(np.float32) @ bx.T > 0.01  # the cell and the bumps reaching into it
-    return np.where(flat, _dither(h, w), np.float32(0.5))
+    field += np.float32(0.5)
+    ys, xs = _edges(field.shape[0], gy), _edges(field.shape[1], gx)
+    dither = _dither(*field.shape)
+    for r, c in np.argwhere(spread < FLAT_STD):
+        y, x = slice(ys[r], ys[r + 1]), slice(xs[c], xs[c + 1])
+        field[y, x] += dither[y, x] - np.float32(0.5)
+    return np.floor(field, out=field)
+
+
+@lru_cache(maxsize=32)
+def _edges(n: int, cells: int) -> tuple[int, ...]:
+    """The first pixel of each cell (and n), as `_window` assigns pixels to cells."""
+    cell = np.minimum(((np.arange(n) + 0.5) * (cells / n)).astype(np.int64), cells - 1)
+    return (*(int(i) for i in np.searchsorted(cell, np.arange(cells))), n)
 
 
 def _cell_means(luma: np.ndarray, wy: np.ndarray, wx: np.ndarray) -> np.ndarray:
     return (wy.T @ luma @ wx).astype(np.float64) / np.outer(wy.sum(0), wx.sum(0))
 
 
-def _luma(planes: np.ndarray) -> np.ndarray:
-    """BT.601 luma of planar (1 or 3, h, w) colour, as float32; a single channel is its own luma."""
-    if len(planes) == 1:
-        return planes[0].astype(np.float32)
-    return LUMA[0] * planes[0].astype(np.float32) + LUMA[1] * planes[1] + LUMA[2] * planes[2]
+def _luma(image: Image.Image) -> np.ndarray:
+    """BT.601 luma as float32 (Pillow's L conversion, in C: the embedder and the decoder read it alike)."""
+    return np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.float32)
 
 
 # -- embed and decode ---------------------------------------------------------------------------------------------
-def _embed_pixels(pixels: np.ndarray, bits: list[int]) -> np.ndarray:
-    """(h, w, channels) uint8 with 1 (L) or 3 (RGB) colour channels first and any alpha after; alpha untouched."""
-    h, w, channels = pixels.shape
-    colour = 1 if channels in (1, 2) else 3
+def _delta(luma: np.ndarray, bits: list[int]) -> np.ndarray:
+    """The integer luma change (h, w) that puts every cell's weighted mean on its bit's lattice point."""
+    h, w = luma.shape
     gy, gx = _grids(h, w)[0]
     wy, wx = _window(h, gy), _window(w, gx)
     (by, inv_y), (bx, inv_x) = _spread(h, gy), _spread(w, gx)
     bit_of, dither = _layout(gy, gx)
     offset = dither + np.asarray(bits, dtype=np.float64)[bit_of] * (STEP / 2)
-    luma = _luma(np.moveaxis(pixels[..., :colour], -1, 0))
     mean = _cell_means(luma, wy, wx)
     target = np.round((mean - offset) / STEP) * STEP + offset
     # A cell at black or white cannot move further that way: take the lattice point on the other side (this also
     # keeps clipping rare enough that one pass suffices).
     target = np.where(target < 2, target + STEP, np.where(target > 253, target - STEP, target))
     amplitude = inv_y @ (target - mean) @ inv_x.T  # the bumps' heights that move every cell's mean as asked
-    field = by @ amplitude.astype(np.float32) @ bx.T
-    delta = np.floor(field + _rounding(luma, gy, gx, by, bx)).astype(np.int16)
-    result = np.empty_like(pixels)
-    result[..., colour:] = pixels[..., colour:]  # alpha
-    for c in range(colour):  # R, G and B move alike: luma moves by the same amount, the hue stays
-        plane = pixels[..., c] + delta
-        np.clip(plane, 0, 255, out=plane)
-        result[..., c] = plane
-    return result
+    return _round(by @ amplitude.astype(np.float32) @ bx.T, luma, gy, gx)
 
 
-def _decode_pixels(pixels: np.ndarray) -> tuple[list[int], float]:
+def _embed_image(image: Image.Image, bits: list[int]) -> Image.Image:
+    """L, LA, RGB or RGBA: R, G and B (or L) move alike, so luma moves by the delta and the hue stays; alpha is
+    untouched. The change is applied by Pillow in C (saturating add), not in numpy."""
+    shifted = _delta(_luma(image), bits)
+    shifted += 128
+    delta = Image.fromarray(np.clip(shifted, 0, 255).astype(np.uint8), "L")
+    bands = [delta if band != "A" else Image.new("L", image.size, 128) for band in image.getbands()]
+    return ImageChops.add(image, Image.merge(image.mode, bands), scale=1.0, offset=-128)
+
+
+def _decode_image(image: Image.Image) -> tuple[list[int], float]:
     """(bits, confidence) for the likeliest grid: confidence is the mean agreement of a cell with its bit's vote."""
-    h, w = pixels.shape[:2]
-    luma = _luma(np.moveaxis(pixels[..., :3], -1, 0))
+    luma = _luma(image)
+    h, w = luma.shape
     best: tuple[list[int], float] | None = None
     for gy, gx in _grids(h, w):
         bit_of, dither = _layout(gy, gx)
@@ -239,7 +245,7 @@ def _hex(bits: list[int]) -> str:
     return f"{int(''.join(map(str, bits)), 2):016x}"
 
 
-_KEPT_MODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
+_KEPT_MODES = ("L", "LA", "RGB", "RGBA")
 
 
 def embed(image: Image.Image, asset_id: str) -> Image.Image:
@@ -248,16 +254,14 @@ def embed(image: Image.Image, asset_id: str) -> Image.Image:
     if image.mode not in _KEPT_MODES:
         alpha = "A" in image.getbands() or (image.mode == "P" and "transparency" in image.info)
         image = image.convert("RGBA" if alpha else "RGB")
-    pixels = np.asarray(image).reshape(image.height, image.width, _KEPT_MODES[image.mode])
-    out = _embed_pixels(pixels, payload_bits(asset_id))
-    return Image.fromarray(out[..., 0] if image.mode == "L" else out, image.mode)
+    return _embed_image(image, payload_bits(asset_id))
 
 
 def decode(image: Image.Image) -> str | None:
     """The 64 decoded bits as 16 hex chars (whatever the pixels hold), or None when the image is too small."""
     if too_small_to_read(*image.size):
         return None
-    return _hex(_decode_pixels(_rgb(image))[0])
+    return _hex(_decode_image(image)[0])
 
 
 def decode_v1(image: Image.Image) -> str | None:

@@ -70,17 +70,24 @@ def _is_png_xmp(kind: bytes, body: bytes) -> bool:
 
 
 def insert_png(data: bytes, packet: bytes) -> bytes:
-    """Replace any XMP iTXt chunk with ours (uncompressed, as the XMP spec asks), placed before the image data."""
-    chunks = [(k, b) for k, b in _png_chunks_checked(data) if not _is_png_xmp(k, b)]
+    """Replace any XMP iTXt chunk with ours (uncompressed, as the XMP spec asks), placed before the image data.
+    The other chunks are copied as they are (no CRC recomputed over megabytes of image data)."""
+    try:
+        spans = png.spans(data)
+    except png.PngError as e:
+        raise XmpError(str(e)) from e
     itxt = png.chunk(b"iTXt", _XMP_KEY + b"\x00\x00\x00\x00\x00" + packet)
     out, placed = [png.SIGNATURE], False
-    for kind, body in chunks:
+    for kind, start, end in spans:
+        if kind == b"iTXt" and data[start + 8 : start + 8 + len(_XMP_KEY) + 1] == _XMP_KEY + b"\x00":
+            continue
         if kind == b"IDAT" and not placed:
             out.append(itxt)
             placed = True
-        out.append(png.chunk(kind, body))
+        out.append(data[start:end])
     if not placed:
         raise XmpError("PNG has no image data")
+    out.append(b"" if spans and spans[-1][0] == b"IEND" else png.chunk(b"IEND", b""))
     return b"".join(out)
 
 
