@@ -22,34 +22,40 @@ from zhike.services.jobs.worker import Worker
 
 
 class Watching(InProcessExecutor):
-    """Records, per job, the thread the op ran on and when it started."""
+    """Records, per job, the thread the op ran on, when it started, and whether it is running now."""
 
     def __init__(self) -> None:
         self.thread: dict[str, threading.Thread] = {}
         self.started: dict[str, float] = {}
+        self.running = False
 
     def execute(self, op: OperationDef, ctx: RunContext, params: BaseModel) -> BaseModel:
         self.thread[ctx.job_id] = threading.current_thread()
         self.started[ctx.job_id] = time.monotonic()
-        return super().execute(op, ctx, params)
+        self.running = True
+        try:
+            return super().execute(op, ctx, params)
+        finally:
+            self.running = False
 
 
 def test_progress_is_written_off_the_ops_thread_in_batches(zhike: Zhike) -> None:
-    writers: list[threading.Thread] = []
+    ex = Watching()
+    writes: list[tuple[threading.Thread, bool, int]] = []
     orig = zhike.jobs.report_progress
 
     def spy(*a: Any, **kw: Any) -> Any:
-        writers.append(threading.current_thread())
+        writes.append((threading.current_thread(), ex.running, kw["step"]))
         return orig(*a, **kw)
 
     zhike.jobs.report_progress = spy  # type: ignore[method-assign]
-    ex = Watching()
     job, _ = zhike.submit("txt2img", {**BASE, "steps": 12}, "local")
     assert Worker(zhike, executor=ex).run_one(job.id)
-    assert zhike.jobs.get(job.id).state == "succeeded"
-    assert writers, "progress was written"
-    assert ex.thread[job.id] not in writers, "the op's thread never writes progress to the database"
-    assert len(writers) < 13, "fast steps are written in batches, not one write per step"
+    row = zhike.jobs.get(job.id)
+    assert row.state == "succeeded" and row.step == row.total_steps == 12, "the last step is written"
+    during = [thread for thread, running, _ in writes if running]
+    assert during and ex.thread[job.id] not in during, "while the op runs, progress is written by another thread"
+    assert len(writes) < 13, "fast steps are written in batches, not one write per step"
 
 
 def test_the_next_job_runs_while_the_last_ones_outputs_are_stored(zhike: Zhike) -> None:

@@ -64,12 +64,15 @@ class ProgressWriter:
             self._wake.notify()
 
     def done(self, job_id: str) -> None:
-        """The job's run is over: write what is still pending for it now, then stop following it."""
+        """The job's run is over: its last progress is written now, on the caller's thread (no batching wait), after
+        any older write of it the writer has in hand; then the job is no longer followed."""
         with self._lock:
-            self._wake.notify()
-            while job_id in self._pending or self._writing:
+            while self._writing:  # an older step of this job may be landing: ours must come after it
                 self._idle.wait(1.0)
+            item = self._pending.pop(job_id, None)
             self._contexts.pop(job_id, None)
+        if item is not None:
+            self._write(job_id, item)
 
     def close(self) -> None:
         with self._lock:
@@ -87,8 +90,9 @@ class ProgressWriter:
                     self._wake.wait()
                 if self._stop and not self._pending:
                     return
-            time.sleep(max(0.0, last + self.interval - time.monotonic()))  # batch: one write per interval
-            with self._lock:
+                # Batch: at most one write per interval; newer steps replace older ones meanwhile.
+                while not self._stop and (pause := last + self.interval - time.monotonic()) > 0:
+                    self._wake.wait(pause)
                 batch, self._pending = self._pending, {}
                 self._writing += 1
             try:

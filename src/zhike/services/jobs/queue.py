@@ -20,6 +20,7 @@ from zhike.core.rows import JobRow, StagedAsset
 from zhike.services.assets.service import AssetService
 from zhike.services.db import jobs, utcnow
 
+EXHAUSTED_CHECK_SECONDS = 2.0  # how often a claim also fails jobs whose workers died max_attempts times
 WATCH_SECONDS = 20.0  # a follower's interest lasts this long unless renewed (event streams renew every 5 s)
 
 
@@ -30,6 +31,7 @@ class JobQueue:
         self.wakeup = threading.Event()
         # Notified on every change a worker of this process makes, so waiters need not poll hard.
         self.changed = threading.Condition()
+        self._exhausted_checked = 0.0
 
     def _notify(self) -> None:
         with self.changed:
@@ -180,12 +182,16 @@ class JobQueue:
         """Take the oldest runnable job (queued, or running with an expired lease)."""
         now = time.time()
         runnable = or_(jobs.c.state == "queued", and_(jobs.c.state == "running", jobs.c.lease_expires_at < now))
-        self._fail_exhausted(now, max_attempts)
         with self.engine.connect() as conn:
             q = select(jobs.c.id).where(runnable, jobs.c.attempts < max_attempts)
             if job_id is not None:
                 q = q.where(jobs.c.id == job_id)
             candidates = [r[0] for r in conn.execute(q.order_by(jobs.c.created_at).limit(8))]
+        # Failing jobs whose workers died max_attempts times is a write transaction: not before every claim, but
+        # whenever the queue looks empty and every few seconds.
+        if not candidates or now - self._exhausted_checked >= EXHAUSTED_CHECK_SECONDS:
+            self._exhausted_checked = now
+            self._fail_exhausted(now, max_attempts)
         for cid in candidates:
             # Optimistic claim: the WHERE repeats the runnable test, so only one worker's UPDATE matches.
             with self.engine.begin() as conn:
