@@ -10,6 +10,17 @@ from tests.helpers.server import Server
 from tests.web.conftest import GENERATION_MS, PHONE, api_json, expect, login_client, open_studio, shot, sign_in
 
 
+def pro_txt2img(ctx: Any, server: Server, users: dict[str, str], prompt: str) -> Any:
+    """alice's studio in pro mode, on txt2img, with `prompt` typed in."""
+    page = open_studio(ctx, server)
+    sign_in(page, "alice", users["alice"])
+    page.click("label:has(#mode-pro)")
+    expect(page.locator("#pro-form")).to_have_attribute("data-loaded", "true")
+    page.select_option("#pro-op", "txt2img")
+    page.fill("#pro-prompt", prompt)
+    return page
+
+
 def asset_sha(page: Any, asset_id: str) -> str:
     return api_json(page, f"/api/v1/assets/{asset_id}")["sha256"]
 
@@ -156,12 +167,7 @@ def test_queued_job_shows_its_position_and_cancels(server: Server, users: dict[s
 
 def test_list_rows_keep_their_place_after_a_remove(server: Server, users: dict[str, str], new_context: Any) -> None:
     """LoRA rows: remove the first of two, and the API's error about the remaining one lands next to it."""
-    page = open_studio(new_context(locale="zh-CN"), server)
-    sign_in(page, "alice", users["alice"])
-    page.click("label:has(#mode-pro)")
-    expect(page.locator("#pro-form")).to_have_attribute("data-loaded", "true")
-    page.select_option("#pro-op", "txt2img")
-    page.fill("#pro-prompt", "一只青花瓷茶壶")
+    page = pro_txt2img(new_context(locale="zh-CN"), server, users, "一只青花瓷茶壶")
     page.locator("details.sf-more").evaluate("el => el.open = true")
     add = page.locator("[data-field=loras] > .sf-add")
     add.click()
@@ -190,12 +196,7 @@ def test_step_previews_show_while_the_studio_follows_a_job(
 ) -> None:
     """The page follows the job over SSE, which tells the worker someone watches: previews are made and shown
     (as the latents' cheap RGB projection) before the result replaces them."""
-    page = open_studio(new_context(locale="en-US"), server)
-    sign_in(page, "alice", users["alice"])
-    page.click("label:has(#mode-pro)")
-    expect(page.locator("#pro-form")).to_have_attribute("data-loaded", "true")
-    page.select_option("#pro-op", "txt2img")
-    page.fill("#pro-prompt", "a slow teapot")
+    page = pro_txt2img(new_context(locale="en-US"), server, users, "a slow teapot")
     page.fill("#pro-steps", "150")
     page.fill("#pro-width", "64")
     page.fill("#pro-height", "64")

@@ -62,7 +62,7 @@ class ImageLabeler:
             data = ctx.encode(img)
         elif img is not original:
             assert img is not None
-            data = ctx.encode(img) if ctx.encode is not None else _reencode(img, data, mime)
+            data = _reencode(img, data, mime)
         # 2. Implicit label into the container (no re-encode).
         if cfg.implicit:
             packet = xmp.build_packet(ctx.tc260_fields)
