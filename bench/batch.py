@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from PIL import Image, ImageDraw  # noqa: E402
 
-from zhike.design import fonts  # noqa: E402
+from zhike import fonts  # noqa: E402
 from zhike.design.render import render_design  # noqa: E402
 from zhike.design.template import Template, parse_template  # noqa: E402
 

@@ -101,7 +101,8 @@ def test_login_throttle_pauses_and_doubles() -> None:
     for _ in range(3):
         assert t.retry_after("Eve", "1.2.3.4") == 0
         t.failure("eve", "1.2.3.4")
-    assert t.retry_after("EVE", "5.6.7.8") == pytest.approx(30)  # per username, whatever the address
+    assert t.retry_after("EVE", "1.2.3.4") == pytest.approx(30)  # per username (any case) and address
+    assert t.retry_after("eve", "5.6.7.8") == 0  # the owner elsewhere is not locked out
     now[0] += 31
     assert t.retry_after("eve", "1.2.3.4") == 0
     t.failure("eve", "1.2.3.4")

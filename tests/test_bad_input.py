@@ -24,7 +24,7 @@ from zhike.core.errors import InvalidInput, TooLarge, UnsupportedMedia, ZhikeErr
 from zhike.services.images import decode_image
 
 MAX_UPLOAD = 1_000_000  # ZHIKE_MAX_UPLOAD_MB=1
-MAX_PIXELS = 40_000_000  # the default ZHIKE_MAX_IMAGE_PIXELS
+MAX_PIXELS = 40_000_000  # under the default ZHIKE_MAX_IMAGE_PIXELS (50 MP)
 
 
 # -- payloads --------------------------------------------------------------------------------------------
@@ -74,8 +74,8 @@ BAD_UPLOADS: list[tuple[str, str, bytes, int, type[ZhikeError]]] = [
     ("bomb-30000x30000", "bomb.png", png_bomb(30000, 30000), 413, TooLarge),
     ("bomb-8000x8000", "bomb2.png", png_bomb(8000, 8000), 413, TooLarge),  # under Pillow's own limit
     ("zero-width", "zero.png", png_bomb(0, 16), 422, InvalidInput),
-    ("gif", "anim.gif", encoded("GIF"), 415, UnsupportedMedia),
-    ("tiff", "scan.tiff", encoded("TIFF"), 415, UnsupportedMedia),
+    ("svg", "logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg"/>', 415, UnsupportedMedia),
+    ("eps", "art.eps", encoded("EPS"), 415, UnsupportedMedia),
     ("ico", "icon.ico", encoded("ICO"), 415, UnsupportedMedia),
     ("pdf", "doc.pdf", encoded("PDF"), 415, UnsupportedMedia),
     ("over-limit", "big.png", REAL_PNG + bytes(MAX_UPLOAD), 413, TooLarge),

@@ -4,6 +4,8 @@ bad files and limits (naming row and column); per-row problems listed while good
 from __future__ import annotations
 
 import io
+import zlib
+from datetime import datetime, time
 
 import pytest
 from openpyxl import Workbook
@@ -84,16 +86,27 @@ def test_bad_files_have_clear_errors(raw: bytes, name: str, needle: str) -> None
     assert needle in e.value.message and e.value.field == "file"
 
 
-def test_limits_name_row_and_column() -> None:
+def limit_of(raw: bytes, name: str) -> TooLarge:
+    with pytest.raises(TooLarge) as e:
+        d.parse_data(raw, name)
+    assert e.value.code == "data_too_large" and e.value.field == "file"
+    return e.value
+
+
+def test_limits_name_row_column_and_the_limit() -> None:
     long = "x" * (d.MAX_CELL + 1)
-    with pytest.raises(InvalidInput) as e:
-        d.parse_data(f"name,desc\na,b\nc,{long}\n".encode(), "a.csv")
-    assert "row 2" in e.value.message and "'desc'" in e.value.message
+    e = limit_of(f"name,desc\na,b\nc,{long}\n".encode(), "a.csv")
+    assert "row 2" in e.message and "'desc'" in e.message
+    assert (e.ctx, e.limit) == ({"what": "cell_chars"}, d.MAX_CELL)
     too_many = "name\n" + "a\n" * (d.MAX_ROWS + 1)
-    with pytest.raises(TooLarge, match=str(d.MAX_ROWS)):
-        d.parse_data(too_many.encode(), "a.csv")
-    with pytest.raises(TooLarge):
-        d.parse_data(b"x" * (d.MAX_DATA_BYTES + 1), "a.csv")
+    e = limit_of(too_many.encode(), "a.csv")
+    assert (e.ctx, e.limit) == ({"what": "rows"}, d.MAX_ROWS) and str(d.MAX_ROWS) in e.message
+    assert limit_of(b"x" * (d.MAX_DATA_BYTES + 1), "a.csv").ctx == {"what": "file_bytes"}
+    wide = ",".join(f"c{i}" for i in range(d.MAX_COLUMNS + 1))
+    assert limit_of(f"{wide}\n".encode(), "a.csv").ctx == {"what": "columns"}
+    assert limit_of(b"name\n" + b"\n" * d.MAX_LINES + b"a\n", "a.csv").ctx == {"what": "lines"}
+    # blank cells past the column limit are what Excel keeps for formatted columns: dropped, not refused
+    assert d.parse_data(b"name" + b"," * 500 + b"\na\n", "a.csv").rows == [{"name": "a"}]
 
 
 def test_row_problems_are_listed_and_good_rows_kept() -> None:
@@ -119,3 +132,77 @@ def test_asset_refs() -> None:
     assert d.asset_ref("http://host:7860/api/v1/assets/abcDEF123456/file") == "abcDEF123456"
     assert d.asset_ref("abcDEF123456") == "abcDEF123456"
     assert d.asset_ref("photos/cup.png") is None
+
+
+def openpyxl_table(raw: bytes) -> d.DataTable:
+    """What the data file gave when openpyxl read it (the reference for design/xlsx.py's own reader)."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    return d._from_grid(wb.worksheets[0].iter_rows(values_only=True), "xlsx", field="file")
+
+
+@pytest.mark.parametrize("calendar_1904", [False, True])
+def test_xlsx_reads_as_openpyxl_did(calendar_1904: bool) -> None:
+    """Dates, times, durations, booleans, formulas, rich text, gaps and a second sheet: the bounded reader gives
+    the rows openpyxl gave (in both of Excel's calendars)."""
+    from datetime import timedelta
+
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    from openpyxl.cell.text import InlineFont
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
+    wb = Workbook()
+    if calendar_1904:
+        wb.epoch = CALENDAR_MAC_1904
+    ws = wb.active
+    ws.append(["商品", "上架日期", "时间", "时长", "在售", "价格", "公式", "说明"])
+    ws.append(["青花瓷杯", datetime(2025, 3, 8), time(9, 30), timedelta(hours=30), True, 19.9, "=1+1", "  留白  "])
+    ws.append(
+        [
+            "紫砂壶",
+            datetime(2025, 3, 8, 14, 5),
+            None,
+            None,
+            False,
+            128,
+            None,
+            CellRichText("红", TextBlock(InlineFont(b=True), "色")),
+        ]
+    )
+    ws.append([])
+    ws.cell(row=9, column=1, value="隔行")
+    ws.cell(row=9, column=6, value=-0.5)
+    ws["D2"].number_format = "[h]:mm:ss"
+    wb.create_sheet("第二页").append(["ignored"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    ours, theirs = d.parse_data(buf.getvalue(), "p.xlsx"), openpyxl_table(buf.getvalue())
+    assert ours.columns == theirs.columns and ours.rows == theirs.rows
+    assert ours.rows[0]["上架日期"] == "2025-03-08" and ours.rows[0]["时间"] == "09:30:00"
+    assert ours.rows[1]["说明"] == "红色" and (ours.rows[2]["商品"], ours.rows[2]["价格"]) == ("隔行", "-0.5")
+
+
+def test_xlsx_hand_written_parts() -> None:
+    """What other writers produce: inline strings with runs and a phonetic guide (left out, as Excel shows it),
+    prefixed SpreadsheetML, cells without references, str/b/e types, and an absolute relationship target."""
+    from tests.test_redteam_files import MAIN, deflated, workbook_parts, zip_of
+
+    rows = (
+        '<x:row r="1"><x:c r="A1" t="inlineStr"><x:is><x:t>名称</x:t></x:is></x:c>'
+        '<x:c t="inlineStr"><x:is><x:t>价格</x:t></x:is></x:c><x:c r="C1" t="inlineStr"><x:is><x:t>有货</x:t></x:is>'
+        '</x:c><x:c r="D1" t="inlineStr"><x:is><x:t>备注</x:t></x:is></x:c></x:row>'
+        '<x:row r="3"><x:c r="A3" t="inlineStr"><x:is><x:r><x:t>东</x:t></x:r><x:r><x:t>京</x:t></x:r>'
+        '<x:rPh sb="0" eb="1"><x:t>とうきょう</x:t></x:rPh></x:is></x:c>'
+        '<x:c r="B3" t="str"><x:f>A1</x:f><x:v>12.50</x:v></x:c><x:c r="C3" t="b"><x:v>1</x:v></x:c>'
+        '<x:c r="D3" t="e"><x:v>#N/A</x:v></x:c></x:row>'
+    )
+    sheet_xml = f'<?xml version="1.0"?><x:worksheet xmlns:x="{MAIN}"><x:sheetData>{rows}</x:sheetData></x:worksheet>'
+    parts = workbook_parts(sheet_xml)
+    rels = parts["xl/_rels/workbook.xml.rels"]
+    absolute = zlib.decompress(rels.data, -15).replace(b'Target="worksheets/', b'Target="/xl/worksheets/')
+    raw = zip_of(parts | {"xl/_rels/workbook.xml.rels": deflated(absolute)})
+    t = d.parse_data(raw, "p.xlsx")
+    assert t.columns == ["名称", "价格", "有货", "备注"]
+    assert t.rows == [{"名称": "东京", "价格": "12.50", "有货": "TRUE", "备注": "#N/A"}]
+    assert openpyxl_table(raw).rows == t.rows

@@ -357,8 +357,9 @@ def test_single_file_inpaint_with_text_to_image_config(tiny: dict[str, dict[str,
     image = Image.fromarray((np.random.RandomState(0).rand(64, 64, 3) * 255).astype(np.uint8))
     mask = Image.new("L", (64, 64), 0)
     mask.paste(255, (16, 16, 48, 48))
-    np.testing.assert_array_equal(
-        _generate(loaded, image=image, mask_image=mask), _generate(reference, image=image, mask_image=mask)
+    # Two loading paths of equal weights: equal up to float rounding (see test_single_file_matches_diffusers_folder).
+    np.testing.assert_allclose(
+        _generate(loaded, image=image, mask_image=mask), _generate(reference, image=image, mask_image=mask), atol=1e-4
     )
 
 

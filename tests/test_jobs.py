@@ -1,4 +1,5 @@
-"""The durable queue: idempotency, leases, cancel, and a worker process killed mid-job (exactly once)."""
+"""The durable queue: idempotency, leases, cancel, a worker process killed mid-job and a worker stopped mid-job
+(exactly once either way)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 from sqlalchemy import update
 
 from tests.helpers.server import start_worker
+from zhike.core.context import RunContext
 from zhike.core.errors import Conflict
+from zhike.core.registry import OperationDef
 from zhike.services.container import Zhike
 from zhike.services.db import jobs
+from zhike.services.jobs.executor import InProcessExecutor
 from zhike.services.jobs.worker import Worker
 
 PARAMS = {"prompt": "a lamp", "width": 64, "height": 64, "steps": 3, "seed": 5, "model": "tiny"}
@@ -117,3 +122,64 @@ def test_killed_worker_process_job_completes_exactly_once(zhike: Zhike, tmp_path
     outputs = z.assets.by_job(job.id)
     assert len(outputs) == 1 and outputs[0].id == row.result["images"][0]["asset_id"]
     assert survivor.run_one() is False
+
+
+def test_a_stopped_worker_hands_its_job_back_and_it_completes_once(zhike: Zhike) -> None:
+    job, _ = zhike.submit("txt2img", {**PARAMS, "steps": 150}, "u1")
+    worker = Worker(zhike, worker_id="stopping")
+    thread = threading.Thread(target=worker.run_forever, daemon=True)
+    thread.start()
+    wait_for(lambda: zhike.jobs.get(job.id).step >= 2)
+    worker.shutdown(timeout=30)
+    assert not thread.is_alive()
+    row = zhike.jobs.get(job.id)
+    assert row.state == "queued" and row.lease_owner is None and row.step < 150
+    assert row.attempts == 0, "an attempt interrupted on purpose is not counted against max_attempts"
+    assert zhike.assets.by_job(job.id) == []
+    assert Worker(zhike, worker_id="next").run_one()
+    row = zhike.jobs.get(job.id)
+    assert row.state == "succeeded" and row.attempts == 1 and row.message is None
+    assert len(zhike.assets.by_job(job.id)) == 1
+
+
+class Stuck(InProcessExecutor):
+    """An op in a phase without steps (loading a model): it does not see the stop until `leave` is set."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.leave = threading.Event()
+
+    def execute(self, op: OperationDef, ctx: RunContext, params: BaseModel) -> BaseModel:
+        self.entered.set()
+        self.leave.wait(60)
+        return super().execute(op, ctx, params)
+
+
+def test_a_job_still_running_when_the_stop_time_is_up_is_handed_back_and_its_late_end_discarded(
+    zhike: Zhike,
+) -> None:
+    job, _ = zhike.submit("txt2img", PARAMS, "u1")
+    stuck = Stuck()
+    worker = Worker(zhike, executor=stuck, worker_id="stuck")
+    thread = threading.Thread(target=worker.run_forever, daemon=True)
+    thread.start()
+    assert stuck.entered.wait(60)
+    started = time.monotonic()
+    worker.shutdown(timeout=0.5)
+    assert time.monotonic() - started < 2
+    assert zhike.jobs.get(job.id).state == "queued"
+    stuck.leave.set()  # the op goes on, finds it was stopped, and leaves the job alone
+    thread.join(60)
+    row = zhike.jobs.get(job.id)
+    assert row.state == "queued" and row.attempts == 0 and zhike.assets.by_job(job.id) == []
+    assert Worker(zhike, worker_id="next").run_one()
+    row = zhike.jobs.get(job.id)
+    assert row.state == "succeeded" and row.attempts == 1 and len(zhike.assets.by_job(job.id)) == 1
+
+
+def test_waits_answer_at_once_when_the_queue_closes(zhike: Zhike) -> None:
+    job, _ = zhike.submit("txt2img", PARAMS, "u1")
+    threading.Timer(0.3, zhike.jobs.close).start()
+    started = time.monotonic()
+    row = zhike.jobs.wait(job.id, "u1", timeout=30, terminal_only=True)
+    assert row.state == "queued" and time.monotonic() - started < 5

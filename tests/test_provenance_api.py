@@ -86,12 +86,18 @@ def test_api_verify_reports_labels_and_finds_own_assets_only(api: tuple[TestClie
     assert r.json()["asset"]["id"] is None and r.json()["asset"]["in_deployment"] is False
 
 
+def gif() -> bytes:
+    buf = io.BytesIO()
+    Image.new("P", (4, 4)).save(buf, "GIF")
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize(
     "payload,status",
     [
         (b"", 422),
         (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 422),  # truncated
-        (b"GIF89a not accepted", 415),
+        (gif(), 415),  # an image, but labels are read from PNG, JPEG and WebP
         (b"x" * 31_000_001, 413),  # over max_upload_mb (30 MB)
     ],
 )

@@ -13,73 +13,24 @@ from tests.conftest import make_settings
 from tests.helpers.server import run_zhike
 from zhike.api.app import create_app
 from zhike.safety.matcher import CompiledTerm, Term, find
+from zhike.safety.normalise import DEFAULT_IGNORABLE, normalise
 from zhike.services.engine import get_engine
 from zhike.services.safety import PromptSafety
 from zhike.services.users import owner_id
 
-# Ordinary prompts of shops, designers and creators (>= 50), some close to listed words on purpose.
-ORDINARY = [
-    "a blue and white porcelain teapot on a wooden table, soft daylight",
-    "一只青花瓷茶壶，放在木桌上，柔和的自然光",
-    "nude lipstick flat lay on pink marble, product photo",
-    "裸色口红平铺在粉色大理石上，产品摄影",
-    "落照下的古镇，石板路，国风插画",
-    "sunset over the old town, golden hour, 35mm",
-    "food porn style close-up of a juicy burger with melted cheese",
-    "新鲜草莓蛋糕特写，奶油，高清美食摄影",
-    "white sneakers on a clean studio background, e-commerce main image",
-    "白色运动鞋，纯白背景，电商主图",
-    "a cosy knitted sweater folded on a bed, warm tones",
-    "羊毛针织毛衣叠放在床上，暖色调",
-    "smartphone floating above water splash, dramatic lighting",
-    "手机悬浮在水花之上，科技感，蓝色光效",
-    "children's picture book illustration of a rabbit in a garden",
-    "儿童绘本插画，小兔子在花园里",
-    "kids wearing raincoats jumping in puddles, catalogue photo",
-    "儿童雨衣，小朋友在水坑里跳，童装电商图",
-    "a baby stroller in a bright living room, product shot",
-    "婴儿推车，明亮客厅，产品图",
-    "ID photo of a man in a suit, white background",
-    "证件照，蓝底，正装",
-    "passport photo guidelines poster, clean infographic",
-    "护照办理流程海报，扁平插画",
-    "banknote-themed red envelope design for Chinese New Year",
-    "新年红包设计，金色祥云，喜庆",
-    "coin purse made of leather, close-up texture",
-    "真皮零钱包，细节纹理特写",
-    "an official-looking wax stamp on a wedding invitation",
-    "婚礼请柬上的火漆印章，复古",
-    "bomb pop ice cream on a summer beach",
-    "夏日海滩上的冰淇淋，清新配色",
-    "a toy rocket launching, cartoon 3d style",
-    "卡通火箭发射，3D 风格，儿童玩具",
-    "sexy red evening dress on a mannequin, boutique window",
-    "红色晚礼服，橱窗展示，高级感",
-    "swimwear collection on a beach, summer campaign",
-    "泳装新品，海边，夏季活动海报",
-    "lingerie product photo on a hanger, soft light",
-    "内衣产品图，衣架展示，柔光",
-    "a knife set on a kitchen counter, stainless steel",
-    "不锈钢刀具套装，厨房台面",
-    "fireworks over the river, festival poster",
-    "江面烟花，节日海报",
-    "a historical samurai armour in a museum",
-    "博物馆里的古代铠甲，写实",
-    "gaming chair with RGB lights, dark background",
-    "电竞椅，RGB 灯效，暗色背景",
-    "skin care serum bottle with water drops",
-    "精华液瓶子，水珠，护肤品广告",
-    "直播间背景，主播桌面，暖光",
-    "live stream studio backdrop with shelves of products",
-    "小红书封面：秋冬穿搭合集",
-    "Xiaohongshu cover: autumn outfit ideas",
-    "淘宝详情页：保温杯卖点图",
-    "thermos cup selling points infographic",
-    "墨镜模特街拍，时尚杂志风",
-    "chinese ink painting of mountains and a lone boat",
-    "水墨山水，孤舟，留白",
-    "cyberpunk city street at night, neon signs",
-]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def lines(name: str) -> list[str]:
+    text = (FIXTURES / name).read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+# Ordinary prompts of shops, designers and creators, many close to listed words on purpose (nude lipstick, kids
+# swimwear, bath bomb making kit, 彩色情侣装, 弹性交叉绑带泳衣, 给孩子做爱心早餐).
+ORDINARY = lines("prompts_ordinary.txt")
+# (policy, prompt, technique): listed terms in the disguises of the red team's findings and a few more.
+EVASIONS = [tuple(line.split("\t")) for line in lines("prompts_evasion.tsv")]
 
 # (text, policy): listed terms as typed and in the usual disguises.
 REFUSED = [
@@ -113,15 +64,35 @@ def safety(tmp_path_factory: pytest.TempPathFactory) -> PromptSafety:
 
 
 def test_bundled_lists_refuse_listed_words_in_both_languages(safety: PromptSafety) -> None:
-    assert len(ORDINARY) >= 50
     for text, policy in REFUSED:
         hit = safety.check_text(text)
         assert hit is not None and hit.policy == policy, (text, hit)
 
 
-def test_ordinary_shop_prompts_are_not_refused(safety: PromptSafety) -> None:
-    wrong = [(text, hit.term) for text in ORDINARY if (hit := safety.check_text(text)) is not None]
-    assert wrong == []
+def test_ordinary_prompts_pass_and_disguised_terms_are_refused(safety: PromptSafety) -> None:
+    """Both rates, printed (pytest -s): no ordinary prompt refused, and nearly every disguise caught under its own
+    policy. The few allowed misses are words the bundled lists do not have (genitalia, nude minors)."""
+    assert len(ORDINARY) >= 200 and len(EVASIONS) >= 60
+    refused = [(text, hit.term) for text in ORDINARY if (hit := safety.check_text(text)) is not None]
+    missed = [(text, how) for policy, text, how in EVASIONS if getattr(safety.check_text(text), "policy", "") != policy]
+    caught = 1 - len(missed) / len(EVASIONS)
+    print(
+        f"\nprompt safety: {len(refused)}/{len(ORDINARY)} ordinary prompts refused (false positives); "
+        f"{len(EVASIONS) - len(missed)}/{len(EVASIONS)} disguised terms caught ({caught:.1%}); missed: {missed}"
+    )
+    assert refused == []
+    assert caught >= 0.95, missed
+
+
+def test_every_default_ignorable_code_point_vanishes() -> None:
+    """The table in normalise.py is Unicode's Default_Ignorable_Code_Point set (as the regex module has it), and
+    every one of those characters inside a word leaves the word whole."""
+    import regex
+
+    table = {c for a, b in DEFAULT_IGNORABLE for c in range(a, b + 1)}
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    assert table == {ord(c) for c in regex.findall(r"\p{Default_Ignorable_Code_Point}", every)}
+    assert all(normalise(f"hen{chr(c)}tai") == "hentai" for c in table)
 
 
 def test_match_modes() -> None:

@@ -343,7 +343,9 @@ def test_spandrel_loads_both_formats_and_runs_tiled(user_models: Path) -> None:
     b = load_spandrel_upscaler(user_models / "tiny-x4.pth")
     assert a.scale == b.scale == 4 and a.nbytes == b.nbytes > 0 and a.model.architecture.name == "ESRGAN"
     out_a, out_b = upscale_tiled(a, img, tile=16), upscale_tiled(b, img, tile=16)
-    assert out_a.size == (148, 116) and np.array_equal(np.asarray(out_a), np.asarray(out_b))  # same weights
+    # The same weights from two file formats: at most one grey level apart (float rounding), almost everywhere none.
+    pa, pb = np.asarray(out_a, np.int16), np.asarray(out_b, np.int16)
+    assert out_a.size == (148, 116) and np.abs(pa - pb).max() <= 1 and (pa != pb).mean() < 0.01
     assert np.abs(np.asarray(out_a, float) - np.asarray(upscale_tiled(a, img, tile=64))).mean() < 0.5
     x2 = load_spandrel_upscaler(user_models / "tiny-x2.pth")
     assert x2.scale == 2 and upscale_tiled(x2, img, scale=3, tile=32).size == (111, 87)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 def _default_home() -> Path:
@@ -43,7 +43,16 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///$ZHIKE_HOME/zhike.db")
     host: str = "127.0.0.1"
     port: int = 7860
-    public_url: str | None = Field(None, description="Base URL used in links handed to clients")
+    public_url: str | None = Field(
+        None,
+        description="Base URL used in links handed to clients (signed image URLs); unset: the address the client "
+        "connected to, never the request's Host header",
+    )
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For/-Proto headers are "
+        "believed; empty: none, the TCP peer is the client",
+    )
 
     # Devices and models
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -69,6 +78,12 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(30.0, gt=0, description="A running job whose lease is not renewed is retried")
     heartbeat_seconds: float = Field(5.0, gt=0)
     max_attempts: int = Field(3, ge=1, description="Attempts before a job whose workers keep dying fails")
+    max_queued_per_owner: int = Field(
+        50, ge=1, description="Jobs one user (or key) may have queued or running at once; more are refused (429)"
+    )
+    max_followers_per_owner: int = Field(
+        32, ge=1, description="Event streams and long polls (?wait=) one user (or key) may hold open at once (429)"
+    )
     previews: bool = Field(True, description="Step previews for jobs someone follows (the studio, event streams)")
     preview_seconds: float = Field(0.5, ge=0, description="Least time between two step previews of a job")
     output_threads: int | None = Field(
@@ -89,7 +104,9 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = Field(
         None, description="Mark the session cookie Secure: true/false, or unset to follow the request (https)"
     )
-    login_max_failures: int = Field(5, ge=1, description="Failed logins per username before logins are paused")
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins per username from one source before that source is paused for it"
+    )
     login_window_seconds: float = Field(900.0, gt=0, description="How long failed logins count")
     prompt_safety: bool = Field(True, description="Screen job prompts against the content-policy word lists")
     image_safety_checker: Path | None = Field(
@@ -100,7 +117,21 @@ class Settings(BaseSettings):
 
     # Limits for user input
     max_upload_mb: float = 30.0
-    max_image_pixels: int = Field(40_000_000, description="Largest accepted upload, in pixels")
+    max_image_pixels: int = Field(
+        50_000_000, ge=1, description="Largest accepted image, in pixels (a 48 MP phone photo, 8064x6048, fits)"
+    )
+    # Decoding holds about 3 bytes per pixel: these bound the memory uploads take at once (services/images.py).
+    decode_pixels_in_flight: int = Field(
+        150_000_000, ge=1, description="Pixels all images being decoded at once may hold; more wait, then 503"
+    )
+    decode_pixels_per_user: int = Field(
+        50_000_000, ge=1, description="Pixels one user's images being decoded at once may hold; more wait, then 429"
+    )
+    decode_wait_seconds: float = Field(10.0, ge=0, description="How long a decode waits for room before refusing")
+    # CPU-heavy requests (label checks, template previews, data files) run in threads of their own (api/heavy.py).
+    heavy_threads: int = Field(4, ge=1, description="Label checks, template previews and data files run at once")
+    heavy_per_user: int = Field(2, ge=1, description="Of those, one user's running or waiting at once; more: 429")
+    heavy_wait_seconds: float = Field(10.0, gt=0, description="How long such a request waits for a thread; then 503")
 
     # Provenance labels on exported files (GB 45438-2025, C2PA); see zhike/provenance/service.py
     label_producer_name: str = Field("Zhike", description="Producer/propagator name in C2PA and the TC260 label")
@@ -116,6 +147,12 @@ class Settings(BaseSettings):
     label_visible_size: float = Field(0.05, ge=0.05, le=0.5, description="Text height / shorter side (>= 5%)")
     label_cert_path: Path | None = Field(None, description="C2PA signing chain PEM; unset: a generated dev cert")
     label_key_path: Path | None = Field(None, description="Private key PEM for label_cert_path")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        # ZHIKE_TRUSTED_PROXIES="10.0.0.1, 172.16.0.0/12"; config.toml may give a list
+        return [s.strip() for s in value.split(",") if s.strip()] if isinstance(value, str) else value
 
     @property
     def torch_cache_dir(self) -> Path:

@@ -22,7 +22,8 @@ def gbk_csv(rows: list[dict[str, str]]) -> bytes:
 
 
 def wait_preview_size(page: Any, width: int, height: int) -> None:
-    """The preview image has loaded at this size (the template's own canvas)."""
+    """The preview image has loaded at this size (the template's canvas, scaled to at most 1080 px on its long side:
+    the server caps preview work)."""
     page.wait_for_function(
         "([w, h]) => { const i = document.getElementById('batch-preview');"
         " return i.complete && i.naturalWidth === w && i.naturalHeight === h; }",
@@ -40,10 +41,10 @@ def test_batch_design_from_a_gbk_csv(server: Server, users: dict[str, str], new_
     for tid in ("price_card", "product_poster", "coupon", "xiaohongshu_cover", "story_9x16"):
         expect(cards.locator(f"[data-template={tid}]")).to_have_count(1)
 
-    # Live preview: each template renders at its own size with sample data.
+    # Live preview: each template renders in its own shape with sample data (coupon: 1200x600 -> 1080x540).
     cards.locator("[data-template=coupon]").click()
     expect(page.locator("#batch-preview")).to_have_attribute("data-template", "coupon")
-    wait_preview_size(page, 1200, 600)
+    wait_preview_size(page, 1080, 540)
     cards.locator("[data-template=price_card]").click()
     expect(page.locator("#batch-preview")).to_have_attribute("data-template", "price_card")
     wait_preview_size(page, 1080, 1080)

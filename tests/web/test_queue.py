@@ -87,7 +87,7 @@ def test_cancel_a_queued_job_behind_a_running_one(server: Server, users: dict[st
         expect(row(page, busy["id"])).to_have_attribute("data-state", "running", timeout=GENERATION_MS)
         last = row(page, waiting[1]["id"])  # one job ahead of it still waits too
         expect(last).to_have_attribute("data-state", "queued")
-        expect(last.locator(".job-step")).to_have_text("前面还有 1 个任务")
+        expect(last.locator(".job-step")).to_have_text("你前面还有 1 个自己的任务（各用户轮流执行）")
         expect(row(page, busy["id"]).locator(".job-step")).to_have_text(re.compile(r"第 \d+ / 150 步"))
 
         last.locator(".job-cancel").click()

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -14,7 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zhike import __version__
 from zhike.api.errors import RequestTooLarge, error_body, install_error_handlers
-from zhike.api.routes import assets, auth, jobs, meta, models, openai_compat, safety, templates
+from zhike.api.headers import SecurityHeaders
+from zhike.api.routes import assets, auth, jobs, meta, models, openai_compat, safety, sdapi, templates
 from zhike.api.routes import verify as verify_routes
 from zhike.api.schemas import ERROR_RESPONSES
 from zhike.core.errors import ErrorCode
@@ -22,6 +24,7 @@ from zhike.services.container import Zhike
 from zhike.settings import Settings, get_settings
 
 log = logging.getLogger("zhike.api")
+WORKER_STOP_SECONDS = 1.5  # at shutdown, the worker's time to settle its jobs before they are handed back as they are
 
 
 class BodyLimit:
@@ -100,10 +103,20 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
             worker, _ = start_background_worker(zhike)
             log.info("embedded worker %s started", worker.worker_id)
             start_warmup(zhike)
+
+        def stopping() -> None:
+            """The server is stopping: end long polls and event streams now (a server waits for them to close
+            before the shutdown below), and let the worker hand its running job back. `zhike serve` calls it at
+            the signal, from a thread."""
+            zhike.jobs.close()
+            if worker is not None:
+                worker.interrupt()
+
+        app.state.stopping = stopping
         yield
+        stopping()
         if worker is not None:
-            worker.stop.set()
-            zhike.jobs.wakeup.set()
+            await anyio.to_thread.run_sync(worker.shutdown, WORKER_STOP_SECONDS)
 
     app = FastAPI(
         title="Zhike 智客 API",
@@ -114,7 +127,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     )
     app.state.zhike = zhike
     install_error_handlers(app)
-    routers = (auth, jobs, assets, meta, models, openai_compat, safety, verify_routes, templates)
+    routers = (auth, jobs, assets, meta, models, openai_compat, sdapi, safety, verify_routes, templates)
     for r in routers:
         # Every route can answer with the shared error body; declaring it replaces FastAPI's default 422 schema.
         app.include_router(r.router, responses=ERROR_RESPONSES)
@@ -127,4 +140,6 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_upload_mb * 1e6) + 1_000_000)
+    # Outermost: its 413s get the headers too.
+    app.add_middleware(SecurityHeaders, docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url))
     return app

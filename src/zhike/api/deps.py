@@ -3,22 +3,26 @@
 A caller is identified by `Authorization: Bearer KEY` (API clients) or by the `zhike_session` cookie (the
 browser). Cookie-authenticated requests that change something (POST/PUT/PATCH/DELETE) must also send the
 session's CSRF token in `X-CSRF-Token`; Bearer requests need none (a browser never adds that header by itself).
+
+Where a request came from is the TCP peer; `X-Forwarded-For`/`-Proto` are believed only from the peers listed in
+the `trusted_proxies` setting (anyone can send those headers).
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-import anyio
 from fastapi import Depends, Header, Request
 
 from zhike.core.errors import ZhikeError
 from zhike.core.rows import KeyRow, SessionRow, UserRow
 from zhike.services.container import Zhike
+from zhike.services.keys import owner_key_id
+from zhike.services.users import OWNER_PREFIX
 from zhike.services.users import owner_id as user_owner_id
 
 SESSION_COOKIE = "zhike_session"
@@ -53,6 +57,67 @@ class Identity:
     key: KeyRow | None = None  # set when authenticated by an API key
 
 
+Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+
+def _trusted(address: str, proxies: Networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    ip = getattr(ip, "ipv4_mapped", None) or ip  # ::ffff:10.0.0.1 is 10.0.0.1
+    return any(ip in net for net in proxies)
+
+
+def _from_proxy(request: Request) -> bool:
+    """Whether the TCP peer is a configured reverse proxy (so its X-Forwarded-* headers are believed)."""
+    proxies = request.app.state.zhike.settings.trusted_proxies
+    return bool(proxies) and request.client is not None and _trusted(request.client.host, proxies)
+
+
+def client_ip(request: Request) -> str:
+    """The address the request came from: the TCP peer, or behind trusted proxies the nearest address in
+    X-Forwarded-For that is not one of them (each proxy appends the peer it saw; what is left of that was
+    written by the client and proves nothing)."""
+    peer = request.client.host if request.client else "unknown"
+    if not _from_proxy(request):
+        return peer
+    proxies = request.app.state.zhike.settings.trusted_proxies
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # not an address: the proxy did not write it
+    return hops[0] if hops else peer  # every hop is a proxy of ours: the first is nearest to the client
+
+
+def request_scheme(request: Request) -> str:
+    """http or https as the client sees it: the connection's, or a trusted proxy's X-Forwarded-Proto."""
+    if _from_proxy(request):
+        sent = request.headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower()
+        if sent in ("http", "https"):
+            return sent
+    return request.url.scheme
+
+
+def user_active(user: UserRow | None) -> bool:
+    return user is not None and not user.disabled
+
+
+def owner_active(app: Zhike, owner: str) -> bool:
+    """Whether `owner` may still be served: its user exists and is enabled, or (an owner made by a key without a
+    user) its key is not revoked. Signed links check it on every request: they outlive neither."""
+    if owner.startswith(OWNER_PREFIX):
+        return user_active(app.users.for_owner(owner))
+    key_id = owner_key_id(owner)
+    if key_id is not None:
+        key = app.keys.get(key_id)
+        return key is not None and not key.revoked
+    return True  # the CLI's local owner
+
+
 def authenticate(request: Request, app: Zhike, authorization: str | None) -> Identity:
     if authorization:
         scheme, _, key = authorization.partition(" ")
@@ -64,7 +129,7 @@ def authenticate(request: Request, app: Zhike, authorization: str | None) -> Ide
         if row is None:
             raise Unauthorized("unknown or revoked API key", code="api_key_invalid", field="Authorization")
         user = app.users.for_owner(row.owner_id)
-        if row.owner_id.startswith("user-") and (user is None or user.disabled):
+        if row.owner_id.startswith(OWNER_PREFIX) and not user_active(user):
             raise Unauthorized(  # its user was disabled
                 "unknown or revoked API key", code="api_key_invalid", field="Authorization"
             )
@@ -130,18 +195,3 @@ def get_admin(user: UserDep) -> UserRow:
 
 
 AdminDep = Annotated[UserRow, Depends(get_admin)]
-
-
-T = TypeVar("T")
-# Threads that block until a job changes (SSE followers, OpenAI-style calls that answer when the job is done).
-WAIT_THREADS = 256
-
-
-async def run_waiting(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking wait in its own thread pool: waiters must never hold the threads that serve ordinary
-    requests (FastAPI's shared pool has 40; 40 followers of a queued job would stall every other endpoint)."""
-    state = request.app.state
-    limiter = getattr(state, "wait_limiter", None)
-    if limiter is None:
-        limiter = state.wait_limiter = anyio.CapacityLimiter(WAIT_THREADS)
-    return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=limiter)

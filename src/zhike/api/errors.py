@@ -13,9 +13,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from zhike.core.errors import ErrorCode, ZhikeError, plain_ctx
+from zhike.core.errors import ErrorCode, ZhikeError, plain_ctx, storage_full
 
 log = logging.getLogger("zhike.api")
 
@@ -49,16 +50,31 @@ def _loc_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def zhike_response(e: ZhikeError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else {}
+    headers.update(getattr(e, "headers", None) or {})
+    return JSONResponse(
+        error_body(e.code, e.message, e.field, type=e.type, fields=e.fields, limit=e.limit, kind=e.kind, ctx=e.ctx),
+        status_code=e.status,
+        headers=headers or None,
+    )
+
+
+def internal_response(e: Exception) -> JSONResponse:
+    """A failure the user cannot fix: 507 when the disk (or SQLite's file) is full, else a 500 naming only the
+    exception's class (the traceback goes to the log)."""
+    full = storage_full(e)
+    if full is not None:
+        log.error("storage full: %s", e)
+        return zhike_response(full)
+    log.error("unhandled error", exc_info=e)
+    return JSONResponse(error_body(ErrorCode.INTERNAL_ERROR, f"internal error: {type(e).__name__}"), status_code=500)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ZhikeError)
     async def _zhike(_: Request, e: ZhikeError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else {}
-        headers.update(getattr(e, "headers", None) or {})
-        return JSONResponse(
-            error_body(e.code, e.message, e.field, type=e.type, fields=e.fields, limit=e.limit, kind=e.kind, ctx=e.ctx),
-            status_code=e.status,
-            headers=headers or None,
-        )
+        return zhike_response(e)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:
@@ -105,9 +121,13 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(e.status_code, ErrorCode.HTTP_ERROR)
         return JSONResponse(error_body(code, str(e.detail)), status_code=e.status_code, headers=e.headers)
 
+    # Where a full disk shows: writing a file, SQLite writing its database or journal. Handled by class: the
+    # catch-all below runs in Starlette's outermost middleware, which re-raises the error after answering.
+    @app.exception_handler(OSError)
+    @app.exception_handler(OperationalError)
+    async def _io(_: Request, e: Exception) -> JSONResponse:
+        return internal_response(e)
+
     @app.exception_handler(Exception)
     async def _internal(_: Request, e: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return JSONResponse(
-            error_body(ErrorCode.INTERNAL_ERROR, f"internal error: {type(e).__name__}"), status_code=500
-        )
+        return internal_response(e)

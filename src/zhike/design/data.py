@@ -1,8 +1,10 @@
 """Batch data (批量数据): a CSV, XLSX or JSON file -> rows of strings, then checked against a template row by row.
 
 Every cell becomes a stripped string (numbers as typed: 19.9, 20 not 20.0), so the job row stores plain JSON and the
-renderer sees one type. Whole-file problems (encoding, limits, no header) raise InvalidInput naming the row and
-column; per-row problems (a missing or empty required value, an unknown image) are listed and the other rows go on.
+renderer sees one type. Whole-file problems (encoding, no header) raise InvalidInput naming the row and column; a
+file past a limit (bytes, lines, rows, columns, a cell's or all cells' characters, JSON depth, and for XLSX the
+inflated sizes, cells and time of design/xlsx.py) raises TooLarge `data_too_large` whose `ctx.what` names the limit.
+Per-row problems (a missing or empty required value, an unknown image) are listed and the other rows go on.
 """
 
 from __future__ import annotations
@@ -11,20 +13,25 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Literal
 
-from zhike.core.errors import InvalidInput, TooLarge
+from zhike.core.errors import InvalidInput
+from zhike.design.xlsx import MAX_CELLS, Workbook, data_limit
 
 MAX_DATA_BYTES = 10_000_000
 MAX_ROWS = 5000
+MAX_LINES = 100_000  # rows read, blank ones included (a CSV of 10 MB of newlines is not a data file)
 MAX_COLUMNS = 100
 MAX_CELL = 2000  # characters; a price card's longest text is a few dozen
+MAX_TABLE_CHARS = 20_000_000  # all cells together: XLSX shared strings would let one long text repeat in every cell
+MAX_JSON_DEPTH = 3  # {"rows": [{column: value}]}
 MAX_HEADER = 100
 PREVIEW_ROWS = 5
+CSV_SNIFF_CHARS = 4096  # csv.Sniffer's regexes are quadratic on hostile text: 4 KB costs at most ~0.1 s
 
 DataFormat = Literal["csv", "xlsx", "json"]
 ASSET_ID_RE = re.compile(r"^[A-Za-z0-9_-]{6,32}$")
@@ -90,7 +97,7 @@ def parse_data(
 ) -> DataTable:
     """Parse a data file (format from `fmt`, the file name's suffix, or its first bytes)."""
     if len(data) > MAX_DATA_BYTES:
-        raise TooLarge(f"the data file is larger than {MAX_DATA_BYTES / 1e6:.0f} MB", field=field, limit=MAX_DATA_BYTES)
+        raise data_limit(f"the data file is {len(data)} bytes", "file_bytes", MAX_DATA_BYTES, field)
     if not data.strip():
         raise InvalidInput("the data file is empty / 数据文件为空", field=field)
     fmt = fmt or guess_format(data, filename)
@@ -102,6 +109,8 @@ def parse_data(
             obj = json.loads(text)
         except json.JSONDecodeError as e:
             raise InvalidInput(f"not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}", field=field) from None
+        except RecursionError:  # the parser gives up ~1000 levels down; anything past 3 is refused below anyway
+            raise data_limit("the JSON is nested too deeply", "json_depth", MAX_JSON_DEPTH, field) from None
         return parse_records(obj, field=field)
     return parse_csv(data, field=field)
 
@@ -110,7 +119,7 @@ def parse_path(path: Path, *, field: str = "DATA") -> DataTable:
     if not path.is_file():
         raise InvalidInput(f"no data file at {path}", field=field)
     if path.stat().st_size > MAX_DATA_BYTES:
-        raise TooLarge(f"{path.name} is larger than {MAX_DATA_BYTES / 1e6:.0f} MB", field=field, limit=MAX_DATA_BYTES)
+        raise data_limit(f"{path.name} is {path.stat().st_size} bytes", "file_bytes", MAX_DATA_BYTES, field)
     return parse_data(path.read_bytes(), path.name, field=field)
 
 
@@ -132,11 +141,15 @@ def decode_text(data: bytes, *, field: str) -> tuple[str, str]:
 
 def parse_csv(data: bytes, *, field: str = "file") -> DataTable:
     text, encoding = decode_text(data, field=field)
-    sample = text[:8192]
+    sample = text[:CSV_SNIFF_CHARS]
     try:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
+    # The csv module holds a whole line's cells: a line of 9 million commas is a list of 9 million (+200 MB). The
+    # delimiters in the file bound every line's cells (quoted ones count too: an upper bound), counted at C speed.
+    if text.count(dialect.delimiter) > MAX_CELLS:
+        raise data_limit("the file has more cells", "cells", MAX_CELLS, field)
     reader = csv.reader(io.StringIO(text, newline=""), dialect)
     try:
         table = _from_grid(reader, "csv", field=field)
@@ -147,19 +160,10 @@ def parse_csv(data: bytes, *, field: str = "file") -> DataTable:
 
 
 def parse_xlsx(data: bytes, *, field: str = "file") -> DataTable:
-    """The first sheet; its first non-empty row is the header."""
-    import zipfile
-
-    from openpyxl import load_workbook
-
+    """The first sheet; its first non-empty row is the header. Read by design/xlsx.py within its limits."""
+    wb = Workbook(data, field=field, max_columns=MAX_COLUMNS, max_text=MAX_CELL + 1)
     try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
-        raise InvalidInput(f"not a readable .xlsx workbook ({type(e).__name__})", field=field) from None
-    try:
-        if not wb.worksheets:
-            raise InvalidInput("the workbook has no sheet", field=field)
-        return _from_grid(wb.worksheets[0].iter_rows(values_only=True), "xlsx", field=field)
+        return _from_grid(wb.rows(), "xlsx", field=field)
     finally:
         wb.close()
 
@@ -171,11 +175,10 @@ def parse_records(obj: Any, *, field: str = "file") -> DataTable:
     if not isinstance(obj, list):
         raise InvalidInput('JSON data must be a list of objects or {"rows": [...]}', field=field)
     if len(obj) > MAX_ROWS:
-        raise TooLarge(
-            f"{len(obj)} rows: at most {MAX_ROWS} per batch / 每批最多{MAX_ROWS}行", field=field, limit=MAX_ROWS
-        )
+        raise data_limit(f"{len(obj)} rows (每批最多{MAX_ROWS}行)", "rows", MAX_ROWS, field)
     columns: dict[str, None] = {}
     rows: list[dict[str, str]] = []
+    chars = _Chars(field)
     for i, rec in enumerate(obj, start=1):
         if not isinstance(rec, dict):
             raise InvalidInput(f"{where(i)}: must be an object of column: value", field=field)
@@ -188,45 +191,68 @@ def parse_records(obj: Any, *, field: str = "file") -> DataTable:
                 )
             row[name] = _cell(value, i, name, field)
             columns.setdefault(name, None)
-        rows.append(row)
-    if len(columns) > MAX_COLUMNS:
-        raise TooLarge(f"{len(columns)} columns: at most {MAX_COLUMNS}", field=field, limit=MAX_COLUMNS)
+            if len(columns) > MAX_COLUMNS:
+                raise data_limit(f"{where(i, name)}: more columns", "columns", MAX_COLUMNS, field)
+        rows.append(chars.add(row))
     return DataTable(list(columns), rows, "json")
 
 
+class _Chars:
+    """The characters of every cell kept so far, at most MAX_TABLE_CHARS."""
+
+    def __init__(self, field: str) -> None:
+        self.field, self.total = field, 0
+
+    def add(self, row: dict[str, str]) -> dict[str, str]:
+        self.total += sum(map(len, row.values()))
+        if self.total > MAX_TABLE_CHARS:
+            raise data_limit("the cells hold more characters", "table_chars", MAX_TABLE_CHARS, self.field)
+        return row
+
+
 def _from_grid(grid: Iterable[Iterable[Any]], fmt: DataFormat, *, field: str) -> DataTable:
-    it: Iterator[Iterable[Any]] = iter(grid)
+    lines = enumerate(grid, start=1)
     header: list[str] | None = None
-    for cells in it:
-        values = [_text(v) for v in cells]
+    for line, cells in lines:
+        values = _values(cells, line, field)
         if any(values):
             header = _header_row(values, field)
             break
     if header is None:
         raise InvalidInput("no header row: the first row must name the columns / 第一行应为列名", field=field)
     rows: list[dict[str, str]] = []
-    for cells in it:
-        values = [_text(v) for v in cells]
+    chars = _Chars(field)
+    for line, cells in lines:
+        values = _values(cells, line, field)
         if not any(values):
             continue  # blank lines between rows, trailing empty rows Excel keeps
         n = len(rows) + 1
         if n > MAX_ROWS:
-            raise TooLarge(
-                f"more than {MAX_ROWS} rows: split the file / 每批最多{MAX_ROWS}行", field=field, limit=MAX_ROWS
-            )
+            raise data_limit(f"more rows: split the file (每批最多{MAX_ROWS}行)", "rows", MAX_ROWS, field)
         extra = [v for v in values[len(header) :] if v]
         if extra:
             raise InvalidInput(f"{where(n)}: {len(values)} cells but only {len(header)} columns", field=field)
         padded = values[: len(header)] + [""] * (len(header) - len(values))
-        rows.append({name: _cell(v, n, name, field) for name, v in zip(header, padded, strict=True)})
+        rows.append(chars.add({name: _cell(v, n, name, field) for name, v in zip(header, padded, strict=True)}))
     return DataTable(header, rows, fmt)
+
+
+def _values(cells: Iterable[Any], line: int, field: str) -> list[str]:
+    """A row's cells as text, at most MAX_COLUMNS of them (blank cells further right are dropped: Excel keeps
+    formatted empty columns); past MAX_LINES rows read, blank or not, the file is refused."""
+    if line > MAX_LINES:
+        raise data_limit("more lines", "lines", MAX_LINES, field)
+    cells = cells if isinstance(cells, list | tuple) else list(cells)
+    # Only CSV rows (lists of str) get this long (the XLSX reader stops at a value past the limit): checked at C
+    # speed, a line of 9 million commas is 0.5 s, not 4.
+    if len(cells) > MAX_COLUMNS and any(map(str.strip, cells[MAX_COLUMNS:])):
+        raise data_limit(f"line {line} has more columns", "columns", MAX_COLUMNS, field)
+    return [_text(v) for v in cells[:MAX_COLUMNS]]
 
 
 def _header_row(values: list[str], field: str) -> list[str]:
     while values and not values[-1]:
         values.pop()  # Excel keeps formatted empty columns at the right
-    if len(values) > MAX_COLUMNS:
-        raise TooLarge(f"{len(values)} columns: at most {MAX_COLUMNS}", field=field, limit=MAX_COLUMNS)
     seen: set[str] = set()
     for i, name in enumerate(values, start=1):
         if not name:
@@ -264,9 +290,7 @@ def _text(value: Any) -> str:
 def _cell(value: Any, row: int, column: str, field: str) -> str:
     text = _text(value)
     if len(text) > MAX_CELL:
-        raise InvalidInput(
-            f"{where(row, column)}: {len(text)} characters, at most {MAX_CELL} / 内容过长", field=field, limit=MAX_CELL
-        )
+        raise data_limit(f"{where(row, column)}: the text is too long (内容过长)", "cell_chars", MAX_CELL, field)
     return text
 
 

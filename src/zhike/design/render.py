@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageChops, ImageColor, ImageDraw, ImageFilter, ImageFont
 
+from zhike import fonts
 from zhike.core.errors import InvalidInput, JobCancelled
-from zhike.design import fonts
-from zhike.design.fonts import FontFace
 from zhike.design.template import (
     GeneratedLayer,
     Gradient,
@@ -37,6 +36,7 @@ from zhike.design.template import (
     layer_condition,
     parse_template,
 )
+from zhike.fonts import FontFace
 
 ImageResolver = Callable[[str], Image.Image | None]
 Generator = Callable[[str, int, int], Image.Image]

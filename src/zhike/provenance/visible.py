@@ -1,55 +1,61 @@
 """The explicit label: "AI生成" (or the deployment's text) drawn on a semi-opaque plate in a corner.
 
 GB 45438-2025 asks for label text at least 5% of the image's shorter side; the text height (not the plate) is
-sized to that fraction, so the rule holds whatever the font's line spacing.
+sized to that fraction, so the rule holds whatever the font's line spacing. The text is drawn with the design
+renderer's font chain (zhike/fonts.py: Zhike's bundled Source Han Sans SC first, then system fonts), each
+character with a font that has it, so the label reads 中文 on a server without system fonts.
 """
 
 from __future__ import annotations
 
-import subprocess
-from functools import lru_cache
-from pathlib import Path
 from typing import Literal
 
 from PIL import Image, ImageDraw, ImageFont
 
+from zhike import fonts
+
 Position = Literal["bottom-right", "bottom-left", "top-right", "top-left"]
 MIN_FRACTION = 0.05
+FALLBACK_TEXT = "AI-generated"  # when no font has every character of the text: never draw tofu boxes
 
-_FONT_PATHS = (
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",  # Debian fonts-wqy-zenhei
-    "/usr/share/fonts/wqy-zenhei/wqy-zenhei.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
-    "/System/Library/Fonts/PingFang.ttc",
-    "C:/Windows/Fonts/msyh.ttc",
-)
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+Runs = list[tuple[str, Font]]
 
 
-@lru_cache(maxsize=1)
-def cjk_font_path() -> str | None:
-    """A font with Chinese glyphs: the usual paths first, then any font fontconfig lists as covering zh-cn.
-
-    (`fc-match :lang=zh` is not enough: it returns its best match even when that font has no CJK glyphs.)
-    """
-    found = next((p for p in _FONT_PATHS if Path(p).is_file()), None)
-    if found:
-        return found
+def _faces() -> tuple[fonts.FontFace, ...]:
     try:
-        listed = subprocess.run(
-            ["fc-list", ":lang=zh-cn", "file"], capture_output=True, text=True, timeout=5, check=False
-        ).stdout.splitlines()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    files = sorted(line.split(":")[0].strip() for line in listed if line.strip())
-    return next((f for f in files if Path(f).is_file()), None)
+        return fonts.chain("sans", "regular")
+    except RuntimeError:  # no font at all (no embedded fonts fetched, no system fonts)
+        return ()
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    path = cjk_font_path()
-    if path is None:  # no CJK font: Pillow's scalable default draws the Latin part; callers pass ASCII then
-        return ImageFont.load_default(size)
-    return ImageFont.truetype(path, size)
+def cjk_font_path() -> str | None:
+    """The font file that draws Chinese in the label (the bundled Source Han Sans SC first), or None."""
+    faces = _faces()
+    face = fonts.face_for("中", faces) if faces else None
+    return face.path if face else None
+
+
+def _runs(text: str, size: int) -> Runs:
+    """The text in runs, each with a font that has its characters; when no font has them all, the English text
+    (a label nobody can read is no label); with no font at all, Pillow's built-in one draws it."""
+    faces = _faces()
+    for candidate in (text, FALLBACK_TEXT):
+        found = fonts.runs(candidate, faces) if faces else None
+        if found:
+            return [(part, face.font(size)) for part, face in found]
+    return [(FALLBACK_TEXT, ImageFont.load_default(size))]
+
+
+def _bbox(runs: Runs) -> tuple[float, float, float, float]:
+    """Box of the drawn runs, relative to the start of their common baseline."""
+    x, box = 0.0, [0.0, 0.0, 0.0, 0.0]
+    for i, (part, font) in enumerate(runs):
+        left, top, right, bottom = font.getbbox(part, anchor="ls")
+        b = (x + left, top, x + right, bottom)
+        box = list(b) if i == 0 else [min(box[0], b[0]), min(box[1], b[1]), max(box[2], b[2]), max(box[3], b[3])]
+        x += font.getlength(part)
+    return box[0], box[1], box[2], box[3]
 
 
 def apply(
@@ -60,11 +66,9 @@ def apply(
     fraction: float = MIN_FRACTION,
 ) -> Image.Image:
     """A copy of the image with the label; text height >= `fraction` (>= 5%) of the shorter side."""
-    if cjk_font_path() is None and not text.isascii():
-        text = "AI-generated"  # never draw tofu boxes: a label nobody can read is no label
     short = min(image.size)
-    font = _fit_font(text, _target(image.size, fraction))
-    left, top, right, bottom = font.getbbox(text)
+    runs = _fit(text, _target(image.size, fraction))
+    left, top, right, bottom = (round(v) for v in _bbox(runs))
     tw, th = right - left, bottom - top
     pad = max(2, th // 3)
     margin = max(2, round(short * 0.02))
@@ -75,7 +79,10 @@ def apply(
     overlay = Image.new("RGBA", base.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     draw.rounded_rectangle((x, y, x + pw, y + ph), radius=pad, fill=(0, 0, 0, 150))
-    draw.text((x + pad - left, y + pad - top), text, font=font, fill=(255, 255, 255, 235))
+    pen, baseline = float(x + pad - left), y + pad - top
+    for part, font in runs:  # one baseline for every run, whichever font draws it
+        draw.text((pen, baseline), part, font=font, anchor="ls", fill=(255, 255, 255, 235))
+        pen += font.getlength(part)
     out = Image.alpha_composite(base, overlay)
     return out if image.mode == "RGBA" else out.convert("RGB")
 
@@ -84,20 +91,20 @@ def _target(image_size: tuple[int, int], fraction: float) -> int:
     return max(8, round(min(image_size) * max(fraction, MIN_FRACTION)))
 
 
-def _fit_font(text: str, target: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def _fit(text: str, target: int) -> Runs:
     """Glyph boxes are smaller than the em size: grow the font until the drawn text is `target` px tall."""
     size = target
-    font = _font(size)
+    runs = _runs(text, size)
     for _ in range(8):
-        box = font.getbbox(text)
+        box = _bbox(runs)
         if box[3] - box[1] >= target:
             break
         size = int(size * target / max(1, box[3] - box[1])) + 1
-        font = _font(size)
-    return font
+        runs = _runs(text, size)
+    return runs
 
 
 def text_height(image_size: tuple[int, int], text: str = "AI生成", fraction: float = MIN_FRACTION) -> int:
     """The drawn text height `apply` uses (for tests and reports)."""
-    box = _fit_font(text, _target(image_size, fraction)).getbbox(text)
-    return box[3] - box[1]
+    box = _bbox(_fit(text, _target(image_size, fraction)))
+    return round(box[3] - box[1])

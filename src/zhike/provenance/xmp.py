@@ -11,6 +11,7 @@ import json
 import re
 import struct
 import zlib
+from collections.abc import Iterator
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
@@ -58,17 +59,6 @@ def build_packet(fields: dict[str, str]) -> bytes:
 
 
 # -- writing ---------------------------------------------------------------------------------------------
-def _png_chunks_checked(data: bytes) -> list[tuple[bytes, bytes]]:
-    try:
-        return png.chunks(data)
-    except png.PngError as e:
-        raise XmpError(str(e)) from e
-
-
-def _is_png_xmp(kind: bytes, body: bytes) -> bool:
-    return kind == b"iTXt" and body.startswith(_XMP_KEY + b"\x00")
-
-
 def insert_png(data: bytes, packet: bytes) -> bytes:
     """Replace any XMP iTXt chunk with ours (uncompressed, as the XMP spec asks), placed before the image data.
     The other chunks are copied as they are (no CRC recomputed over megabytes of image data)."""
@@ -116,6 +106,8 @@ def _riff_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
         raise XmpError("not a WebP file")
     out, pos = [], 12
     while pos + 8 <= len(data):
+        if len(out) == MAX_PARTS:
+            raise XmpTooLarge(f"the WebP file has more than {MAX_PARTS} chunks", MAX_PARTS)
         kind, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
         if pos + 8 + size > len(data):
             raise XmpError("truncated WebP chunk")
@@ -145,37 +137,139 @@ def insert_webp(data: bytes, packet: bytes, *, width: int, height: int, has_alph
 
 
 # -- reading ---------------------------------------------------------------------------------------------
+# Reading takes files from anyone (`zhike verify`, POST /api/v1/verify), so every step is bounded: the container walk
+# stops after MAX_PARTS chunks or segments, the XMP packets of a file inflate to MAX_XMP_BYTES together at most
+# (real packets are a few KB, Photoshop's with a long history a few hundred; Pillow caps a text chunk at the same
+# 1 MB), and the property is found by a forward-only scan (a lazy regex over hostile text is quadratic: 52 s for a
+# 674-byte PNG).
+MAX_XMP_BYTES = 1 << 20
+MAX_PARTS = 50_000  # PNG chunks, JPEG segments or WebP chunks walked (real files have tens; IDAT in 8 KB: thousands)
+_PROP = "TC260:AIGC"
+_ASSIGN = re.compile(r"""\s*+=\s*+(["'])""")  # possessive: no backtracking into the whitespace
+
+
+class XmpTooLarge(XmpError):
+    """The file's metadata is larger than a label reader should read (a decompression bomb, a chunk flood)."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+def _png_texts(data: bytes) -> Iterator[bytes]:
+    """The bodies of a PNG's iTXt chunks up to IEND, walked lazily (no list of every chunk) and at most MAX_PARTS."""
+    pos = len(png.SIGNATURE)
+    for _ in range(MAX_PARTS):
+        if pos + 8 > len(data):
+            return
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        end = pos + 12 + length
+        if end > len(data):
+            raise XmpError("truncated PNG chunk")
+        if kind == b"iTXt":
+            yield data[pos + 8 : end - 4]
+        if kind == b"IEND":
+            return
+        pos = end
+    raise XmpTooLarge(f"the PNG has more than {MAX_PARTS} chunks", MAX_PARTS)
+
+
+def _jpeg_xmp(data: bytes) -> Iterator[bytes]:
+    pos = 2
+    for _ in range(MAX_PARTS):
+        if not (pos + 4 <= len(data) and data[pos] == 0xFF):
+            return
+        marker = data[pos + 1]
+        if marker in (0xD9, 0xDA):  # end of image / start of scan: no metadata after this
+            return
+        (length,) = struct.unpack_from(">H", data, pos + 2)
+        seg = data[pos + 4 : pos + 2 + length]
+        if marker == 0xE1 and seg.startswith(_JPEG_XMP_HEAD):
+            yield seg[len(_JPEG_XMP_HEAD) :]
+        pos += 2 + length
+    raise XmpTooLarge(f"the JPEG has more than {MAX_PARTS} segments before its image data", MAX_PARTS)
+
+
+def _itxt_xmp(body: bytes, room: int) -> bytes | None:
+    """The XMP text of an iTXt body (None: another keyword, or a compression method other than zlib), inflated to
+    `room` bytes at most: past that XmpTooLarge, without inflating the rest."""
+    if not body.startswith(_XMP_KEY + b"\x00"):
+        return None
+    rest = body[len(_XMP_KEY) + 1 :]
+    compressed, method, rest = rest[0], rest[1], rest[2:]
+    text = rest.split(b"\x00", 2)[-1]  # skip language tag and translated keyword
+    if not compressed:
+        return text
+    if method != 0:
+        return None
+    inflate = zlib.decompressobj()
+    out = inflate.decompress(text, room + 1)
+    if len(out) > room:
+        raise XmpTooLarge(f"the XMP metadata inflates to more than {MAX_XMP_BYTES} bytes", MAX_XMP_BYTES)
+    return out
+
+
 def extract_packets(data: bytes) -> list[bytes]:
-    """Every XMP packet in a PNG, JPEG or WebP file (container walk; no decoding of pixels)."""
+    """Every XMP packet in a PNG, JPEG or WebP file (container walk; no decoding of pixels). A damaged container
+    has no readable packet; XmpTooLarge where the walk or the packets pass the limits above."""
     packets: list[bytes] = []
+    room = MAX_XMP_BYTES
+
+    def keep(packet: bytes) -> None:
+        nonlocal room
+        if len(packet) > room:
+            raise XmpTooLarge(f"the XMP metadata is larger than {MAX_XMP_BYTES} bytes", MAX_XMP_BYTES)
+        room -= len(packet)
+        packets.append(packet)
+
     try:
         if data.startswith(png.SIGNATURE):
-            for kind, body in _png_chunks_checked(data):
-                if _is_png_xmp(kind, body):
-                    rest = body[len(_XMP_KEY) + 1 :]
-                    compressed, rest = rest[0], rest[2:]
-                    rest = rest.split(b"\x00", 2)[-1]  # skip language tag and translated keyword
-                    packets.append(zlib.decompress(rest) if compressed else rest)
+            for body in _png_texts(data):
+                text = _itxt_xmp(body, room)
+                if text is not None:
+                    keep(text)
         elif data.startswith(b"\xff\xd8"):
-            pos = 2
-            while pos + 4 <= len(data) and data[pos] == 0xFF:
-                marker = data[pos + 1]
-                if marker in (0xD9, 0xDA):  # end of image / start of scan: no metadata after this
-                    break
-                (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-                seg = data[pos + 4 : pos + 2 + length]
-                if marker == 0xE1 and seg.startswith(_JPEG_XMP_HEAD):
-                    packets.append(seg[len(_JPEG_XMP_HEAD) :])
-                pos += 2 + length
+            for packet in _jpeg_xmp(data):
+                keep(packet)
         elif data[:4] == b"RIFF":
-            packets.extend(b for k, b in _riff_chunks(data) if k == b"XMP ")
+            for kind, body in _riff_chunks(data):
+                if kind == b"XMP ":
+                    keep(body)
+    except XmpTooLarge:
+        raise
     except (XmpError, zlib.error, struct.error, IndexError):
         pass  # a damaged container simply has no readable label
     return packets
 
 
-_ATTR = re.compile(r"""TC260:AIGC\s*=\s*(["'])(.*?)\1""", re.S)
-_ELEM = re.compile(r"<TC260:AIGC>(.*?)</TC260:AIGC>", re.S)
+def _attribute(text: str) -> str | None:
+    """The value of the first `TC260:AIGC="..."` (or '...') attribute. Linear: the search only moves forward, and
+    a quote with no closing partner is remembered, so no later attribute searches the rest of the text again."""
+    pos, unclosed = 0, set()
+    while (at := text.find(_PROP, pos)) != -1:
+        pos = at + len(_PROP)
+        m = _ASSIGN.match(text, pos)
+        if m is None:
+            continue
+        pos, quote = m.end(), m[1]
+        if quote in unclosed:
+            continue
+        end = text.find(quote, pos)
+        if end == -1:
+            unclosed.add(quote)
+            continue
+        return text[pos:end]
+    return None
+
+
+def _element(text: str) -> str | None:
+    """The content of the first `<TC260:AIGC>...</TC260:AIGC>`: when the first opening tag has no closing tag
+    after it, no later one has."""
+    start = text.find(f"<{_PROP}>")
+    if start == -1:
+        return None
+    end = text.find(f"</{_PROP}>", start)
+    return text[start + len(_PROP) + 2 : end] if end != -1 else None
 
 
 def _unescape(text: str) -> str:
@@ -184,6 +278,7 @@ def _unescape(text: str) -> str:
 
 def read_label(data: bytes) -> dict[str, Any] | None:
     """The TC260 label found in the file: {"raw": str, "fields": dict | None, "error": str | None}; None if absent.
+    XmpTooLarge where the file's metadata passes the reading limits.
 
     Matched by the `TC260` prefix bound to the TC260 namespace (the prefix is what the guide fixes).
     """
@@ -191,16 +286,16 @@ def read_label(data: bytes) -> dict[str, Any] | None:
         text = packet.decode("utf-8", "replace")
         if TC260_NS not in text:
             continue
-        m = _ATTR.search(text)
-        raw = _unescape(m.group(2)) if m else None
+        value = _attribute(text)
+        raw = _unescape(value) if value is not None else None
         if raw is None:
-            m2 = _ELEM.search(text)
-            raw = _unescape(m2.group(1).strip()) if m2 else None
+            value = _element(text)
+            raw = _unescape(value.strip()) if value is not None else None
         if raw is None:
             return {"raw": "", "fields": None, "error": "TC260 namespace present but no AIGC property"}
         try:
             fields = json.loads(raw)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:  # RecursionError: brackets nested a thousand deep
             return {"raw": raw, "fields": None, "error": f"AIGC is not JSON: {e}"}
         if not isinstance(fields, dict):
             return {"raw": raw, "fields": None, "error": "AIGC is not a JSON object"}

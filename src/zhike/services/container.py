@@ -23,6 +23,7 @@ from zhike.services.assets.service import AssetService
 from zhike.services.catalog import ModelCatalog
 from zhike.services.engine import get_engine
 from zhike.services.exports import ExportService
+from zhike.services.images import DECODING
 from zhike.services.jobs.queue import JobQueue
 from zhike.services.keys import KeyService
 from zhike.services.presets import PresetStore
@@ -43,6 +44,8 @@ class Zhike:
 
     @cached_property
     def assets(self) -> AssetService:
+        s = self.settings  # the decode budget is process-wide: one Zhike per process sets it
+        DECODING.configure(s.decode_pixels_in_flight, s.decode_pixels_per_user, s.decode_wait_seconds)
         return AssetService(
             self.engine,
             BlobStore(self.settings.assets_dir),
@@ -61,7 +64,7 @@ class Zhike:
 
     @cached_property
     def jobs(self) -> JobQueue:
-        return JobQueue(self.engine)
+        return JobQueue(self.engine, max_active_per_owner=self.settings.max_queued_per_owner)
 
     @cached_property
     def models(self) -> ModelManager:

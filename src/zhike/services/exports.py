@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from zhike.core.errors import InvalidInput, NotFound
 from zhike.core.files import write_atomic
@@ -89,7 +89,7 @@ class ExportService:
             raise InvalidInput(f"size must be one of {', '.join(map(str, THUMB_SIZES))}", field="size")
 
         def pixels() -> Image.Image:
-            img = ImageOps.exif_transpose(Image.open(io.BytesIO(self.assets.read_bytes(row))))
+            img = self.assets.shown(row, fit=size)
             img.thumbnail((size, size), Image.Resampling.LANCZOS)
             return img if img.mode in ("RGB", "RGBA") else img.convert("RGBA" if "A" in img.getbands() else "RGB")
 

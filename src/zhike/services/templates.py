@@ -11,6 +11,7 @@ import contextlib
 import csv
 import io
 import json
+import re
 import secrets
 import zipfile
 from dataclasses import dataclass
@@ -29,7 +30,25 @@ if TYPE_CHECKING:
     from zhike.services.exports import ExportService
 
 MAX_TEMPLATES_PER_OWNER = 500
-__all__ = ["MAX_TEMPLATE_BYTES", "ReadOnly", "StoredTemplate", "TemplateStore", "parse_or_invalid", "write_archive"]
+# The long side of a live preview. 1080 x 1080 (social posts, the bundled templates) previews at its size; a
+# 4096 x 4096 design is drawn at 7% of its pixels (13 s of CPU -> about 1 s): layout and fonts scale alike.
+PREVIEW_MAX_SIDE = 1080
+__all__ = [
+    "MAX_TEMPLATE_BYTES",
+    "PREVIEW_MAX_SIDE",
+    "ReadOnly",
+    "StoredTemplate",
+    "TemplateStore",
+    "parse_or_invalid",
+    "preview_size",
+    "write_archive",
+]
+
+
+def preview_size(width: int, height: int) -> tuple[int, int]:
+    """The size a design of width x height is previewed at: the same shape, the long side at most PREVIEW_MAX_SIDE."""
+    scale = min(1.0, PREVIEW_MAX_SIDE / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 class ReadOnly(ZhikeError):
@@ -177,6 +196,17 @@ class TemplateStore:
 # -- the batch job's download ---------------------------------------------------------------------------------------
 
 MANIFEST_FIXED = ("row", "size", "width", "height", "status", "asset_id", "file", "error")
+# A cell starting with one of these is a formula to Excel and LibreOffice (=HYPERLINK(...) sends data away,
+# =cmd|... runs programs): OWASP's CSV injection advice is a leading ' that makes it text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d++(?:\.\d*+)?|\.\d++)")  # -5, +1.5: numbers, never formulas (possessive: linear)
+
+
+def csv_text(value: Any) -> Any:
+    """A manifest cell that a spreadsheet shows as the text it is, never runs as a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def design_file_name(row: int, size: str, ext: str) -> str:
@@ -185,7 +215,8 @@ def design_file_name(row: int, size: str, ext: str) -> str:
 
 def write_archive(job: JobRow, assets: AssetService, exports: ExportService, out: IO[bytes]) -> int:
     """ZIP of a finished batch_design job: every design as exported (with its provenance labels) and manifest.csv
-    (one line per row x size: status ok/failed and the error, then the row's values). Returns the design count."""
+    (one line per row x size: status ok/failed and the error, then the row's values, each through `csv_text`).
+    Returns the design count."""
     result = job.result or {}
     rows: list[dict[str, Any]] = job.params.get("rows") or []
     sizes: list[str] = result.get("sizes") or job.params.get("sizes") or []
@@ -199,7 +230,7 @@ def write_archive(job: JobRow, assets: AssetService, exports: ExportService, out
         columns.update(dict.fromkeys(r))
     manifest = io.StringIO()
     writer = csv.writer(manifest)
-    writer.writerow([*MANIFEST_FIXED, *columns])
+    writer.writerow([*MANIFEST_FIXED, *map(csv_text, columns)])  # column names come from the data file too
     count = 0
     found: dict[tuple[int, str], AssetRow] = {}
     for (n, size), d in designs.items():
@@ -223,7 +254,8 @@ def write_archive(job: JobRow, assets: AssetService, exports: ExportService, out
                     line |= {"asset_id": d["asset_id"], "error": "the design was deleted from the library"}
                 else:
                     line["error"] = errors.get((n, size)) or errors.get((n, None)) or "not rendered"
-                writer.writerow([line.get(k, "") for k in MANIFEST_FIXED] + [values.get(c, "") for c in columns])
+                cells = [line.get(k, "") for k in MANIFEST_FIXED] + [values.get(c, "") for c in columns]
+                writer.writerow(map(csv_text, cells))
         # UTF-8 with BOM: Excel (zh-CN) opens it with the Chinese intact.
         zf.writestr("manifest.csv", "\ufeff" + manifest.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
     return count

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 import threading
@@ -22,10 +23,10 @@ from collections import deque
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, Executable, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from zhike.core.errors import Conflict, InvalidInput, NotFound
+from zhike.core.errors import Conflict, InvalidInput, NotFound, storage_full
 from zhike.core.rows import SessionRow, UserRow
 from zhike.services.db import sessions, users, utcnow
 
@@ -71,6 +72,17 @@ def check_password(password: str, stored: str) -> bool:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def advisory_write(engine: Engine, statement: Executable) -> None:
+    """Run a write that only records something (a session's or key's last use), skipping it when the disk is
+    full: a full disk must not turn away every signed-in request along with it."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(statement)
+    except OperationalError as e:
+        if storage_full(e) is None:
+            raise
 
 
 def owner_id(user: UserRow) -> str:
@@ -280,8 +292,7 @@ class UserService:
         if user.disabled:
             return None
         if session.last_seen is None or now - session.last_seen > LAST_SEEN_EVERY:
-            with self.engine.begin() as conn:
-                conn.execute(update(sessions).where(sessions.c.id == session.id).values(last_seen=now))
+            advisory_write(self.engine, update(sessions).where(sessions.c.id == session.id).values(last_seen=now))
         return user, session
 
     def delete_session(self, token: str) -> None:
@@ -292,28 +303,68 @@ class UserService:
             conn.execute(delete(sessions).where(sessions.c.id == session_id))
 
 
+KNOWN_SOURCES = 8  # sources remembered per account that logged in
+
+
+def _source(ip: str) -> str:
+    """The counted source of a client address: IPv4 as is, IPv6 by its /64."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+    return str(addr)
+
+
 class LoginThrottle:
-    """Brake on password guessing, per process: failures are counted per username and per client address over
-    a sliding window; at the limit further attempts are refused (429) for a pause that doubles with every
-    failure past the limit (30 s, 60 s, ... capped at the window). Attempts during a pause are not checked,
-    so they teach a guesser nothing. An address may fail `ip_factor` times as often as one username."""
+    """Brake on password guessing, per process. Failed logins count over a sliding window three ways:
+
+    - per account and source together: at `max_failures` that source may not try that account for a pause that
+      doubles with every further failure (30 s, 60 s, ... capped at the window). Other sources are not held, so
+      a flood of wrong passwords from one place never locks the owner (an admin included) out everywhere;
+    - per source, over all accounts: `max_failures * source_factor` (one address guessing many names), same pause;
+    - per account, over all sources: past `max_failures * account_factor` (guessing spread over many addresses)
+      each attempt on the account waits 1 s, 2 s, 4 s ... (capped at `max_spacing`) after the last failure. That
+      slows such a guesser to about one try a minute without ever locking the account; sources the account has
+      logged in from are not held back by it.
+
+    Attempts refused during a pause are not checked, so they teach a guesser nothing. A source is a client
+    address; IPv6 ones count by their /64 (one host is usually handed a whole /64)."""
 
     def __init__(
         self,
         max_failures: int = 5,
         window: float = 900.0,
         base_pause: float = 30.0,
-        ip_factor: int = 4,
+        source_factor: int = 4,
+        account_factor: int = 10,
+        max_spacing: float = 60.0,
         clock: Any = time.monotonic,
     ) -> None:
-        self.max_failures, self.window, self.base_pause, self.ip_factor = max_failures, window, base_pause, ip_factor
+        self.max_failures, self.window, self.base_pause = max_failures, window, base_pause
+        self.source_factor, self.account_factor, self.max_spacing = source_factor, account_factor, max_spacing
         self.clock = clock
         self._failures: dict[str, deque[float]] = {}
         self._paused_until: dict[str, float] = {}
+        self._known: dict[str, deque[str]] = {}  # account -> the last sources it logged in from
         self._lock = threading.Lock()
 
-    def _keys(self, username: str, ip: str) -> list[tuple[str, int]]:
-        return [("u:" + username.casefold()[:64], self.max_failures), ("ip:" + ip, self.max_failures * self.ip_factor)]
+    def _keys(self, username: str, ip: str) -> tuple[str, str, str]:
+        """(account+source, source, account) keys of the counters."""
+        account, source = username.casefold()[:64], _source(ip)
+        return f"p:{account}\0{source}", f"s:{source}", f"a:{account}"
+
+    def _rules(self, username: str, ip: str) -> list[tuple[str, int, float, float]]:
+        """(key, failures that start a pause, first pause, longest pause) for each counter."""
+        pair, source, account = self._keys(username, ip)
+        return [
+            (pair, self.max_failures, self.base_pause, self.window),
+            (source, self.max_failures * self.source_factor, self.base_pause, self.window),
+            (account, self.max_failures * self.account_factor, 1.0, min(self.max_spacing, self.window)),
+        ]
 
     def _prune(self, key: str, now: float) -> deque[float]:
         q = self._failures.get(key)
@@ -328,8 +379,12 @@ class LoginThrottle:
     def retry_after(self, username: str, ip: str) -> float:
         """Seconds until an attempt for this username from this address is allowed (0: now)."""
         now = self.clock()
+        pair, source, account = self._keys(username, ip)
         with self._lock:
-            waits = [self._paused_until.get(k, 0.0) - now for k, _ in self._keys(username, ip)]
+            held = [pair, source]
+            if source not in self._known.get(account, ()):
+                held.append(account)
+            waits = [self._paused_until.get(k, 0.0) - now for k in held]
         return max(0.0, *waits)
 
     def failure(self, username: str, ip: str) -> None:
@@ -339,18 +394,20 @@ class LoginThrottle:
                 for k in list(self._failures):
                     self._prune(k, now)
                 self._paused_until = {k: t for k, t in self._paused_until.items() if t > now}
-            for key, limit in self._keys(username, ip):
+            for key, limit, first, longest in self._rules(username, ip):
                 q = self._prune(key, now)
                 q.append(now)
                 self._failures[key] = q
                 if len(q) >= limit:
-                    pause = min(self.window, self.base_pause * 2 ** (len(q) - limit))
-                    self._paused_until[key] = now + pause
+                    self._paused_until[key] = now + min(longest, first * 2 ** (len(q) - limit))
 
     def success(self, username: str, ip: str) -> None:
-        """A right password clears that username's count (not the address's: one known account must not
-        reset the brake on guessing others)."""
-        key = self._keys(username, ip)[0][0]
+        """A right password clears that account's count from that source (not the source's: one known account
+        must not reset the brake on guessing others) and remembers the source as the account's own."""
+        pair, source, account = self._keys(username, ip)
         with self._lock:
-            self._failures.pop(key, None)
-            self._paused_until.pop(key, None)
+            self._failures.pop(pair, None)
+            self._paused_until.pop(pair, None)
+            known = self._known.setdefault(account, deque(maxlen=KNOWN_SOURCES))
+            if source not in known:
+                known.append(source)

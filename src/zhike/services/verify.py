@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from zhike.core.errors import UnsupportedMedia
-from zhike.provenance import watermark
+from zhike.core.errors import TooLarge, UnsupportedMedia
+from zhike.provenance import watermark, xmp
 from zhike.provenance.service import LabelService
 from zhike.provenance.verify import AssetLookup
 from zhike.services.db import assets
@@ -49,8 +49,20 @@ def verify_file(
     data: bytes, service: LabelService, lookup: AssetLookup | None, *, field: str, max_bytes: int, max_pixels: int
 ) -> dict[str, Any]:
     """The labels report of an uploaded file, after the upload checks (size, format, decompression bomb,
-    truncation); raises ZhikeError naming `field`."""
-    _, mime = decode_image(data, field=field, max_bytes=max_bytes, max_pixels=max_pixels)
-    if service.labeler_for(mime) is None:
-        raise UnsupportedMedia(f"{field}: labels are read from PNG, JPEG and WebP files, not {mime}", field=field)
-    return service.verify(data, mime, lookup)
+    truncation); raises ZhikeError naming `field`.
+
+    The metadata is walked first, within its limits (xmp.MAX_PARTS, xmp.MAX_XMP_BYTES): a chunk flood or an
+    inflation bomb is refused before any decoder spends time on it."""
+    try:
+        xmp.extract_packets(data)
+        _, mime = decode_image(data, field=field, max_bytes=max_bytes, max_pixels=max_pixels)
+        if service.labeler_for(mime) is None:
+            raise UnsupportedMedia(f"{field}: labels are read from PNG, JPEG and WebP files, not {mime}", field=field)
+        return service.verify(data, mime, lookup)
+    except xmp.XmpTooLarge as e:
+        raise TooLarge(
+            f"{field}: {e}; a label check reads at most that / 文件元数据过大，无法检查",
+            code="metadata_too_large",
+            field=field,
+            limit=e.limit,
+        ) from None

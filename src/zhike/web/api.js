@@ -42,6 +42,10 @@ export async function api(path, { method = "GET", body } = {}) {
   return send(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
 }
 
+// What file pickers offer: the formats uploads accept (services/images.py); extensions too, for browsers that do not
+// know HEIC or AVIF by media type.
+export const UPLOAD_ACCEPT = "image/png,image/jpeg,image/webp,image/heic,image/heif,image/avif,image/tiff,image/bmp,image/gif,.heic,.heif,.avif,.tif,.tiff";
+
 // Upload a File/Blob as a new asset; returns the asset record.
 export async function uploadAsset(file, { tags = [], filename = "upload.png" } = {}) {
   return uploadForm("/api/v1/assets", file, { tags: tags.length ? tags.join(",") : null }, filename);

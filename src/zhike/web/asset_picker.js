@@ -1,5 +1,5 @@
 // An image input for asset-id parameters: shows the chosen image, picks one from the library or uploads a file.
-import { api, assetThumbUrl, uploadAsset } from "./api.js";
+import { api, assetThumbUrl, UPLOAD_ACCEPT, uploadAsset } from "./api.js";
 import { errorText, h } from "./dom.js";
 import { addStrings, t, translate } from "./i18n.js";
 
@@ -33,7 +33,7 @@ export function assetPicker({ id, value = "", required = false, onChange = () =>
   const thumb = h("img", { class: "picker-thumb", alt: "", hidden: !value, src: value ? assetThumbUrl(value) : null });
   const none = h("span", { class: "muted picker-none", dataset: { i18n: "picker.none" }, hidden: Boolean(value) });
   const status = h("span", { class: "muted picker-status" });
-  const fileInput = h("input", { type: "file", accept: "image/png,image/jpeg,image/webp", hidden: true });
+  const fileInput = h("input", { type: "file", accept: UPLOAD_ACCEPT, hidden: true });
   const error = h("p", { class: "field-error", role: "alert", hidden: true });
 
   function setValue(next) {

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Form, Header, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from zhike.api.deps import AppDep, OwnerDep, authenticate
+from zhike.api.deps import AppDep, OwnerDep, authenticate, owner_active
 from zhike.api.schemas import AssetDetail, AssetPage, AssetParent, AssetPublic, Deleted
 from zhike.api.signing import check
 from zhike.core.errors import InvalidInput, NotFound, TooLarge
@@ -15,7 +15,8 @@ from zhike.services.assets.service import parse_when, recorded_source
 from zhike.services.exports import Export
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
-# What /file can answer: generated images are PNG; uploads stay as sent (images.ALLOWED_FORMATS).
+# What /file can answer: generated images are PNG; uploads are PNG, JPEG or WebP (images.checked_upload), or BMP
+# where uploaded before other formats were converted.
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp")
 
 
@@ -133,9 +134,9 @@ def asset_file(
     the browser to save it.
     """
     if sig is not None and expires is not None:
-        if not check(app.secret, asset_id, expires, sig):
+        row = app.assets.get(asset_id, owner_id=None) if check(app.secret, asset_id, expires, sig) else None
+        if row is None or not owner_active(app, row.owner_id):  # a link ends when its user or key does
             raise NotFound("this link is invalid or has expired", code="link_invalid", field="sig")
-        row = app.assets.get(asset_id, owner_id=None)
     else:
         row = app.assets.get(asset_id, owner_id=authenticate(request, app, authorization).owner_id)
     export = app.exports.file(row)

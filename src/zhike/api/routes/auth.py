@@ -9,7 +9,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from zhike.api.deps import SESSION_COOKIE, AdminDep, AppDep, IdentityDep, Unauthorized, UserDep
+from zhike.api.deps import (
+    SESSION_COOKIE,
+    AdminDep,
+    AppDep,
+    IdentityDep,
+    Unauthorized,
+    UserDep,
+    client_ip,
+    request_scheme,
+)
 from zhike.api.schemas import (
     KeyCreated,
     KeyList,
@@ -67,7 +76,7 @@ class UserPatch(BaseModel):
 
 def _cookie_secure(app: Zhike, request: Request) -> bool:
     setting = app.settings.cookie_secure
-    return setting if setting is not None else request.url.scheme == "https"
+    return setting if setting is not None else request_scheme(request) == "https"
 
 
 # -- login -----------------------------------------------------------------------------------------------
@@ -75,7 +84,7 @@ def _cookie_secure(app: Zhike, request: Request) -> bool:
     "/auth/login", summary="Log in: sets the session cookie and returns the CSRF token", response_model=LoginResult
 )
 def login(body: LoginBody, request: Request, response: Response, app: AppDep) -> LoginResult:
-    ip = request.client.host if request.client else "unknown"
+    ip = client_ip(request)  # X-Forwarded-For only from trusted_proxies: anyone can send it
     throttle = app.login_throttle
     wait = throttle.retry_after(body.username, ip)
     if wait > 0:

@@ -1,21 +1,27 @@
-"""/api/v1/jobs: submit, read, follow (server-sent events), cancel, retry."""
+"""/api/v1/jobs: submit, read, follow (server-sent events, long polls), cancel, retry.
+
+Following holds no thread: event streams and `?wait=` long polls wait on the event loop (`JobQueue.wait_async`),
+each owner may hold `max_followers_per_owner` of them open at once, and all of them end when the server stops.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import Receive, Scope, Send
 
-from zhike.api.deps import AppDep, Forbidden, IdentityDep, OwnerDep, run_waiting
+from zhike.api.deps import AppDep, Forbidden, IdentityDep, OwnerDep
 from zhike.api.schemas import JobList, JobPublic
-from zhike.core.errors import Conflict, NotFound
+from zhike.core.errors import Conflict, NotFound, TooManyRequests
 from zhike.core.rows import JobRow
+from zhike.services.container import Zhike
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 WATCH_RENEW = 5.0  # seconds: an open event stream renews its interest in the job (JobQueue.watch) this often
@@ -34,6 +40,51 @@ class JobCreate(BaseModel):
 
 def job_view(app: Any, row: JobRow) -> JobPublic:
     return JobPublic.from_row(row, position=app.jobs.position(row))
+
+
+def take_follower_slot(request: Request, app: Zhike, owner: str) -> Callable[[], None]:
+    """Take one of the owner's follower slots (an event stream or a long poll) and return what gives it back; 429
+    when all are taken. Counted on the event loop's thread only, so no lock."""
+    state = request.app.state
+    held: dict[str, int] | None = getattr(state, "followers", None)
+    if held is None:
+        held = state.followers = {}
+    limit = app.settings.max_followers_per_owner
+    if held.get(owner, 0) >= limit:
+        raise TooManyRequests(
+            f"at most {limit} event streams and long polls (?wait=) open at once per user: close some first / "
+            f"每个用户最多同时打开 {limit} 个进度流或长轮询，请先关闭一些",
+            code="too_many_followers",
+            field="wait",
+            limit=limit,
+        )
+    held[owner] = held.get(owner, 0) + 1
+    given_back = False
+
+    def give_back() -> None:
+        nonlocal given_back
+        if not given_back:
+            given_back = True
+            held[owner] -= 1
+            if not held[owner]:
+                del held[owner]
+
+    return give_back
+
+
+class _Followed(StreamingResponse):
+    """An event stream that gives its follower slot back however it ends (finished, client gone, server stopping),
+    even when its body was never started."""
+
+    def __init__(self, content: AsyncIterator[str], release: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
 
 
 @router.post(
@@ -69,16 +120,23 @@ def list_jobs(
 
 
 @router.get("/{job_id}", summary="A job's state, progress and result", **JOB)
-def get_job(
+async def get_job(
     job_id: str,
+    request: Request,
     app: AppDep,
     owner: OwnerDep,
     wait: Annotated[float, Query(ge=0, le=60, description="Long-poll: wait up to this many seconds for the end")] = 0,
 ) -> JobPublic:
-    """With `wait`, the answer comes as soon as the job ends (or when the wait runs out)."""
-    if wait > 0:
-        return job_view(app, app.jobs.wait(job_id, owner, timeout=wait, terminal_only=True))
-    return job_view(app, app.jobs.get(job_id, owner))
+    """With `wait`, the answer comes as soon as the job ends, or when the wait runs out or the server stops (the job
+    as it is then). A user may hold `max_followers_per_owner` waits and event streams open at once (429 beyond)."""
+    if wait <= 0:
+        return await run_in_threadpool(lambda: job_view(app, app.jobs.get(job_id, owner)))
+    give_back = take_follower_slot(request, app, owner)
+    try:
+        row = await app.jobs.wait_async(job_id, owner, timeout=wait, terminal_only=True, gone=request.is_disconnected)
+        return await app.jobs.in_thread(job_view, app, row)
+    finally:
+        give_back()
 
 
 @router.post("/{job_id}/cancel", summary="Cancel a queued or running job", **JOB)
@@ -127,22 +185,24 @@ def job_preview(job_id: str, app: AppDep, owner: OwnerDep) -> Response:
 )
 async def job_events(job_id: str, request: Request, app: AppDep, owner: OwnerDep) -> StreamingResponse:
     """`event: progress` on every change (state, step, preview), then one `event: done` with the final job.
-    While the stream is open the job counts as followed, so its worker makes step previews."""
-    await run_in_threadpool(app.jobs.get, job_id, owner)  # 404 before the stream starts
+    While the stream is open the job counts as followed, so its worker makes step previews. When the server stops,
+    the stream ends without `done` (follow the job again, or long-poll it, once the server is back)."""
+    await app.jobs.in_thread(app.jobs.get, job_id, owner)  # 404 before the stream starts
+    give_back = take_follower_slot(request, app, owner)  # 429 before the stream starts; the response gives it back
 
     async def stream() -> AsyncIterator[str]:
         last: tuple[Any, ...] | None = None
         since = 0.0  # the first wait answers at once with the current state (None would wait for the end)
         watched = 0.0
-        while not await request.is_disconnected():
+        while not await request.is_disconnected() and not app.jobs.closing.is_set():
             if time.monotonic() - watched >= WATCH_RENEW:
-                await run_in_threadpool(app.jobs.watch, job_id)
+                await app.jobs.in_thread(app.jobs.watch, job_id)
                 watched = time.monotonic()
             # Wakes at once on changes by this process's worker; a keep-alive comment after a silence.
-            row = await run_waiting(request, app.jobs.wait, job_id, owner, timeout=WATCH_RENEW, since=since)
+            row = await app.jobs.wait_async(job_id, owner, timeout=WATCH_RENEW, since=since)
             since = row.updated_at
             # The same JSON as GET /api/v1/jobs/{id} answers (exclude_unset: no `retry_of`).
-            view = job_view(app, row).model_dump(mode="json", exclude_unset=True)
+            view = (await app.jobs.in_thread(job_view, app, row)).model_dump(mode="json", exclude_unset=True)
             key = (row.state, row.step, row.preview_step, row.attempts, row.message)
             if row.done:
                 yield f"event: done\ndata: {json.dumps(view, default=str)}\n\n"
@@ -150,11 +210,12 @@ async def job_events(job_id: str, request: Request, app: AppDep, owner: OwnerDep
             if key != last:
                 last = key
                 yield f"event: progress\ndata: {json.dumps(view, default=str)}\n\n"
-            else:
+            elif not app.jobs.closing.is_set():
                 yield ": keep-alive\n\n"
 
-    return StreamingResponse(
+    return _Followed(
         stream(),
+        give_back,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

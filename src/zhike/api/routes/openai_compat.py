@@ -15,11 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhike.api.deps import AppDep, OwnerDep, run_waiting
+from zhike.api.deps import AppDep, OwnerDep
+from zhike.api.routes.compat import failure, labelled_files, submit, wait_done
 from zhike.api.schemas import ImagesResponse
-from zhike.api.signing import signed_path
-from zhike.core.errors import InvalidInput, ZhikeError
-from zhike.core.rows import JobRow
+from zhike.api.signing import base_url, signed_path
+from zhike.core.errors import InvalidInput
 
 router = APIRouter(tags=["openai"])
 
@@ -40,20 +40,8 @@ class ImageGenerationRequest(BaseModel):
     steps: int | None = Field(None, ge=1, le=150)
 
 
-class JobFailed(ZhikeError):
-    status = 500
-    code = "generation_failed"
-
-
-def _wait(app: Any, job_id: str, owner: str, timeout: float = 900) -> JobRow:
-    row = app.jobs.wait(job_id, owner, timeout=timeout, terminal_only=True)
-    if not row.done:
-        raise JobFailed(
-            f"job {job_id} did not finish in {timeout:.0f} s; follow it at /api/v1/jobs/{job_id}",
-            code="generation_timeout",
-            ctx={"id": job_id},
-        )
-    return row
+# OpenAI's names for the fields the params are made from
+FIELD_NAMES = {"params.width": "size", "params.height": "size", "params.batch_size": "n"}
 
 
 # Each image has `url` or `b64_json`, never both (as OpenAI answers): exclude_unset leaves the other out.
@@ -85,25 +73,17 @@ async def generations(body: ImageGenerationRequest, request: Request, app: AppDe
         params["seed"] = body.seed
     if body.steps is not None:
         params["steps"] = body.steps
-    try:
-        row, _ = await run_in_threadpool(app.submit, "txt2img", params, owner)
-    except InvalidInput as e:
-        # OpenAI's names for the fields: params.width -> size, params.batch_size -> n
-        field = {"params.width": "size", "params.height": "size", "params.batch_size": "n"}.get(
-            e.field or "", (e.field or "").removeprefix("params.")
-        )
-        message = e.message.replace(e.field or "", field, 1)
-        raise InvalidInput(message, code=e.code, field=field, limit=e.limit, kind=e.kind, ctx=e.ctx) from e
-    job = await run_waiting(request, _wait, app, row.id, owner)
+    row = await submit(app, "txt2img", params, owner, FIELD_NAMES)
+    job = await wait_done(request, app, row.id, owner)
     if job.state != "succeeded":
-        err = job.error or {"message": job.message or job.state}
-        raise JobFailed(f"generation {job.state}: {err.get('message')}")
-    base = app.settings.public_url or str(request.base_url).rstrip("/")
-    data = []
-    for img in (job.result or {})["images"]:
-        if body.response_format == "b64_json":
-            asset = app.assets.get(img["asset_id"], owner_id=owner)
-            data.append({"b64_json": base64.b64encode(app.exports.file(asset).data).decode(), "revised_prompt": None})
-        else:
-            data.append({"url": base.rstrip("/") + signed_path(app.secret, img["asset_id"]), "revised_prompt": None})
+        raise failure(job)
+    base = base_url(request, app.settings.public_url)  # never the Host header (anyone can send any)
+    if body.response_format == "b64_json":
+        files = await run_in_threadpool(labelled_files, app, job, owner)
+        data = [{"b64_json": base64.b64encode(f).decode(), "revised_prompt": None} for f in files]
+    else:
+        data = [
+            {"url": base + signed_path(app.secret, img["asset_id"]), "revised_prompt": None}
+            for img in (job.result or {})["images"]
+        ]
     return {"created": int(time.time()), "data": data}

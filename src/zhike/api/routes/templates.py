@@ -14,12 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from zhike.api.deps import AppDep, OwnerDep
+from zhike.api.heavy import HeavyDep
 from zhike.api.routes.assets import read_upload
 from zhike.api.schemas import DataFile, Deleted, TemplateList, TemplatePublic
 from zhike.core.errors import Conflict, InvalidInput
 from zhike.design import data as batch_data
 from zhike.design.template import Template
-from zhike.services.templates import TemplateStore, parse_or_invalid, write_archive
+from zhike.services.templates import TemplateStore, parse_or_invalid, preview_size, write_archive
 
 router = APIRouter(tags=["templates"])
 PREFIX = "/api/v1/templates"
@@ -91,31 +92,39 @@ def _placeholder(prompt: str, width: int, height: int) -> Any:
     response_class=Response,
     responses={200: {"content": {"image/png": {}}, "description": "PNG"}},
 )
-def preview(body: PreviewRequest, app: AppDep, owner: OwnerDep) -> Response:
-    """Quick: no image model (generated layers are a grey placeholder) and no cutout. Image cells are
-    asset ids or /api/v1/assets/ID/file URLs of your uploads. A bad row is a 422 naming the column."""
-    from zhike.design.render import render_design
-    from zhike.ops.batch_design import TEMPLATE_SIZE, _size
-    from zhike.ops.resize_design import size_of
+async def preview(body: PreviewRequest, app: AppDep, owner: OwnerDep, heavy: HeavyDep) -> Response:
+    """Quick: no image model (generated layers are a grey placeholder) and no cutout, and at most
+    `PREVIEW_MAX_SIDE` (1080) px on the long side: a larger design is drawn scaled down, whole (its full size is
+    in `X-Design-Size`). Image cells are asset ids or /api/v1/assets/ID/file URLs of your uploads. A bad row is a
+    422 naming the column; 429 when you have `heavy_per_user` previews, label checks or data files under way."""
 
-    tpl = resolve_template(app, owner, body.template, body.template_json)
-    try:
-        size_id = _size(body.size)
-    except ValueError as e:
-        raise InvalidInput(f"size: {e}", code="validation_failed", field="size") from None
-    row = batch_data.parse_records([body.row], field="row").rows[0]
+    def render() -> tuple[bytes, tuple[int, int]]:
+        from zhike.design.render import render_design
+        from zhike.ops.batch_design import TEMPLATE_SIZE, _size
+        from zhike.ops.resize_design import size_of
 
-    def resolve_image(value: str) -> Any:
-        aid = batch_data.asset_ref(value or "")
-        if aid is None or not app.assets.exists(aid, owner_id=owner):
-            return None
-        return app.assets.open_image(aid, owner_id=owner, field="row")
+        tpl = resolve_template(app, owner, body.template, body.template_json)
+        try:
+            size_id = _size(body.size)
+        except ValueError as e:
+            raise InvalidInput(f"size: {e}", code="validation_failed", field="size") from None
+        row = batch_data.parse_records([body.row], field="row").rows[0]
 
-    size = (tpl.width, tpl.height) if size_id == TEMPLATE_SIZE else size_of(size_id)
-    img, _ = render_design(tpl, row, size=size, resolve_image=resolve_image, generate=_placeholder)
-    buf = io.BytesIO()
-    img.save(buf, "PNG", compress_level=1)  # speed over size: it is shown once
-    return Response(buf.getvalue(), media_type="image/png", headers={"Cache-Control": "no-store"})
+        def resolve_image(value: str) -> Any:
+            aid = batch_data.asset_ref(value or "")
+            if aid is None or not app.assets.exists(aid, owner_id=owner):
+                return None
+            return app.assets.open_image(aid, owner_id=owner, field="row")
+
+        design = (tpl.width, tpl.height) if size_id == TEMPLATE_SIZE else size_of(size_id)
+        img, _ = render_design(tpl, row, size=preview_size(*design), resolve_image=resolve_image, generate=_placeholder)
+        buf = io.BytesIO()
+        img.save(buf, "PNG", compress_level=1)  # speed over size: it is shown once
+        return buf.getvalue(), design
+
+    async with heavy.slot(owner, field="template"):
+        png, (w, h) = await heavy.run(render)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store", "X-Design-Size": f"{w}x{h}"})
 
 
 @router.post(
@@ -127,18 +136,18 @@ def preview(body: PreviewRequest, app: AppDep, owner: OwnerDep) -> Response:
 async def parse_data_file(
     app: AppDep,
     owner: OwnerDep,
+    heavy: HeavyDep,
     file: UploadFile | None = None,
     template: Annotated[str | None, Form(max_length=64, description="Check the rows against this template")] = None,
 ) -> dict[str, Any]:
     """CSV in UTF-8 (with or without BOM) or GBK; XLSX (first sheet, header row); JSON (a list of objects or
     {"rows": [...]}). With `template`, each row's problems (a missing or empty required column, an image that is
-    not one of your assets) are listed in `errors`; image cells come back as asset ids. Send `rows` to the job."""
-    from fastapi.concurrency import run_in_threadpool
+    not one of your assets) are listed in `errors`; image cells come back as asset ids. Send `rows` to the job.
+    A file past a limit (rows, columns, cell length, inflated size, ...) is a 413 `data_too_large` whose
+    `ctx.what` names the limit."""
 
-    data = await read_upload(app, file, limit=batch_data.MAX_DATA_BYTES, what="data file")
-
-    def work() -> dict[str, Any]:
-        table = batch_data.parse_data(data, file.filename)
+    def work(data: bytes) -> dict[str, Any]:
+        table = batch_data.parse_data(data, file.filename if file else None)
         out: dict[str, Any] = {
             "format": table.format,
             "encoding": table.encoding,
@@ -167,7 +176,9 @@ async def parse_data_file(
             }
         return out
 
-    return await run_in_threadpool(work)
+    async with heavy.slot(owner, field="file"):
+        data = await read_upload(app, file, limit=batch_data.MAX_DATA_BYTES, what="data file")
+        return await heavy.run(work, data)
 
 
 @router.get(

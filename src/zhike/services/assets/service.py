@@ -10,16 +10,17 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image
 from sqlalchemy import Connection, Engine, String, and_, cast, delete, func, insert, or_, select
 
 from zhike import __version__
 from zhike.core.errors import InvalidInput, NotFound
 from zhike.core.infotext import format_infotext
 from zhike.core.rows import AssetRow, StagedAsset, new_asset_id
+from zhike.imaging.colour import upright_srgb
 from zhike.services.assets.blobs import BlobStore
 from zhike.services.db import assets, utcnow
-from zhike.services.images import decode_image, encode_png
+from zhike.services.images import checked_upload, encode_png
 
 PROMPT_KEYS = ("prompt", "negative_prompt")  # what the library's text search looks in
 
@@ -79,17 +80,20 @@ class AssetService:
 
     # -- writing ---------------------------------------------------------------------------------------
     def upload(self, data: bytes, *, owner_id: str, field: str = "file", tags: list[str] | None = None) -> AssetRow:
-        """Store an uploaded image after checking it decodes safely."""
-        img, mime = decode_image(data, field=field, max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels)
-        img = ImageOps.exif_transpose(img)  # record the size as shown (phones store photos sideways + a tag)
+        """Store an uploaded image after checking it decodes safely: PNG, JPEG and WebP as sent, other formats
+        (HEIC, TIFF...) converted once to upright sRGB PNG or JPEG (services/images.py says which)."""
+        up = checked_upload(
+            data, field=field, max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels, owner=owner_id
+        )
+        data, mime = up.data, up.mime
         sha, _ = self.blobs.put(data, mime)
         row = AssetRow(
             id=new_asset_id(),
             owner_id=owner_id,
             sha256=sha,
             mime=mime,
-            width=img.width,
-            height=img.height,
+            width=up.width,  # as shown (phones store photos sideways + a tag)
+            height=up.height,
             size_bytes=len(data),
             origin="upload",
             op=None,
@@ -309,8 +313,14 @@ class AssetService:
         return self.blobs.read(row.sha256, row.mime)
 
     def open_image(self, asset_id: str, *, owner_id: str, field: str) -> Image.Image:
-        row = self.get(asset_id, owner_id=owner_id, field=field)
+        return self.shown(self.get(asset_id, owner_id=owner_id, field=field))
+
+    def shown(self, row: AssetRow, *, fit: int | None = None) -> Image.Image:
+        """The asset's pixels as viewers show them: the file is kept as uploaded; operations and thumbnails see it
+        upright (EXIF orientation), 8-bit, in sRGB (its ICC profile applied). `fit`: only an image about that size
+        is needed (thumbnails), so a JPEG decodes at a reduced scale, like Pillow's thumbnail() (2x the size)."""
         img = Image.open(io.BytesIO(self.read_bytes(row)))
+        if fit:
+            img.draft(None, (2 * fit, 2 * fit))
         img.load()
-        # The file is kept as uploaded; operations see it upright, as viewers show it (EXIF orientation).
-        return ImageOps.exif_transpose(img)
+        return upright_srgb(img)

@@ -120,4 +120,8 @@ class ProgressWriter:
         with self._lock:
             ctx = self._contexts.get(job_id)
         if ctx is not None:
-            ctx.lost, ctx.cancel_requested, ctx.watched = not owned, cancel, watched
+            # `lost` and `cancel_requested` never go back: a write that read the job before the worker was stopped
+            # (Worker.interrupt sets `lost`) or before the user cancelled must not clear them.
+            ctx.lost = ctx.lost or not owned
+            ctx.cancel_requested = ctx.cancel_requested or cancel
+            ctx.watched = watched

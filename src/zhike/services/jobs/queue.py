@@ -2,40 +2,106 @@
 
 Crash safety: a worker that dies stops renewing; once its lease expires another worker claims the job
 (attempts + 1). Every state change a worker makes is conditioned on still holding the lease, and a job's
-assets are inserted in the same transaction that marks it succeeded, so a job completes exactly once.
+assets are inserted in the same transaction that marks it succeeded, so a job completes exactly once. A worker that
+stops on purpose (the server shutting down) hands its job back instead (`release`): queued again at once, and the
+interrupted attempt is not counted against `max_attempts`.
+
+Fairness: each owner may have at most `max_active_per_owner` jobs queued or running, and a claim serves owners in
+turn (the owner with the fewest running jobs, then the one this queue served longest ago), each owner's jobs oldest
+first, so one user's backlog never holds another's job back for more than a job per owner ahead of it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import threading
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from zhike.core.errors import Conflict, NotFound
+from zhike.core.errors import Conflict, NotFound, TooManyRequests
 from zhike.core.rows import JobRow, StagedAsset
 from zhike.services.assets.service import AssetService
 from zhike.services.db import jobs, utcnow
+from zhike.services.jobs.changes import Changes
 
 EXHAUSTED_CHECK_SECONDS = 2.0  # how often a claim also fails jobs whose workers died max_attempts times
 WATCH_SECONDS = 20.0  # a follower's interest lasts this long unless renewed (event streams renew every 5 s)
+ACTIVE = ("queued", "running")
+# Asynchronous waiters read the job on this many threads (each read is one short query), however many wait.
+READ_THREADS = 4
+ASYNC_RECHECK = 0.5  # seconds: asynchronous waiters re-read this often (changes by other processes' workers)
+FAIR_OWNERS = 4  # a claim tries the oldest job of this many owners, in turn order, before giving up
+SERVED_MEMORY = 3600.0  # seconds an owner's last turn is remembered
+
+T = TypeVar("T")
 
 
 class JobQueue:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, max_active_per_owner: int | None = None) -> None:
         self.engine = engine
+        self.max_active_per_owner = max_active_per_owner
         # Wakes an in-process worker right away instead of waiting for its next poll.
         self.wakeup = threading.Event()
-        # Notified on every change a worker of this process makes, so waiters need not poll hard.
-        self.changed = threading.Condition()
+        # Told of every change this process makes to a job, so waiters need not poll hard.
+        self.changes = Changes()
+        # Set when the process shuts down: every wait answers at once, a worker takes no more jobs.
+        self.closing = threading.Event()
+        self._readers: ThreadPoolExecutor | None = None
+        self._served: dict[str, float] = {}  # owner -> when a claim here last gave them a turn
         self._exhausted_checked = 0.0
 
-    def _notify(self) -> None:
-        with self.changed:
-            self.changed.notify_all()
+    def _notify(self, job_id: str) -> None:
+        self.changes.notify(job_id)
+
+    def close(self) -> None:
+        """The process is shutting down: end every wait now (long polls, event streams) and stop the workers'
+        polling. Callable from any thread (not from a signal handler: it takes a lock)."""
+        self.closing.set()
+        self.wakeup.set()
+        self.changes.notify(None)
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a short blocking call (one query) for an asynchronous caller on the queue's few threads, never on the
+        shared request threads, however many callers wait."""
+        if self._readers is None:
+            self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="job-read")
+        return await asyncio.get_running_loop().run_in_executor(self._readers, partial(fn, *args))
+
+    async def wait_async(
+        self,
+        job_id: str,
+        owner_id: str | None,
+        *,
+        timeout: float,
+        since: float | None = None,
+        terminal_only: bool = False,
+        recheck: float = ASYNC_RECHECK,
+        gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> JobRow:
+        """`wait` for the event loop: holds no thread while it waits (the job is read with `in_thread`). Also
+        answers early when the process shuts down, or when `gone()` (an async callable: the client left) is true."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        with self.changes.listen(job_id) as changed:
+            while True:
+                changed.clear()  # before the read: a change landing after it wakes the wait below
+                row = await self.in_thread(self.get, job_id, owner_id)
+                moved = since is not None and row.updated_at > since
+                left = deadline - loop.time()
+                if row.done or (moved and not terminal_only) or left <= 0 or self.closing.is_set():
+                    return row
+                if gone is not None and await gone():
+                    return row
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), min(recheck, left))
 
     def wait(
         self,
@@ -50,16 +116,16 @@ class JobQueue:
         """Return the job once it changed after `since` (or reached a terminal state), or at the timeout.
 
         Changes by this process's workers wake the waiter at once; other processes' are seen within `recheck`.
+        Blocks the calling thread: request handlers use `wait_async`.
         """
         deadline = time.monotonic() + timeout
         while True:
             row = self.get(job_id, owner_id)
             changed = since is not None and row.updated_at > since
             left = deadline - time.monotonic()
-            if row.done or (changed and not terminal_only) or left <= 0:
+            if row.done or (changed and not terminal_only) or left <= 0 or self.closing.is_set():
                 return row
-            with self.changed:
-                self.changed.wait(min(recheck, left))
+            self.changes.wait(min(recheck, left))
 
     # -- clients ---------------------------------------------------------------------------------------
     def submit(
@@ -95,7 +161,8 @@ class JobQueue:
         }
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(jobs).values(**row))
+                if not self._insert_within_cap(conn, row):
+                    raise self._too_many()
         except IntegrityError:
             # A concurrent request with the same key won the race.
             existing = self.by_idempotency(owner_id, idempotency_key or "")
@@ -105,6 +172,31 @@ class JobQueue:
         queued = self.get(row["id"])  # read before waking a worker: the answer is the job as it was queued
         self.wakeup.set()
         return queued, True
+
+    def _insert_within_cap(self, conn: Any, row: dict[str, Any]) -> bool:
+        """Insert the job unless its owner is at the cap; one statement, so concurrent submits cannot overshoot."""
+        cap = self.max_active_per_owner
+        if cap is None:
+            conn.execute(insert(jobs).values(**row))
+            return True
+        active = (
+            select(func.count())
+            .select_from(jobs)
+            .where(jobs.c.owner_id == row["owner_id"], jobs.c.state.in_(ACTIVE))
+            .scalar_subquery()
+        )
+        values = select(*(literal(v, jobs.c[k].type).label(k) for k, v in row.items())).where(active < cap)
+        return conn.execute(insert(jobs).from_select(list(row), values)).rowcount == 1
+
+    def _too_many(self) -> TooManyRequests:
+        cap = self.max_active_per_owner
+        return TooManyRequests(
+            f"you already have {cap} jobs queued or running: wait for some to finish (or cancel some) before "
+            f"submitting more / 您已有 {cap} 个排队或运行中的任务，请等其中一些完成（或取消）后再提交",
+            code="too_many_jobs",
+            field="op",
+            limit=cap,
+        )
 
     @staticmethod
     def same_request(existing: JobRow, request_hash: str) -> JobRow:
@@ -142,14 +234,24 @@ class JobQueue:
             return [JobRow.from_row(r) for r in conn.execute(q).mappings()]
 
     def position(self, job: JobRow) -> int | None:
-        """How many queued jobs are ahead of this one (None once it left the queue)."""
+        """How many of its owner's own queued jobs are ahead of this one (None once it left the queue).
+
+        Other owners' jobs are not counted: they are served in turn with this owner's (one job per owner with
+        work, see `claim`), so they do not make the wait longer by their number, and their number is theirs."""
         if job.state != "queued":
             return None
         with self.engine.connect() as conn:
             q = (
                 select(func.count())
                 .select_from(jobs)
-                .where(jobs.c.state == "queued", jobs.c.created_at < job.created_at)
+                .where(
+                    jobs.c.owner_id == job.owner_id,
+                    jobs.c.state == "queued",
+                    or_(
+                        jobs.c.created_at < job.created_at,
+                        and_(jobs.c.created_at == job.created_at, jobs.c.id < job.id),
+                    ),
+                )
             )
             return int(conn.execute(q).scalar_one())
 
@@ -172,27 +274,29 @@ class JobQueue:
                 .where(jobs.c.id == job_id, jobs.c.state == "running")
                 .values(cancel_requested=True, updated_at=now)
             )
-        self._notify()
+        self._notify(job_id)
         return self.get(job_id, owner_id)
 
     # -- workers ---------------------------------------------------------------------------------------
     def claim(
         self, worker_id: str, *, lease_seconds: float, max_attempts: int, job_id: str | None = None
     ) -> JobRow | None:
-        """Take the oldest runnable job (queued, or running with an expired lease)."""
+        """Take a runnable job (queued, or running with an expired lease): owners in turn, each owner's oldest job
+        first (`_in_turn`); with `job_id`, that job if it is runnable."""
         now = time.time()
         runnable = or_(jobs.c.state == "queued", and_(jobs.c.state == "running", jobs.c.lease_expires_at < now))
         with self.engine.connect() as conn:
-            q = select(jobs.c.id).where(runnable, jobs.c.attempts < max_attempts)
             if job_id is not None:
-                q = q.where(jobs.c.id == job_id)
-            candidates = [r[0] for r in conn.execute(q.order_by(jobs.c.created_at).limit(8))]
+                q = select(jobs.c.id, jobs.c.owner_id).where(jobs.c.id == job_id, runnable)
+                candidates = [(r[0], r[1]) for r in conn.execute(q.where(jobs.c.attempts < max_attempts))]
+            else:
+                candidates = self._in_turn(conn, and_(runnable, jobs.c.attempts < max_attempts), now)
         # Failing jobs whose workers died max_attempts times is a write transaction: not before every claim, but
         # whenever the queue looks empty and every few seconds.
         if not candidates or now - self._exhausted_checked >= EXHAUSTED_CHECK_SECONDS:
             self._exhausted_checked = now
             self._fail_exhausted(now, max_attempts)
-        for cid in candidates:
+        for cid, owner in candidates:
             # Optimistic claim: the WHERE repeats the runnable test, so only one worker's UPDATE matches.
             with self.engine.begin() as conn:
                 res = conn.execute(
@@ -205,11 +309,61 @@ class JobQueue:
                         attempts=jobs.c.attempts + 1,
                         started_at=func.coalesce(jobs.c.started_at, utcnow()),
                         updated_at=now,
+                        message=None,  # e.g. why an earlier attempt was handed back
                     )
                 )
             if res.rowcount == 1:
+                self._took_turn(owner, now)
                 return self.get(cid)
         return None
+
+    def _in_turn(self, conn: Any, runnable: Any, now: float) -> list[tuple[str, str]]:
+        """(job id, owner) to try, best first: the two oldest runnable jobs of each of the first FAIR_OWNERS owners
+        in turn order. The turn goes to the owner with the fewest running jobs (in any process), then to the one
+        this queue served longest ago (or never), then to the one whose oldest job waited longest."""
+        rank = func.row_number().over(partition_by=jobs.c.owner_id, order_by=(jobs.c.created_at, jobs.c.id))
+        oldest = select(jobs.c.id, jobs.c.owner_id, jobs.c.created_at, rank.label("rank")).where(runnable).subquery()
+        rows = conn.execute(
+            select(oldest.c.id, oldest.c.owner_id, oldest.c.created_at)
+            .where(oldest.c.rank <= 2)
+            .order_by(oldest.c.created_at, oldest.c.id)
+        ).all()
+        owners = list(dict.fromkeys(owner for _, owner, _ in rows))  # by their oldest job
+        if len(owners) > 1:
+            busy = select(jobs.c.owner_id, func.count()).where(
+                jobs.c.state == "running", jobs.c.lease_expires_at >= now
+            )
+            running: dict[str, int] = {o: n for o, n in conn.execute(busy.group_by(jobs.c.owner_id))}
+            owners.sort(key=lambda o: (running.get(o, 0), self._served.get(o, 0.0)))  # stable: oldest job last
+        turn = {owner: i for i, owner in enumerate(owners[:FAIR_OWNERS])}
+        picked = [(jid, owner) for jid, owner, _ in rows if owner in turn]
+        return sorted(picked, key=lambda c: turn[c[1]])  # stable: each owner's oldest first
+
+    def _took_turn(self, owner: str, now: float) -> None:
+        self._served[owner] = now
+        if len(self._served) > 10_000:  # owners seen long ago need no memory: they are served as new ones
+            self._served = {o: t for o, t in self._served.items() if now - t < SERVED_MEMORY}
+
+    def release(self, job_id: str, worker_id: str) -> bool:
+        """Hand a job this worker holds back to the queue (the worker is stopping): queued again at once, for any
+        worker, and the attempt is not counted (it was interrupted on purpose, not lost). Its progress stays until
+        the next attempt reports its own; its work folder (checkpoints) is kept for that attempt. False if the job
+        was no longer this worker's (finished, or its lease lost)."""
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(jobs)
+                .where(self._owned(job_id, worker_id))
+                .values(
+                    state="queued",
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    attempts=jobs.c.attempts - 1,
+                    updated_at=time.time(),
+                    message="interrupted: the server stopped; it runs again when a worker is back",
+                )
+            )
+        self._notify(job_id)
+        return res.rowcount == 1
 
     def _fail_exhausted(self, now: float, max_attempts: int) -> None:
         with self.engine.begin() as conn:
@@ -273,7 +427,7 @@ class JobQueue:
                 return False, False, False
             q = select(jobs.c.cancel_requested, jobs.c.watched_until).where(jobs.c.id == job_id)
             cancel, watched_until = conn.execute(q).one()
-        self._notify()
+        self._notify(job_id)
         return True, bool(cancel), watched_until is not None and watched_until > time.time()
 
     def watch(self, job_id: str, seconds: float = WATCH_SECONDS) -> None:
@@ -309,7 +463,7 @@ class JobQueue:
             if res.rowcount != 1:
                 return False
             AssetService.commit_staged(conn, staged)
-        self._notify()
+        self._notify(job_id)
         return True
 
     def record_timings(self, job_id: str, timings: dict[str, float]) -> None:
@@ -341,5 +495,5 @@ class JobQueue:
                     timings=timings,
                 )
             )
-        self._notify()
+        self._notify(job_id)
         return res.rowcount == 1

@@ -6,6 +6,12 @@ Three kinds of threads keep the thread that runs an operation (on a GPU: the sam
 - the completer waits for a finished job's outputs and commits it (outputs and success in one transaction),
   while this worker has already claimed the next job. At most `max_finishing` jobs wait there: a slow disk holds
   the worker back instead of filling the memory.
+
+Stopping (`interrupt`, then `shutdown`): the worker takes no more jobs, the running op stops at its next step and its
+job is handed back to the queue (`JobQueue.release`) for the next worker (after a restart: this process's) to run
+once; jobs whose outputs are being stored are given the rest of the time to commit, and whatever is still held when
+the time is up is handed back too. A commit and a hand-back are both conditioned on holding the lease, so whichever
+lands first wins and a job never completes twice.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from PIL import Image
 from pydantic import BaseModel, ValidationError
 
 from zhike.core.context import RunContext
-from zhike.core.errors import JobCancelled, ZhikeError, hide_paths, validation_message
+from zhike.core.errors import JobCancelled, ZhikeError, hide_paths, storage_full, validation_message
 from zhike.core.registry import get_op
 from zhike.core.rows import JobRow, StagedAsset
 from zhike.core.work import JobWork
@@ -73,9 +79,13 @@ class Worker:
         self.completer = ThreadPoolExecutor(1, thread_name_prefix="complete")
         self._finishing = threading.BoundedSemaphore(s.max_finishing)
         self._completions: list[Future[None]] = []
+        self._held: dict[str, RunContext] = {}  # jobs claimed and not yet settled (running, or being committed)
+        self._running: RunContext | None = None  # the job whose op runs now
+        self._thread: threading.Thread | None = None  # the thread in run_forever
 
     def run_forever(self, poll_seconds: float = 0.5) -> None:
         queue = self.app.jobs
+        self._thread = threading.current_thread()
         try:
             while not self.stop.is_set():
                 try:
@@ -94,6 +104,9 @@ class Worker:
         failed); without, as soon as the op returned, while its outputs are still stored (`drain()` waits)."""
         s = self.app.settings
         self._finishing.acquire()  # a free completion slot before taking more work
+        if self.stop.is_set():  # stopped while waiting for the slot
+            self._finishing.release()
+            return False
         try:
             job = self.app.jobs.claim(
                 self.worker_id, lease_seconds=s.lease_seconds, max_attempts=s.max_attempts, job_id=job_id
@@ -119,6 +132,27 @@ class Worker:
         self.writer.close()
         self.completer.shutdown(wait=True)
         self.outputs.shutdown(wait=True)
+
+    def interrupt(self) -> None:
+        """Stop taking jobs, and stop the running op at its next step (its job is then handed back). Returns at once;
+        callable from any thread."""
+        self.stop.set()
+        self.app.jobs.wakeup.set()
+        running = self._running
+        if running is not None:
+            running.lost = True  # RunContext.progress raises JobCancelled; _settle_failure hands the job back
+
+    def shutdown(self, timeout: float) -> None:
+        """`interrupt`, then wait up to `timeout` seconds for the worker thread to settle its jobs and close its
+        pools. Jobs still held then (an op in a phase without steps, such as loading a model; a slow commit) are
+        handed back from here: their later outcome is discarded, as they are no longer this worker's."""
+        deadline = time.monotonic() + timeout
+        self.interrupt()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        for job_id in list(self._held):
+            if self.app.jobs.release(job_id, self.worker_id):
+                log.warning("job %s: still running at shutdown; handed back to the queue", job_id)
 
     # -- one job -----------------------------------------------------------------------------------------------
     def execute(self, job: JobRow) -> None:
@@ -154,6 +188,7 @@ class Worker:
             watched=job.watched_until is not None and job.watched_until > time.time(),
         )
         self.writer.follow(ctx)
+        self._held[jid] = ctx
         done = threading.Event()
 
         def heartbeat() -> None:
@@ -165,6 +200,9 @@ class Worker:
         hb = threading.Thread(target=heartbeat, name=f"heartbeat-{jid}", daemon=True)
         hb.start()
         started = time.perf_counter()
+        self._running = ctx
+        if self.stop.is_set():  # interrupted while claiming: hand the job back before its first step
+            ctx.lost = True
         try:
             op = get_op(job.op)
             try:
@@ -173,17 +211,20 @@ class Worker:
                 raise validation_message(e, "params") from e
             result = self.executor.execute(op, ctx, params)
         except BaseException as e:
+            self._running = None
             clock.add("run", time.perf_counter() - started)
             self.writer.done(jid)
             try:
                 self._settle_failure(job, ctx, e, clock)
             finally:
+                self._held.pop(jid, None)
                 done.set()
                 hb.join(timeout=1)
                 self._finishing.release()
             if not isinstance(e, Exception):
                 raise  # KeyboardInterrupt, SystemExit: the process is going down
             return
+        self._running = None
         clock.add("run", time.perf_counter() - started)
         self.writer.done(jid)
         self._completions = [f for f in self._completions if not f.done()]
@@ -215,14 +256,25 @@ class Worker:
         except Exception:
             log.exception("job %s: completion failed", job.id)
         finally:
+            self._held.pop(job.id, None)
             done.set()
             hb.join(timeout=1)
             self._finishing.release()
 
     def _settle_failure(self, job: JobRow, ctx: RunContext, e: BaseException, clock: _Clock) -> None:
         queue, jid = self.app.jobs, job.id
+        if isinstance(e, Exception) and not isinstance(e, ZhikeError):
+            e = storage_full(e) or e  # a full disk is the user's 507 `storage_full`, not an internal error
         if isinstance(e, JobCancelled):
-            if not ctx.lost and queue.finish(jid, self.worker_id, state="cancelled", message=str(e)):
+            if ctx.cancel_requested:
+                if queue.finish(jid, self.worker_id, state="cancelled", message="cancelled by the user"):
+                    self._drop_work(ctx)
+            elif ctx.lost and self.stop.is_set():
+                # Interrupted (`interrupt`), or its lease lost meanwhile: then this changes nothing. Its work folder
+                # stays for the next attempt.
+                if queue.release(jid, self.worker_id):
+                    log.info("job %s: interrupted by shutdown; handed back to the queue", jid)
+            elif not ctx.lost and queue.finish(jid, self.worker_id, state="cancelled", message=str(e)):
                 self._drop_work(ctx)
         elif isinstance(e, ZhikeError):
             log.info("job %s failed: %s", jid, e.message)  # the full text (with server paths) stays in the log

@@ -61,7 +61,7 @@ addStrings({
 
 export default function batchView(ctx) {
   useCss("views/batch.css");
-  const state = { templates: [], template: null, data: null, row: null, previewUrl: null, previewSerial: 0, done: null };
+  const state = { templates: [], template: null, data: null, row: null, previewUrl: null, previewSerial: 0, previewBusy: false, previewAgain: false, done: null };
 
   const cards = h("div", { id: "batch-templates", class: "batch-templates" }, h("p", { class: "muted", dataset: { i18n: "loading" } }));
   const columnsLine = h("p", { class: "muted", id: "batch-columns" });
@@ -93,7 +93,26 @@ export default function batchView(ctx) {
     return row;
   }
 
+  // One preview request at a time: clicks while one renders are folded into one more request for the latest
+  // choice (the server allows a user two heavy requests at once and answers 429 beyond).
   async function refreshPreview() {
+    if (state.previewBusy) {
+      state.previewAgain = true;
+      return;
+    }
+    state.previewBusy = true;
+    try {
+      await renderPreview();
+    } finally {
+      state.previewBusy = false;
+      if (state.previewAgain) {
+        state.previewAgain = false;
+        refreshPreview();
+      }
+    }
+  }
+
+  async function renderPreview() {
     const tpl = state.template;
     if (!tpl) return;
     const serial = ++state.previewSerial;

@@ -1,12 +1,12 @@
 // The Canvas page without ?asset: recent images (masks left out) and an upload button.
-import { api, uploadAsset } from "../api.js";
+import { api, UPLOAD_ACCEPT, uploadAsset } from "../api.js";
 import { errorText, h } from "../dom.js";
 import { t, translate } from "../i18n.js";
 
 export function picker(ctx) {
   const grid = h("div", { class: "grid edit-picker-grid", id: "edit-picker", "aria-busy": "true" }, h("p", { class: "muted", dataset: { i18n: "loading" } }));
   const error = h("p", { class: "error", id: "edit-error", role: "alert", hidden: true });
-  const file = h("input", { type: "file", id: "edit-upload", accept: "image/png,image/jpeg,image/webp", hidden: true });
+  const file = h("input", { type: "file", id: "edit-upload", accept: UPLOAD_ACCEPT, hidden: true });
   const button = h("button", { type: "button", class: "primary", id: "edit-upload-button", dataset: { i18n: "edit.upload" }, onclick: () => file.click() });
   file.addEventListener("change", async () => {
     const f = file.files[0];

@@ -1,7 +1,9 @@
 """Installed fonts, a fallback chain and per-character font choice from each font's cmap (so nothing draws as tofu).
 
-Fonts are found lazily (first use, not import) by file name under the usual font folders; collections (.ttc) are
-matched to the family by their name table. Loaded FreeType faces and cmaps are cached for the process.
+Fonts are found lazily (first use, not import) by file name: first in the folders of the embedded assets (Zhike's
+own Source Han Sans SC, fetched from npm by `zhike models fetch-embedded`, so Chinese renders on a server with no
+system fonts), then under the usual system font folders; collections (.ttc) are matched to the family by their name
+table. Loaded FreeType faces and cmaps are cached for the process; `refresh()` forgets what was found.
 """
 
 from __future__ import annotations
@@ -15,16 +17,21 @@ from pathlib import Path
 from fontTools.ttLib import TTCollection, TTFont
 from PIL import ImageFont
 
+from zhike.settings import get_settings
+
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
 
-# Family -> (regular file, bold file or None). Order of DEFAULT_CHAIN decides the fallback.
+# Family -> (regular file, bold file or None). Order of DEFAULT_CHAIN decides the fallback: the bundled font first,
+# then system CJK fonts, then DejaVu for the Latin/symbol characters the CJK fonts lack (e.g. ą, ☕).
+BUNDLED_FAMILY = "Source Han Sans SC"
 KNOWN_FAMILIES: dict[str, tuple[str, str | None]] = {
+    BUNDLED_FAMILY: ("SourceHanSansSC-Regular.otf", "SourceHanSansSC-Bold.otf"),
     "Noto Sans CJK SC": ("NotoSansCJK-Regular.ttc", "NotoSansCJK-Bold.ttc"),
     "WenQuanYi Zen Hei": ("wqy-zenhei.ttc", None),
     "WenQuanYi Micro Hei": ("wqy-microhei.ttc", None),
     "DejaVu Sans": ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
 }
-DEFAULT_CHAIN = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "DejaVu Sans")
+DEFAULT_CHAIN = (BUNDLED_FAMILY, "Noto Sans CJK SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "DejaVu Sans")
 GENERIC = {"", "sans", "sans-serif", "default", "黑体"}
 
 # Characters that never need a glyph: joiners and variation selectors of emoji sequences.
@@ -67,11 +74,26 @@ def register_font(family: str, path: str | os.PathLike[str], *, index: int = 0, 
         chain.cache_clear()
 
 
+def refresh() -> None:
+    """Forget the fonts found (after `zhike models fetch-embedded` or a font install in a running process; tests)."""
+    with _lock:
+        _files.cache_clear()
+        installed.cache_clear()
+        chain.cache_clear()
+
+
+def bundled_dirs() -> list[Path]:
+    """The embedded assets' folders (a file there has passed its SHA-256 check), searched before the system's."""
+    root = get_settings().embedded_path
+    if not root.is_dir():
+        return []
+    return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("_"))  # not _downloads
+
+
 @cache
 def _files() -> dict[str, str]:
     found: dict[str, str] = {}
-    for d in FONT_DIRS:
-        root = Path(d).expanduser()
+    for root in (*bundled_dirs(), *(Path(d).expanduser() for d in FONT_DIRS)):
         if not root.is_dir():
             continue
         for dirpath, _, names in sorted(os.walk(root)):
@@ -121,7 +143,10 @@ def chain(family: str, weight: str = "regular") -> tuple[FontFace, ...]:
         else:
             faces.append(regular)
     if not faces:
-        raise RuntimeError("no usable font installed: install fonts-wqy-zenhei or fonts-dejavu-core")
+        raise RuntimeError(
+            f"no usable font installed: run `zhike models fetch-embedded` (puts {BUNDLED_FAMILY} in "
+            f"{get_settings().embedded_path}) or install fonts-noto-cjk / fonts-dejavu-core"
+        )
     return tuple(faces)
 
 
@@ -154,3 +179,20 @@ def face_for(ch: str, faces: tuple[FontFace, ...]) -> FontFace | None:
 
 def describe(ch: str) -> str:
     return f"U+{ord(ch):04X} {ch!r}"
+
+
+def runs(text: str, faces: tuple[FontFace, ...]) -> list[tuple[str, FontFace]] | None:
+    """`text` cut into runs of consecutive characters drawn by one face (the first of `faces` that has each one);
+    None when some visible character is in no face. For one-line texts drawn outside templates (labels)."""
+    out: list[tuple[str, FontFace]] = []
+    for ch in text:
+        if ord(ch) in INVISIBLE:
+            continue
+        face = face_for(ch, faces)
+        if face is None:
+            return None
+        if out and out[-1][1] == face:
+            out[-1] = (out[-1][0] + ch, face)
+        else:
+            out.append((ch, face))
+    return out
