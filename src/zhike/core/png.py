@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -133,7 +134,7 @@ def _zlib_stream(pixels: np.ndarray) -> bytes:
     (as pigz does: each band ends on a full flush, so the bands join into one valid stream); ISA-L and numpy release
     the GIL, so a 1 MP image encodes in about half the time on two cores."""
     h = pixels.shape[0]
-    threads = _threads()
+    threads = 1 if getattr(_serial, "on", False) else _threads()
     if pixels.nbytes < PARALLEL_BYTES or threads < 2 or h < 2 * threads:
         return isal_zlib.compress(average_filtered(pixels), LEVEL)  # type: ignore[arg-type]
     cuts = [round(h * i / threads) for i in range(threads + 1)]
@@ -154,6 +155,15 @@ def _zlib_stream(pixels: np.ndarray) -> bytes:
 
 
 PARALLEL_BYTES = 1 << 20  # raw pixels above this are encoded in bands on several threads
+
+
+_serial = threading.local()
+
+
+def encode_serially() -> None:
+    """From now on, this thread encodes each image on itself, in one band: for the threads of a pool that already
+    encodes several images at once (a batch's), where bands only add hand-offs and a second checksum pass."""
+    _serial.on = True
 
 
 def _threads() -> int:

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from PIL import Image
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from zhike.core import png
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import InvalidInput, JobCancelled, ModelError, ZhikeError, hide_paths
 from zhike.core.registry import operation
@@ -398,7 +399,9 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
         log_render(n, size_id)
         return item, None
 
-    with ThreadPoolExecutor(STAGE_THREADS, thread_name_prefix=f"stage-{ctx.job_id}") as stager:
+    with ThreadPoolExecutor(
+        STAGE_THREADS, thread_name_prefix=f"stage-{ctx.job_id}", initializer=png.encode_serially
+    ) as stager:
         for n, row in enumerate(checked.rows, start=1):
             problems = checked.problems.get(n)
             if problems:
