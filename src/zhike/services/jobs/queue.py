@@ -94,9 +94,8 @@ class JobQueue:
             while True:
                 changed.clear()  # before the read: a change landing after it wakes the wait below
                 row = await self.in_thread(self.get, job_id, owner_id)
-                moved = since is not None and row.updated_at > since
                 left = deadline - loop.time()
-                if row.done or (moved and not terminal_only) or left <= 0 or self.closing.is_set():
+                if self._answer_now(row, since, terminal_only, left):
                     return row
                 if gone is not None and await gone():
                     return row
@@ -121,11 +120,16 @@ class JobQueue:
         deadline = time.monotonic() + timeout
         while True:
             row = self.get(job_id, owner_id)
-            changed = since is not None and row.updated_at > since
             left = deadline - time.monotonic()
-            if row.done or (changed and not terminal_only) or left <= 0 or self.closing.is_set():
+            if self._answer_now(row, since, terminal_only, left):
                 return row
             self.changes.wait(min(recheck, left))
+
+    def _answer_now(self, row: JobRow, since: float | None, terminal_only: bool, left: float) -> bool:
+        """A wait ends: the job is over, it changed since `since` (when any change counts), the time is up, or the
+        queue is closing."""
+        moved = since is not None and row.updated_at > since
+        return row.done or (moved and not terminal_only) or left <= 0 or self.closing.is_set()
 
     # -- clients ---------------------------------------------------------------------------------------
     def submit(
