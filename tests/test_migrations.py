@@ -87,7 +87,7 @@ def indexes(db: Path) -> list[tuple[str, str | None]]:
 
 
 # The columns the revisions after the baseline add, in order: an upgraded home has these and nothing else new.
-ADDED = {"jobs": ["watched_until", "timings"]}
+ADDED = {"jobs": ["watched_until", "timings"], "assets": ["name"]}  # columns added by migrations since the baseline
 
 
 def schema(db: Path) -> list[tuple[str, str, str | None]]:

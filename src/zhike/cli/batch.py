@@ -65,7 +65,9 @@ def _upload_images(z: Zhike, rows: list[dict[str, str]], columns: set[str], base
                 key = path.resolve()
                 if key not in uploaded:
                     uploaded[key] = run_cli(
-                        lambda p=path: z.assets.upload(p.read_bytes(), owner_id=LOCAL_OWNER, field=f"DATA: {p.name}")
+                        lambda p=path: z.assets.upload(
+                            p.read_bytes(), owner_id=LOCAL_OWNER, field=f"DATA: {p.name}", name=p.name
+                        )
                     ).id
                 row[col] = uploaded[key]
     return len(uploaded)

@@ -113,7 +113,7 @@ def upload_file(z: Zhike, path: Path, flag: str) -> str:
     """Store a local image as an asset (inputs to operations are asset ids)."""
     if not path.is_file():
         fail(f"{flag}: no file at {path}")
-    return run_cli(lambda: z.assets.upload(path.read_bytes(), owner_id=LOCAL_OWNER, field=flag)).id
+    return run_cli(lambda: z.assets.upload(path.read_bytes(), owner_id=LOCAL_OWNER, field=flag, name=path.name)).id
 
 
 def run_job_with_progress(z: Zhike, job_id: str) -> JobRow:

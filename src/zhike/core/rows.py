@@ -96,6 +96,9 @@ class AssetRow(_Row):
     job_id: str | None
     tags: list[str]
     created_at: datetime
+    # What the user calls it: an upload's file name without its extension ("咖啡杯"); an output inherits its
+    # source's. Downloads and ZIPs are named from it.
+    name: str | None
 
 
 @dataclass(frozen=True, slots=True)

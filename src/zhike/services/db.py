@@ -139,6 +139,7 @@ assets = Table(
     Column("job_id", String(32)),
     Column("tags", JSON, nullable=False, default=list),
     Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("name", String(200)),  # an upload's file name without extension; outputs inherit their source's
     Index("ix_assets_owner_created", "owner_id", "created_at"),
     Index("ix_assets_job", "job_id"),
     Index("ix_assets_sha", "sha256"),

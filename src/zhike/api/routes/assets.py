@@ -48,11 +48,14 @@ async def upload_asset(
     owner: OwnerDep,
     file: UploadFile | None = None,
     tags: Annotated[str | None, Form(max_length=1000)] = None,
+    name: Annotated[str | None, Form(max_length=200)] = None,
 ) -> AssetPublic:
-    """Returns the new asset; pass its id to operations (e.g. img2img's `init_image`)."""
+    """Returns the new asset; pass its id to operations (e.g. img2img's `init_image`). `name` defaults to the
+    file's name without its extension."""
     data = await read_upload(app, file)
     tag_list = [t.strip() for t in (tags or "").split(",") if t.strip()][:50]
-    row = await run_in_threadpool(app.assets.upload, data, owner_id=owner, field="file", tags=tag_list)
+    given = name or (file.filename if file is not None else None)
+    row = await run_in_threadpool(app.assets.upload, data, owner_id=owner, field="file", tags=tag_list, name=given)
     return AssetPublic.from_row(row)
 
 

@@ -25,6 +25,7 @@ class AssetPublic(Out):
     parent_id: str | None
     job_id: str | None
     tags: list[str]
+    name: str | None
     sha256: str
     created_at: str | None
     url: str
@@ -48,6 +49,7 @@ class AssetPublic(Out):
             parent_id=row.parent_id,
             job_id=row.job_id,
             tags=row.tags,
+            name=row.name,
             sha256=row.sha256,
             created_at=iso_utc(row.created_at),
             url=f"/api/v1/assets/{row.id}/file",

@@ -8,6 +8,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+from pathlib import PurePosixPath
 from typing import Any
 
 from PIL import Image
@@ -23,6 +24,17 @@ from zhike.services.db import assets, utcnow
 from zhike.services.images import checked_upload, encode_png
 
 PROMPT_KEYS = ("prompt", "negative_prompt")  # what the library's text search looks in
+
+
+def asset_name(name: str | None) -> str | None:
+    """A file name as an asset's name: folders and the extension dropped, control characters and characters that
+    file systems refuse removed, at most 100 characters; None when nothing is left."""
+    if not name:
+        return None
+    base = PurePosixPath(name.replace("\\", "/")).name
+    stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
+    cleaned = "".join(c for c in stem if c.isprintable() and c not in '<>:"/\\|?*').strip(" .")
+    return cleaned[:100] or None
 
 
 def parse_when(value: str | None, *, field: str, end_of_day: bool = False) -> datetime | None:
@@ -79,9 +91,18 @@ class AssetService:
         self.max_pixels = max_pixels
 
     # -- writing ---------------------------------------------------------------------------------------
-    def upload(self, data: bytes, *, owner_id: str, field: str = "file", tags: list[str] | None = None) -> AssetRow:
+    def upload(
+        self,
+        data: bytes,
+        *,
+        owner_id: str,
+        field: str = "file",
+        tags: list[str] | None = None,
+        name: str | None = None,
+    ) -> AssetRow:
         """Store an uploaded image after checking it decodes safely: PNG, JPEG and WebP as sent, other formats
-        (HEIC, TIFF...) converted once to upright sRGB PNG or JPEG (services/images.py says which)."""
+        (HEIC, TIFF...) converted once to upright sRGB PNG or JPEG (services/images.py says which).
+        `name`: what the user calls it, usually the file name it was sent with (`asset_name` tidies it)."""
         up = checked_upload(
             data, field=field, max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels, owner=owner_id
         )
@@ -105,6 +126,7 @@ class AssetService:
             job_id=None,
             tags=tags or [],
             created_at=utcnow(),
+            name=asset_name(name),
         )
         with self.engine.begin() as conn:
             conn.execute(insert(assets).values(**row.as_dict()))
@@ -117,7 +139,7 @@ class AssetService:
     def restage(self, record: Mapping[str, Any]) -> StagedAsset | None:
         """A staged output recorded by an earlier attempt of a job (its row as staged: `AssetRow.as_dict()`, with
         `created_at` a datetime again), if its file is still stored."""
-        row = AssetRow.from_row(record)
+        row = AssetRow.from_row({"name": None, **record})  # records staged before assets had names
         if not self.blobs.path_for(row.sha256, row.mime).exists():
             return None
         return StagedAsset(row=row)
@@ -137,9 +159,11 @@ class AssetService:
         tags: list[str] | None = None,
         dpi: int | None = None,
         asset_id: str | None = None,
+        name: str | None = None,
     ) -> StagedAsset:
         """Encode a generated image as PNG with its parameters and store the bytes; the row waits for commit.
-        `asset_id`: the id the caller already handed out (RunContext.save_image returns it before storing)."""
+        `asset_id`: the id the caller already handed out (RunContext.save_image returns it before storing).
+        `name`: default the parent's name, so a cutout of 咖啡杯 is still called 咖啡杯."""
         infotext = format_infotext(params, seed=seed, model=model, model_hash=model_hash, version=__version__)
         zhike_meta = {
             "op": op,
@@ -169,8 +193,15 @@ class AssetService:
             job_id=job_id,
             tags=tags or [],
             created_at=utcnow(),
+            name=asset_name(name) if name is not None else self._name_of(parent_id),
         )
         return StagedAsset(row=row, data=data, blobs=self.blobs)
+
+    def _name_of(self, asset_id: str | None) -> str | None:
+        if asset_id is None:
+            return None
+        with self.engine.connect() as conn:
+            return conn.execute(select(assets.c.name).where(assets.c.id == asset_id)).scalar()
 
     @staticmethod
     def commit_staged(conn: Connection, staged: list[StagedAsset]) -> None:
