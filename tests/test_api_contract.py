@@ -148,6 +148,7 @@ def test_binary_answers_declare_their_media_types(spec: dict[str, Any]) -> None:
         ("get", "/api/v1/jobs/{job_id}/preview"): "image/jpeg",
         ("get", "/api/v1/jobs/{job_id}/events"): "text/event-stream",
         ("post", "/api/v1/templates/preview"): "image/png",
+        ("get", "/api/v1/templates/{template_id}/thumb"): "image/webp",
         ("get", "/api/v1/jobs/{job_id}/archive"): "application/zip",
     }
     for (method, template), media in want.items():

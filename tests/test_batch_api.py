@@ -125,7 +125,7 @@ def test_cli_batch_with_gbk_csv_and_a_local_image(tmp_path: Path) -> None:
     proc = run_zhike(home, "batch", "price_card", str(tmp_path / "data.csv"), "-o", str(out), "--size", "taobao")
     assert "row 2" in proc.stderr and "1 designs" in proc.stdout
     zf = zipfile.ZipFile(out)
-    assert "designs/00001-taobao.png" in zf.namelist() and "manifest.csv" in zf.namelist()
+    assert "designs/青花瓷杯-taobao.png" in zf.namelist() and "manifest.csv" in zf.namelist()
     # no row rendered: non-zero exit, the errors printed
     (tmp_path / "bad.csv").write_bytes("name,price\n,1\n".encode("gbk"))
     bad = run_zhike(home, "batch", "price_card", str(tmp_path / "bad.csv"), "-o", str(out), check=False)

@@ -97,11 +97,12 @@ def test_zip_has_every_design_and_a_manifest_with_failed_rows(z: Zhike) -> None:
     assert write_archive(row, z.assets, z.exports, buf) == 4
     zf = zipfile.ZipFile(buf)
     pngs = sorted(n for n in zf.namelist() if n.endswith(".png"))
+    # named by the rows' name column (file_names.row_name)
     assert pngs == [
-        "designs/00001-taobao.png",
-        "designs/00001-template.png",
-        "designs/00003-taobao.png",
-        "designs/00003-template.png",
+        "designs/壶-taobao.png",
+        "designs/壶-template.png",
+        "designs/杯-taobao.png",
+        "designs/杯-template.png",
     ]
     manifest = list(csv.DictReader(io.StringIO(zf.read("manifest.csv").decode("utf-8-sig"))))
     assert [(m["row"], m["size"], m["status"]) for m in manifest] == [
@@ -114,7 +115,7 @@ def test_zip_has_every_design_and_a_manifest_with_failed_rows(z: Zhike) -> None:
     ]
     assert "required value is empty" in manifest[2]["error"] and manifest[4]["name"] == "壶"
     assert manifest[0]["file"] in pngs and manifest[0]["asset_id"] == row.result["designs"][0]["asset_id"]
-    big = zf.read("designs/00001-taobao.png")
+    big = zf.read("designs/杯-taobao.png")
     assert TC260 in big  # exported with the provenance labels
     assert Image.open(io.BytesIO(big)).size == (800, 800)
 

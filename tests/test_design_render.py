@@ -285,7 +285,7 @@ def test_starter_previews() -> None:
         "story_9x16": {"title": "秋日限定，温暖上新。", "subtitle": "Autumn collection — 精选羊毛针织，舒适百搭。",
                        "date": "2025.10.01", "brand": "ZHIKE", "image": photo},
     }  # fmt: skip
-    for tid, t in bundled_templates().items():
-        img, report = render_design(t, rows[tid])
+    for tid, row in rows.items():
+        img, report = render_design(bundled_templates()[tid], row)
         assert not any(tr.overflow for tr in report.text), (tid, report.warnings)
         img.save(ARTIFACTS / f"{tid}.png")

@@ -213,6 +213,13 @@ def flag_all_jobs(z: Zhike) -> dict[str, dict]:
         },
         "resize_design": {"image": image, "sizes": ["64x96"], "mode": "extend", "prompt": "a table", "steps": 2},
         "batch_design": {"template_json": template, "rows": [{"scene": "雪山"}], "steps": 2},  # 512² on CPU: 1 row
+        "product_photos": {  # photos under 64 px are refused before anything is generated
+            "photos": [upload(z, product.resize((96, 96)), OWNER)],
+            "sizes": ["64x64"],
+            "background": "generate",
+            **{k: base[k] for k in ("steps", "seed", "model")},
+            "scene_prompt": "a table",
+        },
     }
 
 

@@ -89,8 +89,7 @@ def test_the_next_job_runs_while_the_last_ones_outputs_are_stored(zhike: Zhike) 
             assert time.monotonic() < deadline, committed
             time.sleep(0.05)
     finally:
-        worker.stop.set()
-        zhike.jobs.wakeup.set()
+        worker.interrupt()
         t.join(timeout=30)
     assert ex.started[jobs[1]] < committed[jobs[0]], "job 2 started before job 1's output was stored"
     for jid, expected in zip(jobs, alone, strict=True):

@@ -308,10 +308,12 @@ def test_download_header_and_embedded_parameters(lib: Lib) -> None:
     aid = generated(lib.z, lib.alice_owner, "青花瓷茶壶 teapot", seed=42)
     r = lib.alice.get(f"/api/v1/assets/{aid}/file", params={"download": 1})
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
-    assert r.headers["content-disposition"] == f'attachment; filename="zhike-{aid}.png"'
+    # named from what it is (services/file_names.py): the op's title, the short id (no name), the size
+    named = f"filename=\"Text_to_image-{aid[:8]}-8x8.png\"; filename*=UTF-8''Text%20to%20image-{aid[:8]}-8x8.png"
+    assert r.headers["content-disposition"] == f"attachment; {named}"
     img = Image.open(io.BytesIO(r.content))
     assert "青花瓷茶壶 teapot" in img.text["parameters"] and "Seed: 42" in img.text["parameters"]
     shown = lib.alice.get(f"/api/v1/assets/{aid}/file")
-    assert shown.headers["content-disposition"] == f'inline; filename="zhike-{aid}.png"'
+    assert shown.headers["content-disposition"] == f"inline; {named}"
     assert shown.content == r.content
     assert lib.bob.get(f"/api/v1/assets/{aid}/file", params={"download": 1}).status_code == 404

@@ -25,6 +25,7 @@ from sqlalchemy import Column, Integer, String, Table, create_engine
 
 from tests.conftest import make_settings
 from tests.helpers.server import log_path, serve_process, wait_job, zhike_env
+from zhike.core.registry import get_op
 from zhike.services import migrations
 from zhike.services.container import Zhike
 from zhike.services.db import metadata
@@ -87,7 +88,18 @@ def indexes(db: Path) -> list[tuple[str, str | None]]:
 
 
 # The columns the revisions after the baseline add, in order: an upgraded home has these and nothing else new.
-ADDED = {"jobs": ["watched_until", "timings"], "assets": ["name"]}  # columns added by migrations since the baseline
+ADDED = {"jobs": ["watched_until", "timings", "lane"], "assets": ["name", "folder_id"]}
+CREATED = {"stock_folders", "brand_kits"}  # tables added by migrations since the baseline (0005)
+
+
+def created_indexes(db: Path) -> set[str]:
+    """The indexes of the tables in CREATED."""
+    con = sqlite3.connect(db)
+    try:
+        q = f"SELECT name FROM sqlite_master WHERE type='index' AND tbl_name IN ({', '.join('?' * len(CREATED))})"
+        return {r[0] for r in con.execute(q, sorted(CREATED))}
+    finally:
+        con.close()
 
 
 def schema(db: Path) -> list[tuple[str, str, str | None]]:
@@ -153,9 +165,15 @@ def test_old_home_upgrades_in_place_and_keeps_everything(tmp_path: Path) -> None
     # Stamped and upgraded in place: every row and every index as before (new columns empty), files untouched.
     assert revision_of(db) == [head()]
     assert table_rows(db, like=bak) == old_rows
-    assert indexes(db) == indexes(bak)
-    assert columns(db) == {t: cols + ADDED.get(t, []) for t, cols in columns(bak).items()}
-    assert all(r[-len(ADDED["jobs"]) :] == (None,) * len(ADDED["jobs"]) for r in table_rows(db)["jobs"])
+    assert [i for i in indexes(db) if i[0] not in created_indexes(db)] == indexes(bak)
+    assert columns(db) == {t: cols + ADDED.get(t, []) for t, cols in columns(bak).items()} | {
+        t: columns(db)[t] for t in CREATED
+    }
+    # New columns empty, but for the lane every old job gets from its op (0004_job_lanes).
+    jobs = [dict(zip(columns(db)["jobs"], r, strict=True)) for r in table_rows(db)["jobs"]]
+    assert all(j["watched_until"] is None and j["timings"] is None for j in jobs)
+    assert [j["lane"] for j in jobs] == [get_op(j["op"]).lane for j in jobs]
+    assert {j["op"]: j["lane"] for j in jobs} == {"cutout": "quick", "resize_design": "cpu"}
     assert file_hashes(home) == old_files
 
     # A real server on the upgraded home: a second start changes nothing, old secrets work, new jobs run.

@@ -1,6 +1,7 @@
-"""resize_design (设计尺寸变换): every marketplace preset in one job, exact sizes, the subject (a cat placed at the
-left of a wide canvas) whole in every output, fit and extend keep the whole image (extend: its pixels exactly,
-classical and tiny-model diffusion), one asset per size with lineage, bad sizes named.
+"""resize_design (设计尺寸变换): every marketplace preset in one job, exact sizes, crop filling every frame (no
+bands) with the subject (a cat placed at the left of a wide canvas) whole wherever it fits, fit and extend keep
+the whole image (extend: its pixels exactly, classical and tiny-model diffusion), one asset per size with lineage,
+bad sizes named.
 
 Outputs are saved under test-artifacts/resize_design/ for a look.
 """
@@ -94,17 +95,25 @@ def test_crop_keeps_the_off_centre_cat_whole_in_every_preset(app: Zhike) -> None
         looks.append(out)
         assert out.shape == (h, w, 3) and (img["width"], img["height"]) == (w, h)
         placed = out_info["placed_box"]
-        assert inside(out_info["subject_box"], w, h)
-        assert inside(mapped(found, placed, canvas.size), w, h)  # the matte's box, mapped by the test
-        assert inside(mapped(cat_box, placed, canvas.size), w, h)  # and the true box
+        # Crop fills the frame: the scaled input covers it (no blurred bands), and the pixels below say so too.
+        assert placed[0] <= 0 and placed[1] <= 0 and placed[2] >= w and placed[3] >= h, placed
+        assert out_info["method"] == "crop"
+        s = max(w / 360, h / 130)
+        cat_w, cat_h = (cat_box[2] - cat_box[0]) * s, (cat_box[3] - cat_box[1]) * s
+        if cat_w <= w - 2 and cat_h <= h - 2:  # the cat fits the frame at cover scale: it is whole
+            assert inside(out_info["subject_box"], w, h)
+            assert inside(mapped(found, placed, canvas.size), w, h)  # the matte's box, mapped by the test
+            assert inside(mapped(cat_box, placed, canvas.size), w, h)  # and the true box
+        else:  # too big for the frame (a tall 9:16 of a wide photo): centred on the cat, its edges cropped
+            x0, _, x1, _ = mapped(cat_box, placed, canvas.size)
+            assert abs((x0 + x1) / 2 - w / 2) <= 0.03 * w, (x0, x1, w)
         # The placement is what the pixels show: the input scaled to placed_box, cropped by the output's edges.
         scaled = np.asarray(canvas.resize((placed[2] - placed[0], placed[3] - placed[1]), Image.LANCZOS), np.int16)
         vx0, vy0, vx1, vy1 = max(0, placed[0]), max(0, placed[1]), min(w, placed[2]), min(h, placed[3])
         seen = scaled[vy0 - placed[1] : vy1 - placed[1], vx0 - placed[0] : vx1 - placed[0]]
         assert np.abs(out[vy0:vy1, vx0:vx1] - seen).max() <= 3
-        assert out_info["method"] == ("crop" if (vx0, vy0, vx1, vy1) == (0, 0, w, h) else "crop+fill-blur")
+        assert (vx0, vy0, vx1, vy1) == (0, 0, w, h)
         # A plain centre crop at cover scale would have cut the cat here.
-        s = max(w / 360, h / 130)
         ox, oy = (w - 360 * s) / 2, (h - 130 * s) / 2
         naive_cuts += not inside(mapped(cat_box, [ox, oy, ox + 360 * s, oy + 130 * s], canvas.size), w, h)
         asset = app.assets.get(img["asset_id"], owner_id="local")
@@ -209,8 +218,8 @@ def test_bad_sizes_are_named(app: Zhike) -> None:
 
 
 def test_framing_keeps_random_subjects_whole() -> None:
-    """The crop solver on many random photos, subjects and sizes: the subject always lands inside, and at cover
-    scale (no fill) whenever the subject plus margin fits there."""
+    """The crop solver on many random photos, subjects and sizes: always at cover scale (the frame filled, no
+    bands), and the subject inside whenever the subject plus margin fits there."""
     rnd = random.Random(3)
     presets = [(p.width, p.height) for p in SIZE_PRESETS.values()]
     for _ in range(400):
@@ -219,12 +228,12 @@ def test_framing_keeps_random_subjects_whole() -> None:
         box = (x0, y0, rnd.randint(x0 + 1, w), rnd.randint(y0 + 1, h))
         size = rnd.choice([*presets, (rnd.randint(16, 2000), rnd.randint(16, 2000))])
         f = frame_subject((w, h), size, box, 0.04)
-        assert inside(f.map_box(box, (w, h)), *size), (w, h, box, size, f)
+        assert f.covers(size), (w, h, box, size, f)
         cover = max(size[0] / w, size[1] / h)
         need_w = min(w, box[2] + 0.04 * min(size) / cover) - max(0, box[0] - 0.04 * min(size) / cover)
         need_h = min(h, box[3] + 0.04 * min(size) / cover) - max(0, box[1] - 0.04 * min(size) / cover)
         if need_w * cover <= size[0] - 2 and need_h * cover <= size[1] - 2:
-            assert f.covers(size), (w, h, box, size, f)
+            assert inside(f.map_box(box, (w, h)), *size), (w, h, box, size, f)
         fit = frame_fit((w, h), size)
         assert inside(fit.placed_box(), *size)
 

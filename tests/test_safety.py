@@ -128,8 +128,14 @@ def test_refusal_names_the_policy_is_audited_and_queues_nothing(api: dict[str, T
     r = alice.post("/api/v1/jobs", json=job("a poster, 假身份证 template"))
     assert r.status_code == 422, r.text
     err = r.json()["error"]
-    assert (err["code"], err["field"], err["limit"]) == ("content_policy", "params.prompt", "fraud")
-    assert "Forged documents and fraud" in err["message"] and "伪造证件与诈骗" in err["message"]
+    assert (err["code"], err["type"], err["field"], err["limit"]) == (
+        "content_refused",
+        "content_policy",
+        "params.prompt",
+        "fraud",
+    )
+    # English for API users; the studio says it from the code, with the policy's name in its language (ctx).
+    assert "Forged documents and fraud" in err["message"] and err["ctx"]["policy_zh"] == "伪造证件与诈骗"
     assert "假身份证" not in err["message"]  # the policy, not the word list
     assert alice.get("/api/v1/jobs").json()["jobs"] == []
     # The negative prompt lists what to avoid and is never screened.

@@ -81,16 +81,23 @@ def test_composite_keeps_the_product_and_shadows_only_the_ground_under_it(
     row = run(
         app,
         "subject_swap",
-        {"image": upload(app, cup), "scene_image": upload(app, scene), "harmonize": 0, "placement": {"margin": 0.1}},
+        {
+            "image": upload(app, cup),
+            "scene_image": upload(app, scene),
+            "harmonize": 0,
+            "light_match": 0,  # the product's exact pixels: tests/test_product_scene.py covers the relighting
+            "placement": {"margin": 0.1, "anchor": "bottom-center"},
+        },
     )
     res = row.result
     assert res["method"] == "composite" and res["model"] is None
+    assert res["placed_on"] == "anchor" and res["surface"] is None  # the anchor asked for (and no table edge)
     assert row.params["matting_model"] == "isnet-medium"  # the cleaner ISNet, pinned at submission
     out = pixels(app, res["images"][0]["asset_id"])
     sheet([cup, scene, out], "sheet_composite_gradient.png")
     assert out.shape == (150, 200, 3)  # the scene's size by default
     x0, y0, x1, y1 = res["product_box"]
-    assert max(x1 - x0, y1 - y0) == round(0.6 * 150)  # default scale: 0.6 of the shorter side
+    assert max(x1 - x0, y1 - y0) == round(0.6 * 150)  # a fixed anchor: 0.6 of the shorter side
     assert y1 == 150 - 15 and abs((x0 + x1) / 2 - 100) <= 1  # bottom-center, 10 % margin
 
     kept = kept_region(cup_alpha, res)
@@ -118,6 +125,7 @@ def test_harmonize_changes_only_the_rim_on_a_photo_scene(app: Zhike, cup: Image.
             "image": upload(app, cup),
             "scene_image": upload(app, scene),
             "harmonize": 1.0,
+            "light_match": 0,
             "shadow": False,
             "width": 240,  # wider than the scene: it is scaled to cover
             "placement": {"anchor": "bottom-left", "scale": 0.5, "margin": 0.05},
@@ -161,6 +169,7 @@ def test_diffusion_generates_the_scene_around_the_kept_product(zhike: Zhike, wit
         "width": 96,
         "height": 96,
         "harmonize": 0,
+        "light_match": 0,
         "placement": {"anchor": "center", "scale": 0.8},
     }
     if with_scene:

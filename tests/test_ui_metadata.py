@@ -16,7 +16,7 @@ WEB = Path(__file__).resolve().parent.parent / "src" / "zhike" / "web"
 # The page modules that are generated from the metadata: they must not name an operation.
 GENERATED_PAGES = ["views/edit.js", "views/edit_control.js", "schema_form.js", "fields.js", "ops.js"]
 WIDGETS = {"prompt", "textarea", "slider", "colour", "model", "preset", "seed", "sizes", "hidden"}
-ROLES = {"image", "mask", "prompt", "strength", "side", "aspect", "controls", "detector"}
+ROLES = {"image", "mask", "prompt", "strength", "side", "aspect", "controls", "detector", "scene", "spot"}
 
 
 def fields(schema: dict[str, Any], root: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:

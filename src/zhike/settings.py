@@ -74,7 +74,13 @@ class Settings(BaseSettings):
     embedded_dir: Path | None = Field(None, description="Embedded weights; default $ZHIKE_HOME/models/embedded")
 
     # Jobs
-    embedded_worker: bool = Field(True, description="Run a worker thread inside the API server")
+    embedded_worker: bool = Field(True, description="Run worker threads inside the API server (workers_* per lane)")
+    # Lanes (services/jobs): each has its own workers, so a seconds-long job never waits behind a long one.
+    workers_gpu: int = Field(
+        1, ge=0, le=8, description="Server worker threads for diffusion jobs (0: left to `zhike worker --lane gpu`)"
+    )
+    workers_cpu: int = Field(1, ge=0, le=8, description="Server worker threads for CPU-heavy jobs (batches, upscale)")
+    workers_quick: int = Field(1, ge=0, le=8, description="Server worker threads for quick jobs (cutout, ID photo)")
     lease_seconds: float = Field(30.0, gt=0, description="A running job whose lease is not renewed is retried")
     heartbeat_seconds: float = Field(5.0, gt=0)
     max_attempts: int = Field(3, ge=1, description="Attempts before a job whose workers keep dying fails")
@@ -128,6 +134,10 @@ class Settings(BaseSettings):
         50_000_000, ge=1, description="Pixels one user's images being decoded at once may hold; more wait, then 429"
     )
     decode_wait_seconds: float = Field(10.0, ge=0, description="How long a decode waits for room before refusing")
+    # A ZIP of photos sent with batch data (design/photo_archive.py): bounded before anything is inflated.
+    zip_max_mb: float = Field(200.0, gt=0, description="A photo ZIP as sent, and all its photos inflated, in MB")
+    zip_max_entries: int = Field(500, ge=1, description="Files in a photo ZIP")
+    zip_max_ratio: int = Field(50, ge=1, description="Inflated / compressed size of a photo in a ZIP (zip bombs)")
     # CPU-heavy requests (label checks, template previews, data files) run in threads of their own (api/heavy.py).
     heavy_threads: int = Field(4, ge=1, description="Label checks, template previews and data files run at once")
     heavy_per_user: int = Field(2, ge=1, description="Of those, one user's running or waiting at once; more: 429")

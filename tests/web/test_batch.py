@@ -34,7 +34,7 @@ def wait_preview_size(page: Any, width: int, height: int) -> None:
 def test_batch_design_from_a_gbk_csv(server: Server, users: dict[str, str], new_context: Any) -> None:
     page = open_studio(new_context(locale="zh-CN", viewport=DESKTOP), server)
     sign_in(page, "alice", users["alice"])
-    expect(page.locator(".create")).to_be_visible()
+    expect(page.locator("#home")).to_be_visible()  # signing in lands on Home
     page.goto(f"{server.base_url}/?test=1#/batch")
     cards = page.locator("#batch-templates")
     expect(cards).to_have_attribute("data-loaded", "true")

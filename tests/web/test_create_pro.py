@@ -14,6 +14,7 @@ def pro_txt2img(ctx: Any, server: Server, users: dict[str, str], prompt: str) ->
     """alice's studio in pro mode, on txt2img, with `prompt` typed in."""
     page = open_studio(ctx, server)
     sign_in(page, "alice", users["alice"])
+    page.click("#nav a[data-route=create]")  # signing in lands on Home
     page.click("label:has(#mode-pro)")
     expect(page.locator("#pro-form")).to_have_attribute("data-loaded", "true")
     page.select_option("#pro-op", "txt2img")
@@ -28,6 +29,7 @@ def asset_sha(page: Any, asset_id: str) -> str:
 def test_pro_mode_every_op_bad_input_and_remix(server: Server, users: dict[str, str], new_context: Any) -> None:
     page = open_studio(new_context(locale="zh-CN"), server)
     sign_in(page, "alice", users["alice"])
+    page.click("#nav a[data-route=create]")  # signing in lands on Home
     page.click("label:has(#mode-pro)")
     form = page.locator("#pro-form")
     expect(form).to_have_attribute("data-loaded", "true")
@@ -105,7 +107,7 @@ def test_pro_mode_every_op_bad_input_and_remix(server: Server, users: dict[str, 
 def test_asset_picker_chooses_from_the_library(server: Server, users: dict[str, str], new_context: Any) -> None:
     page = open_studio(new_context(locale="en-US"), server, "#/create?op=upscale")
     sign_in(page, "bob", users["bob"])
-    expect(page.locator(".create")).to_be_visible()
+    expect(page.locator("#home")).to_be_visible()  # signing in lands on Home
     page.goto(f"{server.base_url}/?test=1#/create?op=upscale")
     expect(page.locator(".schema-form[data-op=upscale]")).to_be_visible()
     ids = []
@@ -141,6 +143,8 @@ def _png_bytes(colour: tuple[int, int, int]) -> bytes:
 def test_queued_job_shows_its_position_and_cancels(server: Server, users: dict[str, str], new_context: Any) -> None:
     page = open_studio(new_context(locale="zh-CN"), server)
     sign_in(page, "carol", users["carol"])
+    expect(page.locator("#home")).to_be_visible()  # signing in lands on Home
+    page.click("#nav a[data-route=create]")
     expect(page.locator("#create-form")).to_be_visible()
     # A long job of carol's own runs first (the server runs one job at a time), so the page's job waits in line.
     with closing(login_client(server, "carol")) as carol:

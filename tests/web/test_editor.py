@@ -88,7 +88,7 @@ def pixels(client: httpx.Client, asset_id: str, mode: str = "RGB") -> np.ndarray
 def open_editor(new_context: Any, server: Server, asset_id: str, locale: str = "zh-CN", viewport=DESKTOP) -> Page:
     page = open_studio(new_context(locale=locale, viewport=viewport), server)
     sign_in(page, "alice", PASSWORD)
-    expect(page.locator("#create-form")).to_be_visible()
+    expect(page.locator("#home")).to_be_visible()  # signing in lands on Home
     page.goto(f"{server.base_url}/?test=1#/edit?asset={asset_id}")
     expect(page.locator("#edit-stage")).to_have_attribute("data-ready", "true")
     expect(page.locator(".edit-side")).to_have_attribute("data-loaded", "true")
@@ -181,14 +181,19 @@ def test_paint_a_mask_and_erase(server: Server, alice: httpx.Client, asset: str,
     page.click("#tool-brush")
     shot(page, "edit-mask-zh")
 
+    # A model is installed, yet the quick classical erase stays the default; AI fill is an explicit choice.
+    expect(page.locator("#fill-classical")).to_be_checked()
+    expect(page.locator("#fill-diffusion")).to_be_enabled()
+    expect(page.locator("label:has(#fill-classical)")).to_have_text("快速擦除")
     page.click("#edit-run")
     expect(page.locator("#edit-error")).to_be_hidden()
     result_id = wait_result(page)
-    expect(page.locator("#edit-progress-text")).to_have_text("完成")
+    expect(page.locator("#edit-progress-text")).to_contain_text("完成")  # then the op's note on the classical fill
     shot(page, "edit-erase-done-zh")
 
     job = last_job(page)
     assert job["op"] == "erase" and job["params"]["image"] == asset
+    assert job["params"]["method"] == "classical"
     mask_id = job["params"]["mask"]
     mask_record = alice.get(f"/api/v1/assets/{mask_id}").json()
     assert "mask" in mask_record["tags"]
@@ -371,14 +376,21 @@ def test_tools_resize_design_and_field_errors(server: Server, asset: str, new_co
     expect(sizes.first).to_be_checked()
     first_size = sizes.first.get_attribute("value")
     page.select_option("#tool-mode", "fit")
-    page.fill("#tool-fill_color", "not a colour")
+    # A required field left empty is said at the field, in the page's language, before anything is sent.
+    sizes.first.uncheck()
     page.click("#edit-run")
-    expect(page.locator("[data-field=fill_color] .field-error, [data-error-for=fill_color]")).to_be_visible()
-    page.fill("#tool-fill_color", "#ffffff")
+    expect(page.locator("[data-error-for=sizes]")).to_contain_text("必填")
+    sizes.first.check()
+    # Colours are swatches: black, then the run sends its hex.
+    page.click("[data-field=fill_color] .sf-colour[data-value='#000000']")
+    expect(page.locator("[data-field=fill_color] .sf-colour[data-value='#000000']")).to_have_attribute(
+        "aria-pressed", "true"
+    )
     page.click("#edit-run")
     result_id = wait_result(page)
     job = last_job(page)
     assert job["op"] == "resize_design" and job["params"]["sizes"] == [first_size]
+    assert job["params"]["fill_color"] == "#000000"
     size = next(s for s in api_json(page, "/api/v1/sizes")["sizes"] if s["id"] == first_size)
     record = api_json(page, f"/api/v1/assets/{result_id}")
     assert (record["width"], record["height"]) == (size["width"], size["height"])
@@ -391,7 +403,7 @@ def test_picker_lists_images_not_masks_and_uploads(
     mask_id = upload(alice, Image.new("L", (SIZE, SIZE), 255), tags="mask")
     page = open_studio(new_context(locale="zh-CN"), server)
     sign_in(page, "alice", PASSWORD)
-    expect(page.locator("#create-form")).to_be_visible()
+    expect(page.locator("#home")).to_be_visible()  # signing in lands on Home
     page.goto(f"{server.base_url}/?test=1#/edit")
     grid = page.locator("#edit-picker")
     expect(grid).to_have_attribute("aria-busy", "false")

@@ -62,7 +62,7 @@ def open_library(
 ) -> Page:
     page = open_studio(new_context(**kw), server)
     sign_in(page, user, password)
-    expect(page.locator("#create-form")).to_be_visible()
+    expect(page.locator("#home")).to_be_visible()  # signing in lands on Home
     page.evaluate("h => { location.hash = h }", route)
     expect(page.locator("#library-grid")).to_have_attribute("aria-busy", "false")
     return page
@@ -202,8 +202,10 @@ def test_detail_shows_parameters_and_lineage_and_links(
     expect(page.locator("#detail-remix")).to_have_attribute("href", f"#/create?remix={data['fox']}")
     expect(page.locator("#detail-edit")).to_have_attribute("href", f"#/edit?asset={data['fox']}")
     download = page.locator("#detail-download")
-    expect(download).to_have_attribute("href", f"/api/v1/assets/{data['fox']}/file?download=1")
-    expect(download).to_have_attribute("download", f"zhike-{data['fox']}.png")
+    # The result panel's Download: the server names the file (Content-Disposition), in the page's language.
+    expect(download).to_have_attribute("href", f"/api/v1/assets/{data['fox']}/file?download=1&lang=zh")
+    expect(download).to_have_attribute("download", "")
+    expect(page.locator("#detail-format")).to_have_value("png")
     page.wait_for_function("() => document.getElementById('detail-image').naturalWidth === 64")
     shot_dialog(page, "library-detail-zh")
 

@@ -134,7 +134,7 @@ def test_plugin_op_is_a_studio_tool(server: Server, users: dict[str, str], new_c
     asset = client.post("/api/v1/assets", files={"file": ("in.png", buf.getvalue(), "image/png")}).json()["id"]
     page = open_studio(new_context(locale="zh-CN"), server)
     sign_in(page, "alice", PASSWORD)
-    expect(page.locator("#create-form")).to_be_visible()
+    expect(page.locator("#home")).to_be_visible()  # signing in lands on Home
     page.goto(f"{server.base_url}/?test=1#/edit?asset={asset}")
     expect(page.locator(".edit-side")).to_have_attribute("data-loaded", "true")
     page.click("[data-mode=tools]")

@@ -27,7 +27,7 @@ def submit(client: httpx.Client, prompt: str, params: dict[str, Any]) -> dict[st
 def open_queue(new_context: Any, server: Server, user: str, password: str, **ctx: Any) -> Any:
     page = open_studio(new_context(**ctx), server)
     sign_in(page, user, password)
-    expect(page.locator("#create-form")).to_be_visible()
+    expect(page.locator("#home")).to_be_visible()  # signing in lands on Home
     page.click("#nav a[data-route=queue]")
     expect(page.locator("#queue-list")).to_have_attribute("data-loaded", "true")
     return page

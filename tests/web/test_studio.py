@@ -59,6 +59,8 @@ def test_generate_see_progress_library_and_sign_out(server: Server, users: dict[
     ctx = new_context(locale="en-US")
     page = open_studio(ctx, server)
     sign_in(page, "alice", users["alice"])
+    expect(page.locator("#home")).to_be_visible()  # signing in lands on Home
+    page.click("#nav a[data-route=create]")
     expect(page.locator("#create-form")).to_be_visible()
     expect(page.locator("#whoami")).to_have_text("alice")
     expect(page.locator("#preset")).to_have_attribute("data-loaded", "true")
@@ -155,7 +157,7 @@ def test_second_user_does_not_see_the_first_users_assets(
 ) -> None:
     page = open_studio(new_context(locale="en-US"), server, "#/library")
     sign_in(page, "bob", users["bob"])
-    expect(page.locator("#create-form")).to_be_visible()
+    expect(page.locator("#home")).to_be_visible()  # signing in lands on Home
     page.click(".nav a[data-route=library]")
     grid = page.locator("#library-grid")
     expect(grid).to_have_attribute("aria-busy", "false")
@@ -184,7 +186,7 @@ def test_nothing_is_fetched_from_outside() -> None:
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, f
 
 
-PAGES = ["create", "edit", "library", "batch", "queue", "models", "keys", "users"]
+PAGES = ["home", "create", "edit", "library", "batch", "queue", "models", "keys", "users"]
 
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
@@ -194,7 +196,7 @@ def test_every_page_renders_translated_in_both_languages(
     """Each page as an admin: no untranslated string key is visible, no JS error; a screenshot of each."""
     page = open_studio(new_context(locale=locale), server)
     sign_in(page, admin, PASSWORD)
-    expect(page.locator(".create")).to_be_visible()
+    expect(page.locator("#home")).to_be_visible()
     lang = "zh" if locale.startswith("zh") else "en"
     for route in PAGES:
         page.goto(f"{server.base_url}/?test=1#/{route}")

@@ -17,6 +17,9 @@ from zhike import __version__
 from zhike.api.errors import RequestTooLarge, error_body, install_error_handlers
 from zhike.api.headers import SecurityHeaders
 from zhike.api.routes import assets, auth, jobs, meta, models, openai_compat, safety, sdapi, templates
+from zhike.api.routes import brand as brand_routes
+from zhike.api.routes import fonts as font_routes
+from zhike.api.routes import stock as stock_routes
 from zhike.api.routes import verify as verify_routes
 from zhike.api.schemas import ERROR_RESPONSES
 from zhike.core.errors import ErrorCode
@@ -24,7 +27,7 @@ from zhike.services.container import Zhike
 from zhike.settings import Settings, get_settings
 
 log = logging.getLogger("zhike.api")
-WORKER_STOP_SECONDS = 1.5  # at shutdown, the worker's time to settle its jobs before they are handed back as they are
+WORKER_STOP_SECONDS = 1.5  # at shutdown, the workers' time to settle their jobs before they are handed back as they are
 
 
 class BodyLimit:
@@ -95,28 +98,31 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         zhike.engine  # noqa: B018 - create the database before the first request
         zhike.login_throttle  # noqa: B018 - one brake for all request threads
-        worker = None
+        from zhike.services.jobs.worker import start_background_workers, stop_workers
+
+        workers = []
         if run_worker:
-            from zhike.services.jobs.worker import start_background_worker
             from zhike.services.warmup import start_warmup
 
-            worker, _ = start_background_worker(zhike)
-            log.info("embedded worker %s started", worker.worker_id)
-            start_warmup(zhike)
+            workers = start_background_workers(zhike)  # one per lane by default (settings workers_gpu...)
+            for w in workers:
+                log.info("embedded worker %s started (lanes: %s)", w.worker_id, ", ".join(w.lanes))
+            if any("gpu" in w.lanes for w in workers):  # warming up loads the default checkpoint
+                start_warmup(zhike)
 
         def stopping() -> None:
             """The server is stopping: end long polls and event streams now (a server waits for them to close
-            before the shutdown below), and let the worker hand its running job back. `zhike serve` calls it at
+            before the shutdown below), and let the workers hand their running jobs back. `zhike serve` calls it at
             the signal, from a thread."""
             zhike.jobs.close()
-            if worker is not None:
-                worker.interrupt()
+            for w in workers:
+                w.interrupt()
 
         app.state.stopping = stopping
         yield
         stopping()
-        if worker is not None:
-            await anyio.to_thread.run_sync(worker.shutdown, WORKER_STOP_SECONDS)
+        if workers:
+            await anyio.to_thread.run_sync(stop_workers, workers, WORKER_STOP_SECONDS)
 
     app = FastAPI(
         title="Zhike 智客 API",
@@ -127,7 +133,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     )
     app.state.zhike = zhike
     install_error_handlers(app)
-    routers = (auth, jobs, assets, meta, models, openai_compat, sdapi, safety, verify_routes, templates)
+    routers = (auth, jobs, assets, meta, models, openai_compat, sdapi, safety, verify_routes, templates, font_routes)
+    routers += (brand_routes, stock_routes)
     for r in routers:
         # Every route can answer with the shared error body; declaring it replaces FastAPI's default 422 schema.
         app.include_router(r.router, responses=ERROR_RESPONSES)

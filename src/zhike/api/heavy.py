@@ -49,7 +49,8 @@ class HeavyWork:
             raise _retry(
                 TooManyRequests(
                     f"you already have {self.per_owner} previews, label checks or data files being worked on: "
-                    "wait for them to finish / 你的预览、标识检查或数据文件处理请求过多，请等待完成后再试",
+                    "wait for them to finish",
+                    code="heavy_busy",
                     field=field,
                     limit=self.per_owner,
                 ),

@@ -18,7 +18,7 @@ from typing import Literal
 from safetensors import safe_open
 
 Format = Literal["diffusers", "single_file", "onnx"]
-Kind = Literal["checkpoint", "lora", "controlnet", "vae", "matting", "upscaler", "unknown"]
+Kind = Literal["checkpoint", "lora", "controlnet", "vae", "matting", "upscaler", "relight", "unknown"]
 Shapes = dict[str, tuple[int, ...]]
 
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
@@ -339,6 +339,10 @@ def _inspect_diffusers_dir(path: Path) -> CheckpointInfo:
         if config_path.is_file():
             config = _read_json(config_path)
             cls = config.get("_class_name", "")
+            if cls == "UNet2DConditionModel" and config.get("in_channels") in (8, 12):  # IC-Light fc / fbc
+                family = _CONTEXT_DIM_FAMILY.get(config.get("cross_attention_dim"), "unknown")
+                variant = "fc" if config["in_channels"] == 8 else "fbc"
+                return CheckpointInfo(path, "diffusers", "relight", family, variant, config["in_channels"], cls)
             if cls in _STANDALONE_CLASSES:
                 family = _CONTEXT_DIM_FAMILY.get(config.get("cross_attention_dim"), "unknown")
                 if config.get("addition_embed_type") == "text_time":  # SDXL's size/crop conditioning

@@ -196,7 +196,7 @@ class ControlInput:
 class DiffusionRequest:
     """Everything one Stable Diffusion run needs, in plain values (operations build it from their params)."""
 
-    mode: str  # txt2img | img2img | inpaint
+    mode: str  # txt2img | img2img | inpaint | relight
     prompt: str
     negative_prompt: str
     width: int
@@ -213,6 +213,10 @@ class DiffusionRequest:
     loras: list[tuple[str, Path, float]] = field(default_factory=list)  # (adapter name, file, weight)
     controls: list[ControlInput] = field(default_factory=list)
     on_step: StepCallback | None = None
+    # mode "relight" (backends/relight.py): the loaded IC-Light UNet, the foreground on grey, the background (fbc)
+    relight: Any = None
+    relight_fg: Image.Image | None = None
+    relight_bg: Image.Image | None = None
 
 
 def build_pipeline(loaded: LoadedPipeline, req: DiffusionRequest) -> DiffusionPipeline:
@@ -322,6 +326,11 @@ def warm_up(loaded: LoadedPipeline, *, steps: int = 2) -> float:
 
 
 def _generate(loaded: LoadedPipeline, req: DiffusionRequest) -> Generation:
+    if req.mode == "relight":
+        from zhike.backends.relight import relight
+
+        image, timings = relight(loaded.pipe, req.relight, req)
+        return Generation(images=[image], seeds=[req.seed], timings=timings)
     family = loaded.spec.family
     seeds = [req.seed + i for i in range(req.batch_size)]
     warnings: list[str] = []

@@ -33,8 +33,8 @@ EYE_LEFT, EYE_RIGHT = (33, 133), (362, 263)
 CROWN_ESTIMATE = 0.42
 CROP_PX = 512  # the mesh runs on a crop this size around the detected face
 SECOND_FACE_MIN = 1 / 3  # faces narrower than this share of the main face are background, not a second sitter
-NO_FACE = "no face was found; use a photo of one person facing the camera / 请使用单人正面照"
-MANY_FACES = "{n} faces were found; use a photo with one face / 请使用单人正面照"
+NO_FACE = "no face was found; use a photo of one person facing the camera"
+MANY_FACES = "{n} faces were found; use a photo with one face"
 
 
 @dataclass
@@ -190,15 +190,19 @@ def face_landmarks(loaded: LoadedFaceMesh, image: Image.Image, *, alpha: np.ndar
         widths = [b[2] - b[0] for b in boxes]
         sitters = [wd for wd in widths if wd >= SECOND_FACE_MIN * max(widths)]
         if len(sitters) > 1:
-            raise InvalidInput(MANY_FACES.format(n=len(sitters)), field="params.image")
+            raise InvalidInput(
+                MANY_FACES.format(n=len(sitters)), code="many_faces", field="params.image", ctx={"n": len(sitters)}
+            )
         pts = _mesh_on_crop(loaded, rgb, boxes[int(np.argmax(widths))])
     else:  # the full-range detector can miss a face that fills the frame: let the mesh look by itself
         found = loaded.landmarks(rgb)
         if len(found) > 1:
-            raise InvalidInput(MANY_FACES.format(n=len(found)), field="params.image")
+            raise InvalidInput(
+                MANY_FACES.format(n=len(found)), code="many_faces", field="params.image", ctx={"n": len(found)}
+            )
         pts = found[0] if found else None
     if pts is None:
-        raise InvalidInput(NO_FACE, field="params.image")
+        raise InvalidInput(NO_FACE, code="no_face_found", field="params.image")
     info = _from_points(pts)
     return crown_from_alpha(info, alpha) if alpha is not None else info
 

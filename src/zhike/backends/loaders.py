@@ -33,6 +33,7 @@ BUILTIN_LOADER_MODULES: tuple[str, ...] = (
     "zhike.backends.preprocessors.hed",
     "zhike.backends.preprocessors.pose",
     "zhike.backends.safety_checker",
+    "zhike.backends.relight",
 )
 ANY = "*"
 

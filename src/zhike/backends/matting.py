@@ -112,13 +112,20 @@ def load_onnx_matting(path: str | Path, *, normalize: Normalize | None = None) -
     if path.is_dir():
         path = path / "model.onnx"
     if not path.is_file():
-        raise ModelError(f"matting model file not found: {path}", field="model")
+        raise ModelError(
+            f"matting model file not found: {path}", code="model_file_invalid", field="model", ctx={"name": path.name}
+        )
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types for bad or foreign files
-        raise ModelError(f"{path.name} cannot be loaded as an ONNX model: {e}", field="model") from e
+        raise ModelError(
+            f"{path.name} cannot be loaded as an ONNX model: {e}",
+            code="model_file_invalid",
+            field="model",
+            ctx={"name": path.name},
+        ) from e
     inputs, outputs = session.get_inputs(), session.get_outputs()
     shape = list(inputs[0].shape) if inputs else []
     channels = shape[1] if len(shape) == 4 else None
@@ -126,7 +133,9 @@ def load_onnx_matting(path: str | Path, *, normalize: Normalize | None = None) -
         raise ModelError(
             f"{path.name} is not an image matting net: it needs one 1x3xHxW input, it has "
             f"{[(i.name, i.shape) for i in inputs]}",
+            code="model_file_invalid",
             field="model",
+            ctx={"name": path.name},
         )
     h, w = (d if isinstance(d, int) and d > 0 else NET_SIZE for d in shape[2:])
     # Weights are the file (plus external data beside it, if any); runtime buffers are counted once more.
@@ -206,7 +215,9 @@ def _person_gate(models: ModelManager, rgb: np.ndarray, size: tuple[int, int]) -
     prob = cv2.resize(m, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
     person = prob > 0.5
     if person.mean() < 0.002:
-        raise InvalidInput("no person was found in the image; use mode auto or product", field="params.image")
+        raise InvalidInput(
+            "no person was found in the image; use mode auto or product", code="no_person_found", field="params.image"
+        )
     n = max(size)
     grow, shrink = max(3, round(0.025 * n)), max(3, round(0.04 * n))
     gate = cv2.dilate(person.astype(np.uint8), _disk(grow)).astype(np.float32)
@@ -239,6 +250,7 @@ def border_colour(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     if close.mean() < 0.5:
         raise InvalidInput(
             "logo mode needs a plain background colour around the logo; use mode auto for photos",
+            code="logo_needs_plain_background",
             field="params.mode",
         )
     centre = np.median(ring[close].astype(np.float32), axis=0)

@@ -50,9 +50,16 @@ def _template_params(z: Zhike, template: str) -> tuple[dict[str, Any], Any]:
     return {"template": template}, stored.template
 
 
-def _upload_images(z: Zhike, rows: list[dict[str, str]], columns: set[str], base: Path) -> int:
-    """Image cells that are local files (relative to the data file) -> uploaded asset ids; others stay as typed
-    (asset ids and /api/v1/assets/ID/file URLs are checked by the job, per row)."""
+def _upload_images(
+    z: Zhike, rows: list[dict[str, str]], columns: set[str], base: Path, photos: Path | None = None
+) -> int:
+    """Image cells that are local files (relative to the data file), or photos in the `photos` folder named by
+    their file name (with or without the extension, any case) -> uploaded asset ids; others stay as typed (asset
+    ids and /api/v1/assets/ID/file URLs are checked by the job, per row)."""
+    from zhike.cli.product_photos import image_files
+    from zhike.design.data import photo_key
+
+    in_folder = {photo_key(p.name): p for p in image_files([photos])} if photos is not None else {}
     uploaded: dict[Path, str] = {}
     for row in rows:
         for col in columns:
@@ -61,6 +68,8 @@ def _upload_images(z: Zhike, rows: list[dict[str, str]], columns: set[str], base
                 continue
             path = Path(value).expanduser()
             path = path if path.is_absolute() else base / path
+            if not path.is_file():
+                path = in_folder.get(photo_key(value), path)
             if path.is_file():
                 key = path.resolve()
                 if key not in uploaded:
@@ -87,12 +96,17 @@ def batch(
         list[str] | None,
         typer.Option(help="'template' (default), a preset (taobao, douyin, xiaohongshu, ...) or WxH; repeat for more"),
     ] = None,
+    photos: Annotated[
+        Path | None,
+        typer.Option(help="A folder of the photos the image columns name by file name (咖啡杯.jpg or 咖啡杯)"),
+    ] = None,
     list_templates: Annotated[bool, typer.Option("--list-templates", help="List the templates and exit")] = False,
 ) -> None:
     """Batch design (批量设计): one design per data row and size from a template, into one ZIP with a manifest.
 
-    Image columns may hold local image files (uploaded first), asset ids or /api/v1/assets/ID/file URLs. Rows with
-    problems are listed and skipped; the exit status is non-zero only when no design was made."""
+    Image columns may hold local image files (uploaded first; with --photos DIR, a photo's file name), asset ids or
+    /api/v1/assets/ID/file URLs. Rows with problems are listed and skipped; the exit status is non-zero only when
+    no design was made."""
     from zhike.design import data as batch_data
     from zhike.services.templates import write_archive
 
@@ -110,7 +124,9 @@ def batch(
     missing = sorted(required - set(table.columns))
     if missing:
         err.print(f"[yellow]warning:[/] the data has no column {', '.join(map(repr, missing))} that {tpl.id} needs")
-    n_up = _upload_images(z, table.rows, batch_data.image_columns(tpl), data.parent)
+    if photos is not None and not photos.is_dir():
+        fail(f"--photos: no folder at {photos}")
+    n_up = _upload_images(z, table.rows, batch_data.image_columns(tpl), data.parent, photos)
     if n_up:
         err.print(f"uploaded {n_up} images")
     params |= {"rows": table.rows, "sizes": size or ["template"]}

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import Annotated, Any, cast
 
 import typer
 
 from zhike import __version__
-from zhike.cli import admin, batch, common, db, ops, safety
+from zhike.cli import admin, batch, common, db, ops, product_photos, safety
 from zhike.cli.common import out
 from zhike.cli.run import run as run_command
 from zhike.cli.verify import verify as verify_command
+from zhike.core.registry import LANES, Lane
 from zhike.services.container import Zhike
 from zhike.settings import get_settings
 
@@ -26,6 +28,7 @@ app.add_typer(db.db_app, name="db")
 app.command(name="run")(run_command)
 app.command(name="verify")(verify_command)
 app.command(name="batch")(batch.batch)
+app.command(name="product-photos")(product_photos.product_photos)
 
 
 @app.command()
@@ -100,8 +103,21 @@ def _stopping_server(base: type, state: Any) -> type:
     return Server
 
 
+LaneName = StrEnum("LaneName", LANES)  # type: ignore[misc]  # --lane's choices: the registry's lanes
+
+
 @app.command()
-def worker() -> None:
+def worker(
+    lane: Annotated[
+        list[LaneName] | None,
+        typer.Option(
+            "--lane",
+            metavar="LANE",
+            help="Run only jobs of this lane (repeatable): gpu (diffusion), cpu (heavy CPU work), quick (cutout, "
+            "ID photo...); default: all",
+        ),
+    ] = None,
+) -> None:
     """Run a worker process that executes queued jobs (beside `serve --no-worker`, or on more machines)."""
     from zhike.services.jobs.worker import Worker
 
@@ -109,9 +125,10 @@ def worker() -> None:
     common.run_cli(lambda: z.engine)
     from zhike.services.warmup import start_warmup
 
-    w = Worker(z)
-    out.print(f"worker {w.worker_id} waiting for jobs")
-    start_warmup(z)
+    w = Worker(z, lanes=[cast(Lane, x.value) for x in lane] if lane else None)
+    out.print(f"worker {w.worker_id} waiting for jobs (lanes: {', '.join(w.lanes)})")
+    if "gpu" in w.lanes:  # warming up loads the default checkpoint: only for a worker that runs diffusion
+        start_warmup(z)
     # SIGTERM (systemd, docker stop) as Ctrl-C: the running job stops at its next step and goes back to the queue
     # at once, for the next worker, instead of waiting out its lease.
     signal.signal(signal.SIGTERM, lambda *_: w.interrupt())

@@ -84,6 +84,12 @@ class Templates(Protocol):
     def get(self, template_id: str, owner_id: str, *, field: str = "template_id") -> Any: ...
 
 
+class Brands(Protocol):
+    """Brand kits (services/brand.py BrandStore): the owner's kit (design/brand.py BrandKit) or None."""
+
+    def get(self, owner_id: str) -> Any: ...
+
+
 @dataclass
 class PrepareEnv:
     """Read-only view used at submission to resolve defaults and check references."""
@@ -94,6 +100,7 @@ class PrepareEnv:
     assets: Assets
     presets: Presets
     templates: Templates
+    brand: Brands | None = None  # the owner's brand kit for templates' brand.* references
 
 
 # A step preview in two halves. Calling it, on the op's thread, starts the preview and must be cheap (on a GPU it

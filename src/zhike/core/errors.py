@@ -104,6 +104,13 @@ class ErrorCode(StrEnum):
     IMAGE_WITHHELD = "image_withheld"
     TERM_EXISTS = "term_exists"
     TERM_NOT_FOUND = "term_not_found"
+    # -- brand kit and stock library ----------------------------------------------------------------------------
+    COLOUR_INVALID = "colour_invalid"  # a brand colour that is not #rrggbb (field: colors.primary, ...)
+    FONT_UNKNOWN = "font_unknown"  # a brand font that is not installed (field: fonts.heading, ...)
+    FOLDER_NOT_FOUND = "folder_not_found"
+    FOLDER_NAME_TAKEN = "folder_name_taken"
+    TOO_MANY_FOLDERS = "too_many_folders"
+    STOCK_NOT_FOUND = "stock_not_found"  # no bundled stock item with that id
     # -- templates --------------------------------------------------------------------------------------------
     TEMPLATE_NOT_FOUND = "template_not_found"
     TEMPLATE_READ_ONLY = "template_read_only"
@@ -111,6 +118,55 @@ class ErrorCode(StrEnum):
     DATA_TOO_LARGE = "data_too_large"  # a data file past a limit: ctx {"what": rows|columns|cells|..., "limit"}
     UNSAFE_XML = "unsafe_xml"  # a DTD or entity declaration in a workbook part (XML bombs)
     METADATA_TOO_LARGE = "metadata_too_large"  # a file's XMP or chunk structure past what a label check reads
+    TEMPLATE_JSON_INVALID = "template_json_invalid"
+    TEMPLATE_MISSING = "template_missing"  # neither a template id nor template JSON
+    TEMPLATE_NEEDS_MODEL = "template_needs_model"  # a generated layer and no image model
+    # -- data files (batch design): ctx names the row / column / line where one is known --------------------------
+    DATA_EMPTY = "data_empty"
+    DATA_FILE_MISSING = "data_file_missing"
+    DATA_ENCODING = "data_encoding"  # neither UTF-8 nor GBK
+    DATA_CSV_INVALID = "data_csv_invalid"
+    DATA_JSON_INVALID = "data_json_invalid"
+    DATA_JSON_SHAPE = "data_json_shape"
+    DATA_CELL_TYPE = "data_cell_type"
+    DATA_NO_HEADER = "data_no_header"
+    DATA_ROW_TOO_LONG = "data_row_too_long"
+    DATA_HEADER_UNNAMED = "data_header_unnamed"
+    DATA_HEADER_TWICE = "data_header_twice"
+    DATA_HEADER_LONG = "data_header_long"
+    XLSX_INVALID = "xlsx_invalid"
+    XLSX_NO_SHEET = "xlsx_no_sheet"
+    ARCHIVE_INVALID = "archive_invalid"  # a photo ZIP that is not a readable ZIP
+    ARCHIVE_UNSAFE = "archive_unsafe"  # ctx what: path (climbs out of the archive) | nested (an archive inside)
+    # -- images and tools ---------------------------------------------------------------------------------------
+    NOT_AN_IMAGE = "not_an_image"
+    IMAGE_FORMAT_UNSUPPORTED = "image_format_unsupported"
+    IMAGE_FLOAT_UNSUPPORTED = "image_float_unsupported"
+    NO_FACE_FOUND = "no_face_found"
+    MANY_FACES = "many_faces"
+    NO_PERSON_FOUND = "no_person_found"
+    LOGO_NEEDS_PLAIN_BACKGROUND = "logo_needs_plain_background"
+    NO_MATTING_MODEL = "no_matting_model"
+    MODEL_FILE_INVALID = "model_file_invalid"  # a user's model file that is not what its kind needs
+    BACKGROUND_CONFLICT = "background_conflict"
+    NOTHING_TO_EXTEND = "nothing_to_extend"
+    OUTPUT_TOO_LARGE = "output_too_large"  # ctx width, height, max (px per side)
+    OUTPUT_TOO_MANY_PIXELS = "output_too_many_pixels"  # ctx width, height, mp
+    MASK_NEEDS_IMAGE = "mask_needs_image"
+    VERIFY_FORMAT_UNSUPPORTED = "verify_format_unsupported"
+    HEAVY_BUSY = "heavy_busy"  # the owner's previews / label checks / data files at their share
+    # -- downloads (GET /api/v1/assets/{id}/file) ---------------------------------------------------------------
+    FORMAT_INVALID = "format_invalid"
+    SIZE_INVALID = "size_invalid"
+    FIT_INVALID = "fit_invalid"
+    # -- admin and settings -------------------------------------------------------------------------------------
+    CHOICE_INVALID = "choice_invalid"  # ctx choices
+    NAME_LENGTH = "name_length"  # limit
+    TERM_INVALID = "term_invalid"
+    POLICY_NAME_INVALID = "policy_name_invalid"
+    CONTENT_REFUSED = "content_refused"  # ctx policy_zh, policy_en
+    PRESET_READ_ONLY = "preset_read_only"
+    FONT_NOT_FOUND = "font_not_found"
 
 
 class ZhikeError(Exception):

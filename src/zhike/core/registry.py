@@ -8,7 +8,7 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
@@ -25,6 +25,11 @@ log = logging.getLogger("zhike.ops")
 # `[project.entry-points."zhike.ops"] name = "its_package.ops_module"`).
 BUILTIN_PACKAGE = "zhike.ops"
 PLUGIN_GROUP = "zhike.ops"
+
+# Which workers run an op's jobs, so a seconds-long job never waits behind a minutes-long one (services/jobs):
+# gpu: diffusion and other model pipelines; cpu: heavy CPU work (batches, large resizes); quick: seconds-long tools.
+Lane = Literal["gpu", "cpu", "quick"]
+LANES: tuple[Lane, ...] = ("quick", "cpu", "gpu")  # shortest work first: the order a worker of several tries
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,13 @@ class OperationDef:
     studio: Studio = field(default_factory=Studio)
     cli: Cli = field(default_factory=Cli)
     module: str = ""  # where it was defined (a plugin's ops show their package)
+    lane: Lane = "cpu"
+    # The lane of one job from its prepared params, where that depends on them (an erase without a model is
+    # seconds of CPU, with one it is a diffusion run); None: always `lane`.
+    lane_for: Callable[[Any], Lane] | None = None
+
+    def job_lane(self, params: BaseModel) -> Lane:
+        return self.lane if self.lane_for is None else self.lane_for(params)
 
     @property
     def cli_name(self) -> str:
@@ -58,6 +70,7 @@ class OperationDef:
             "studio": self.studio.to_json(),
             "cli": {"name": self.cli_name, "aliases": list(self.cli.aliases), "hidden": self.cli.hidden},
             "module": self.module,
+            "lane": self.lane,
             "params_schema": self.params_model.model_json_schema(),
             "result_schema": self.result_model.model_json_schema(),
         }
@@ -79,8 +92,14 @@ def operation(
     tags: tuple[str, ...] = (),
     studio: Studio | None = None,
     cli: Cli | None = None,
+    lane: Lane = "cpu",
+    lane_for: Callable[[Any], Lane] | None = None,
 ) -> Callable[[Callable[..., BaseModel]], Callable[..., BaseModel]]:
-    """Register `run(ctx, params) -> result` as operation `name`."""
+    """Register `run(ctx, params) -> result` as operation `name`, run by the workers of `lane` (or of
+    `lane_for(prepared params)` where a job's lane depends on its params; `lane` is then its heaviest)."""
+
+    if lane not in LANES:
+        raise ValueError(f"operation {name!r}: lane must be one of {LANES}, not {lane!r}")
 
     def decorate(fn: Callable[..., BaseModel]) -> Callable[..., BaseModel]:
         if name in _REGISTRY and _REGISTRY[name].run is not fn:
@@ -98,6 +117,8 @@ def operation(
             studio=studio or Studio(),
             cli=cli or Cli(),
             module=fn.__module__,
+            lane=lane,
+            lane_for=lane_for,
         )
         return fn
 

@@ -71,6 +71,7 @@ class JobRow(_Row):
     updated_at: float  # epoch seconds
     watched_until: float | None  # epoch seconds: someone follows the job (SSE, preview polls) until then
     timings: dict[str, float] | None  # seconds per stage (queue, load, denoise, decode, save, label, commit...)
+    lane: str  # gpu | cpu | quick: the workers that may run it (core/registry.py Lane)
 
     @property
     def done(self) -> bool:

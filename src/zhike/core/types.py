@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -22,8 +22,30 @@ class ImageOut(BaseModel):
     height: int
 
 
+class Note(BaseModel):
+    """A warning any language can say: a stable `code` (the studio's words for it are in web/errors.js WARNINGS),
+    the values its sentence names (`ctx`) and the English text for API and CLI users."""
+
+    code: str
+    message: str
+    ctx: dict[str, Any] = Field(default_factory=dict)
+
+
+def note(code: str, message: str, **ctx: Any) -> Note:
+    """A coded warning: note("cutout_empty", "no subject was found: ...", n=2)."""
+    return Note(code=code, message=message, ctx=ctx)
+
+
 class ImagesResult(BaseModel):
     images: list[ImageOut]
     model: str | None = None
     warnings: list[str] = Field(default_factory=list, description="Things the user should know, e.g. a cut prompt")
+    notes: list[Note] = Field(
+        default_factory=list, description="The warnings that have a code, with their values, for translated display"
+    )
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds spent per phase")
+
+    def warn(self, note: Note) -> None:
+        """Add a coded warning: its English text to `warnings`, the note to `notes`."""
+        self.warnings.append(note.message)
+        self.notes.append(note)

@@ -34,7 +34,9 @@ Widget = Literal[
 # painted mask, the prompt box, the extend handles, the control panel) instead of appearing in "More settings".
 # Inside a `controls` unit: `image` (the open image or the previewed map), `detector` (how the map is made; the
 # value "none" means the image is the map already), and the field with widget "model" (the ControlNet).
-CanvasRole = Literal["image", "mask", "prompt", "strength", "side", "aspect", "controls", "detector"]
+# A tool with a `scene` image field and a `spot` object (x, y shares) gets a scene preview to drag the open
+# image's spot on (views/edit_spot.js); the spot field stays in the form too.
+CanvasRole = Literal["image", "mask", "prompt", "strength", "side", "aspect", "controls", "detector", "scene", "spot"]
 
 # Groups, in the order forms show them. "more" is folded away ("More settings") and lists what most users leave.
 Group = Literal["main", "size", "style", "more"]

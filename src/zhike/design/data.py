@@ -13,13 +13,14 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Literal
 
 from zhike.core.errors import InvalidInput
+from zhike.design.photo_archive import IMAGE_SUFFIXES as PHOTO_SUFFIXES
 from zhike.design.xlsx import MAX_CELLS, Workbook, data_limit
 
 MAX_DATA_BYTES = 10_000_000
@@ -54,7 +55,9 @@ class DataTable:
 class RowProblem:
     row: int  # 1-based: the first data row (under the header) is row 1
     column: str | None
-    message: str
+    message: str  # English, for the API and CLI; the studio words it from `code`
+    code: str = "row_invalid"  # column_missing | value_empty | photo_not_sent | image_ref_invalid | image_unknown
+    value: str | None = None  # the offending cell (cut to 80 characters)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,7 +74,7 @@ class CheckedRows:
 
 
 def where(row: int, column: str | None = None) -> str:
-    return f"row {row} (第{row}行)" + (f", column {column!r}" if column is not None else "")
+    return f"row {row}" + (f", column {column!r}" if column is not None else "")
 
 
 # -- parsing -----------------------------------------------------------------------------------------------------
@@ -99,7 +102,7 @@ def parse_data(
     if len(data) > MAX_DATA_BYTES:
         raise data_limit(f"the data file is {len(data)} bytes", "file_bytes", MAX_DATA_BYTES, field)
     if not data.strip():
-        raise InvalidInput("the data file is empty / 数据文件为空", field=field)
+        raise InvalidInput("the data file is empty", code="data_empty", field=field)
     fmt = fmt or guess_format(data, filename)
     if fmt == "xlsx":
         return parse_xlsx(data, field=field)
@@ -108,7 +111,12 @@ def parse_data(
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
-            raise InvalidInput(f"not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}", field=field) from None
+            raise InvalidInput(
+                f"not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}",
+                code="data_json_invalid",
+                field=field,
+                ctx={"line": e.lineno, "column": e.colno},
+            ) from None
         except RecursionError:  # the parser gives up ~1000 levels down; anything past 3 is refused below anyway
             raise data_limit("the JSON is nested too deeply", "json_depth", MAX_JSON_DEPTH, field) from None
         return parse_records(obj, field=field)
@@ -117,7 +125,7 @@ def parse_data(
 
 def parse_path(path: Path, *, field: str = "DATA") -> DataTable:
     if not path.is_file():
-        raise InvalidInput(f"no data file at {path}", field=field)
+        raise InvalidInput(f"no data file at {path}", code="data_file_missing", field=field, ctx={"path": path.name})
     if path.stat().st_size > MAX_DATA_BYTES:
         raise data_limit(f"{path.name} is {path.stat().st_size} bytes", "file_bytes", MAX_DATA_BYTES, field)
     return parse_data(path.read_bytes(), path.name, field=field)
@@ -133,9 +141,10 @@ def decode_text(data: bytes, *, field: str) -> tuple[str, str]:
         return data.decode("gb18030"), "gb18030"
     except UnicodeDecodeError as e:
         raise InvalidInput(
-            f"the file is neither UTF-8 nor GBK text (bad byte at offset {e.start}): save it as CSV UTF-8 "
-            "/ 文件编码无法识别，请另存为 UTF-8 CSV",
+            f"the file is neither UTF-8 nor GBK text (bad byte at offset {e.start}): save it as CSV UTF-8",
+            code="data_encoding",
             field=field,
+            ctx={"offset": e.start},
         ) from None
 
 
@@ -154,7 +163,7 @@ def parse_csv(data: bytes, *, field: str = "file") -> DataTable:
     try:
         table = _from_grid(reader, "csv", field=field)
     except csv.Error as e:
-        raise InvalidInput(f"not a readable CSV file: {e}", field=field) from None
+        raise InvalidInput(f"not a readable CSV file: {e}", code="data_csv_invalid", field=field) from None
     table.encoding = encoding
     return table
 
@@ -173,21 +182,28 @@ def parse_records(obj: Any, *, field: str = "file") -> DataTable:
     if isinstance(obj, dict) and "rows" in obj:
         obj = obj["rows"]
     if not isinstance(obj, list):
-        raise InvalidInput('JSON data must be a list of objects or {"rows": [...]}', field=field)
+        raise InvalidInput(
+            'JSON data must be a list of objects or {"rows": [...]}', code="data_json_shape", field=field
+        )
     if len(obj) > MAX_ROWS:
-        raise data_limit(f"{len(obj)} rows (每批最多{MAX_ROWS}行)", "rows", MAX_ROWS, field)
+        raise data_limit(f"{len(obj)} rows (at most {MAX_ROWS} per batch)", "rows", MAX_ROWS, field)
     columns: dict[str, None] = {}
     rows: list[dict[str, str]] = []
     chars = _Chars(field)
     for i, rec in enumerate(obj, start=1):
         if not isinstance(rec, dict):
-            raise InvalidInput(f"{where(i)}: must be an object of column: value", field=field)
+            raise InvalidInput(
+                f"{where(i)}: must be an object of column: value", code="data_json_shape", field=field, ctx={"row": i}
+            )
         row: dict[str, str] = {}
         for key, value in rec.items():
             name = _header(key, i, field)
             if isinstance(value, dict | list):
                 raise InvalidInput(
-                    f"{where(i, name)}: must be text or a number, not {type(value).__name__}", field=field
+                    f"{where(i, name)}: must be text or a number, not {type(value).__name__}",
+                    code="data_cell_type",
+                    field=field,
+                    ctx={"row": i, "column": name},
                 )
             row[name] = _cell(value, i, name, field)
             columns.setdefault(name, None)
@@ -219,7 +235,7 @@ def _from_grid(grid: Iterable[Iterable[Any]], fmt: DataFormat, *, field: str) ->
             header = _header_row(values, field)
             break
     if header is None:
-        raise InvalidInput("no header row: the first row must name the columns / 第一行应为列名", field=field)
+        raise InvalidInput("no header row: the first row must name the columns", code="data_no_header", field=field)
     rows: list[dict[str, str]] = []
     chars = _Chars(field)
     for line, cells in lines:
@@ -228,10 +244,15 @@ def _from_grid(grid: Iterable[Iterable[Any]], fmt: DataFormat, *, field: str) ->
             continue  # blank lines between rows, trailing empty rows Excel keeps
         n = len(rows) + 1
         if n > MAX_ROWS:
-            raise data_limit(f"more rows: split the file (每批最多{MAX_ROWS}行)", "rows", MAX_ROWS, field)
+            raise data_limit(f"more rows: split the file (at most {MAX_ROWS} per batch)", "rows", MAX_ROWS, field)
         extra = [v for v in values[len(header) :] if v]
         if extra:
-            raise InvalidInput(f"{where(n)}: {len(values)} cells but only {len(header)} columns", field=field)
+            raise InvalidInput(
+                f"{where(n)}: {len(values)} cells but only {len(header)} columns",
+                code="data_row_too_long",
+                field=field,
+                ctx={"row": n, "cells": len(values), "columns": len(header)},
+            )
         padded = values[: len(header)] + [""] * (len(header) - len(values))
         rows.append(chars.add({name: _cell(v, n, name, field) for name, v in zip(header, padded, strict=True)}))
     return DataTable(header, rows, fmt)
@@ -256,11 +277,18 @@ def _header_row(values: list[str], field: str) -> list[str]:
     seen: set[str] = set()
     for i, name in enumerate(values, start=1):
         if not name:
-            raise InvalidInput(f"header: column {i} has no name / 第{i}列缺少列名", field=field)
+            raise InvalidInput(f"header: column {i} has no name", code="data_header_unnamed", field=field, ctx={"n": i})
         if name in seen:
-            raise InvalidInput(f"header: column {name!r} appears twice / 列名重复", field=field)
+            raise InvalidInput(
+                f"header: column {name!r} appears twice", code="data_header_twice", field=field, ctx={"name": name}
+            )
         if len(name) > MAX_HEADER:
-            raise InvalidInput(f"header: column {i} name is over {MAX_HEADER} characters", field=field)
+            raise InvalidInput(
+                f"header: column {i} name is over {MAX_HEADER} characters",
+                code="data_header_long",
+                field=field,
+                ctx={"n": i, "limit": MAX_HEADER},
+            )
         seen.add(name)
     return values
 
@@ -268,7 +296,12 @@ def _header_row(values: list[str], field: str) -> list[str]:
 def _header(key: Any, row: int, field: str) -> str:
     name = str(key).strip()
     if not name or len(name) > MAX_HEADER:
-        raise InvalidInput(f"{where(row)}: column names must be 1-{MAX_HEADER} characters", field=field)
+        raise InvalidInput(
+            f"{where(row)}: column names must be 1-{MAX_HEADER} characters",
+            code="data_header_long",
+            field=field,
+            ctx={"n": row, "limit": MAX_HEADER},
+        )
     return name
 
 
@@ -290,7 +323,7 @@ def _text(value: Any) -> str:
 def _cell(value: Any, row: int, column: str, field: str) -> str:
     text = _text(value)
     if len(text) > MAX_CELL:
-        raise data_limit(f"{where(row, column)}: the text is too long (内容过长)", "cell_chars", MAX_CELL, field)
+        raise data_limit(f"{where(row, column)}: the text is too long", "cell_chars", MAX_CELL, field)
     return text
 
 
@@ -306,39 +339,65 @@ def asset_ref(value: str) -> str | None:
     return v if ASSET_ID_RE.match(v) else None
 
 
+def photo_key(name: str) -> str:
+    """How a data cell names an uploaded photo: its file name without folders and extension, case-folded
+    ("photos/Cup.JPG" and "cup" name the same photo)."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
+    return stem.casefold()
+
+
 def check_rows(
     rows: list[dict[str, str]],
     required: set[str],
     image_columns: set[str],
     *,
     asset_exists: Callable[[str], bool] | None = None,
+    photos: Mapping[str, str] | None = None,
 ) -> CheckedRows:
-    """Normalise image cells to asset ids and list each row's problems; a bad row never stops the others."""
+    """Normalise image cells to asset ids and list each row's problems; a bad row never stops the others.
+    `photos`: the photos uploaded with the data, {file name: asset id}; a cell may name one by its file name
+    (with or without the extension, any case: `photo_key`)."""
     out = CheckedRows(rows=[])
+    named = {photo_key(k): v for k, v in (photos or {}).items()}
     for n, raw in enumerate(rows, start=1):
         row = dict(raw)
         problems: list[RowProblem] = []
         for col in sorted(required):
             if col not in row:
-                problems.append(RowProblem(n, col, f"{where(n, col)}: required column is missing / 缺少必填列"))
+                problems.append(RowProblem(n, col, f"{where(n, col)}: required column is missing", "column_missing"))
             elif not row[col].strip():
-                problems.append(RowProblem(n, col, f"{where(n, col)}: required value is empty / 必填内容为空"))
+                problems.append(RowProblem(n, col, f"{where(n, col)}: required value is empty", "value_empty"))
         for col in sorted(image_columns):
             value = row.get(col, "").strip()
             if not value:
                 continue
-            aid = asset_ref(value)
-            if aid is None:
+            aid = named.get(photo_key(value)) or asset_ref(value)
+            if aid is None and Path(value).suffix.lower() in PHOTO_SUFFIXES:
+                problems.append(
+                    RowProblem(
+                        n,
+                        col,
+                        f"{where(n, col)}: no photo {value[:80]!r} came with the data",
+                        "photo_not_sent",
+                        value[:80],
+                    )
+                )
+            elif aid is None:
                 problems.append(
                     RowProblem(
                         n,
                         col,
                         f"{where(n, col)}: {value[:80]!r} is not an image asset id or /api/v1/assets/ID/file URL"
-                        " (upload the image first) / 不是已上传图片",
+                        " (upload the image first)",
+                        "image_ref_invalid",
+                        value[:80],
                     )
                 )
             elif asset_exists is not None and not asset_exists(aid):
-                problems.append(RowProblem(n, col, f"{where(n, col)}: unknown image asset {aid!r} / 图片不存在"))
+                problems.append(
+                    RowProblem(n, col, f"{where(n, col)}: unknown image asset {aid!r}", "image_unknown", aid)
+                )
             else:
                 row[col] = aid
         out.rows.append(row)

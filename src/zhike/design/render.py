@@ -11,6 +11,7 @@ Loaded fonts, fitted layouts, shape masks and backgrounds are cached per process
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -23,6 +24,9 @@ from PIL import Image, ImageChops, ImageColor, ImageDraw, ImageFilter, ImageFont
 
 from zhike import fonts
 from zhike.core.errors import InvalidInput, JobCancelled
+from zhike.design import stock
+from zhike.design.brand import BrandKit, apply_brand, uses_brand
+from zhike.design.brand import values as brand_values
 from zhike.design.template import (
     GeneratedLayer,
     Gradient,
@@ -32,6 +36,7 @@ from zhike.design.template import (
     TextLayer,
     _cell,
     fill,
+    layer_brand_refs,
     layer_columns,
     layer_condition,
     parse_template,
@@ -586,11 +591,14 @@ def render_design(
     resolve_image: ImageResolver | None = None,
     generate: Generator | None = None,
     cutout: Cutout | None = None,
+    brand: BrandKit | None = None,
 ) -> tuple[Image.Image, RenderReport]:
     """One design for one row. RenderError names what makes the row unrenderable; the batch records it and goes on.
 
-    A row value may be a PIL image itself (for an image layer whose src is exactly that `{{column}}`)."""
+    A row value may be a PIL image itself (for an image layer whose src is exactly that `{{column}}`).
+    `brand`: the owner's brand kit, for `brand.*` references (None: their fallbacks; design/brand.py)."""
     tpl = template if isinstance(template, Template) else parse_template(template)
+    tpl, row = _branded(tpl, row, brand)
     # 1. Check the row: every required column has a value.
     required, _ = tpl.columns()
     for layer in tpl.layers:
@@ -609,27 +617,131 @@ def render_design(
     canvas = _background(bg_key, W, H, mode).copy()
     draw = ImageDraw.Draw(canvas, "RGBA")
     report = RenderReport(size=(W, H))
+    if any(layer.rotate % 360 for layer in tpl.layers):  # a rotated layer is drawn twice: fetch/make images once
+        resolve_image, generate, cutout = _once(resolve_image), _once(generate), _once(cutout)
+    tools = (resolve_image, generate, cutout)
     # 3. Layers, bottom to top.
     for i, layer in enumerate(tpl.layers):
         name = layer.id or f"layers.{i}"
         b = layer.box
         box = (round(b.x * sx), round(b.y * sy), max(1, round(b.w * sx)), max(1, round(b.h * sy)))
-        if (layer.optional or layer.when) and any(_empty(row.get(c)) for c in layer_condition(layer)):
+        if layer.hidden:
+            report.layers.append(LayerReport(name, layer.type, box, empty=True, detail={"hidden": True}))
+            continue
+        unset = (layer.optional or layer.when) and any(_empty(row.get(c)) for c in layer_condition(layer))
+        if unset or any(_empty(row.get(r)) for r in layer_brand_refs(layer)):  # no logo / brand name: left empty
             report.layers.append(LayerReport(name, layer.type, box, empty=True))
             if isinstance(layer, TextLayer):
                 report.text.append(TextReport(name, box, 0, layer.font_size, False, False, [], [], {}, layer.vertical))
             continue
-        if isinstance(layer, TextLayer):
-            report.text.append(_render_text(canvas, draw, layer, name, box, row, sf, report.warnings))
-        elif isinstance(layer, ShapeLayer):
-            _render_shape(canvas, layer, box, sf)
-        elif isinstance(layer, ImageLayer):
-            report.layers.append(_render_image(canvas, layer, name, i, box, row, sf, resolve_image, cutout, report))
-            continue
-        elif isinstance(layer, GeneratedLayer):
-            report.layers.append(_render_generated(canvas, layer, name, i, box, row, sf, generate))
-            continue
-        report.layers.append(LayerReport(name, layer.type, box))
+
+        if layer.rotate % 360 == 0:
+            _draw_layer(canvas, draw, box, report, layer, name, i, row, sf, tools)
+        else:
+            paint = functools.partial(_draw_layer, layer=layer, name=name, index=i, row=row, sf=sf, tools=tools)
+            _paint_rotated(canvas, box, layer.rotate, _ink_margin(layer, sf), paint, report)
+    return canvas, report
+
+
+def _branded(tpl: Template, row: Mapping[str, Any], kit: BrandKit | None) -> tuple[Template, Mapping[str, Any]]:
+    """Brand colours and fonts resolved to the kit's (or their fallbacks); `{{brand.*}}` values added to the row."""
+    body = tpl.model_dump(mode="json")
+    if not uses_brand(body):
+        return tpl, row
+    return parse_template(apply_brand(body, kit)), {**row, **brand_values(kit)}
+
+
+Box4 = tuple[int, int, int, int]
+
+
+def _draw_layer(
+    target: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    box: Box4,
+    report: RenderReport,
+    layer: Any,
+    name: str,
+    index: int,
+    row: Mapping[str, Any],
+    sf: float,
+    tools: tuple[ImageResolver | None, Generator | None, Cutout | None],
+) -> None:
+    resolve_image, generate, cutout = tools
+    if isinstance(layer, TextLayer):
+        report.text.append(_render_text(target, draw, layer, name, box, row, sf, report.warnings))
+    elif isinstance(layer, ShapeLayer):
+        _render_shape(target, layer, box, sf)
+    elif isinstance(layer, ImageLayer):
+        report.layers.append(_render_image(target, layer, name, index, box, row, sf, resolve_image, cutout, report))
+        return
+    elif isinstance(layer, GeneratedLayer):
+        report.layers.append(_render_generated(target, layer, name, index, box, row, sf, generate))
+        return
+    report.layers.append(LayerReport(name, layer.type, box))
+
+
+Painter = Callable[[Image.Image, ImageDraw.ImageDraw, Box4, RenderReport], None]
+
+
+def _once(fn: Callable[..., Any] | None) -> Any:
+    """`fn` with its answers kept: a rotated layer is drawn twice (see _paint_rotated), its image fetched,
+    cut out or generated once."""
+    if fn is None:
+        return fn
+    answers: dict[Any, Any] = {}
+
+    def call(*args: Any) -> Any:
+        key = tuple(id(a) if isinstance(a, Image.Image) else a for a in args)
+        if key not in answers:
+            answers[key] = fn(*args)  # callers never change an image in place (they convert or paste it)
+        return answers[key]
+
+    return call
+
+
+def _ink_margin(layer: Any, sf: float) -> int:
+    """How far a layer's ink may reach outside its box: a text's stroke and shadow; a few pixels of slack."""
+    m = 8
+    if isinstance(layer, TextLayer):
+        if layer.stroke:
+            m += math.ceil(layer.stroke.width * sf)
+        if layer.shadow:
+            sh = layer.shadow
+            m += math.ceil((3 * sh.blur + abs(sh.dx) + abs(sh.dy)) * sf)
+        m += math.ceil(layer.font_size * sf / 4)  # glyph overhang past the layout's cell
+    return m
+
+
+def _paint_rotated(
+    canvas: Image.Image, box: Box4, degrees: float, margin: int, paint: Painter, report: RenderReport
+) -> None:
+    """Draw a layer turned `degrees` clockwise about its box centre.
+
+    The layer is drawn unturned, twice, on a black and on a white square around its box; the two differ only
+    where the layer lets the backdrop through, which gives its exact coverage (alpha) and premultiplied colour
+    whatever the layer is (text with stroke and shadow, a rounded image, a gradient shape). That RGBA is turned
+    (premultiplied bicubic) and laid on the canvas like any other layer."""
+    x, y, w, h = box
+    cx, cy = x + w / 2, y + h / 2
+    r = math.ceil(math.hypot(w, h) / 2) + margin
+    rx, ry = math.floor(cx - r), math.floor(cy - r)
+    side = 2 * r + 2
+    inner = (x - rx, y - ry, w, h)
+    planes = []
+    for ground, rep in ((0, report), (255, RenderReport(size=report.size))):
+        img = Image.new("RGB", (side, side), (ground,) * 3)
+        paint(img, ImageDraw.Draw(img, "RGBA"), inner, rep)
+        planes.append(np.asarray(img, dtype=np.int16))
+    for item in (*report.text[-1:], *report.layers[-1:]):  # the reports name the canvas box, not the scratch one
+        if item.box == inner:
+            item.box = box
+    black, white = planes
+    alpha = np.clip(255 - (white - black).mean(axis=2), 0, 255)
+    premul = np.minimum(black, alpha[..., None])
+    rgba_ = np.dstack([premul, alpha]).round().astype(np.uint8)
+    layer_img = Image.fromarray(rgba_, "RGBa").convert("RGBA")
+    turned = layer_img.rotate(-degrees, resample=Image.Resampling.BICUBIC, center=(cx - rx, cy - ry))
+    canvas.paste(turned.convert(canvas.mode), (rx, ry), turned.getchannel("A"))
     return canvas, report
 
 
@@ -707,6 +819,8 @@ def _render_image(
     img: Image.Image | None
     if isinstance(direct, Image.Image):
         img = direct
+    elif (stock_id := stock.ref(value)) is not None:
+        img = stock.image(stock_id)
     elif resolve_image is None:
         raise RenderError(f"{name}: no image resolver to open {value!r}", field=field_)
     else:

@@ -28,6 +28,8 @@ from pydantic import (
 )
 
 from zhike.core.errors import InvalidInput, TooLarge, plain_ctx
+from zhike.design import brand, stock
+from zhike.design.categories import CATEGORIES
 
 SCHEMA_VERSION = 1
 MAX_SIDE = 4096
@@ -44,6 +46,9 @@ class TemplateError(InvalidInput):
 
 
 def _colour(v: str) -> str:
+    ref = brand.colour_ref(v)  # `brand.primary` or `brand.primary|#e4393c`: the owner's kit, at render time
+    if ref is not None:
+        return v if ref[1] is None else f"brand.{ref[0]}|{_colour(ref[1])}"
     try:
         ImageColor.getrgb(v)
     except ValueError:
@@ -56,6 +61,16 @@ def _placeholders(v: str) -> str:
     if "{" in rest or "}" in rest:
         # Literal braces are rare on a design; a stray one is nearly always a mistyped placeholder.
         raise ValueError(f"unknown placeholder syntax in {v!r}: write columns as {{{{column}}}}")
+    bad = [n for n in PLACEHOLDER_RE.findall(v) if not brand.placeholder_ok(n)]
+    if bad:
+        raise ValueError(f"unknown brand placeholder {{{{{bad[0]}}}}}: use {{{{brand.name}}}} or {{{{brand.logo}}}}")
+    return v
+
+
+def _stock_src(v: str) -> str:
+    sid = stock.ref(v)
+    if sid is not None and sid not in stock.items():
+        raise ValueError(f"no bundled stock item {sid!r} (GET /api/v1/stock/bundled lists them)")
     return v
 
 
@@ -124,6 +139,9 @@ class _Layer(_Model):
         pattern=r"^[\w.-]+(?: [\w.-]+)*$",
         description="Draw only when this column has a value (e.g. a tag's backdrop)",
     )
+    rotate: float = Field(0, ge=-360, le=360, description="Degrees clockwise about the box centre")
+    hidden: bool = Field(False, description="Kept in the template but not drawn (the editor's eye toggle)")
+    locked: bool = Field(False, description="The editor does not move or resize it; rendering ignores this")
 
 
 class TextLayer(_Layer):
@@ -151,7 +169,9 @@ class TextLayer(_Layer):
 
 class ImageLayer(_Layer):
     type: Literal["image"]
-    src: Templated = Field(..., min_length=1, max_length=1000, description="{{column}}, an asset id or a path")
+    src: Annotated[Templated, AfterValidator(_stock_src)] = Field(
+        ..., min_length=1, max_length=1000, description="{{column}}, an asset id, stock:ID or {{brand.logo}}"
+    )
     fit: Literal["cover", "contain", "fill"] = "cover"
     radius: int = Field(0, ge=0, le=MAX_SIDE)
     cutout: bool = Field(False, description="Cut the subject out when the image has no alpha")
@@ -181,6 +201,12 @@ class Template(_Model):
     id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     name: LocalText
     description: LocalText | None = None
+    # Gallery metadata (zhike/design/categories.py holds the categories' labels and sizes).
+    category: str | None = Field(None, max_length=32, description="A key of zhike.design.categories.CATEGORIES")
+    tags: list[Annotated[str, Field(min_length=1, max_length=24)]] = Field(default_factory=list, max_length=16)
+    sample: dict[str, str] = Field(
+        default_factory=dict, max_length=32, description="A data row that shows the template off (gallery, preview)"
+    )
     width: int = Field(..., ge=16, le=MAX_SIDE)
     height: int = Field(..., ge=16, le=MAX_SIDE)
     background: Fill = "#ffffff"
@@ -196,6 +222,8 @@ class Template(_Model):
         dup = {i for i in ids if ids.count(i) > 1}
         if dup:
             raise ValueError(f"layer ids must be unique: {', '.join(sorted(dup))}")
+        if self.category is not None and self.category not in CATEGORIES:
+            raise ValueError(f"unknown category {self.category!r}: use one of {', '.join(CATEGORIES)}")
         return self
 
     def columns(self) -> tuple[set[str], set[str]]:
@@ -203,6 +231,8 @@ class Template(_Model):
         required: set[str] = set()
         optional: set[str] = set()
         for layer in self.layers:
+            if layer.hidden:  # not drawn, so it asks nothing of the data
+                continue
             (optional if layer.optional else required).update(layer_columns(layer))
             if layer.when:
                 optional.add(layer.when)
@@ -210,7 +240,16 @@ class Template(_Model):
 
 
 def layer_columns(layer: Any) -> list[str]:
-    """Column names a layer's templated fields use, in order of appearance."""
+    """Column names a layer's templated fields use, in order of appearance (brand placeholders are no columns)."""
+    return [n for n in _placeholder_names(layer) if not brand.is_placeholder(n)]
+
+
+def layer_brand_refs(layer: Any) -> list[str]:
+    """The brand placeholders a layer uses (`brand.logo`, `brand.name`)."""
+    return [n for n in _placeholder_names(layer) if brand.is_placeholder(n)]
+
+
+def _placeholder_names(layer: Any) -> list[str]:
     text = {"text": "text", "image": "src", "generated": "prompt"}.get(layer.type)
     return PLACEHOLDER_RE.findall(getattr(layer, text)) if text else []
 

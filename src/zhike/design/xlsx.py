@@ -50,7 +50,7 @@ def data_limit(message: str, what: str, limit: float, field: str) -> TooLarge:
     `ctx.what` names the limit, `limit` is its value."""
     shown = f"{limit:,}" if isinstance(limit, int) else f"{limit:g}"
     return TooLarge(
-        f"{message}: the limit is {shown} / 数据文件超出限制",
+        f"{message}: the limit is {shown}",
         code="data_too_large",
         field=field,
         limit=limit,
@@ -133,7 +133,7 @@ class Workbook:
         return data_limit(message, what, limit, self.field)
 
     def _unreadable(self, why: str) -> InvalidInput:
-        return InvalidInput(f"not a readable .xlsx workbook ({why})", field=self.field)
+        return InvalidInput(f"not a readable .xlsx workbook ({why})", code="xlsx_invalid", field=self.field)
 
     # -- the container ---------------------------------------------------------------------------------------------
     def _check_sizes(self) -> None:
@@ -187,8 +187,7 @@ class Workbook:
 
     def _refuse_dtd(self, name: str) -> None:
         raise InvalidInput(
-            f"{name} declares a DTD: workbooks never do, and its entities could expand without end "
-            "/ 表格文件含有 DTD 声明（可能是 XML 炸弹），已拒绝",
+            f"{name} declares a DTD: workbooks never do, and its entities could expand without end",
             code="unsafe_xml",
             field=self.field,
         )
@@ -229,7 +228,7 @@ class Workbook:
         self._read(book, start)
         sheets = [rels[i][1] for i in ids if i in rels and rels[i][0] == "worksheet"]
         if not sheets:
-            raise InvalidInput("the workbook has no sheet", field=self.field)
+            raise InvalidInput("the workbook has no sheet", code="xlsx_no_sheet", field=self.field)
         if self._member(sheets[0]) is None:
             raise self._unreadable(f"no {sheets[0]}")
         return sheets[0]

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zhike.core.types import Note, note
+
 MM_PER_INCH = 25.4
 
 
@@ -177,31 +179,38 @@ def make_sheet(photo: np.ndarray, dpi: int) -> tuple[np.ndarray, int]:
 def layout_warnings(
     std: IdStandard, head: float, top: float, eyes: float, scale: float, above: np.ndarray, beyond: np.ndarray,
     alpha: np.ndarray, crown_row: int, clipped: bool, crown_from: str,
-) -> list[str]:  # fmt: skip
-    out = []
+) -> list[Note]:  # fmt: skip
+    """What the user should check on the photo: coded (the studio says them in its language), English text."""
+    out: list[Note] = []
+
+    def add(code: str, message: str, **ctx: str) -> None:
+        out.append(note(code, message, **ctx))
+
     if scale > UPSCALE_WARN:
-        out.append(
+        add(
+            "id_photo_small",
             f"the photo is small for this size: the face is enlarged {scale:.1f}x and may print soft; "
-            "use a larger photo / 照片分辨率偏低"
+            "use a larger photo",
+            scale=f"{scale:.1f}",
         )
     if clipped:
-        out.append("the top of the head is cut off in the photo; use one with room above the hair / 头顶被裁切")
+        add("id_photo_head_cut", "the top of the head is cut off in the photo; use one with room above the hair")
     elif above[: max(crown_row, 0)].any():
-        out.append(
-            "the photo ends close above the head; the background was extended above it / 头顶上方空间不足，已补背景"
-        )
+        add("id_photo_head_room", "the photo ends close above the head; the background was extended above it")
     if beyond[alpha > 0.5].any():
-        out.append(
-            "the photo is cut too tight at the sides or bottom; the clothes were extended to the edge "
-            "/ 画面不足，已延展"
+        add(
+            "id_photo_tight",
+            "the photo is cut too tight at the sides or bottom; the clothes were extended to the edge",
         )
     if crown_from != "matte" and not clipped:
-        out.append("the top of the head could not be found in the matte; it was estimated / 头顶位置为估计")
-    lo, hi = std.head
-    if not lo - 1e-3 <= head <= hi + 1e-3:
-        out.append(f"head height {head:.2f} of the photo is outside the standard's {lo:.2f}-{hi:.2f}")
-    if not std.top[0] - 1e-3 <= top <= std.top[1] + 1e-3:
-        out.append(f"the gap above the head ({top:.2f}) is outside the standard's {std.top[0]:.2f}-{std.top[1]:.2f}")
-    if std.eyes and not std.eyes[0] - 1e-3 <= eyes <= std.eyes[1] + 1e-3:
-        out.append(f"the eye line ({eyes:.2f} from the bottom) is outside {std.eyes[0]:.2f}-{std.eyes[1]:.2f}")
+        add("id_photo_crown_estimated", "the top of the head could not be found in the matte; it was estimated")
+    checks = [
+        ("id_photo_head_size", "head height {value} of the photo is outside the standard's {lo}-{hi}", head, std.head),
+        ("id_photo_top_gap", "the gap above the head ({value}) is outside the standard's {lo}-{hi}", top, std.top),
+        ("id_photo_eye_line", "the eye line ({value} from the bottom) is outside {lo}-{hi}", eyes, std.eyes),
+    ]
+    for code, text, value, bounds in checks:
+        if bounds and not bounds[0] - 1e-3 <= value <= bounds[1] + 1e-3:
+            ctx = {"value": f"{value:.2f}", "lo": f"{bounds[0]:.2f}", "hi": f"{bounds[1]:.2f}"}
+            add(code, text.format(**ctx), **ctx)
     return out

@@ -27,9 +27,10 @@ from zhike.core import png
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import InvalidInput, JobCancelled, ModelError, ZhikeError, hide_paths
 from zhike.core.registry import operation
-from zhike.core.types import ImageOut, ImagesResult
+from zhike.core.types import ImageOut, ImagesResult, note
 from zhike.core.ui import Cli, ui
 from zhike.design import data as batch_data
+from zhike.design.brand import BrandKit, uses_brand
 from zhike.ops.resize_design import normalize_size, size_of
 
 STAGE_THREADS = 2  # PNG encoding in parallel with rendering: both cores of a small machine
@@ -37,10 +38,7 @@ log = logging.getLogger("zhike.batch_design")
 
 MAX_DESIGNS = 20_000  # rows x sizes in one job
 TEMPLATE_SIZE = "template"
-NO_MODEL = (
-    "this template has a generated layer and no image model is installed: add one (zhike models add PATH) "
-    "/ 模板含 AI 生成图层，但未安装图像模型"
-)
+NO_MODEL = "this template has a generated layer and no image model is installed: add one (zhike models add PATH)"
 
 
 def _size(raw: str) -> str:
@@ -77,6 +75,11 @@ class BatchDesignParams(BaseModel):
         None,
         description="Set by Zhike: the saved template's version when submitted",
         json_schema_extra=ui("模板版本", "Template version", read_only=True),
+    )
+    brand: dict[str, Any] | None = Field(
+        None,
+        description="Set by Zhike for a template with brand.* references: your brand kit when submitted",
+        json_schema_extra=ui("品牌", "Brand kit", read_only=True, group="more"),
     )
     rows: list[dict[str, Any]] = Field(
         ...,
@@ -135,6 +138,11 @@ class BatchDesignParams(BaseModel):
         except ZhikeError as e:
             raise ValueError(e.message) from None
 
+    @field_validator("brand")
+    @classmethod
+    def _kit(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if v is None else BrandKit.model_validate(v).model_dump(mode="json")
+
     @field_validator("seed")
     @classmethod
     def _random_is_none(cls, v: int | None) -> int | None:
@@ -143,7 +151,7 @@ class BatchDesignParams(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> BatchDesignParams:
         if self.template is None and self.template_json is None:
-            raise ValueError("give `template` (an id) or `template_json` / 请选择模板")
+            raise ValueError("give `template` (an id) or `template_json`")
         if len(self.sizes) != len(set(self.sizes)):
             raise ValueError("sizes: each size once")
         if len(self.rows) * len(self.sizes) > MAX_DESIGNS:
@@ -164,6 +172,7 @@ class RowError(BaseModel):
     size: str | None = Field(None, description="None: the row failed before rendering (every size)")
     column: str | None = None
     message: str
+    code: str | None = Field(None, description="A data problem's code (design.data.RowProblem); None: not rendered")
 
 
 class BatchDesignResult(ImagesResult):
@@ -196,6 +205,9 @@ def prepare_batch_design(env: PrepareEnv, p: BatchDesignParams) -> BatchDesignPa
         "template_json": tpl.model_dump(mode="json"),
         "template_version": version,
     }
+    if p.brand is None and env.brand is not None and uses_brand(updates["template_json"]):
+        kit = env.brand.get(env.owner_id)  # pinned like the template: a later change of the kit leaves the job be
+        updates["brand"] = kit.model_dump(mode="json") if kit else None
     if batch_data.generates(tpl):
         updates["seed"] = p.seed if p.seed is not None else secrets.randbelow(2**31)
         if p.model:
@@ -249,7 +261,7 @@ class _Generator:
     def __call__(self, prompt: str, width: int, height: int) -> Image.Image:
         ctx, p, seed = self.ctx, self.p, self.seed
         if p.model is None:
-            raise ModelError(NO_MODEL, field="params.model")
+            raise ModelError(NO_MODEL, code="template_needs_model", field="params.model")
         from zhike.backends import diffusion
         from zhike.ops.diffusion_common import generate, native_side
         from zhike.ops.masking import fit_to
@@ -289,6 +301,7 @@ def _cutter(ctx: RunContext, p: BatchDesignParams) -> Callable[[Image.Image], Im
 
 @operation(
     "batch_design",
+    lane="cpu",
     version=1,
     params=BatchDesignParams,
     result=BatchDesignResult,
@@ -332,6 +345,7 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
         errors=[],
     )
     images = _Images(ctx)
+    kit = BrandKit.model_validate(p.brand) if p.brand else None
     cutout = _cutter(ctx, p) if batch_data.cuts_out(tpl) else None
     image_cols = sorted(batch_data.image_columns(tpl))
     generated = batch_data.generates(tpl)
@@ -407,7 +421,9 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
             if problems:
                 while pending:  # keep the progress in order
                     finish(pending.popleft())
-                result.errors += [RowError(row=n, column=pr.column, message=pr.message) for pr in problems]
+                result.errors += [
+                    RowError(row=n, column=pr.column, message=pr.message, code=pr.code) for pr in problems
+                ]
                 failed_rows.add(n)
                 done += len(sizes)
                 ctx.progress(done, total)
@@ -430,7 +446,7 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
                     gen = _Generator(ctx, p, seed or 0, lambda at=done: ctx.progress(at, total)) if generated else None
                     try:
                         shown, _report = render_design(
-                            tpl, row, size=(w, h), resolve_image=images, generate=gen, cutout=cutout
+                            tpl, row, size=(w, h), resolve_image=images, generate=gen, cutout=cutout, brand=kit
                         )
                         outcome = stager.submit(stage, shown, n, row, size_id, seed, parent, key)
                     except JobCancelled:
@@ -450,6 +466,6 @@ def batch_design(ctx: RunContext, p: BatchDesignParams) -> BatchDesignResult:
     ctx.staged.extend(staged)  # committed with the job's success, in one transaction
     result.designs_ok = len(result.designs)
     if result.designs_ok == 0:
-        result.warnings.append("no design was rendered: see errors / 没有成功生成的设计，请查看错误")
+        result.warn(note("no_design_rendered", "no design was rendered: see errors"))
     result.timings["total"] = round(time.perf_counter() - t0, 4)
     return result

@@ -135,7 +135,7 @@ class ControlParams(DiffusionParams):
 
 def prepare_control(env: PrepareEnv, p: ControlParams) -> ControlParams:
     if p.mask and not p.init_image:
-        raise InvalidInput("a mask needs init_image (the image to edit)", field="params.mask")
+        raise InvalidInput("a mask needs init_image (the image to edit)", code="mask_needs_image", field="params.mask")
     first = None
     for i, unit in enumerate(p.controls):
         row = env.assets.get(unit.image, owner_id=env.owner_id, field=f"params.controls.{i}.image")
@@ -176,6 +176,7 @@ class ControlResult(ImagesResult):
 
 @operation(
     "control",
+    lane="gpu",
     version=1,
     params=ControlParams,
     result=ControlResult,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import InvalidInput
 from zhike.core.registry import operation
-from zhike.core.types import AssetId, ImageOut, ImagesResult
+from zhike.core.types import AssetId, ImageOut, ImagesResult, note
 from zhike.core.ui import Studio, ui
 from zhike.ops.placement import NO_MATTING, pick_matting
 
@@ -114,19 +114,22 @@ def prepare_cutout(env: PrepareEnv, p: CutoutParams) -> CutoutParams:
     if p.background_image is not None:
         if p.background is not None:
             raise InvalidInput(
-                "give either background (a colour) or background_image, not both", field="params.background_image"
+                "give either background (a colour) or background_image, not both",
+                code="background_conflict",
+                field="params.background_image",
             )
         env.assets.get(p.background_image, owner_id=env.owner_id, field="params.background_image")
     if p.mode == "logo" and p.model is None:
         return p  # no net: nothing to pin
     name = pick_matting(env.catalog, p.model, field="params.model")  # pinned: the job row alone re-makes it
     if name is None:
-        raise InvalidInput(NO_MATTING, field="params.model")
+        raise InvalidInput(NO_MATTING, code="no_matting_model", field="params.model")
     return p.model_copy(update={"model": name})
 
 
 @operation(
     "cutout",
+    lane="quick",
     version=1,
     params=CutoutParams,
     result=CutoutResult,
@@ -136,6 +139,7 @@ def prepare_cutout(env: PrepareEnv, p: CutoutParams) -> CutoutParams:
     studio=Studio(
         tool=True,
         order=1,
+        label=("抠图", "Cutout"),  # the tool's short name; also names downloads (抠图-咖啡杯-800x800.png)
         help=(
             "去掉背景，得到透明底 PNG，或换成纯色、图片背景。",
             "Remove the background: a transparent PNG, or the subject on a colour or image.",
@@ -179,11 +183,12 @@ def cutout(ctx: RunContext, p: CutoutParams) -> CutoutResult:
 
     a = np.asarray(alpha)
     box = alpha.point(lambda v: 255 if v >= 128 else 0).getbbox()
-    warnings = [] if box else ["no subject was found: the cut-out is empty; try another mode or model"]
+    empty = note("cutout_empty", "no subject was found: the cut-out is empty; try another mode or model")
     return CutoutResult(
         images=[ImageOut(asset_id=aid, seed=None, width=out.width, height=out.height)],
         model=used,
-        warnings=warnings,
+        warnings=[] if box else [empty.message],
+        notes=[] if box else [empty],
         mask=mask_id,
         subject_box=list(box) if box else None,
         coverage=round(float(a.mean()) / 255, 4),

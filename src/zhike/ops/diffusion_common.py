@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import ContentRefused, InvalidInput
+from zhike.core.registry import Lane
 from zhike.core.samplers import SchedulerName
 from zhike.core.types import ImageOut, ImagesResult
 from zhike.core.ui import ui
@@ -282,6 +284,12 @@ def prepare_fill(env: PrepareEnv, p: Any) -> Any:
     if method == "classical":
         return p.model_copy(update={"method": "classical", "seed": p.seed if p.seed is not None else 0})
     return prepare_diffusion(env, p.model_copy(update={"method": "diffusion"}), inpainting=True)
+
+
+def fill_lane(cheap: Lane) -> Callable[[Any], Lane]:
+    """The lane of an op that fills with or without a model (`prepare_fill` resolved its `method`): gpu for a
+    diffusion fill, else `cheap`, so a classical erase never queues behind generations."""
+    return lambda p: "gpu" if p.method == "diffusion" else cheap
 
 
 def generate(ctx: RunContext, loaded: LoadedPipeline, req: DiffusionRequest, *, partial: bool = False) -> Generation:

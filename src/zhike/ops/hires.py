@@ -62,13 +62,15 @@ def prepare_hires(env: PrepareEnv, p: HiresParams) -> HiresParams:
         try:
             resolve_upscaler(env.catalog, p.upscaler)
         except InvalidInput as e:
-            raise InvalidInput(e.message, field="params.upscaler") from e
+            raise InvalidInput(e.message, code=e.code, field="params.upscaler", ctx=e.ctx) from e
     w, h = hires_size(p)
     if max(w, h) > MAX_HIRES_SIDE:
         raise InvalidInput(
             f"the result would be {w}x{h}; the limit is {MAX_HIRES_SIDE} px per side",
+            code="output_too_large",
             field="params.hires_scale",
             limit=MAX_HIRES_SIDE,
+            ctx={"width": w, "height": h, "max": MAX_HIRES_SIDE},
         )
     return prepare_diffusion(env, p)
 
@@ -86,6 +88,7 @@ def enlarge(ctx: RunContext, p: HiresParams, image: Image.Image, size: tuple[int
 
 @operation(
     "hires",
+    lane="gpu",
     version=1,
     params=HiresParams,
     result=ImagesResult,

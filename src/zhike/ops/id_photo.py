@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.registry import operation
-from zhike.core.types import AssetId, ImageOut, ImagesResult
+from zhike.core.types import AssetId, ImageOut, ImagesResult, Note
 from zhike.core.ui import Studio, ui
 from zhike.imaging.id_photo import (
     STANDARDS,
@@ -201,7 +201,8 @@ class IdPhoto:
     rotated: float
     crown_from: str
     scale: float
-    warnings: list[str]
+    warnings: list[str]  # English, for API and CLI users
+    notes: list[Note]  # the same warnings, coded: the studio says them in its language
     timings: dict[str, float]
 
 
@@ -263,7 +264,7 @@ def compose_id_photo(
     top = (pl.scale * up.crown[1] + pl.ty) / h
     eye_x, eye_y = pl.scale * up.eye_mid[0] + pl.tx, pl.scale * up.eye_mid[1] + pl.ty
     eyes = 1 - eye_y / h
-    warnings = layout_warnings(
+    notes = layout_warnings(
         std, head, top, eyes, pl.scale, above, beyond, a, int(top * h), up.crown_clipped, up.crown_from
     )
     return IdPhoto(
@@ -277,7 +278,8 @@ def compose_id_photo(
         rotated=round(angle, 2),
         crown_from=up.crown_from,
         scale=round(pl.scale, 4),
-        warnings=warnings,
+        warnings=[n.message for n in notes],
+        notes=notes,
         timings={
             "face": round(t_face - t0, 4),
             "matte": round(t_matte - t_face, 4),
@@ -288,6 +290,7 @@ def compose_id_photo(
 
 @operation(
     "id_photo",
+    lane="quick",
     version=1,
     params=IdPhotoParams,
     result=IdPhotoResult,
@@ -329,6 +332,7 @@ def id_photo(ctx: RunContext, p: IdPhotoParams) -> IdPhotoResult:
     return IdPhotoResult(
         images=images,
         warnings=made.warnings,
+        notes=made.notes,
         timings=made.timings,  # storing is the worker's (the job's timings: store)
         size=p.size,
         size_px=made.size_px,

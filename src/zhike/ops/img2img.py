@@ -64,6 +64,7 @@ def prepare_img2img(env: PrepareEnv, p: Img2ImgParams) -> Img2ImgParams:
 
 @operation(
     "img2img",
+    lane="gpu",
     version=1,
     params=Img2ImgParams,
     result=ImagesResult,

@@ -9,13 +9,14 @@ from pydantic import Field
 
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.registry import operation
-from zhike.core.types import AssetId, ImagesResult
+from zhike.core.types import AssetId, ImagesResult, note
 from zhike.core.ui import Studio, ui
 from zhike.ops.diffusion_common import (
     MAX_SIDE,
     METHOD_CHOICES,
     NEGATIVE_UI,
     DiffusionParams,
+    fill_lane,
     native_side,
     prepare_diffusion,
     prepare_fill,
@@ -134,6 +135,7 @@ def inpaint_images(
 
 @operation(
     "inpaint",
+    lane="gpu",
     version=1,
     params=InpaintParams,
     result=ImagesResult,
@@ -216,6 +218,8 @@ def prepare_erase(env: PrepareEnv, p: EraseParams) -> EraseParams:
 
 @operation(
     "erase",
+    lane="gpu",
+    lane_for=fill_lane("quick"),
     version=1,
     params=EraseParams,
     result=EraseResult,
@@ -245,10 +249,13 @@ def erase(ctx: RunContext, p: EraseParams) -> EraseResult:
         result = EraseResult(
             images=[],
             method="classical-telea",
-            warnings=[
-                "filled with the classical OpenCV method (no image model used); add an SD inpainting model for "
-                "generated fills: zhike models add PATH"
-            ],
+        )
+        result.warn(
+            note(
+                "filled_classically",
+                "filled with the classical OpenCV method (no image model used); add an SD inpainting model "
+                "for generated fills: zhike models add PATH",
+            )
         )
         save_outputs(
             ctx, result, [composite_keep(image, filled, mask, 0)], [None], p, parent_id=p.image, tags=["erase"]
@@ -301,6 +308,7 @@ def prepare_material(env: PrepareEnv, p: MaterialSwapParams) -> MaterialSwapPara
 
 @operation(
     "material_swap",
+    lane="gpu",
     version=1,
     params=MaterialSwapParams,
     result=ImagesResult,

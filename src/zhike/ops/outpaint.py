@@ -11,11 +11,12 @@ from pydantic import Field, field_validator
 from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import InvalidInput
 from zhike.core.registry import operation
-from zhike.core.types import AssetId, ImagesResult
+from zhike.core.types import AssetId, ImagesResult, note
 from zhike.core.ui import Studio, ui
 from zhike.ops.diffusion_common import (
     METHOD_CHOICES,
     DiffusionParams,
+    fill_lane,
     native_side,
     prepare_fill,
     run_diffusion,
@@ -151,6 +152,7 @@ def sides_for(p: OutpaintParams, w: int, h: int) -> dict[str, int]:
     if sum(sides.values()) == 0:
         raise InvalidInput(
             "nothing to extend: give pixels per side or an aspect different from the image's",
+            code="nothing_to_extend",
             field="params.aspect" if p.aspect else "params.left",
         )
     return sides
@@ -163,8 +165,10 @@ def prepare_outpaint(env: PrepareEnv, p: OutpaintParams) -> OutpaintParams:
     if max(cw, ch) > MAX_CANVAS:
         raise InvalidInput(
             f"the new canvas would be {cw}x{ch}; the limit is {MAX_CANVAS} px per side",
+            code="output_too_large",
             field="params.aspect" if p.aspect else "params.right",
             limit=MAX_CANVAS,
+            ctx={"width": cw, "height": ch, "max": MAX_CANVAS},
         )
     p = p.model_copy(update={**sides, "aspect": None})  # store the resolved pixels: the row re-makes the image
     return prepare_fill(env, p)
@@ -172,6 +176,8 @@ def prepare_outpaint(env: PrepareEnv, p: OutpaintParams) -> OutpaintParams:
 
 @operation(
     "outpaint",
+    lane="gpu",
+    lane_for=fill_lane("quick"),
     version=1,
     params=OutpaintParams,
     result=OutpaintResult,
@@ -209,7 +215,12 @@ def outpaint(ctx: RunContext, p: OutpaintParams) -> OutpaintResult:
             images=[],
             method="classical-mirror",
             added=sides,
-            warnings=["extended by mirroring (no image model used); add an SD model for generated content"],
+        )
+        result.warn(
+            note(
+                "extended_by_mirroring",
+                "extended by mirroring (no image model used); add an SD model for generated content",
+            )
         )
         save_outputs(ctx, result, [out], [None], p, parent_id=p.image, tags=["outpaint"])
         ctx.progress(1, 1)

@@ -20,7 +20,16 @@ if TYPE_CHECKING:
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (x1, y1 exclusive)
 Anchor = Literal[
-    "center", "bottom-center", "top-center", "left", "right", "bottom-left", "bottom-right", "top-left", "top-right"
+    "auto",
+    "center",
+    "bottom-center",
+    "top-center",
+    "left",
+    "right",
+    "bottom-left",
+    "bottom-right",
+    "top-left",
+    "top-right",
 ]
 
 
@@ -105,7 +114,7 @@ def matte(
         alpha: Image.Image = image.getchannel("A")
     else:
         if model is None:
-            raise ModelError(NO_MATTING, field="params.matting_model")
+            raise ModelError(NO_MATTING, code="no_matting_model", field="params.matting_model")
         from zhike.backends.matting import alpha_matte
 
         alpha = alpha_matte(models, image.convert("RGB"), mode=mode, model=model, refine=refine)
@@ -198,8 +207,9 @@ def anchor_origin(
     offset: tuple[float, float] = (0.0, 0.0),
 ) -> tuple[int, int]:
     """Top-left corner of an `obj`-sized box at `anchor` (margin from the anchored edges), shifted by `offset`
-    (a share of the canvas) and kept inside the canvas."""
+    (a share of the canvas) and kept inside the canvas. "auto" (a spot the caller did not find) is bottom-center."""
     (cw, ch), (ow, oh) = canvas, obj
+    anchor = "bottom-center" if anchor == "auto" else anchor
     x = margin_px if "left" in anchor else cw - ow - margin_px if "right" in anchor else (cw - ow) // 2
     top, bottom = anchor.startswith("top"), anchor.startswith("bottom")
     y = margin_px if top else ch - oh - margin_px if bottom else (ch - oh) // 2

@@ -123,6 +123,7 @@ def fit_long_side(image: Any, resolution: int | None) -> Any:
 
 @operation(
     "preprocess",
+    lane="quick",
     version=1,
     params=PreprocessParams,
     result=PreprocessResult,

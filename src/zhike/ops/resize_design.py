@@ -2,7 +2,8 @@
 
 Modes, per size:
 - crop: scale to cover, then the crop window that keeps the subject box (with a margin) whole and as centred as
-  possible. When the subject cannot fit whole at cover scale, scale down until it does and fill the rest (`fill`).
+  possible. The frame is always filled (no bands): a subject too big for the frame at cover scale is centred and
+  its edges cropped (use fit to see it whole).
 - fit: the whole image, contained and centred, on a blurred or flat background.
 - extend: the whole image contained, the missing area generated (outpaint: diffusion when a model is installed,
   else the classical mirror fill; the method is named per size). The image's pixels are pasted back exactly.
@@ -26,7 +27,14 @@ from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.registry import operation
 from zhike.core.types import AssetId, ImageOut, ImagesResult
 from zhike.core.ui import Cli, Studio, ui
-from zhike.ops.diffusion_common import METHOD_CHOICES, DiffusionParams, native_side, prepare_fill, run_diffusion
+from zhike.ops.diffusion_common import (
+    METHOD_CHOICES,
+    DiffusionParams,
+    fill_lane,
+    native_side,
+    prepare_fill,
+    run_diffusion,
+)
 from zhike.ops.masking import fit_to
 from zhike.ops.placement import Box, backdrop, find_subject, flatten, pick_matting
 
@@ -115,7 +123,7 @@ class ResizeDesignParams(DiffusionParams):
     )
     fill: Literal["blur", "color", "mirror"] = Field(
         "blur",
-        description="fit, and crop when it must: what fills",
+        description="fit: what fills the rest of the frame",
         json_schema_extra=ui(
             "填充方式",
             "Fill",
@@ -173,7 +181,7 @@ class SizeOut(BaseModel):
     label: str
     width: int
     height: int
-    method: str = Field(..., description="crop, crop+fill-*, fit-*, extend:classical-mirror, extend:diffusion:MODEL")
+    method: str = Field(..., description="crop, fit-*, extend:classical-mirror, extend:diffusion:MODEL")
     subject_box: list[int] | None = Field(..., description="[x0, y0, x1, y1] of the subject in this output (crop)")
     placed_box: list[int] = Field(..., description="Where the whole scaled input lies in this output (may overhang)")
     asset_id: str
@@ -230,7 +238,9 @@ def _window(n: int, size: int, lo: float, hi: float, centre: float) -> int:
     centre as central as allowed; when the image is shorter than the output it stays wholly inside."""
     if n >= size:
         a, b = max(0, math.ceil(hi) - size), min(n - size, math.floor(lo))
-        if a > b:  # rounding ate the slack: stay inside the image
+        if math.ceil(hi) - math.floor(lo) > size + 1:  # the subject is larger than the frame: centre on it
+            a, b = 0, n - size
+        elif a > b:  # rounding ate the slack: stay inside the image
             a = b = min(max(0, a), n - size)
     else:
         a, b = n - size, 0
@@ -238,36 +248,16 @@ def _window(n: int, size: int, lo: float, hi: float, centre: float) -> int:
 
 
 def frame_subject(src: tuple[int, int], size: tuple[int, int], subject: Box, margin: float) -> Framing:
-    """Crop framing: the largest scale (at most cover) at which the subject plus margin fits, then centre it."""
+    """Crop framing: cover scale (the frame is always filled), the window keeping the subject plus margin whole
+    where it fits and centred on the subject where it does not."""
     (w, h), (tw, th) = src, size
     m = margin * min(tw, th)
-
-    def spans(sx: float, sy: float) -> tuple[float, float, float, float]:
-        # Subject +- margin in scaled px, clipped to the image: no margin is owed beyond the photo's edge.
-        return (
-            max(0.0, subject[0] * sx - m),
-            min(w * sx, subject[2] * sx + m),
-            max(0.0, subject[1] * sy - m),
-            min(h * sy, subject[3] * sy + m),
-        )
-
-    def fits(s: float) -> bool:
-        x0, x1, y0, y1 = spans(s, s)
-        return math.ceil(x1) - math.floor(x0) <= tw and math.ceil(y1) - math.floor(y0) <= th
-
-    cover = max(tw / w, th / h)
-    s = cover
-    if not fits(s):
-        lo, hi = 0.0, cover
-        for _ in range(40):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if fits(mid) else (lo, mid)
-        s = lo
-    sw, sh = max(1, round(w * s)), max(1, round(h * s))
-    if s == cover:
-        sw, sh = max(sw, tw), max(sh, th)
+    s = max(tw / w, th / h)
+    sw, sh = max(tw, round(w * s)), max(th, round(h * s))
     sx, sy = sw / w, sh / h
-    x0, x1, y0, y1 = spans(sx, sy)
+    # Subject +- margin in scaled px, clipped to the image: no margin is owed beyond the photo's edge.
+    x0, x1 = max(0.0, subject[0] * sx - m), min(float(sw), subject[2] * sx + m)
+    y0, y1 = max(0.0, subject[1] * sy - m), min(float(sh), subject[3] * sy + m)
     ox = _window(sw, tw, x0, x1, (subject[0] + subject[2]) / 2 * sx)
     oy = _window(sh, th, y0, y1, (subject[1] + subject[3]) / 2 * sy)
     return Framing((sw, sh), (-ox, -oy))
@@ -357,6 +347,8 @@ def extend(
 
 @operation(
     "resize_design",
+    lane="gpu",  # an extend with a diffusion fill; every other job: cpu
+    lane_for=fill_lane("cpu"),
     version=1,
     params=ResizeDesignParams,
     result=ResizeDesignResult,
@@ -410,8 +402,7 @@ def resize_design(ctx: RunContext, p: ResizeDesignParams) -> ResizeDesignResult:
         seed = None
         if subject is not None:
             f = frame_subject(image.size, size, subject, p.margin)
-            out = with_fill(image, f, size, p.fill, p.fill_color)
-            method = "crop" if f.covers(size) else f"crop+fill-{p.fill}"
+            out, method = scaled_view(image, f, size)[0], "crop"  # cover scale: the view is the whole frame
         elif p.mode == "fit":
             f = frame_fit(image.size, size)
             out = with_fill(image, f, size, p.fill, p.fill_color)

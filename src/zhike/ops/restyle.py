@@ -32,6 +32,7 @@ class RestyleParams(Img2ImgParams):
 
 @operation(
     "restyle",
+    lane="gpu",
     version=1,
     params=RestyleParams,
     result=ImagesResult,

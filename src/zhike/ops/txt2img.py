@@ -15,6 +15,7 @@ class Txt2ImgParams(PromptRequired, DiffusionParams):
 
 @operation(
     "txt2img",
+    lane="gpu",
     version=1,
     params=Txt2ImgParams,
     result=ImagesResult,

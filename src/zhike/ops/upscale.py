@@ -72,8 +72,10 @@ def check_output_size(width: int, height: int, scale: float) -> tuple[int, int]:
         raise InvalidInput(
             f"{width}x{height} x{scale:g} would be {w}x{h} ({w * h / 1e6:.0f} MP); the output may have at most "
             f"{MAX_OUTPUT_PIXELS / 1e6:.0f} MP: lower the scale or upscale a crop",
+            code="output_too_many_pixels",
             field="params.scale",
             limit=MAX_OUTPUT_PIXELS,
+            ctx={"width": w, "height": h, "mp": round(MAX_OUTPUT_PIXELS / 1e6)},
         )
     return w, h
 
@@ -132,6 +134,7 @@ def upscale_with(
 
 @operation(
     "upscale",
+    lane="cpu",
     version=1,
     params=UpscaleParams,
     result=UpscaleResult,

@@ -20,6 +20,7 @@ from zhike.models.manager import ModelManager
 from zhike.provenance.service import LabelService
 from zhike.services.assets.blobs import BlobStore
 from zhike.services.assets.service import AssetService
+from zhike.services.brand import BrandStore
 from zhike.services.catalog import ModelCatalog
 from zhike.services.engine import get_engine
 from zhike.services.exports import ExportService
@@ -28,6 +29,7 @@ from zhike.services.jobs.queue import JobQueue
 from zhike.services.keys import KeyService
 from zhike.services.presets import PresetStore
 from zhike.services.safety import PromptSafety
+from zhike.services.stock import StockLibrary
 from zhike.services.templates import TemplateStore
 from zhike.services.users import LoginThrottle, UserService
 from zhike.settings import Settings
@@ -93,6 +95,14 @@ class Zhike:
     @cached_property
     def templates(self) -> TemplateStore:
         return TemplateStore(self.engine)
+
+    @cached_property
+    def brand(self) -> BrandStore:
+        return BrandStore(self.engine, self.assets)
+
+    @cached_property
+    def stock(self) -> StockLibrary:
+        return StockLibrary(self.engine)
 
     @cached_property
     def keys(self) -> KeyService:
@@ -175,7 +185,9 @@ class Zhike:
                 return self.jobs.same_request(existing, request_hash), False
         if op.prepare is not None:
             # Resolve what must be fixed for reproducibility (random seed, default model) and check references.
-            env = PrepareEnv(self.settings, owner_id, self.catalog, self.assets, self.presets, self.templates)
+            env = PrepareEnv(
+                self.settings, owner_id, self.catalog, self.assets, self.presets, self.templates, self.brand
+            )
             params = op.prepare(env, params)
         # Screened once resolved (a preset's words, a batch template's prompts filled from its rows) and before
         # anything is stored; `safety_override` is only passed for admins.
@@ -187,4 +199,5 @@ class Zhike:
             owner_id=owner_id,
             request_hash=request_hash,
             idempotency_key=idempotency_key,
+            lane=op.job_lane(params),
         )

@@ -114,6 +114,7 @@ jobs = Table(
     Column("updated_at", Float, nullable=False, default=time.time),
     Column("watched_until", Float),  # epoch seconds: step previews are made while someone follows the job
     Column("timings", JSON),  # seconds per stage, recorded by the worker
+    Column("lane", String(8), nullable=False, server_default="cpu"),  # gpu | cpu | quick: which workers run it
     Index("ix_jobs_state_created", "state", "created_at"),
     Index("ix_jobs_owner_created", "owner_id", "created_at"),
     Index("ux_jobs_owner_idem", "owner_id", "idempotency_key", unique=True),
@@ -140,11 +141,34 @@ assets = Table(
     Column("tags", JSON, nullable=False, default=list),
     Column("created_at", DateTime, nullable=False, default=utcnow),
     Column("name", String(200)),  # an upload's file name without extension; outputs inherit their source's
+    Column("folder_id", String(32)),  # its stock_folders row (素材库), or NULL: the top level
     Index("ix_assets_owner_created", "owner_id", "created_at"),
     Index("ix_assets_job", "job_id"),
     Index("ix_assets_sha", "sha256"),
     # the library's lineage (children of an asset) and ON DELETE SET NULL when a parent is deleted
     Index("ix_assets_parent", "parent_id"),
+)
+
+# The stock library's folders (素材库), per owner. An asset sits in at most one (assets.folder_id); deleting a
+# folder moves its assets back to the top level, in the same transaction (no foreign key: SQLite would rebuild
+# the assets table to add one).
+stock_folders = Table(
+    "stock_folders",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", String(64), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Index("ux_stock_folders_owner_name", "owner_id", "name", unique=True),
+)
+
+# One brand kit per owner (品牌): `kit` is design/brand.py BrandKit as JSON (name, logo, colors, fonts).
+brand_kits = Table(
+    "brand_kits",
+    metadata,
+    Column("owner_id", String(64), primary_key=True),
+    Column("kit", JSON, nullable=False),
+    Column("updated_at", DateTime, nullable=False, default=utcnow),
 )
 
 # Design templates users saved (bundled ones live in zhike/design/templates/); `body` is the template JSON.

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from zhike.core.errors import InvalidInput, NotFound
 from zhike.core.files import write_atomic
@@ -30,6 +30,11 @@ from zhike.provenance.service import EXT, LabelService
 from zhike.services.assets.service import AssetService
 
 THUMB_SIZES = (128, 256, 512)
+# Download formats (GET .../file?format=) and how a download fits a size (?fit=): `contain` (default) keeps the
+# whole image, centred, padded white for JPEG and transparent for PNG/WebP (a product is never cut); `cover` fills
+# the size and crops the overflow, centred.
+FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+FITS = ("contain", "cover")
 EXPORT_VERSION = "2"  # bump when the labelled output of the same settings changes (2: grid-QIM watermark)
 
 
@@ -83,10 +88,54 @@ class ExportService:
         stored = data if data is not None else self.assets.read_bytes(row)
         write_atomic(path, self.labels.label_image(stored, row.mime, row, self._parent(row), pixels=pixels))
 
+    def variant(self, row: AssetRow, mime: str, size: tuple[int, int] | None, fit: str = "contain") -> Export:
+        """The asset converted to `mime` and fitted to `size` (None: its own), labelled like the file and kept per
+        variant. The same format at its own size is the file itself."""
+        if (size is None or size == (row.width, row.height)) and mime == row.mime:
+            return self.file(row)
+
+        def pixels() -> Image.Image:
+            img = self.assets.shown(row).convert("RGBA")
+            if size is not None and size != img.size:
+                if fit == "cover":
+                    img = ImageOps.fit(img, size, Image.Resampling.LANCZOS)
+                else:
+                    img = ImageOps.pad(img, size, Image.Resampling.LANCZOS, color=(0, 0, 0, 0))
+            if mime == "image/jpeg":  # no alpha in JPEG: transparency (a cutout's, the padding) becomes white
+                white = Image.new("RGB", img.size, (255, 255, 255))
+                white.paste(img, mask=img.getchannel("A"))
+                return white
+            return img if img.getchannel("A").getextrema()[0] < 255 else img.convert("RGB")
+
+        def encode(img: Image.Image) -> bytes:
+            out = io.BytesIO()
+            if mime == "image/jpeg":
+                img.save(out, "JPEG", quality=92, optimize=True)
+            elif mime == "image/webp":
+                img.save(out, "WEBP", quality=90, method=4)
+            else:
+                img.save(out, "PNG", optimize=False, compress_level=6)
+            return out.getvalue()
+
+        w, h = size or (row.width, row.height)
+        name = f"{EXT.get(mime, 'bin')}-{w}x{h}-{fit}"
+        if not self._labelled(row):
+            key = hashlib.sha256(f"{row.sha256}:{name}".encode()).hexdigest()[:32]
+            return self._from_cache(key, mime, lambda: encode(pixels()))
+        # Labelled from the pixels and encoded once, after the watermark (like thumbnails).
+        return self._from_cache(
+            self._key(row, name),
+            mime,
+            lambda: self.labels.label(None, mime, row, self._parent(row), pixels=pixels(), encode=encode).data,
+        )
+
     def thumbnail(self, row: AssetRow, size: int) -> Export:
         """A WebP no larger than size x size (labelled like the file: it is a copy of the asset too)."""
         if size not in THUMB_SIZES:
-            raise InvalidInput(f"size must be one of {', '.join(map(str, THUMB_SIZES))}", field="size")
+            choices = ", ".join(map(str, THUMB_SIZES))
+            raise InvalidInput(
+                f"size must be one of {choices}", code="choice_invalid", field="size", ctx={"choices": choices}
+            )
 
         def pixels() -> Image.Image:
             img = self.assets.shown(row, fit=size)

@@ -206,16 +206,14 @@ def _open(data: bytes, *, field: str, max_bytes: int, max_pixels: int) -> tuple[
     drawing = None if _looks_accepted(data) else _not_a_raster(data)
     if drawing:
         raise UnsupportedMedia(
-            f"{drawing} files are drawings or documents, not photos: export it as PNG or JPEG and upload that "
-            f"/ {drawing} 文件不能直接上传：请导出为 PNG 或 JPEG 图片",
+            f"{drawing} files are drawings or documents, not photos: export it as PNG or JPEG and upload that",
             code="image_not_raster",
             field=field,
             ctx={"format": drawing},
         )
     if data.startswith(png.SIGNATURE) and png.chunk_count(data, MAX_PNG_CHUNKS) > MAX_PNG_CHUNKS:
         raise TooLarge(
-            f"the PNG has more than {MAX_PNG_CHUNKS} chunks (real files have a few dozen to a few thousand) "
-            "/ PNG 文件的数据块过多，疑似恶意文件",
+            f"the PNG has more than {MAX_PNG_CHUNKS} chunks (real files have a few dozen to a few thousand)",
             code="metadata_too_large",
             field=field,
             limit=MAX_PNG_CHUNKS,
@@ -223,7 +221,12 @@ def _open(data: bytes, *, field: str, max_bytes: int, max_pixels: int) -> tuple[
     img = Image.open(io.BytesIO(data), formats=_formats(data))
     fmt = img.format or ""
     if fmt not in ALLOWED_FORMATS:  # a plugin we did not ask for (cannot happen with `formats`; kept as the rule)
-        raise UnsupportedMedia(f"image format {fmt or 'unknown'} is not accepted; use {ACCEPTED_NAMES}", field=field)
+        raise UnsupportedMedia(
+            f"image format {fmt or 'unknown'} is not accepted; use {ACCEPTED_NAMES}",
+            code="image_format_unsupported",
+            field=field,
+            ctx={"format": fmt or "?", "accepted": ACCEPTED_NAMES},
+        )
     w, h = img.size
     tiles = _tile_pixels(img)
     if w <= 0 or h <= 0 or max(w * h, tiles) > max_pixels:
@@ -239,6 +242,7 @@ def _open(data: bytes, *, field: str, max_bytes: int, max_pixels: int) -> tuple[
     if img.mode == "F":
         raise UnsupportedMedia(
             "32-bit floating-point images (HDR or scientific TIFF) are not accepted: export as 8- or 16-bit",
+            code="image_float_unsupported",
             field=field,
         )
     return img, ALLOWED_FORMATS[fmt]
@@ -285,7 +289,12 @@ def _reading(data: bytes, *, field: str, max_pixels: int) -> Iterator[None]:
             raise InvalidInput(
                 "the image is damaged or truncated (its header cannot be read)", code="image_damaged", field=field
             ) from e
-        raise UnsupportedMedia(f"the file is not an image Zhike can read ({ACCEPTED_NAMES})", field=field) from e
+        raise UnsupportedMedia(
+            f"the file is not an image Zhike can read ({ACCEPTED_NAMES})",
+            code="not_an_image",
+            field=field,
+            ctx={"accepted": ACCEPTED_NAMES},
+        ) from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise InvalidInput(f"the image is damaged or truncated: {e}", code="image_damaged", field=field) from e
 

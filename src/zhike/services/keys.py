@@ -35,7 +35,7 @@ class KeyService:
         """Returns (row, plaintext key). The plaintext is never stored."""
         name = name.strip()
         if not (1 <= len(name) <= 200):
-            raise InvalidInput("key name must be 1-200 characters", field="name", limit=200)
+            raise InvalidInput("key name must be 1-200 characters", code="name_length", field="name", limit=200)
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         key_id = secrets.token_hex(6)
         row = {
@@ -84,4 +84,4 @@ class KeyService:
         with self.engine.begin() as conn:
             res = conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(revoked=True))
         if res.rowcount == 0:
-            raise NotFound(f"no key with id {key_id!r}", field="id")
+            raise NotFound(f"no key with id {key_id!r}", code="key_not_found", field="id")

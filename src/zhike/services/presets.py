@@ -114,5 +114,9 @@ class PresetStore:
     def remove(self, preset_id: str) -> None:
         path = self.user_dir / f"{preset_id}.json"
         if not path.is_file():
-            raise InvalidInput(f"{preset_id!r} is not a user preset (bundled presets cannot be removed)", field="id")
+            raise InvalidInput(
+                f"{preset_id!r} is not a user preset (bundled presets cannot be removed)",
+                code="preset_read_only",
+                field="id",
+            )
         path.unlink()

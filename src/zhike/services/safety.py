@@ -92,11 +92,18 @@ class PromptSafety:
     def add_term(self, policy: str, term: str, match: str = "variant", added_by: str | None = None) -> dict[str, Any]:
         term = term.strip()
         if not term or len(term) > 200:
-            raise InvalidInput("a term must be 1-200 characters", field="term", limit=200)
+            raise InvalidInput("a term must be 1-200 characters", code="term_invalid", field="term", limit=200)
         if match not in MATCH_MODES:
-            raise InvalidInput(f"match must be one of {', '.join(MATCH_MODES)}", field="match")
+            raise InvalidInput(
+                f"match must be one of {', '.join(MATCH_MODES)}",
+                code="choice_invalid",
+                field="match",
+                ctx={"choices": ", ".join(MATCH_MODES)},
+            )
         if not policy or len(policy) > 64 or not policy.replace("_", "").replace("-", "").isalnum():
-            raise InvalidInput("policy must be 1-64 letters, digits, '-' or '_'", field="policy", limit=64)
+            raise InvalidInput(
+                "policy must be 1-64 letters, digits, '-' or '_'", code="policy_name_invalid", field="policy", limit=64
+            )
         self._seed()
         with self.engine.begin() as conn:
             exists = conn.execute(
@@ -150,10 +157,11 @@ class PromptSafety:
                 continue
             name = self.policy_name(hit.policy)
             raise ContentRefused(
-                f"refused under the content policy “{name['en']}” ({hit.policy}). "
-                f"根据内容安全策略「{name['zh']}」，这个请求不能执行。",
+                f"refused under the content policy “{name['en']}” ({hit.policy}).",
+                code="content_refused",
                 field=f"params.{field}",
                 limit=hit.policy,
+                ctx={"policy_zh": name["zh"], "policy_en": name["en"]},
             )
 
     def _audit(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import re
@@ -16,13 +17,16 @@ import secrets
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, delete, func, insert, select, update
 
 from zhike.core.errors import InvalidInput, NotFound, TooLarge, ZhikeError
+from zhike.core.files import write_atomic
 from zhike.design.template import MAX_TEMPLATE_BYTES, Template, bundled_templates, parse_or_invalid, parse_template
 from zhike.services.db import templates, utcnow
+from zhike.services.file_names import row_name, safe_part, unique
 
 if TYPE_CHECKING:
     from zhike.core.rows import AssetRow, JobRow
@@ -33,6 +37,8 @@ MAX_TEMPLATES_PER_OWNER = 500
 # The long side of a live preview. 1080 x 1080 (social posts, the bundled templates) previews at its size; a
 # 4096 x 4096 design is drawn at 7% of its pixels (13 s of CPU -> about 1 s): layout and fonts scale alike.
 PREVIEW_MAX_SIDE = 1080
+THUMB_WIDTH = 360  # gallery cards are ~180 css px wide: sharp on a 2x screen
+GREY = (214, 214, 214)  # stands in for a photo or a generated image where the sample has none
 __all__ = [
     "MAX_TEMPLATE_BYTES",
     "PREVIEW_MAX_SIDE",
@@ -41,8 +47,47 @@ __all__ = [
     "TemplateStore",
     "parse_or_invalid",
     "preview_size",
+    "sample_row",
+    "thumbnail",
     "write_archive",
 ]
+
+
+def sample_row(t: Template) -> dict[str, str]:
+    """The template's own sample data, with a placeholder word for any required column it leaves out. Image
+    columns stay empty (a sample has no photo): a starter template looks complete without one."""
+    required, _ = t.columns()
+    row = {c: c for c in sorted(required) if c not in t.sample}
+    return row | dict(t.sample)
+
+
+def thumbnail(stored: StoredTemplate, cache_dir: Path) -> tuple[bytes, str]:
+    """A THUMB_WIDTH wide WebP of the template drawn with its sample row, cached on disk by its digest; and the
+    ETag. A sample has no photos: a required image layer and a generated one are a quiet grey (no model needed)."""
+    from PIL import Image
+
+    from zhike.design.render import render_design
+
+    key = stored.digest
+    path = cache_dir / f"{stored.template.id}-{key}.webp"
+    try:
+        return path.read_bytes(), f'"{key}"'
+    except FileNotFoundError:
+        pass
+    t = stored.template
+    scale = THUMB_WIDTH / t.width
+    size = (THUMB_WIDTH, max(1, round(t.height * scale)))
+    img, _ = render_design(
+        t,
+        sample_row(t),
+        size=size,
+        resolve_image=lambda _v: Image.new("RGB", (64, 64), GREY),
+        generate=lambda _p, w, h: Image.new("RGB", (w, h), GREY),
+    )
+    out = io.BytesIO()
+    img.save(out, "WEBP", quality=85, method=4)
+    write_atomic(path, out.getvalue())
+    return out.getvalue(), f'"{key}"'
 
 
 def preview_size(width: int, height: int) -> tuple[int, int]:
@@ -68,6 +113,12 @@ class StoredTemplate:
     def bundled(self) -> bool:
         return self.owner_id is None
 
+    @property
+    def digest(self) -> str:
+        """Changes with the template's JSON (and so with every bundled edit and stored version): a cache key."""
+        body = json.dumps(self.template.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(f"{THUMB_WIDTH}:{body}".encode()).hexdigest()[:16]
+
     def view(self, *, full: bool = True) -> dict[str, Any]:
         t = self.template
         required, optional = t.columns()
@@ -80,6 +131,10 @@ class StoredTemplate:
             "bundled": self.bundled,
             "version": self.version,
             "columns": {"required": sorted(required), "optional": sorted(optional)},
+            "category": t.category,
+            "tags": t.tags,
+            "sample": sample_row(t),
+            "thumb": f"/api/v1/templates/{t.id}/thumb?v={self.digest}",
             "created_at": self.created_at.isoformat() + "Z" if self.created_at else None,
             "updated_at": self.updated_at.isoformat() + "Z" if self.updated_at else None,
         }
@@ -110,7 +165,7 @@ class TemplateStore:
         if row is None:
             known = ", ".join(sorted(bundled_templates()))
             raise NotFound(
-                f"template {template_id!r} not found (bundled: {known}) / 模板不存在",
+                f"template {template_id!r} not found (bundled: {known})",
                 code="template_not_found",
                 field=field,
                 ctx={"id": template_id},
@@ -168,8 +223,7 @@ class TemplateStore:
     def _writable(self, template_id: str, owner_id: str) -> None:
         if template_id in bundled_templates():
             raise ReadOnly(
-                f"{template_id!r} is bundled with Zhike and read-only: save a copy (POST /api/v1/templates) "
-                "/ 内置模板不能修改，请另存为新模板",
+                f"{template_id!r} is bundled with Zhike and read-only: save a copy (POST /api/v1/templates)",
                 field="template_id",
                 code="template_read_only",
             )
@@ -181,9 +235,11 @@ class TemplateStore:
             try:
                 body = json.loads(body)
             except json.JSONDecodeError as e:
-                raise InvalidInput(f"{field}: not valid JSON: {e.msg}", field=field) from None
+                raise InvalidInput(
+                    f"{field}: not valid JSON: {e.msg}", code="template_json_invalid", field=field
+                ) from None
         if not isinstance(body, dict):
-            raise InvalidInput(f"{field}: a template is a JSON object", field=field)
+            raise InvalidInput(f"{field}: a template is a JSON object", code="template_json_invalid", field=field)
         return {**body, "id": tid}  # the id is the store's: a copy of a bundled template gets its own
 
     @staticmethod
@@ -209,14 +265,18 @@ def csv_text(value: Any) -> Any:
     return value
 
 
-def design_file_name(row: int, size: str, ext: str) -> str:
-    return f"designs/{row:05d}-{size}.{ext}"
+def design_file_name(row: int, size: str, ext: str, name: str = "") -> str:
+    """A design's ZIP member: by the row's name column when it has one (`designs/咖啡杯-taobao.png`), else by its row
+    number (`designs/00001-taobao.png`). `name` is safe already (file_names.row_name); the caller dedupes."""
+    return f"designs/{name}-{size}.{ext}" if name else f"designs/{row:05d}-{size}.{ext}"
 
 
 def write_archive(job: JobRow, assets: AssetService, exports: ExportService, out: IO[bytes]) -> int:
     """ZIP of a finished batch_design job: every design as exported (with its provenance labels) and manifest.csv
     (one line per row x size: status ok/failed and the error, then the row's values, each through `csv_text`).
-    Returns the design count."""
+    Returns the design count. A product_photos job's ZIP: `write_photo_archive`."""
+    if job.op == "product_photos":
+        return write_photo_archive(job, assets, exports, out)
     result = job.result or {}
     rows: list[dict[str, Any]] = job.params.get("rows") or []
     sizes: list[str] = result.get("sizes") or job.params.get("sizes") or []
@@ -238,6 +298,7 @@ def write_archive(job: JobRow, assets: AssetService, exports: ExportService, out
             found[(n, size)] = assets.get(d["asset_id"], owner_id=job.owner_id)
     order = [(n, size) for n in range(1, len(rows) + 1) for size in sizes if (n, size) in found]
     files = exports.files(found[k] for k in order)  # labelled in parallel where not ready yet, in this order
+    taken: set[str] = set()  # member names so far: two rows named alike get -2, -3 (file_names.unique)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:  # PNGs are compressed already
         for n, values in enumerate(rows, start=1):
             for size in sizes:
@@ -245,7 +306,7 @@ def write_archive(job: JobRow, assets: AssetService, exports: ExportService, out
                 d = designs.get((n, size))
                 if d is not None and (n, size) in found:
                     asset, export = found[(n, size)], next(files)
-                    name = design_file_name(n, size, export.ext)
+                    name = unique(design_file_name(n, size, export.ext, row_name(values)), taken)
                     zf.writestr(name, export.data)
                     count += 1
                     line |= {"status": "ok", "asset_id": asset.id, "file": name}
@@ -259,3 +320,48 @@ def write_archive(job: JobRow, assets: AssetService, exports: ExportService, out
         # UTF-8 with BOM: Excel (zh-CN) opens it with the Chinese intact.
         zf.writestr("manifest.csv", "\ufeff" + manifest.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
     return count
+
+
+# -- the product_photos job's download ------------------------------------------------------------------------------
+
+PHOTO_MANIFEST = ("photo", "name", "size", "width", "height", "status", "asset_id", "file", "problem", "问题", "detail")
+
+
+def photo_file_name(name: str | None, size: str, width: int, height: int, ext: str, taken: set[str]) -> str:
+    """`咖啡杯-taobao-800x800.png`: the photo's own name made safe (file_names.safe_part), the size, made unique in
+    `taken` (`咖啡杯-taobao-800x800-2.png`, file_names.unique) and added to it."""
+    dims = f"{width}x{height}"
+    tail = f"{size}-{dims}" if size != dims else dims
+    return unique(f"{safe_part(name) or 'photo'}-{tail}.{ext}", taken)
+
+
+def write_photo_archive(job: JobRow, assets: AssetService, exports: ExportService, out: IO[bytes]) -> int:
+    """ZIP of a finished product_photos job: each output as exported (labelled), named after its photo, and
+    manifest.csv (one line per photo x size: ok, or the photo's problem in both languages). Returns the file count."""
+    result = job.result or {}
+    found: dict[str, AssetRow] = {}
+    for o in result.get("outputs", []):
+        with contextlib.suppress(NotFound):  # deleted from the library: the manifest says so
+            found[o["asset_id"]] = assets.get(o["asset_id"], owner_id=job.owner_id)
+    outputs = [o for o in result.get("outputs", []) if o["asset_id"] in found]
+    files = exports.files(found[o["asset_id"]] for o in outputs)
+    lines: list[tuple[int, list[Any]]] = []
+    taken: set[str] = set()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:  # PNGs are compressed already
+        for o in outputs:
+            export = next(files)
+            name = photo_file_name(o.get("name"), o["size"], o["width"], o["height"], export.ext, taken)
+            zf.writestr(name, export.data)
+            ok = [o["photo"], o.get("name") or "", o["size"], o["width"], o["height"], "ok", o["asset_id"], name]
+            lines.append((o["index"], [*ok, "", "", ""]))
+        for pr in result.get("problems", []):
+            said = pr["message"]  # a column per language: the file is read by either
+            head = [pr["photo"], pr.get("name") or "", "", "", "", "failed", "", ""]
+            lines.append((pr["index"], [*head, pr["code"], said.get("zh", ""), said.get("en", "")]))
+        manifest = io.StringIO()
+        writer = csv.writer(manifest)
+        writer.writerow(PHOTO_MANIFEST)
+        for _, cells in sorted(lines, key=lambda x: x[0]):
+            writer.writerow(map(csv_text, cells))
+        zf.writestr("manifest.csv", "\ufeff" + manifest.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+    return len(outputs)

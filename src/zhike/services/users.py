@@ -114,7 +114,12 @@ def check_new_password(password: str) -> str:
 
 def check_role(role: str) -> str:
     if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
+        raise InvalidInput(
+            f"role must be one of {', '.join(ROLES)}",
+            code="choice_invalid",
+            field="role",
+            ctx={"choices": ", ".join(ROLES)},
+        )
     return role
 
 

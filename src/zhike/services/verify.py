@@ -57,11 +57,15 @@ def verify_file(
         xmp.extract_packets(data)
         _, mime = decode_image(data, field=field, max_bytes=max_bytes, max_pixels=max_pixels)
         if service.labeler_for(mime) is None:
-            raise UnsupportedMedia(f"{field}: labels are read from PNG, JPEG and WebP files, not {mime}", field=field)
+            raise UnsupportedMedia(
+                f"{field}: labels are read from PNG, JPEG and WebP files, not {mime}",
+                code="verify_format_unsupported",
+                field=field,
+            )
         return service.verify(data, mime, lookup)
     except xmp.XmpTooLarge as e:
         raise TooLarge(
-            f"{field}: {e}; a label check reads at most that / 文件元数据过大，无法检查",
+            f"{field}: {e}; a label check reads at most that",
             code="metadata_too_large",
             field=field,
             limit=e.limit,

@@ -1,7 +1,10 @@
 // An image input for asset-id parameters: shows the chosen image, picks one from the library or uploads a file.
+// Library tiles say what each image is (assetCaption: its name, what made it — 抠图, 证件照…, or 上传 — and when),
+// so an ID photo is not picked again by mistake; the Canvas picker uses the same captions.
 import { api, assetThumbUrl, UPLOAD_ACCEPT, uploadAsset } from "./api.js";
 import { errorText, h } from "./dom.js";
-import { addStrings, t, translate } from "./i18n.js";
+import { addStrings, getLang, has, pick, t, translate } from "./i18n.js";
+import { loadOps } from "./ops.js";
 
 addStrings({
   zh: {
@@ -13,6 +16,7 @@ addStrings({
     "picker.close": "关闭",
     "picker.empty": "作品库还是空的，请先上传。",
     "picker.uploading": "正在上传…",
+    "picker.uploaded": "上传",
   },
   en: {
     "picker.choose": "Choose from library",
@@ -23,8 +27,51 @@ addStrings({
     "picker.close": "Close",
     "picker.empty": "The library is empty: upload an image first.",
     "picker.uploading": "Uploading…",
+    "picker.uploaded": "Upload",
   },
 });
+
+// What made an asset, in words: the op's short name in the nav (抠图) or on the Canvas (智能消除), else its title.
+let titles = null;
+export function loadOpWords() {
+  titles ||= loadOps()
+    .then((ops) => {
+      const table = (lang) => Object.fromEntries(ops.map((o) => [`picker.op.${o.name}`, o.title?.[lang] || pick(o.title) || o.name]));
+      addStrings({ zh: table("zh"), en: table("en") });
+    })
+    .catch(() => {
+      titles = null; // the captions fall back to the op's name; try again next time
+    });
+  return titles;
+}
+
+function opWordKey(a) {
+  if (!a.op || a.origin === "upload") return "picker.uploaded";
+  for (const key of [`nav.${a.op}`, `op.${a.op}.s.label`, `picker.op.${a.op}`]) if (has(key)) return key;
+  return null;
+}
+
+// "12/7 13:05": short enough for a tile (the API's asset times carry their zone).
+function shortDate(iso) {
+  const d = new Date(iso || "");
+  if (Number.isNaN(d.getTime())) return "";
+  return d.toLocaleString(getLang() === "zh" ? "zh-CN" : "en-US", { month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false });
+}
+
+// A tile's caption: the asset's name, then "抠图 · date" (call loadOpWords() first). Relabels with translate().
+export function assetCaption(a) {
+  const key = opWordKey(a);
+  const what = h("span", { class: "asset-op", dataset: key ? { i18n: key } : {} }, key ? t(key) : a.op);
+  return h(
+    "span",
+    { class: "asset-caption" },
+    h("span", { class: "asset-name" }, a.name || a.id),
+    h("span", { class: "asset-meta muted" }, what, " · ", h("time", { datetime: a.created_at || "" }, shortDate(a.created_at))),
+  );
+}
+
+// The tooltip of a tile: name and pixel size.
+export const assetTitle = (a) => `${a.name || a.id} · ${a.width}×${a.height}`;
 
 
 // assetPicker({id, value, required, onChange}) -> {element, value(), setValue(id)}
@@ -58,15 +105,16 @@ export function assetPicker({ id, value = "", required = false, onChange = () =>
     translate(dialog);
     dialog.showModal();
     try {
-      const data = await api("/api/v1/assets?limit=60");
+      const [data] = await Promise.all([api("/api/v1/assets?limit=60"), loadOpWords()]);
       const assets = data.assets || [];
       dialogGrid.replaceChildren(
         ...(assets.length
           ? assets.map((a) =>
               h(
                 "button",
-                { type: "button", class: "picker-tile", dataset: { assetId: a.id }, title: a.params?.prompt || a.id, onclick: () => { setValue(a.id); dialog.close(); } },
+                { type: "button", class: "picker-tile", dataset: { assetId: a.id }, title: assetTitle(a), onclick: () => { setValue(a.id); dialog.close(); } },
                 h("img", { src: a.thumb_url, alt: "", loading: "lazy" }),
+                assetCaption(a),
               ),
             )
           : [h("p", { class: "muted", dataset: { i18n: "picker.empty" } })]),

@@ -1,5 +1,5 @@
 // Every visible string of the studio, in Chinese and English. t("key", {name: value}) fills {name}.
-import { ERRORS } from "./errors.js";
+import { CTX_WORDS, ERRORS, WARNINGS } from "./errors.js";
 
 const STRINGS = {
   zh: {
@@ -36,6 +36,11 @@ const STRINGS = {
     "progress.step": "第 {step} / {total} 步",
     "progress.position": "你前面还有 {n} 个自己的任务（各用户轮流执行）",
     "progress.nextUp": "下一个就轮到它",
+    "progress.etaStart": "预计约 {t}后开始",
+    "progress.etaDone": "预计约 {t}后完成",
+    "duration.seconds": "{n} 秒",
+    "duration.minutes": "{n} 分钟",
+    "duration.hours": "{n} 小时",
     "library.title": "作品库",
     "library.empty": "还没有作品。去“创作”生成第一张图吧。",
     "library.refresh": "刷新",
@@ -99,6 +104,11 @@ const STRINGS = {
     "progress.step": "Step {step} of {total}",
     "progress.position": "{n} of your own job(s) ahead (users take turns)",
     "progress.nextUp": "Next up",
+    "progress.etaStart": "starts in about {t}",
+    "progress.etaDone": "done in about {t}",
+    "duration.seconds": "{n} s",
+    "duration.minutes": "{n} min",
+    "duration.hours": "{n} h",
     "library.title": "Library",
     "library.empty": "No images yet. Generate your first one under “Create”.",
     "library.refresh": "Refresh",
@@ -214,5 +224,28 @@ export function errorMessage(err) {
   const entry = ERRORS[err.code] || ERRORS[err.type];
   if (!entry) return message;
   const vars = { limit, ...(err.ctx || {}), msg: message, field: label };
-  return (entry[lang] ?? entry.en).replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+  return fill(entry[lang] ?? entry.en, vars);
+}
+
+// A template's {placeholders} from vars; a value that is a known word (CTX_WORDS) in the page's language.
+function fill(template, vars) {
+  return template.replace(/\{(\w+)\}/g, (_, name) => {
+    const v = vars[name] ?? "";
+    return CTX_WORDS[v] ? CTX_WORDS[v][lang] : String(v);
+  });
+}
+
+// An operation warning (result.notes: {code, ctx, message}) in the page's language; a string or an unknown code
+// shows its (English) message.
+export function noteText(note) {
+  if (typeof note === "string") return note;
+  const entry = WARNINGS[note.code];
+  return entry ? fill(entry[lang] ?? entry.en, note.ctx || {}) : note.message || "";
+}
+
+// A finished job's warnings in the page's language: its coded notes, else the plain (English) warnings.
+export function resultWarnings(result) {
+  if (!result) return [];
+  if (result.notes && result.notes.length) return result.notes.map(noteText);
+  return result.warnings || [];
 }

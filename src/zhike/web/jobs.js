@@ -1,7 +1,7 @@
 // Jobs in the page: submit, follow live over server-sent events, and a progress panel with step previews.
 import { api } from "./api.js";
 import { h } from "./dom.js";
-import { t } from "./i18n.js";
+import { errorMessage, resultWarnings, t } from "./i18n.js";
 
 export const TERMINAL = ["succeeded", "failed", "cancelled"];
 
@@ -43,9 +43,26 @@ export function followJob(job, onUpdate) {
   return stop;
 }
 
-// Where a queued job stands: "2 jobs ahead" or "next up" (running jobs are not counted as ahead).
+// About how long: "40 s", "2 min", "1.5 h" (an estimate: rounded, never finer than 5 s).
+export function roughDuration(seconds) {
+  if (seconds < 60) return t("duration.seconds", { n: Math.max(5, Math.round(seconds / 5) * 5) });
+  if (seconds < 3600) return t("duration.minutes", { n: Math.round(seconds / 60) });
+  return t("duration.hours", { n: Math.round(seconds / 360) / 10 });
+}
+
+// The API's estimate from recent durations (null when unknown): "starts in about 2 min" for a queued job once
+// something is ahead of it, "done in about 40 s" for a running one.
+export function jobEta(job) {
+  if (job.state === "queued" && job.eta_start_seconds >= 5) return t("progress.etaStart", { t: roughDuration(job.eta_start_seconds) });
+  if (job.state === "running" && job.eta_done_seconds != null) return t("progress.etaDone", { t: roughDuration(job.eta_done_seconds) });
+  return "";
+}
+
+// Where a queued job stands: "2 jobs ahead" or "next up" (running jobs are not counted as ahead), and when it
+// should start.
 export function queuePosition(job) {
-  return job.position ? t("progress.position", { n: job.position }) : t("progress.nextUp");
+  const where = job.position ? t("progress.position", { n: job.position }) : t("progress.nextUp");
+  return [where, jobEta(job)].filter(Boolean).join(" · ");
 }
 
 // The plain-words line for a job: state, queue position, step, error.
@@ -55,8 +72,9 @@ export function jobStatusText(job, done) {
   if (job.state === "running" && job.total_steps) {
     parts.push(t("progress.step", { step: job.step || 0, total: job.total_steps }));
   }
-  if (job.state === "failed" && job.error) parts.push(job.error.message || "");
-  if (done && job.result && job.result.warnings && job.result.warnings.length) parts.push(job.result.warnings.join("; "));
+  if (job.state === "running") parts.push(jobEta(job));
+  if (job.state === "failed" && job.error) parts.push(errorMessage(job.error)); // by its code, in the page's language
+  if (done) parts.push(resultWarnings(job.result).join("; "));
   return parts.filter(Boolean).join(" · ");
 }
 

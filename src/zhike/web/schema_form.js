@@ -19,10 +19,10 @@ let lookupPromise = null;
 // Models and presets for the suggestion lists; fetched once per page load.
 export function lookups() {
   lookupPromise ||= Promise.all([api("/api/v1/models"), api("/api/v1/presets")])
-    .then(([m, p]) => ({ models: m.models || [], presets: p.presets || [] }))
+    .then(([m, p]) => ({ models: m.models || [], defaults: m.defaults || {}, presets: p.presets || [] }))
     .catch(() => {
       lookupPromise = null;
-      return { models: [], presets: [] };
+      return { models: [], defaults: {}, presets: [] };
     });
   return lookupPromise;
 }
@@ -38,7 +38,7 @@ function labelFor(name, s, required, path, ctx) {
   const helpKey = opKey(ctx.op, "h", path);
   const attrs = { class: "sf-label", title: has(helpKey) ? t(helpKey) : s.description || "" };
   if (has(helpKey)) attrs.dataset = { i18nTitle: helpKey };
-  return h("span", attrs, text, required ? h("span", { class: "req" }, " *") : null);
+  return h("span", attrs, text, required ? h("span", { class: "req", dataset: { i18n: "form.required" } }, t("form.required")) : null);
 }
 
 // Marketplace sizes (GET /api/v1/sizes) as checkboxes; WxH values set from outside are kept.
@@ -91,8 +91,15 @@ function sizeList() {
   return sizesPromise;
 }
 
-// One field -> {element, get() (undefined = not set), set(value), default}
+// One field -> {element, get() (undefined = not set), set(value), default}. A required field is also listed in
+// ctx.checks, so submitting with it empty says so at the field (checkRequired) instead of sending the request.
 function buildField(name, schema, path, root, ctx) {
+  const f = buildInput(name, schema, path, root, ctx);
+  if (f.element && ctx.required.has(name)) ctx.checks.push({ f, name, path, schema: unwrap(schema, root).s });
+  return f;
+}
+
+function buildInput(name, schema, path, root, ctx) {
   const { s, nullable } = unwrap(schema, root);
   const m = meta(s);
   const id = `${ctx.idPrefix}${path.join("-")}`;
@@ -218,27 +225,11 @@ function buildField(name, schema, path, root, ctx) {
   } else if (m.widget === "prompt" || m.widget === "textarea" || (s.maxLength || 0) > 1000) {
     input = h("textarea", { id, rows: m.widget === "prompt" ? 4 : 2, maxlength: s.maxLength });
   } else if (m.widget === "colour") {
-    // Text (hex, or a named choice such as "white") with a swatch that writes hex into it.
-    input = h("input", { id, maxlength: s.maxLength, autocomplete: "off", list: m.choices ? `${id}-list` : undefined });
-    const swatch = h("input", { type: "color", class: "sf-swatch", "aria-hidden": "true", tabindex: -1 });
-    const sync = () => /^#[0-9a-fA-F]{6}$/.test(input.value) && (swatch.value = input.value.toLowerCase());
-    swatch.addEventListener("input", () => (input.value = swatch.value));
-    input.addEventListener("input", sync);
-    const list = m.choices ? h("datalist", { id: `${id}-list` }, ...Object.keys(m.choices).map((v) => h("option", { value: v }, choice(v)))) : null;
-    if (typeof def === "string") input.value = def;
-    sync();
-    const get = () => input.value.trim() || (nullable ? undefined : "");
-    return { element: wrap(h("div", { class: "sf-inline" }, input, swatch, list)), get, set: (v) => ((input.value = v ?? ""), sync()), default: def };
+    return colourField({ id, s, m, def, nullable, choice, wrap });
+  } else if (kind) {
+    return modelField({ id, kind, def, nullable, required, ctx, wrap });
   } else {
     input = h("input", { id, maxlength: s.maxLength, autocomplete: "off" });
-    if (kind) {
-      const listId = `${id}-list`;
-      input.setAttribute("list", listId);
-      const list = h("datalist", { id: listId });
-      ctx.lookups.then(({ models }) => list.replaceChildren(...models.filter((m) => m.kind === kind).map((m) => h("option", { value: m.name }, `${m.family || ""} ${m.kind}`))));
-      if (kind === "checkpoint" || nullable) input.dataset.i18nPlaceholder = "form.default";
-      return { element: wrap(h("div", {}, input, list)), get: () => input.value.trim() || undefined, set: (v) => (input.value = v ?? ""), default: def };
-    }
   }
   if (typeof def === "string" && input.tagName !== "SELECT") input.value = def;
   const set = (v) => {
@@ -254,6 +245,144 @@ function buildField(name, schema, path, root, ctx) {
   };
   return { element: wrap(input), get, set, default: def ?? (nullable ? undefined : ""), relabel };
 }
+
+// Colour fields (widget "colour"): swatches of the field's named choices (ID photo: white/blue/red) or of common
+// colours, a native colour picker for any other, and "transparent" where the field may be empty. The value is the
+// named choice or "#rrggbb"; "" (transparent) sends nothing, so the op's own default (a transparent cut-out) holds.
+const NAMED_HEX = { white: "#ffffff", blue: "#438edb", red: "#ff0000", black: "#000000" }; // id_photo's names
+const COMMON = [
+  ["#ffffff", "form.colour.white"],
+  ["#f5f5f5", "form.colour.grey"],
+  ["#000000", "form.colour.black"],
+  ["#e4393c", "form.colour.red"],
+  ["#438edb", "form.colour.blue"],
+  ["#ffd400", "form.colour.yellow"],
+];
+
+function colourField({ id, s, m, def, nullable, choice, wrap }) {
+  const named = m.choices ? Object.keys(m.choices) : [];
+  let value = typeof def === "string" ? def : "";
+  // "Transparent" only where empty is the field's own default (a cut-out): an ID photo always has a colour.
+  const clear = nullable && (def === null || def === undefined);
+  const swatch = (v, hex, title, key) =>
+    h("button", {
+      type: "button",
+      class: `sf-colour${hex ? "" : " sf-transparent"}`,
+      style: hex ? `background:${hex}` : null,
+      title,
+      "aria-label": title,
+      dataset: { value: v, ...(key ? { i18nTitle: key } : {}) },
+      onclick: () => set(v),
+    });
+  const picker = h("input", { type: "color", id, class: "sf-picker", dataset: { i18nTitle: "form.colour.custom" } });
+  const shown = h("span", { class: "sf-colour-value muted" });
+  const swatches = h("div", { class: "sf-colours", role: "group" });
+  const render = () => {
+    swatches.replaceChildren(
+      ...(clear ? [swatch("", null, t("form.colour.transparent"), "form.colour.transparent")] : []),
+      ...named.map((v) => swatch(v, NAMED_HEX[v] || v, choice(v))),
+      ...(named.length ? [] : COMMON.map(([hex, key]) => swatch(hex, hex, t(key), key))),
+    );
+    mark();
+  };
+  const mark = () => {
+    for (const b of swatches.children) b.setAttribute("aria-pressed", String(b.dataset.value === value));
+    const hex = NAMED_HEX[value] || value;
+    if (/^#[0-9a-fA-F]{6}$/.test(hex)) picker.value = hex.toLowerCase();
+    shown.textContent = !value ? t("form.colour.transparent") : named.includes(value) ? choice(value) : value;
+  };
+  const set = (v) => {
+    value = v ?? "";
+    mark();
+  };
+  picker.addEventListener("input", () => set(picker.value));
+  render();
+  const get = () => value || (nullable ? undefined : "");
+  const el = wrap(h("div", { class: "sf-inline sf-colour-row" }, swatches, picker, shown));
+  return { element: el, get, set, default: def, relabel: render, focus: () => picker.focus() };
+}
+
+// Model fields (widget "model"): a select of the installed models of the field's kind. Where the field may be
+// left empty its first entry is the default and names it ("默认（isnet-medium）"), from GET /api/v1/models'
+// `defaults` (the same rule the op applies); a required one starts at "Choose…".
+function modelField({ id, kind, def, nullable, required, ctx, wrap }) {
+  const select = h("select", { id, dataset: { modelKind: kind } });
+  let models = [];
+  let defaults = {};
+  let want = typeof def === "string" ? def : "";
+  const emptyText = () => {
+    if (!nullable && required) return t("form.chooseModel");
+    if (!(kind in defaults)) return t("form.default");
+    return defaults[kind] ? t("form.defaultNamed", { name: defaults[kind] }) : t("form.defaultNone");
+  };
+  const render = () => {
+    const names = models.filter((x) => x.kind === kind).map((x) => x.name);
+    const opts = [];
+    if (nullable || required || typeof def !== "string") opts.push(h("option", { value: "" }, emptyText()));
+    opts.push(...models.filter((x) => x.kind === kind).map((x) => h("option", { value: x.name }, x.family ? `${x.name} · ${x.family}` : x.name)));
+    if (want && !names.includes(want)) opts.push(h("option", { value: want }, t("form.notInstalled", { name: want })));
+    select.replaceChildren(...opts);
+    select.value = want;
+  };
+  select.addEventListener("change", () => (want = select.value));
+  ctx.lookups.then((found) => {
+    models = found.models;
+    defaults = found.defaults || {};
+    render();
+    select.dataset.loaded = "true";
+  });
+  render();
+  const set = (v) => {
+    want = v ?? "";
+    render();
+  };
+  return { element: wrap(select), get: () => want || undefined, set, default: def, relabel: render };
+}
+
+// The first required field left empty: its message at the field (like the API's field errors) and the focus.
+// Returns true when every required field has a value.
+export function checkRequired(checks) {
+  for (const { f, name, path, schema } of checks) {
+    const el = f.element;
+    if (!el || !el.isConnected || el.closest("[hidden]")) continue;
+    const v = f.get();
+    if (!(v === undefined || v === null || v === "" || (Array.isArray(v) && !v.length))) continue;
+    const details = el.closest("details");
+    if (details) details.open = true;
+    const prompt = meta(schema).widget === "prompt";
+    const label = el.querySelector(".sf-label")?.firstChild?.textContent || name;
+    const key = prompt ? "form.emptyPrompt" : "form.requiredMsg";
+    const msg = h("p", { class: "field-error", role: "alert", dataset: { errorFor: path.join(".") } }, t(key, { field: label }));
+    for (const old of el.parentElement.querySelectorAll(`.field-error[data-error-for="${CSS.escape(path.join("."))}"]`)) old.remove();
+    el.after(msg);
+    el.classList.add("invalid");
+    const input = el.querySelector("input:not([type=hidden]), select, textarea, button");
+    if (input) {
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+    }
+    return false;
+  }
+  return true;
+}
+
+// Every schema form on the page guards its own <form>: a submit with a required field empty stops here, before
+// the view's handler sends anything (capture phase on the document runs first).
+const guards = new WeakMap(); // .schema-form element -> its checks
+document.addEventListener(
+  "submit",
+  (ev) => {
+    for (const el of ev.target.querySelectorAll(".schema-form")) {
+      const checks = guards.get(el);
+      if (checks && !el.closest("[hidden]") && !checkRequired(checks)) {
+        ev.preventDefault();
+        ev.stopImmediatePropagation();
+        return;
+      }
+    }
+  },
+  true,
+);
 
 // An enum value's label: the op's own (x-zhike choices), else the shared one, else the value itself.
 function choiceLabel(op, path, name, value) {
@@ -342,7 +471,7 @@ function buildObject(schema, path, root, ctx) {
 //   op: one entry of GET /api/v1/ops; omit: fields the page sets itself (e.g. ["image", "mask"]).
 export function schemaForm(op, { values = null, omit = [], idPrefix = "sf-" } = {}) {
   const root = op.params_schema || {};
-  const ctx = { idPrefix, op: op.name, lookups: lookups(), required: new Set(root.required || []) };
+  const ctx = { idPrefix, op: op.name, lookups: lookups(), required: new Set(root.required || []), checks: [] };
   const visible = { ...root, properties: Object.fromEntries(Object.entries(root.properties || {}).filter(([k]) => !omit.includes(k))) };
   const form = buildObject(visible, [], root, ctx);
 
@@ -364,9 +493,11 @@ export function schemaForm(op, { values = null, omit = [], idPrefix = "sf-" } = 
   const element = h("div", { class: "schema-form", dataset: { op: op.name } }, ...main, more);
   if (values) form.set(values);
   translate(element);
+  guards.set(element, ctx.checks);
   return {
     op,
     element,
+    check: () => checkRequired(ctx.checks),
     values: () => form.get(),
     setValues: (v) => form.set(v),
     relabel() {

@@ -11,8 +11,10 @@ from zhike.api.deps import AppDep, OwnerDep, authenticate, owner_active
 from zhike.api.schemas import AssetDetail, AssetPage, AssetParent, AssetPublic, Deleted
 from zhike.api.signing import check
 from zhike.core.errors import InvalidInput, NotFound, TooLarge
+from zhike.ops.resize_design import MAX_OUT, normalize_size, size_of
 from zhike.services.assets.service import parse_when, recorded_source
-from zhike.services.exports import Export
+from zhike.services.exports import FITS, FORMATS, Export
+from zhike.services.file_names import content_disposition, download_name, lang_of
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
 # What /file can answer: generated images are PNG; uploads are PNG, JPEG or WebP (images.checked_upload), or BMP
@@ -25,7 +27,7 @@ async def read_upload(app: Any, file: UploadFile | None, *, limit: int | None = 
     the rest. `what` names the file in messages ("the data file")."""
     if file is None:
         raise InvalidInput(
-            f"send the {what} as multipart/form-data field `file` / 请以 file 字段上传文件",
+            f"send the {what} as multipart/form-data field `file`",
             code="file_missing",
             field="file",
         )
@@ -129,22 +131,68 @@ def asset_file(
     expires: int | None = None,
     sig: str | None = None,
     download: bool = False,
+    format: Annotated[str | None, Query(description="png, jpeg or webp (default: as stored)")] = None,  # noqa: A002
+    size: Annotated[
+        str | None, Query(description="A size preset id of GET /api/v1/sizes (taobao, jd, ...) or WxH, e.g. 800x800")
+    ] = None,
+    fit: Annotated[
+        str,
+        Query(description="contain: the whole image, padded (white for JPEG, else transparent); cover: fill, crop"),
+    ] = "contain",
+    lang: Annotated[
+        str | None, Query(description="zh or en: the language of the file name (else Accept-Language)")
+    ] = None,
 ) -> Response:
     """Authorised by the API key or session cookie, or by a signed URL (`expires` + `sig`) handed out by the API.
 
     Generated images leave with their provenance labels (TC260 XMP, signed C2PA manifest, invisible watermark and,
     where the deployment turns it on, the visible AI生成 mark); uploads are returned as stored. `download=1` asks
-    the browser to save it.
+    the browser to save it. `format`, `size` and `fit` convert it (each variant is labelled and kept). The file is
+    named from what it is: `<op>-<name>-<WxH>.<ext>` in the user's language (抠图-咖啡杯-800x800.png); an upload
+    `<name>.<ext>`.
     """
+    mime, dims = _variant_args(format, size, fit)
     if sig is not None and expires is not None:
         row = app.assets.get(asset_id, owner_id=None) if check(app.secret, asset_id, expires, sig) else None
         if row is None or not owner_active(app, row.owner_id):  # a link ends when its user or key does
             raise NotFound("this link is invalid or has expired", code="link_invalid", field="sig")
     else:
         row = app.assets.get(asset_id, owner_id=authenticate(request, app, authorization).owner_id)
-    export = app.exports.file(row)
-    disposition = "attachment" if download else "inline"
-    return _send(request, export, f'{disposition}; filename="zhike-{asset_id}.{export.ext}"')
+    export = app.exports.variant(row, mime or row.mime, dims, fit)
+    name = download_name(
+        row, export.ext, lang_of(lang, request.headers.get("accept-language")), dims or (row.width, row.height)
+    )
+    return _send(request, export, content_disposition("attachment" if download else "inline", name))
+
+
+def _variant_args(fmt: str | None, size: str | None, fit: str) -> tuple[str | None, tuple[int, int] | None]:
+    """Checks the file route's conversion parameters: (mime or None, (w, h) or None)."""
+    mime = None
+    if fmt:
+        mime = FORMATS.get(fmt.strip().lower().replace("jpg", "jpeg"))
+        if mime is None:
+            raise InvalidInput(
+                f"format must be one of {', '.join(FORMATS)}",
+                code="format_invalid",
+                field="format",
+                ctx={"value": fmt[:20], "choices": ", ".join(FORMATS)},
+            )
+    if fit not in FITS:
+        raise InvalidInput(
+            f"fit must be one of {', '.join(FITS)}",
+            code="fit_invalid",
+            field="fit",
+            ctx={"value": fit[:20], "choices": ", ".join(FITS)},
+        )
+    dims = None
+    if size:
+        try:
+            dims = size_of(normalize_size(size))
+        except ValueError as e:
+            raise InvalidInput(
+                str(e), code="size_invalid", field="size", ctx={"value": size[:40], "max": MAX_OUT}
+            ) from None
+    return mime, dims
 
 
 @router.get(

@@ -39,7 +39,7 @@ class JobCreate(BaseModel):
 
 
 def job_view(app: Any, row: JobRow) -> JobPublic:
-    return JobPublic.from_row(row, position=app.jobs.position(row))
+    return JobPublic.from_row(row, position=app.jobs.position(row), estimate=app.jobs.estimate(row))
 
 
 def take_follower_slot(request: Request, app: Zhike, owner: str) -> Callable[[], None]:
@@ -52,8 +52,7 @@ def take_follower_slot(request: Request, app: Zhike, owner: str) -> Callable[[],
     limit = app.settings.max_followers_per_owner
     if held.get(owner, 0) >= limit:
         raise TooManyRequests(
-            f"at most {limit} event streams and long polls (?wait=) open at once per user: close some first / "
-            f"每个用户最多同时打开 {limit} 个进度流或长轮询，请先关闭一些",
+            f"at most {limit} event streams and long polls (?wait=) open at once per user: close some first",
             code="too_many_followers",
             field="wait",
             limit=limit,

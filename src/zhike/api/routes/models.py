@@ -11,6 +11,7 @@ from zhike.api.deps import AdminDep, AppDep, IdentityDep
 from zhike.api.schemas import ModelList, ModelPublic, ModelRemoved
 from zhike.core.errors import InvalidInput, ZhikeError
 from zhike.core.specs import ModelSpec
+from zhike.ops.placement import pick_matting
 from zhike.services.catalog import REPO_ID_RE
 from zhike.services.container import Zhike
 
@@ -45,7 +46,16 @@ def _cached(app: Zhike) -> set[str]:
 def list_models(app: AppDep, identity: IdentityDep) -> dict[str, Any]:
     admin = identity.user is not None and identity.user.is_admin
     cached = _cached(app)
-    return {"models": [model_view(s, cached, admin=admin) for s in app.catalog.list()]}
+    return {"models": [model_view(s, cached, admin=admin) for s in app.catalog.list()], "defaults": _defaults(app)}
+
+
+def _defaults(app: Zhike) -> dict[str, str | None]:
+    """What a model field left empty uses, per kind, by the rules the ops apply: the studio names it ("默认（…）")."""
+    try:
+        checkpoint: str | None = app.catalog.default_checkpoint().name
+    except InvalidInput:  # none installed: the op says so when it runs
+        checkpoint = None
+    return {"checkpoint": checkpoint, "matting": pick_matting(app.catalog, None, field="model")}
 
 
 @router.post("", status_code=201, summary="Register a model (admins only)", response_model=ModelPublic)

@@ -8,7 +8,8 @@ import os
 import tempfile
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Form, UploadFile
+from fastapi import APIRouter, Body, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
@@ -19,8 +20,10 @@ from zhike.api.routes.assets import read_upload
 from zhike.api.schemas import DataFile, Deleted, TemplateList, TemplatePublic
 from zhike.core.errors import Conflict, InvalidInput
 from zhike.design import data as batch_data
+from zhike.design.categories import CATEGORIES
 from zhike.design.template import Template
-from zhike.services.templates import TemplateStore, parse_or_invalid, preview_size, write_archive
+from zhike.services.brand import parse_kit
+from zhike.services.templates import TemplateStore, parse_or_invalid, preview_size, thumbnail, write_archive
 
 router = APIRouter(tags=["templates"])
 PREFIX = "/api/v1/templates"
@@ -33,12 +36,101 @@ def store(app: Any) -> TemplateStore:
 
 @router.get(PREFIX, summary="List templates: bundled, then yours", response_model=TemplateList)
 def list_templates(app: AppDep, owner: OwnerDep) -> dict[str, Any]:
-    return {"templates": [t.view(full=False) for t in store(app).list(owner)]}
+    return {
+        "templates": [t.view(full=False) for t in store(app).list(owner)],
+        "categories": {k: c.view() for k, c in CATEGORIES.items()},
+    }
 
 
 @router.get(PREFIX + "/{template_id}", summary="One template with its JSON", response_model=TemplatePublic)
 def get_template(template_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
     return store(app).get(template_id, owner).view()
+
+
+class UploadedPhoto(BaseModel):
+    name: str = Field(..., description="The file's name as sent (in the ZIP: without its folders)")
+    asset_id: str
+
+
+class PhotoProblem(BaseModel):
+    name: str
+    code: str = Field(..., description="Why the file is not a usable image (image_damaged, not_an_image, ...)")
+    message: str
+
+
+class PhotoUpload(BaseModel):
+    photos: list[UploadedPhoto]
+    problems: list[PhotoProblem]
+
+
+def photo_map(raw: str | None) -> dict[str, str] | None:
+    """The `photos` form field: {file name: asset id} (JSON), or None."""
+    import json
+
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise InvalidInput(f"photos: not JSON: {e.msg}", code="invalid_json", field="photos") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise InvalidInput('photos: a JSON object {"file name": "asset id"}', code="validation_failed", field="photos")
+    return value
+
+
+@router.post(
+    PREFIX + "/photos",
+    status_code=201,
+    summary="Upload the photos that come with batch data: a ZIP of photos, or one image",
+    response_model=PhotoUpload,
+)
+async def upload_data_photos(app: AppDep, owner: OwnerDep, heavy: HeavyDep, file: UploadFile | None = None) -> Any:
+    """Each image becomes one of your assets, named after its file; pass {name: asset_id} as `photos` to
+    /templates/data so image cells may hold the photos' file names. A file that is not a usable image is listed
+    in `problems`, the others are kept. The ZIP is checked before it is inflated: 413 `data_too_large` past
+    `zip_max_entries`, `zip_max_ratio` or `zip_max_mb` (ctx.what: zip_members, zip_ratio, uncompressed_bytes); 422
+    `archive_unsafe` for a path out of the archive or an archive inside it; `archive_invalid` if unreadable."""
+    from zhike.core.errors import ZhikeError
+    from zhike.design.photo_archive import Photo, ZipLimits, read_photo_zip
+
+    s = app.settings
+    limits = ZipLimits(int(s.zip_max_mb * 1e6), s.zip_max_entries, s.zip_max_ratio)
+
+    def work(data: bytes, filename: str) -> dict[str, Any]:
+        is_zip = data[:4] == b"PK\x03\x04" or filename.lower().endswith(".zip")
+        found = read_photo_zip(data, limits, field="file") if is_zip else [Photo(filename, data)]
+        out: dict[str, Any] = {"photos": [], "problems": []}
+        for photo in found:
+            try:
+                row = app.assets.upload(photo.data, owner_id=owner, field="file", name=photo.name, tags=["data_photo"])
+            except ZhikeError as e:  # one bad photo: listed, the others kept
+                out["problems"].append({"name": photo.name, "code": e.code, "message": e.message})
+            else:
+                out["photos"].append({"name": photo.name, "asset_id": row.id})
+        return out
+
+    async with heavy.slot(owner, field="file"):
+        data = await read_upload(app, file, limit=max(limits.max_bytes, app.assets.max_upload_bytes), what="photo ZIP")
+        return await heavy.run(work, data, (file.filename if file else None) or "photo")
+
+
+@router.get(
+    PREFIX + "/{template_id}/thumb",
+    summary="A small WebP of the template drawn with its sample data (the gallery's card)",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/webp": {}}, "description": "WebP"},
+        304: {"description": "Unchanged since the ETag sent in If-None-Match"},
+    },
+)
+async def template_thumb(template_id: str, app: AppDep, owner: OwnerDep, request: Request) -> Response:
+    """Rendered once per template version and cached on disk; the list's `thumb` URL changes with the template."""
+    stored = store(app).get(template_id, owner)
+    data, etag = await run_in_threadpool(thumbnail, stored, app.settings.home / "cache" / "template_thumbs")
+    headers = {"Cache-Control": "private, no-cache", "ETag": etag}  # revalidated: another user gets no cached copy
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type="image/webp", headers=headers)
 
 
 @router.post(PREFIX, status_code=201, summary="Save a new template", response_model=TemplatePublic)
@@ -69,13 +161,14 @@ class PreviewRequest(BaseModel):
     template_json: dict[str, Any] | None = Field(None, description="Or the template itself (e.g. while editing)")
     row: dict[str, Any] = Field(default_factory=dict, description="One data row: {column: value}")
     size: str = Field("template", max_length=20, description="'template' or a preset / WxH")
+    brand: dict[str, Any] | None = Field(None, description="A brand kit to try instead of your saved one")
 
 
 def resolve_template(app: Any, owner: str, template: str | None, template_json: dict[str, Any] | None) -> Template:
     if template_json is not None:
         return parse_or_invalid(template_json, field="template_json")
     if template is None:
-        raise InvalidInput("give `template` (an id) or `template_json`", field="template")
+        raise InvalidInput("give `template` (an id) or `template_json`", code="template_missing", field="template")
     return store(app).get(template, owner, field="template").template
 
 
@@ -117,7 +210,15 @@ async def preview(body: PreviewRequest, app: AppDep, owner: OwnerDep, heavy: Hea
             return app.assets.open_image(aid, owner_id=owner, field="row")
 
         design = (tpl.width, tpl.height) if size_id == TEMPLATE_SIZE else size_of(size_id)
-        img, _ = render_design(tpl, row, size=preview_size(*design), resolve_image=resolve_image, generate=_placeholder)
+        img, _ = render_design(
+            tpl,
+            row,
+            size=preview_size(*design),
+            resolve_image=resolve_image,
+            generate=_placeholder,
+            # your brand kit, as your batch jobs use it, or the one being edited (its logo: one of your images)
+            brand=app.brand.get(owner) if body.brand is None else parse_kit(body.brand, prefix="brand."),
+        )
         buf = io.BytesIO()
         img.save(buf, "PNG", compress_level=1)  # speed over size: it is shown once
         return buf.getvalue(), design
@@ -139,6 +240,14 @@ async def parse_data_file(
     heavy: HeavyDep,
     file: UploadFile | None = None,
     template: Annotated[str | None, Form(max_length=64, description="Check the rows against this template")] = None,
+    photos: Annotated[
+        str | None,
+        Form(
+            max_length=200_000,
+            description="Photos uploaded with the data (POST /api/v1/templates/photos) as JSON "
+            '{"咖啡杯.jpg": "ASSET_ID"}: image cells may name them by file name',
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """CSV in UTF-8 (with or without BOM) or GBK; XLSX (first sheet, header row); JSON (a list of objects or
     {"rows": [...]}). With `template`, each row's problems (a missing or empty required column, an image that is
@@ -165,6 +274,7 @@ async def parse_data_file(
                 required,
                 batch_data.image_columns(tpl),
                 asset_exists=lambda aid: app.assets.exists(aid, owner_id=owner),
+                photos=photo_map(photos),
             )
             out |= {
                 "rows": checked.rows,
@@ -181,19 +291,23 @@ async def parse_data_file(
         return await heavy.run(work, data)
 
 
+ARCHIVE_OPS = {"batch_design": "batch", "product_photos": "photos"}  # op -> the ZIP's file name
+
+
 @router.get(
     "/api/v1/jobs/{job_id}/archive",
-    summary="A batch_design job's designs as one ZIP, with manifest.csv",
+    summary="A batch_design or product_photos job's images as one ZIP, with manifest.csv",
     response_class=FileResponse,
     responses={200: {"content": {"application/zip": {}}, "description": "ZIP"}},
 )
 def job_archive(job_id: str, app: AppDep, owner: OwnerDep) -> FileResponse:
     """Every design as exported (with its provenance labels), under designs/, and manifest.csv: one line per row
-    and size with status ok/failed, the asset id, the file, the error, then the row's values."""
+    and size with status ok/failed, the asset id, the file, the error, then the row's values. A product_photos
+    job's ZIP: each image named after its photo (`咖啡杯-taobao-800x800.png`) and manifest.csv with the problems."""
     job = app.jobs.get(job_id, owner)
-    if job.op != "batch_design":
+    if job.op not in ARCHIVE_OPS:
         raise InvalidInput(
-            f"job {job_id!r} is a {job.op} job: only batch_design jobs have an archive",
+            f"job {job_id!r} is a {job.op} job: only batch_design and product_photos jobs have an archive",
             code="job_no_archive",
             field="job_id",
         )
@@ -215,7 +329,7 @@ def job_archive(job_id: str, app: AppDep, owner: OwnerDep) -> FileResponse:
     return FileResponse(
         path,
         media_type="application/zip",
-        filename=f"zhike-batch-{job_id}.zip",
+        filename=f"zhike-{ARCHIVE_OPS[job.op]}-{job_id}.zip",
         headers={"Cache-Control": "private, no-cache"},
         background=BackgroundTask(os.unlink, path),
     )

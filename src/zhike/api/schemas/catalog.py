@@ -25,6 +25,9 @@ class ModelPublic(Out):
 
 class ModelList(Out):
     models: list[ModelPublic]
+    defaults: dict[str, str | None] = Field(
+        default_factory=dict, description="Per kind: the model a request that names none uses (None: none installed)"
+    )
 
 
 class ModelRemoved(Out):

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from zhike.api.schemas.common import Open, Out, iso_utc
 from zhike.core.rows import JobRow, JobState
+from zhike.services.jobs.estimate import Estimate
 
 
 class JobError(Open):
@@ -54,7 +55,14 @@ class JobPublic(Out):
     idempotency_key: str | None
     has_preview: bool
     preview_step: int | None
-    position: int | None = Field(description="Jobs ahead of it in the queue (queued jobs only)")
+    lane: str = Field(description="Which workers run it: gpu (diffusion), cpu (heavy CPU work), quick (seconds-long)")
+    position: int | None = Field(description="Its owner's own jobs ahead of it in its lane (queued jobs only)")
+    eta_start_seconds: float | None = Field(
+        description="About how many seconds until it starts, from recent durations (queued jobs; None: unknown)"
+    )
+    eta_done_seconds: float | None = Field(
+        description="About how many seconds until it is done (queued and running jobs; None: unknown)"
+    )
     preview_url: str | None
     outputs: list[JobOutput]
     timings: dict[str, float] | None = Field(
@@ -64,9 +72,9 @@ class JobPublic(Out):
     retry_of: str | None = Field(None, description="Only in the answer to /retry: the job it repeats")
 
     @classmethod
-    def from_row(cls, row: JobRow, *, position: int | None) -> JobPublic:
-        """The job as the API shows it (`position`: JobQueue.position). `retry_of` stays unset: answers are sent
-        with exclude_unset, so it appears only where a route sets it."""
+    def from_row(cls, row: JobRow, *, position: int | None, estimate: Estimate) -> JobPublic:
+        """The job as the API shows it (`position`: JobQueue.position, `estimate`: JobQueue.estimate). `retry_of`
+        stays unset: answers are sent with exclude_unset, so it appears only where a route sets it."""
         images = (row.result or {}).get("images") or []
         return cls(
             id=row.id,
@@ -87,7 +95,10 @@ class JobPublic(Out):
             idempotency_key=row.idempotency_key,
             has_preview=row.preview is not None,
             preview_step=row.preview_step,
+            lane=row.lane,
             position=position,
+            eta_start_seconds=estimate.start_seconds,
+            eta_done_seconds=estimate.done_seconds,
             preview_url=f"/api/v1/jobs/{row.id}/preview" if row.preview is not None else None,
             outputs=[JobOutput.of(i["asset_id"]) for i in images],
             timings=row.timings,

@@ -37,6 +37,7 @@ class OpPublic(Out):
     studio: StudioPlacement
     cli: CliCommand
     module: str = Field(description="The Python module that defines it (a plugin's ops name their package)")
+    lane: str = Field(description="Which workers run its jobs: gpu (diffusion), cpu (heavy CPU work), quick (seconds)")
     params_schema: dict[str, Any] = Field(
         description="JSON Schema of the parameters; each property's `x-zhike` holds labels (zh/en), help, group, "
         "order, widget, canvas role, choices and CLI hints"

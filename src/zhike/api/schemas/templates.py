@@ -23,6 +23,10 @@ class TemplateSummary(Out):
     bundled: bool
     version: int
     columns: TemplateColumns = Field(description="The data columns its layers read")
+    category: str | None = Field(description="A key of `categories` in the list (主图, 详情页, ...)")
+    tags: list[str]
+    sample: dict[str, str] = Field(description="A data row that shows it off (every required column)")
+    thumb: str = Field(description="URL of a small WebP drawn with the sample row; changes with the template")
     created_at: str | None
     updated_at: str | None
 
@@ -31,14 +35,23 @@ class TemplatePublic(TemplateSummary):
     template: dict[str, Any] = Field(description="The template JSON (schema_version, name, width, layers, ...)")
 
 
+class TemplateCategory(Out):
+    zh: str
+    en: str
+    size: str = Field(description="The sizes its templates are made at, e.g. 800×800 or 750×3000+ (long images)")
+
+
 class TemplateList(Out):
     templates: list[TemplateSummary]
+    categories: dict[str, TemplateCategory] = Field(description="Gallery categories by key, with zh/en labels")
 
 
 class RowProblem(Out):
     row: int = Field(description="1-based: the first data row under the header is row 1")
     column: str | None
-    message: str
+    message: str = Field(description="In English; the studio words the problem from `code`")
+    code: str = Field(description="column_missing | value_empty | photo_not_sent | image_ref_invalid | image_unknown")
+    value: str | None = Field(None, description="The offending cell, cut to 80 characters")
 
 
 class DataFile(Out):

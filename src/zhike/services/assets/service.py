@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from PIL import Image
-from sqlalchemy import Connection, Engine, String, and_, cast, delete, func, insert, or_, select
+from sqlalchemy import Connection, Engine, Select, String, and_, cast, delete, func, insert, or_, select
 
 from zhike import __version__
 from zhike.core.errors import InvalidInput, NotFound
@@ -21,20 +21,42 @@ from zhike.core.rows import AssetRow, StagedAsset, new_asset_id
 from zhike.imaging.colour import upright_srgb
 from zhike.services.assets.blobs import BlobStore
 from zhike.services.db import assets, utcnow
+from zhike.services.file_names import safe_part
 from zhike.services.images import checked_upload, encode_png
 
 PROMPT_KEYS = ("prompt", "negative_prompt")  # what the library's text search looks in
 
 
 def asset_name(name: str | None) -> str | None:
-    """A file name as an asset's name: folders and the extension dropped, control characters and characters that
-    file systems refuse removed, at most 100 characters; None when nothing is left."""
+    """A file name as an asset's name: folders and the extension dropped, made safe for file names
+    (file_names.safe_part), at most 100 characters; None when nothing is left."""
     if not name:
         return None
     base = PurePosixPath(name.replace("\\", "/")).name
     stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
-    cleaned = "".join(c for c in stem if c.isprintable() and c not in '<>:"/\\|?*').strip(" .")
-    return cleaned[:100] or None
+    return safe_part(stem, 100) or None
+
+
+def page_query(conn: Connection, cond: list[Any], before: str | None, limit: int) -> Select[Any]:
+    """One page of assets matching `cond` (which starts with the owner), newest first: keyset paging on
+    (created_at, id) after `before`, the last id of the previous page (404 when it is not the owner's)."""
+    cond = list(cond)
+    if before:
+        anchor = conn.execute(select(assets.c.created_at, assets.c.id).where(cond[0], assets.c.id == before)).first()
+        if anchor is None:
+            raise NotFound(f"asset {before!r} not found", code="asset_not_found", field="before", ctx={"id": before})
+        cond.append(
+            or_(
+                assets.c.created_at < anchor.created_at,
+                and_(assets.c.created_at == anchor.created_at, assets.c.id < anchor.id),
+            )
+        )
+    return (
+        select(assets)
+        .where(and_(*cond))
+        .order_by(assets.c.created_at.desc(), assets.c.id.desc())
+        .limit(max(1, min(limit, 500)))
+    )
 
 
 def parse_when(value: str | None, *, field: str, end_of_day: bool = False) -> datetime | None:
@@ -265,22 +287,8 @@ class AssetService:
             # that holds Chinese as \uXXXX escapes and would match key names and other parameters too.
             text = q.strip()
             cond.append(or_(*(assets.c.params[k].as_string().icontains(text, autoescape=True) for k in PROMPT_KEYS)))
-        if before:
-            anchor = self.get(before, owner_id=owner_id, field="before")
-            cond.append(
-                or_(
-                    assets.c.created_at < anchor.created_at,
-                    and_(assets.c.created_at == anchor.created_at, assets.c.id < anchor.id),
-                )
-            )
-        query = (
-            select(assets)
-            .where(and_(*cond))
-            .order_by(assets.c.created_at.desc(), assets.c.id.desc())
-            .limit(max(1, min(limit, 500)))
-        )
         with self.engine.connect() as conn:
-            return [AssetRow.from_row(r) for r in conn.execute(query).mappings()]
+            return [AssetRow.from_row(r) for r in conn.execute(page_query(conn, cond, before, limit)).mappings()]
 
     def children_count(self, asset_id: str, *, owner_id: str) -> int:
         q = select(func.count()).where(assets.c.owner_id == owner_id, assets.c.parent_id == asset_id)

@@ -6,9 +6,13 @@ assets are inserted in the same transaction that marks it succeeded, so a job co
 stops on purpose (the server shutting down) hands its job back instead (`release`): queued again at once, and the
 interrupted attempt is not counted against `max_attempts`.
 
-Fairness: each owner may have at most `max_active_per_owner` jobs queued or running, and a claim serves owners in
-turn (the owner with the fewest running jobs, then the one this queue served longest ago), each owner's jobs oldest
-first, so one user's backlog never holds another's job back for more than a job per owner ahead of it.
+Lanes: every job is in its op's lane (gpu, cpu, quick: core/registry.py) and a worker claims only from the lanes it
+serves, so a seconds-long cutout never waits behind a minutes-long generation: each lane has its own worker(s).
+
+Fairness, inside each lane: each owner may have at most `max_active_per_owner` jobs queued or running (all lanes
+together), and a claim serves owners in turn (the owner with the fewest running jobs in the lane, then the one this
+queue served longest ago in it), each owner's jobs oldest first, so one user's backlog never holds another's job back
+for more than a job per owner ahead of it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import contextlib
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
@@ -27,10 +31,13 @@ from sqlalchemy import Engine, and_, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from zhike.core.errors import Conflict, NotFound, TooManyRequests
+from zhike.core.registry import LANES, Lane
 from zhike.core.rows import JobRow, StagedAsset
 from zhike.services.assets.service import AssetService
 from zhike.services.db import jobs, utcnow
 from zhike.services.jobs.changes import Changes
+from zhike.services.jobs.estimate import Estimate, Estimator
+from zhike.services.jobs.wakeups import Wakeups
 
 EXHAUSTED_CHECK_SECONDS = 2.0  # how often a claim also fails jobs whose workers died max_attempts times
 WATCH_SECONDS = 20.0  # a follower's interest lasts this long unless renewed (event streams renew every 5 s)
@@ -48,14 +55,15 @@ class JobQueue:
     def __init__(self, engine: Engine, *, max_active_per_owner: int | None = None) -> None:
         self.engine = engine
         self.max_active_per_owner = max_active_per_owner
-        # Wakes an in-process worker right away instead of waiting for its next poll.
-        self.wakeup = threading.Event()
+        # Wakes the in-process workers of a job's lane right away instead of at their next poll.
+        self.wakeups = Wakeups()
         # Told of every change this process makes to a job, so waiters need not poll hard.
         self.changes = Changes()
         # Set when the process shuts down: every wait answers at once, a worker takes no more jobs.
         self.closing = threading.Event()
         self._readers: ThreadPoolExecutor | None = None
-        self._served: dict[str, float] = {}  # owner -> when a claim here last gave them a turn
+        self._served: dict[tuple[str, str], float] = {}  # (lane, owner) -> when a claim here last gave them a turn
+        self.estimator = Estimator(engine, lambda lane, owner: self._served.get((lane, owner), 0.0))
         self._exhausted_checked = 0.0
 
     def _notify(self, job_id: str) -> None:
@@ -65,7 +73,7 @@ class JobQueue:
         """The process is shutting down: end every wait now (long polls, event streams) and stop the workers'
         polling. Callable from any thread (not from a signal handler: it takes a lock)."""
         self.closing.set()
-        self.wakeup.set()
+        self.wakeups.notify(None)
         self.changes.notify(None)
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
@@ -141,6 +149,7 @@ class JobQueue:
         owner_id: str,
         request_hash: str,
         idempotency_key: str | None = None,
+        lane: Lane = "cpu",
     ) -> tuple[JobRow, bool]:
         """Queue a job. With an idempotency key, a repeat of the same request returns the first job.
 
@@ -158,6 +167,7 @@ class JobQueue:
             "op_version": op_version,
             "params": params,
             "state": "queued",
+            "lane": lane,
             "idempotency_key": idempotency_key,
             "request_hash": request_hash,
             "created_at": utcnow(),
@@ -174,7 +184,7 @@ class JobQueue:
                 raise
             return self.same_request(existing, request_hash), False
         queued = self.get(row["id"])  # read before waking a worker: the answer is the job as it was queued
-        self.wakeup.set()
+        self.wakeups.notify(lane)
         return queued, True
 
     def _insert_within_cap(self, conn: Any, row: dict[str, Any]) -> bool:
@@ -238,7 +248,7 @@ class JobQueue:
             return [JobRow.from_row(r) for r in conn.execute(q).mappings()]
 
     def position(self, job: JobRow) -> int | None:
-        """How many of its owner's own queued jobs are ahead of this one (None once it left the queue).
+        """How many of its owner's own queued jobs are ahead of this one in its lane (None once it left the queue).
 
         Other owners' jobs are not counted: they are served in turn with this owner's (one job per owner with
         work, see `claim`), so they do not make the wait longer by their number, and their number is theirs."""
@@ -250,6 +260,7 @@ class JobQueue:
                 .select_from(jobs)
                 .where(
                     jobs.c.owner_id == job.owner_id,
+                    jobs.c.lane == job.lane,
                     jobs.c.state == "queued",
                     or_(
                         jobs.c.created_at < job.created_at,
@@ -258,6 +269,10 @@ class JobQueue:
                 )
             )
             return int(conn.execute(q).scalar_one())
+
+    def estimate(self, job: JobRow) -> Estimate:
+        """Seconds until the job starts and until it is done, from recent durations (None parts when unknown)."""
+        return self.estimator.estimate(job)
 
     def cancel(self, job_id: str, owner_id: str) -> JobRow:
         self.get(job_id, owner_id)  # 404 for another owner's job
@@ -283,24 +298,36 @@ class JobQueue:
 
     # -- workers ---------------------------------------------------------------------------------------
     def claim(
-        self, worker_id: str, *, lease_seconds: float, max_attempts: int, job_id: str | None = None
+        self,
+        worker_id: str,
+        *,
+        lease_seconds: float,
+        max_attempts: int,
+        job_id: str | None = None,
+        lanes: Iterable[str] | None = None,
     ) -> JobRow | None:
-        """Take a runnable job (queued, or running with an expired lease): owners in turn, each owner's oldest job
-        first (`_in_turn`); with `job_id`, that job if it is runnable."""
+        """Take a runnable job (queued, or running with an expired lease) from `lanes` (default: all), the quicker
+        lanes first; inside a lane owners in turn, each owner's oldest job first (`_in_turn`). With `job_id`, that
+        job if it is runnable, whatever its lane (the CLI runs its own job)."""
         now = time.time()
         runnable = or_(jobs.c.state == "queued", and_(jobs.c.state == "running", jobs.c.lease_expires_at < now))
         with self.engine.connect() as conn:
             if job_id is not None:
-                q = select(jobs.c.id, jobs.c.owner_id).where(jobs.c.id == job_id, runnable)
-                candidates = [(r[0], r[1]) for r in conn.execute(q.where(jobs.c.attempts < max_attempts))]
+                q = select(jobs.c.id, jobs.c.owner_id, jobs.c.lane).where(jobs.c.id == job_id, runnable)
+                candidates = [tuple(r) for r in conn.execute(q.where(jobs.c.attempts < max_attempts))]
             else:
-                candidates = self._in_turn(conn, and_(runnable, jobs.c.attempts < max_attempts), now)
+                served = set(LANES if lanes is None else lanes)
+                candidates = []
+                for lane in LANES:  # a worker of several lanes takes the shortest work first
+                    if lane in served:
+                        live = and_(runnable, jobs.c.attempts < max_attempts, jobs.c.lane == lane)
+                        candidates += self._in_turn(conn, live, lane, now)
         # Failing jobs whose workers died max_attempts times is a write transaction: not before every claim, but
         # whenever the queue looks empty and every few seconds.
         if not candidates or now - self._exhausted_checked >= EXHAUSTED_CHECK_SECONDS:
             self._exhausted_checked = now
             self._fail_exhausted(now, max_attempts)
-        for cid, owner in candidates:
+        for cid, owner, lane in candidates:
             # Optimistic claim: the WHERE repeats the runnable test, so only one worker's UPDATE matches.
             with self.engine.begin() as conn:
                 res = conn.execute(
@@ -317,14 +344,15 @@ class JobQueue:
                     )
                 )
             if res.rowcount == 1:
-                self._took_turn(owner, now)
+                self._took_turn(lane, owner, now)
                 return self.get(cid)
         return None
 
-    def _in_turn(self, conn: Any, runnable: Any, now: float) -> list[tuple[str, str]]:
-        """(job id, owner) to try, best first: the two oldest runnable jobs of each of the first FAIR_OWNERS owners
-        in turn order. The turn goes to the owner with the fewest running jobs (in any process), then to the one
-        this queue served longest ago (or never), then to the one whose oldest job waited longest."""
+    def _in_turn(self, conn: Any, runnable: Any, lane: str, now: float) -> list[tuple[str, str, str]]:
+        """(job id, owner, lane) to try in `lane`, best first: the two oldest runnable jobs of each of the first
+        FAIR_OWNERS owners in turn order. The turn goes to the owner with the fewest running jobs in the lane (in any
+        process), then to the one this queue served longest ago in it (or never), then to the one whose oldest job
+        waited longest."""
         rank = func.row_number().over(partition_by=jobs.c.owner_id, order_by=(jobs.c.created_at, jobs.c.id))
         oldest = select(jobs.c.id, jobs.c.owner_id, jobs.c.created_at, rank.label("rank")).where(runnable).subquery()
         rows = conn.execute(
@@ -335,16 +363,16 @@ class JobQueue:
         owners = list(dict.fromkeys(owner for _, owner, _ in rows))  # by their oldest job
         if len(owners) > 1:
             busy = select(jobs.c.owner_id, func.count()).where(
-                jobs.c.state == "running", jobs.c.lease_expires_at >= now
+                jobs.c.state == "running", jobs.c.lease_expires_at >= now, jobs.c.lane == lane
             )
             running: dict[str, int] = {o: n for o, n in conn.execute(busy.group_by(jobs.c.owner_id))}
-            owners.sort(key=lambda o: (running.get(o, 0), self._served.get(o, 0.0)))  # stable: oldest job last
+            owners.sort(key=lambda o: (running.get(o, 0), self._served.get((lane, o), 0.0)))  # stable: oldest last
         turn = {owner: i for i, owner in enumerate(owners[:FAIR_OWNERS])}
-        picked = [(jid, owner) for jid, owner, _ in rows if owner in turn]
+        picked = [(jid, owner, lane) for jid, owner, _ in rows if owner in turn]
         return sorted(picked, key=lambda c: turn[c[1]])  # stable: each owner's oldest first
 
-    def _took_turn(self, owner: str, now: float) -> None:
-        self._served[owner] = now
+    def _took_turn(self, lane: str, owner: str, now: float) -> None:
+        self._served[(lane, owner)] = now
         if len(self._served) > 10_000:  # owners seen long ago need no memory: they are served as new ones
             self._served = {o: t for o, t in self._served.items() if now - t < SERVED_MEMORY}
 

@@ -7,6 +7,10 @@ Three kinds of threads keep the thread that runs an operation (on a GPU: the sam
   while this worker has already claimed the next job. At most `max_finishing` jobs wait there: a slow disk holds
   the worker back instead of filling the memory.
 
+Lanes: a worker claims only jobs of the lanes it serves (core/registry.py: gpu, cpu, quick). The server runs one
+worker thread per lane by default (`start_background_workers`, settings `workers_gpu`...), so a cutout runs beside a
+generation instead of after it; `zhike worker --lane gpu` runs one in a process of its own.
+
 Stopping (`interrupt`, then `shutdown`): the worker takes no more jobs, the running op stops at its next step and its
 job is handed back to the queue (`JobQueue.release`) for the next worker (after a restart: this process's) to run
 once; jobs whose outputs are being stored are given the rest of the time to commit, and whatever is still held when
@@ -23,7 +27,7 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +36,7 @@ from pydantic import BaseModel, ValidationError
 
 from zhike.core.context import RunContext
 from zhike.core.errors import JobCancelled, ZhikeError, hide_paths, storage_full, validation_message
-from zhike.core.registry import get_op
+from zhike.core.registry import LANES, Lane, get_op
 from zhike.core.rows import JobRow, StagedAsset
 from zhike.core.work import JobWork
 from zhike.services.db import utcnow
@@ -65,12 +69,21 @@ class _Clock:
 
 
 class Worker:
-    def __init__(self, app: Zhike, executor: Executor | None = None, worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        app: Zhike,
+        executor: Executor | None = None,
+        worker_id: str | None = None,
+        lanes: Iterable[Lane] | None = None,
+    ) -> None:
         self.app = app
         s = app.settings
         self.executor = executor or InProcessExecutor()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        wanted = set(LANES if lanes is None else lanes)
+        self.lanes: tuple[Lane, ...] = tuple(lane for lane in LANES if lane in wanted)  # the quickest first
         self.stop = threading.Event()
+        self.wake = threading.Event()  # a job was queued in one of this worker's lanes, or it is told to stop
         # Optional observer of this worker's progress (the CLI's progress bar): (job_id, step, total).
         self.on_progress: Callable[[str, int, int], None] | None = None
         self.writer = ProgressWriter(app.jobs, self.worker_id)
@@ -84,19 +97,21 @@ class Worker:
         self._thread: threading.Thread | None = None  # the thread in run_forever
 
     def run_forever(self, poll_seconds: float = 0.5) -> None:
-        queue = self.app.jobs
+        wakeups = self.app.jobs.wakeups
         self._thread = threading.current_thread()
+        wakeups.subscribe(self.lanes, self.wake)
         try:
             while not self.stop.is_set():
+                self.wake.clear()  # before the claim: a job queued after its query wakes the wait below
                 try:
                     ran = self.run_one(wait=False)  # the next job starts while this one's outputs are stored
                 except Exception:  # never let one bad job or a DB hiccup kill the worker thread
                     log.exception("worker loop error")
                     ran = False
-                if not ran:
-                    queue.wakeup.wait(poll_seconds)
-                    queue.wakeup.clear()
+                if not ran and not self.stop.is_set():
+                    self.wake.wait(poll_seconds)
         finally:
+            wakeups.unsubscribe(self.wake)
             self.close()
 
     def run_one(self, job_id: str | None = None, *, wait: bool = True) -> bool:
@@ -109,7 +124,11 @@ class Worker:
             return False
         try:
             job = self.app.jobs.claim(
-                self.worker_id, lease_seconds=s.lease_seconds, max_attempts=s.max_attempts, job_id=job_id
+                self.worker_id,
+                lease_seconds=s.lease_seconds,
+                max_attempts=s.max_attempts,
+                job_id=job_id,
+                lanes=self.lanes,
             )
         except BaseException:
             self._finishing.release()
@@ -137,7 +156,7 @@ class Worker:
         """Stop taking jobs, and stop the running op at its next step (its job is then handed back). Returns at once;
         callable from any thread."""
         self.stop.set()
-        self.app.jobs.wakeup.set()
+        self.wake.set()
         running = self._running
         if running is not None:
             running.lost = True  # RunContext.progress raises JobCancelled; _settle_failure hands the job back
@@ -312,8 +331,24 @@ class Worker:
             ctx.work.remove()
 
 
-def start_background_worker(app: Zhike) -> tuple[Worker, threading.Thread]:
-    worker = Worker(app)
-    thread = threading.Thread(target=worker.run_forever, name="zhike-worker", daemon=True)
-    thread.start()
-    return worker, thread
+def start_background_workers(app: Zhike) -> list[Worker]:
+    """The server's own workers: `workers_<lane>` threads for each lane (0: that lane is left to `zhike worker`
+    processes)."""
+    s = app.settings
+    counts: dict[Lane, int] = {"gpu": s.workers_gpu, "cpu": s.workers_cpu, "quick": s.workers_quick}
+    workers = []
+    for lane in LANES:
+        for i in range(counts[lane]):
+            worker = Worker(app, lanes=(lane,))
+            threading.Thread(target=worker.run_forever, name=f"zhike-worker-{lane}-{i}", daemon=True).start()
+            workers.append(worker)
+    return workers
+
+
+def stop_workers(workers: list[Worker], timeout: float) -> None:
+    """Interrupt every worker at once, then give them `timeout` seconds in all to settle (see `Worker.shutdown`)."""
+    deadline = time.monotonic() + timeout
+    for worker in workers:
+        worker.interrupt()
+    for worker in workers:
+        worker.shutdown(max(0.0, deadline - time.monotonic()))

@@ -1,12 +1,13 @@
 // Batch design (批量设计): pick a template (live preview), import a data file (CSV/XLSX/JSON; rows checked
 // against the template), choose sizes, run one batch_design job, download the ZIP.
-// Ids for tests: #batch-templates ([data-template] cards), #batch-preview (img), #batch-preview-size,
+// Ids for tests: #batch-templates (the template gallery: [data-template] cards), #batch-preview (img), #batch-preview-size,
 // #batch-data-file, #batch-data-summary, #batch-errors, #batch-rows (tr[data-row]), [name=batch-size] checkboxes,
 // #batch-run, #batch-error, #batch-result, #batch-archive, progress ids from progressPanel("batch-").
-import { api, apiBlob, uploadForm } from "../api.js";
+import { api, apiBlob, ApiError, UPLOAD_ACCEPT, uploadForm } from "../api.js";
 import { errorText, h, useCss } from "../dom.js";
 import { addStrings, pick, t, translate } from "../i18n.js";
 import { progressPanel, submitJob } from "../jobs.js";
+import { templateGallery } from "../template_gallery.js";
 
 addStrings({
   zh: {
@@ -15,12 +16,20 @@ addStrings({
     "batch.intro": "选一个模板，导入表格数据，一次生成全部设计图，打包下载。",
     "batch.step1": "1. 选择模板",
     "batch.step2": "2. 导入数据",
+    "batch.photos": "图片列填写照片文件名（如 咖啡杯.jpg）时，在这里放入这些照片或照片的 ZIP：",
+    "batch.photosBusy": "正在上传照片 {done} / {total}…",
+    "batch.photosDone": "已上传 {n} 张照片",
     "batch.step3": "3. 输出尺寸",
     "batch.dataHint": "CSV（UTF-8 或 GBK）、Excel（.xlsx）或 JSON；第一行是列名。图片列填写已上传图片的编号或链接。",
     "batch.columns": "需要的列：{required}；可选：{optional}",
     "batch.none": "无",
     "batch.summary": "{format} · {rows} 行 · {ok} 行可用",
     "batch.missing": "文件缺少必需的列：{cols}",
+    "batch.problem.column_missing": "第 {row} 行：缺少必需的列“{column}”",
+    "batch.problem.value_empty": "第 {row} 行：“{column}”不能为空",
+    "batch.problem.photo_not_sent": "第 {row} 行“{column}”：没有随数据上传名为“{value}”的图片",
+    "batch.problem.image_ref_invalid": "第 {row} 行“{column}”：“{value}”不是图片编号、链接或随数据上传的图片名",
+    "batch.problem.image_unknown": "第 {row} 行“{column}”：找不到图片 {value}",
     "batch.previewOf": "预览：第 {row} 行",
     "batch.previewSample": "预览：示例数据",
     "batch.templateSize": "模板尺寸 {w}×{h}",
@@ -31,7 +40,6 @@ addStrings({
     "batch.done": "完成：{ok} 张设计图，{failed} 行失败",
     "batch.archive": "下载 ZIP（含清单）",
     "batch.library": "在作品库中查看",
-    "batch.sample": "示例",
   },
   en: {
     "nav.batch": "Batch design",
@@ -39,12 +47,20 @@ addStrings({
     "batch.intro": "Pick a template, import a spreadsheet, make every design in one go and download them as a ZIP.",
     "batch.step1": "1. Template",
     "batch.step2": "2. Data",
+    "batch.photos": "When an image column holds photo file names (e.g. cup.jpg), add those photos or a ZIP of them here:",
+    "batch.photosBusy": "Uploading photos {done} / {total}…",
+    "batch.photosDone": "{n} photos uploaded",
     "batch.step3": "3. Sizes",
     "batch.dataHint": "CSV (UTF-8 or GBK), Excel (.xlsx) or JSON; the first row holds the column names. Image columns hold ids or links of uploaded images.",
     "batch.columns": "Columns needed: {required}; optional: {optional}",
     "batch.none": "none",
     "batch.summary": "{format} · {rows} rows · {ok} usable",
     "batch.missing": "The file lacks required columns: {cols}",
+    "batch.problem.column_missing": "Row {row}: the required column “{column}” is missing",
+    "batch.problem.value_empty": "Row {row}: “{column}” is empty",
+    "batch.problem.photo_not_sent": "Row {row}, “{column}”: no photo named “{value}” came with the data",
+    "batch.problem.image_ref_invalid": "Row {row}, “{column}”: “{value}” is not an image id, link or the name of a photo sent with the data",
+    "batch.problem.image_unknown": "Row {row}, “{column}”: image {value} not found",
     "batch.previewOf": "Preview: row {row}",
     "batch.previewSample": "Preview: sample data",
     "batch.templateSize": "Template size {w}×{h}",
@@ -55,15 +71,21 @@ addStrings({
     "batch.done": "Done: {ok} designs, {failed} row(s) failed",
     "batch.archive": "Download the ZIP (with manifest)",
     "batch.library": "See them in the library",
-    "batch.sample": "Sample",
   },
 });
+
+// A data-row problem in the page's language, from its code (the API's `message` is English).
+function rowProblemText(e) {
+  const key = `batch.problem.${e.code}`;
+  const text = t(key, { row: e.row, column: e.column ?? "", value: e.value ?? "" });
+  return text === key ? e.message : text;
+}
 
 export default function batchView(ctx) {
   useCss("views/batch.css");
   const state = { templates: [], template: null, data: null, row: null, previewUrl: null, previewSerial: 0, previewBusy: false, previewAgain: false, done: null };
 
-  const cards = h("div", { id: "batch-templates", class: "batch-templates" }, h("p", { class: "muted", dataset: { i18n: "loading" } }));
+  const cards = templateGallery({ id: "batch-templates", onPick: (tpl) => choose(tpl) });
   const columnsLine = h("p", { class: "muted", id: "batch-columns" });
   const previewImg = h("img", { id: "batch-preview", alt: "" });
   const previewCaption = h("p", { class: "muted", id: "batch-preview-caption" });
@@ -88,9 +110,7 @@ export default function batchView(ctx) {
 
   // -- templates and live preview --------------------------------------------------------------------------
   function sampleRow(tpl) {
-    const row = {};
-    for (const c of tpl.columns.required) row[c] = c === "price" ? "99" : `${t("batch.sample")} ${c}`;
-    return row;
+    return { ...tpl.sample }; // the template's own sample data (every required column)
   }
 
   // One preview request at a time: clicks while one renders are folded into one more request for the latest
@@ -132,20 +152,6 @@ export default function batchView(ctx) {
     }
   }
 
-  function renderCards() {
-    cards.replaceChildren(
-      ...state.templates.map((tpl) =>
-        h(
-          "button",
-          { type: "button", class: `batch-card${state.template && state.template.id === tpl.id ? " selected" : ""}`, dataset: { template: tpl.id }, onclick: () => choose(tpl) },
-          h("span", { class: "shape", style: `aspect-ratio:${tpl.width}/${tpl.height}` }),
-          h("strong", {}, pick(tpl.name)),
-          h("span", { class: "muted" }, `${tpl.width}×${tpl.height}`),
-        ),
-      ),
-    );
-  }
-
   function renderColumns() {
     const tpl = state.template;
     if (!tpl) return;
@@ -155,7 +161,7 @@ export default function batchView(ctx) {
 
   function choose(tpl) {
     state.template = tpl;
-    renderCards();
+    cards.select(tpl.id);
     renderColumns();
     renderSizes();
     if (fileInput.files[0]) loadData(fileInput.files[0]); // re-check the rows against this template
@@ -170,7 +176,7 @@ export default function batchView(ctx) {
     summary.textContent = t("batch.summary", { format: d.format.toUpperCase(), rows: d.row_count, ok: d.rows_ok ?? d.row_count });
     const problems = [
       ...(d.missing_columns && d.missing_columns.length ? [t("batch.missing", { cols: d.missing_columns.join(", ") })] : []),
-      ...(d.errors || []).map((e) => e.message), // the API's sentence names the row and column, in both languages
+      ...(d.errors || []).map(rowProblemText),
     ];
     errors.replaceChildren(...problems.map((p) => h("li", {}, p)));
     errors.hidden = !problems.length;
@@ -200,7 +206,8 @@ export default function batchView(ctx) {
   async function loadData(file) {
     showError(null);
     try {
-      state.data = await uploadForm("/api/v1/templates/data", file, { template: state.template?.id });
+      const photos = Object.keys(state.photos).length ? JSON.stringify(state.photos) : null;
+      state.data = await uploadForm("/api/v1/templates/data", file, { template: state.template?.id, photos });
       state.row = state.data.rows.length ? 0 : null;
       renderData();
       refreshPreview();
@@ -213,6 +220,43 @@ export default function batchView(ctx) {
     }
   }
   fileInput.addEventListener("change", () => fileInput.files[0] && loadData(fileInput.files[0]));
+
+  // -- photos sent with the data: image cells may name them by file name --------------------------------------
+  // Each file (an image, or a ZIP of them) goes to /templates/photos, 3 at a time; the names found map to asset ids
+  // that the data check resolves (`photos`).
+  const photoInput = h("input", { type: "file", id: "batch-photos", multiple: true, accept: `${UPLOAD_ACCEPT},.zip,application/zip` });
+  const photoSummary = h("p", { class: "muted small", id: "batch-photos-summary", hidden: true });
+  const photoProblems = h("ul", { class: "batch-errors", id: "batch-photo-problems", hidden: true });
+  state.photos = {};
+  async function addPhotos(files) {
+    const queue = [...files];
+    const total = queue.length;
+    let done = 0;
+    const problems = [];
+    const show = () => {
+      photoSummary.hidden = false;
+      photoSummary.textContent = done < total ? t("batch.photosBusy", { done, total }) : t("batch.photosDone", { n: Object.keys(state.photos).length });
+    };
+    show();
+    const worker = async () => {
+      for (let f = queue.shift(); f; f = queue.shift()) {
+        try {
+          const r = await uploadForm("/api/v1/templates/photos", f);
+          for (const p of r.photos) state.photos[p.name] = p.asset_id;
+          problems.push(...r.problems.map((p) => `${p.name}: ${errorText(new ApiError(422, p.message, p.code))}`));
+        } catch (err) {
+          problems.push(`${f.name}: ${errorText(err)}`);
+        }
+        done += 1;
+        show();
+      }
+    };
+    await Promise.all([worker(), worker(), worker()]);
+    photoProblems.replaceChildren(...problems.map((p) => h("li", {}, p)));
+    photoProblems.hidden = !problems.length;
+    if (fileInput.files[0]) loadData(fileInput.files[0]); // the rows' photo names resolve now
+  }
+  photoInput.addEventListener("change", () => photoInput.files.length && addPhotos(photoInput.files));
 
   // -- sizes -----------------------------------------------------------------------------------------------
   let presets = [];
@@ -266,18 +310,16 @@ export default function batchView(ctx) {
     );
   }
 
-  Promise.all([api("/api/v1/templates"), api("/api/v1/sizes")])
-    .then(([tp, sz]) => {
-      state.templates = tp.templates || [];
+  Promise.all([cards.ready, api("/api/v1/sizes")])
+    .then(([templates, sz]) => {
+      state.templates = templates;
       presets = sz.sizes || [];
-      cards.dataset.loaded = "true";
       if (state.templates.length) choose(state.templates.find((x) => x.id === ctx.params.get("template")) || state.templates[0]);
-      else renderCards();
     })
     .catch(showError);
 
   ctx.onRelabel(() => {
-    renderCards();
+    cards.relabel();
     renderColumns();
     renderSizes();
     renderData();
@@ -305,6 +347,10 @@ export default function batchView(ctx) {
           h("h2", { dataset: { i18n: "batch.step2" } }),
           h("p", { class: "muted small", dataset: { i18n: "batch.dataHint" } }),
           fileInput,
+          h("p", { class: "muted small", dataset: { i18n: "batch.photos" } }),
+          photoInput,
+          photoSummary,
+          photoProblems,
           summary,
           errors,
           rowsTable,

@@ -6,6 +6,7 @@ import { clearFormErrors, errorText, h, showFormError } from "../dom.js";
 import { addStrings, pick, t, translate } from "../i18n.js";
 import { progressPanel, submitJob } from "../jobs.js";
 import { loadOps } from "../ops.js";
+import { resultPanel } from "../result_panel.js";
 import { schemaForm } from "../schema_form.js";
 
 addStrings({
@@ -17,6 +18,9 @@ addStrings({
     "create.proTitle": "专业模式",
     "create.remixing": "正在复用作品 {id} 的参数",
     "create.remixMissing": "这件作品没有可复用的参数（例如上传的图片）。",
+    "create.noModel": "这台服务器还没有生成模型，现在点“生成”会失败。先添加一个 SD 1.5 或 SDXL 模型。",
+    "create.noModelLink": "去“模型”页看怎么添加",
+    "create.emptyPrompt": "请填写画面描述",
   },
   en: {
     "create.mode": "Mode",
@@ -26,6 +30,9 @@ addStrings({
     "create.proTitle": "Pro mode",
     "create.remixing": "Remixing the parameters of {id}",
     "create.remixMissing": "This asset has no parameters to remix (e.g. an upload).",
+    "create.noModel": "This server has no generation model yet, so Generate would fail. Add an SD 1.5 or SDXL model first.",
+    "create.noModelLink": "See how on the Models page",
+    "create.emptyPrompt": "Describe the picture",
   },
 });
 const MODE_KEY = "zhike.createMode";
@@ -126,6 +133,11 @@ function simpleForm(ctx, launch) {
     clearFormErrors(form);
     const text = prompt.value.trim();
     if (!text) {
+      // Said at the field, like the server's field errors (cleared with them).
+      const field = prompt.closest("[data-field]");
+      field.after(h("p", { class: "field-error", role: "alert", id: "prompt-error", dataset: { errorFor: "prompt", i18n: "create.emptyPrompt" } }, t("create.emptyPrompt")));
+      field.classList.add("invalid");
+      prompt.setAttribute("aria-invalid", "true");
       prompt.focus();
       return;
     }
@@ -228,16 +240,20 @@ function proForm(ctx, launch) {
 export default function createView(ctx) {
   const panel = progressPanel("");
   const libraryLink = h("a", { href: "#/library", id: "to-library", hidden: true, dataset: { i18n: "create.openLibrary" } });
-  const output = h("section", { class: "card output", id: "output", hidden: true }, panel.element, libraryLink);
+  const result = h("div", { class: "result-slot", id: "result-slot" }); // Download and the open links (result_panel.js)
+  const output = h("section", { class: "card output", id: "output", hidden: true }, panel.element, result, libraryLink);
   ctx.onLeave(() => panel.stop());
   ctx.onRelabel(() => panel.relabel());
   const started = () => {
     output.hidden = false;
     panel.reset();
     libraryLink.hidden = true;
+    result.replaceChildren();
   };
   const finished = (job) => {
-    libraryLink.hidden = job.state !== "succeeded";
+    const first = job.state === "succeeded" && job.outputs && job.outputs[0];
+    libraryLink.hidden = !first;
+    result.replaceChildren(first ? resultPanel(first, { image: false }) : "");
   };
 
   // Submit a job from either form: the button shows it is busy; API errors go next to the field they name.
@@ -282,7 +298,19 @@ export default function createView(ctx) {
       .catch((err) => showFormError(pro.form, err, pro.form.querySelector("#pro-error")));
   }
 
-  const el = h("div", { class: "create" }, h("div", { class: "create-left" }, modes, simple, pro.form), output);
+  // No checkpoint on this server: say so before anyone writes a prompt (generation would fail).
+  const banner = h(
+    "p",
+    { class: "model-banner", id: "create-no-model", role: "status", hidden: true },
+    h("span", { dataset: { i18n: "create.noModel" } }),
+    " ",
+    h("a", { href: "#/models", dataset: { i18n: "create.noModelLink" } }),
+  );
+  api("/api/v1/models")
+    .then((m) => (banner.hidden = (m.models || []).some((x) => x.kind === "checkpoint")))
+    .catch(() => {}); // the forms' own loading reports an unreachable server
+
+  const el = h("div", { class: "create" }, h("div", { class: "create-left" }, banner, modes, simple, pro.form), output);
   translate(el);
   return el;
 }

@@ -22,8 +22,11 @@ import { clearFormErrors, errorText, h, showFormError, useCss } from "../dom.js"
 import { has, pick, t, translate } from "../i18n.js";
 import { progressPanel, submitJob } from "../jobs.js";
 import { canvasModes, canvasRoles, loadOps, opKey, toolOps } from "../ops.js";
+import { resultPanel } from "../result_panel.js";
 import { schemaForm } from "../schema_form.js";
 import { controlPanel } from "./edit_control.js";
+import { spotPanel } from "./edit_spot.js";
+import { fillChoice, hasFillChoice } from "./edit_fill.js";
 import { picker } from "./edit_picker.js";
 import "./edit_strings.js";
 
@@ -173,12 +176,15 @@ function editor(ctx, assetId) {
   const toolSelect = h("select", { id: "tool-op" });
   const toolHelp = h("p", { class: "muted help", id: "tool-help" });
   const toolForm = h("div", { class: "tool-form", id: "tool-form" });
+  const spot = spotPanel({ productId: assetId }); // a product tool's scene: drag where it stands (edit_spot.js)
+  cleanups.push(() => spot.stop());
   panels.tools = h(
     "div",
     { class: "mode-panel", dataset: { panel: TOOLS } },
     h("label", { dataset: { field: "op" } }, h("span", { dataset: { i18n: "edit.tools.op" } }), toolSelect),
     toolHelp,
     toolForm,
+    spot.element,
   );
 
   // prompt (inpaint, extend, control) and per-mode "More settings"
@@ -195,12 +201,16 @@ function editor(ctx, assetId) {
   cleanups.push(() => panel.stop());
   const continueBtn = h("button", { type: "button", class: "link", id: "edit-continue", dataset: { i18n: "edit.continue" } });
   const libraryLink = h("a", { id: "edit-open-library", href: "#/library", dataset: { i18n: "edit.openLibrary" } });
+  const result = h("div", { class: "result-slot", id: "edit-result-slot" }); // Download and the open links (result_panel.js)
   const actions = h("div", { class: "result-actions", hidden: true }, continueBtn, libraryLink);
-  const output = h("div", { class: "edit-output", id: "edit-output", hidden: true }, h("h2", { dataset: { i18n: "edit.result" } }), panel.element, actions);
+  const output = h("div", { class: "edit-output", id: "edit-output", hidden: true }, h("h2", { dataset: { i18n: "edit.result" } }), panel.element, result, actions);
   let resultId = null;
   continueBtn.addEventListener("click", () => resultId && ctx.navigate(`#/edit?asset=${encodeURIComponent(resultId)}`));
 
-  const side = h("aside", { class: "card edit-side" }, tabs, modeHelp, ...Object.values(panels), promptField, moreBox, runBtn, error, output);
+  // erase / extend: quick classical fill or AI fill, chosen explicitly (edit_fill.js)
+  const fill = fillChoice();
+
+  const side = h("aside", { class: "card edit-side" }, tabs, modeHelp, ...Object.values(panels), fill.element, promptField, moreBox, runBtn, error, output);
   const form = h("form", { class: "edit", id: "edit-form", novalidate: true }, main, side);
 
   // ---- behaviour ----
@@ -385,6 +395,7 @@ function editor(ctx, assetId) {
       strengthLabel.textContent = t(strengthLabel.dataset.i18n);
     }
     if (def.roles.controls) control.fill();
+    fill.show(state.ops[def.op], mode);
     runBtn.dataset.i18n = def.op && has(`op.${def.op}.s.run`) ? `op.${def.op}.s.run` : "edit.run.tools";
     if (!state.busy) runBtn.textContent = t(runBtn.dataset.i18n);
     showMore();
@@ -406,6 +417,7 @@ function editor(ctx, assetId) {
     if (!moreForms[state.mode]) {
       const values = TEST_MODE ? { steps: 3 } : null;
       const omit = Object.values(modeDef().roles).flat(); // what the page's own controls set
+      if (hasFillChoice(state.ops[op])) omit.push("method"); // the fill choice above the form
       const f = schemaForm(state.ops[op], { omit, idPrefix: `${state.mode}-more-`, values });
       f.wrap = h("details", { class: "edit-more", dataset: { more: state.mode } }, h("summary", { dataset: { i18n: "edit.more" } }), f.element);
       translate(f.wrap);
@@ -430,6 +442,7 @@ function editor(ctx, assetId) {
     toolHelp.textContent = toolHelpText(name);
     if (!name) {
       toolForm.replaceChildren();
+      spot.show(null);
       return;
     }
     if (!toolForms[name]) {
@@ -439,6 +452,7 @@ function editor(ctx, assetId) {
       toolForms[name] = f;
     }
     toolForm.replaceChildren(toolForms[name].element);
+    spot.show(state.ops[name], toolForms[name]);
   }
   toolSelect.addEventListener("change", () => {
     showTool();
@@ -469,6 +483,7 @@ function editor(ctx, assetId) {
       const name = toolSelect.value;
       const params = toolForms[name].values();
       for (const f of canvasRoles(state.ops[name]).image || []) params[f] = assetId;
+      spot.apply(params);
       return [name, params];
     }
     const params = moreForms[def.id] ? moreForms[def.id].values() : {};
@@ -484,6 +499,7 @@ function editor(ctx, assetId) {
     }
     if (roles.prompt) params[roles.prompt[0]] = prompt.value.trim();
     if (roles.strength) params[roles.strength[0]] = Number(strength.value);
+    if (hasFillChoice(state.ops[def.op])) params.method = fill.value();
     if (roles.controls) {
       params[roles.controls[0]] = [control.unit()];
     }
@@ -514,6 +530,7 @@ function editor(ctx, assetId) {
     }
     output.hidden = false;
     actions.hidden = true;
+    result.replaceChildren();
     panel.reset();
     try {
       const job = await submitJob(op, params);
@@ -523,6 +540,8 @@ function editor(ctx, assetId) {
         resultId = first ? first.asset_id : null;
         actions.hidden = !first;
         if (first) libraryLink.href = `#/library?asset=${encodeURIComponent(first.asset_id)}`;
+        // The canvas link is "continue editing" here (it keeps the page's mode), so the panel leaves its own out.
+        result.replaceChildren(first ? resultPanel(first, { image: false, canvas: false, library: false, idPrefix: "edit-result-" }) : "");
       });
     } catch (err) {
       showFormError(form, err, error);
@@ -577,6 +596,7 @@ function editor(ctx, assetId) {
       fillTools();
       showTool();
       const nets = (m.models || []).filter((x) => x.kind === "controlnet");
+      fill.setHasModel((m.models || []).some((x) => x.kind === "checkpoint"));
       control.setNets(nets);
       side.dataset.loaded = "true";
       setMode(state.modes.some((x) => x.id === state.mode) ? state.mode : state.modes[0].id);
@@ -592,6 +612,7 @@ function editor(ctx, assetId) {
     fillTools();
     control.fill();
     toolHelp.textContent = toolHelpText(toolSelect.value);
+    fill.relabel();
     for (const f of [...Object.values(moreForms), ...Object.values(toolForms)]) {
       if (f.relabel) f.relabel();
       translate(f.element);

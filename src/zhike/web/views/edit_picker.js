@@ -1,5 +1,6 @@
 // The Canvas page without ?asset: recent images (masks left out) and an upload button.
 import { api, UPLOAD_ACCEPT, uploadAsset } from "../api.js";
+import { assetCaption, assetTitle, loadOpWords } from "../asset_picker.js";
 import { errorText, h } from "../dom.js";
 import { t, translate } from "../i18n.js";
 
@@ -26,17 +27,17 @@ export function picker(ctx) {
       file.value = "";
     }
   });
-  api("/api/v1/assets?limit=30")
-    .then((data) => {
+  Promise.all([api("/api/v1/assets?limit=30"), loadOpWords()])
+    .then(([data]) => {
       const assets = (data.assets || []).filter((a) => !(a.tags || []).includes("mask"));
       grid.replaceChildren(
         ...(assets.length
           ? assets.map((a) =>
               h(
                 "a",
-                { class: "tile edit-pick", href: `#/edit?asset=${encodeURIComponent(a.id)}`, dataset: { assetId: a.id }, title: a.params?.prompt || a.id },
-                h("img", { src: a.thumb_url, alt: a.params?.prompt || a.id, loading: "lazy" }),
-                h("span", { class: "muted" }, `${a.width}×${a.height}`),
+                { class: "tile edit-pick", href: `#/edit?asset=${encodeURIComponent(a.id)}`, dataset: { assetId: a.id }, title: assetTitle(a) },
+                h("img", { src: a.thumb_url, alt: a.name || a.id, loading: "lazy" }),
+                assetCaption(a),
               ),
             )
           : [h("p", { class: "muted empty", id: "edit-picker-empty", dataset: { i18n: "edit.pick.empty" } })]),

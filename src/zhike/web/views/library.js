@@ -16,6 +16,7 @@ import { api, assetFileUrl, assetThumbUrl } from "../api.js";
 import { errorText, formatBytes, h, useCss } from "../dom.js";
 import { addStrings, fieldLabel, getLang, has, pick, t, translate } from "../i18n.js";
 import { loadOps } from "../ops.js";
+import { resultPanel } from "../result_panel.js";
 
 addStrings({
   zh: {
@@ -599,7 +600,6 @@ export default function libraryView(ctx) {
     const a = detailAsset;
     const opTitle = a.origin === "upload" ? t("origin.upload") : pick(ops.get(a.op)?.title) || a.op || "";
     detailTitle.textContent = a.origin === "upload" ? t("library.uploaded") : opTitle;
-    const ext = a.mime === "image/jpeg" ? "jpg" : a.mime === "image/webp" ? "webp" : "png";
 
     const meta = h(
       "dl",
@@ -628,7 +628,6 @@ export default function libraryView(ctx) {
       { class: "detail-actions" },
       hasParams ? h("a", { class: "button primary", id: "detail-remix", href: `#/create?remix=${encodeURIComponent(a.id)}`, title: t("library.remixHint") }, t("library.remix")) : null,
       h("a", { class: "button", id: "detail-edit", href: `#/edit?asset=${encodeURIComponent(a.id)}` }, t("library.edit")),
-      h("a", { class: "button", id: "detail-download", href: `${assetFileUrl(a.id)}?download=1`, download: `zhike-${a.id}.${ext}` }, t("library.download")),
       h("button", { type: "button", class: "button danger-outline", id: "detail-delete", onclick: askDelete }, t("library.delete")),
     );
 
@@ -650,6 +649,7 @@ export default function libraryView(ctx) {
         "div",
         { class: "detail-info" },
         actions,
+        resultPanel(a, { image: false, library: false, canvas: false, idPrefix: "detail-" }), // Download: format, size
         h("section", {}, h("h3", {}, t("library.params")), params),
         h(
           "section",

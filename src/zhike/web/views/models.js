@@ -41,8 +41,20 @@ addStrings({
     "kind.vae": "VAE",
     "kind.upscaler": "放大",
     "kind.matting": "抠图",
+    "kind.relight": "重新打光",
     "variant.base": "标准",
     "variant.inpaint": "局部重绘",
+    "models.guideTitle": "怎样添加生成模型",
+    "models.guideNoModel": "不装模型也能用：抠图、证件照、超分、尺寸变换、批量设计、智能消除（快速擦除）和扩图（传统补边）。文生图、图生图、局部重绘、风格修改和线稿/姿势控制需要一个 SD 1.5 或 SDXL 底模。",
+    "models.guideWhere": "从哪里下载",
+    "models.guideWhere1": "Civitai（civitai.com）或 Hugging Face（huggingface.co）上的 SD 1.5 或 SDXL 底模：下载单个 .safetensors 文件，就是 A1111、ComfyUI 用的那种。",
+    "models.guideWhere2": "也可以用 diffusers 格式的整个文件夹（里面有 model_index.json），例如 Hugging Face 上的 stable-diffusion-v1-5 或 stable-diffusion-xl-base-1.0。",
+    "models.guideWhere3": "不要用 .ckpt / .pt 文件：它们能执行代码，会被拒绝；请下载 .safetensors 版本。",
+    "models.guideCopy": "放到哪里",
+    "models.guideCopy1": "把文件或文件夹复制到这台服务器的模型文件夹：$ZHIKE_HOME/models（默认是 ~/.zhike/models）。",
+    "models.guideCopy2": "然后在服务器上登记：",
+    "models.guideCopy3": "管理员也可以在本页下方填写服务器上的路径来添加。登记后刷新页面，生成功能就能用了。",
+    "models.guideCmd": "zhike models add ~/.zhike/models/模型文件.safetensors",
   },
   en: {
     "models.title": "Models",
@@ -81,8 +93,20 @@ addStrings({
     "kind.vae": "VAE",
     "kind.upscaler": "Upscaler",
     "kind.matting": "Cutout",
+    "kind.relight": "Relight",
     "variant.base": "Base",
     "variant.inpaint": "Inpainting",
+    "models.guideTitle": "How to add a generation model",
+    "models.guideNoModel": "Works with no model at all: cutout, ID photo, upscale, resize, batch design, smart erase (quick erase) and extend (classical fill). Text to image, image to image, inpainting, style change and line-art/pose control need an SD 1.5 or SDXL checkpoint.",
+    "models.guideWhere": "Where to get one",
+    "models.guideWhere1": "An SD 1.5 or SDXL checkpoint from Civitai (civitai.com) or Hugging Face (huggingface.co): download the single .safetensors file, the kind A1111 and ComfyUI use.",
+    "models.guideWhere2": "A diffusers folder (with model_index.json inside) works too, e.g. stable-diffusion-v1-5 or stable-diffusion-xl-base-1.0 from Hugging Face.",
+    "models.guideWhere3": "Not .ckpt / .pt files: they can run code and are refused; download the .safetensors version.",
+    "models.guideCopy": "Where to put it",
+    "models.guideCopy1": "Copy the file or folder into this server's models folder: $ZHIKE_HOME/models (by default ~/.zhike/models).",
+    "models.guideCopy2": "Then register it on the server:",
+    "models.guideCopy3": "Admins can also add it below by its path on the server. Reload the page afterwards and generation works.",
+    "models.guideCmd": "zhike models add ~/.zhike/models/your-model.safetensors",
   },
 });
 
@@ -96,6 +120,20 @@ export default function modelsView(ctx) {
   const list = h("div", { id: "models-list", class: "models-list", "aria-busy": "true" }, h("p", { class: "muted", dataset: { i18n: "loading" } }));
   const status = statusLines("models");
   const { showError, showNotice } = status;
+
+
+  // Where SD 1.5 / SDXL files come from and how they get here; open while no checkpoint is installed.
+  const li = (key) => h("li", { dataset: { i18n: key } });
+  const guide = h(
+    "details",
+    { class: "card models-guide", id: "models-guide" },
+    h("summary", { dataset: { i18n: "models.guideTitle" } }),
+    h("p", { dataset: { i18n: "models.guideNoModel" } }),
+    h("h3", { dataset: { i18n: "models.guideWhere" } }),
+    h("ul", {}, li("models.guideWhere1"), li("models.guideWhere2"), li("models.guideWhere3")),
+    h("h3", { dataset: { i18n: "models.guideCopy" } }),
+    h("ol", {}, li("models.guideCopy1"), h("li", {}, h("span", { dataset: { i18n: "models.guideCopy2" } }), h("pre", {}, h("code", { dataset: { i18n: "models.guideCmd" } }))), li("models.guideCopy3")),
+  );
 
 
   // -- the list --------------------------------------------------------------------------------------------
@@ -135,7 +173,9 @@ export default function modelsView(ctx) {
   async function load() {
     try {
       const data = await api("/api/v1/models");
+      const first = models === null;
       models = data.models || [];
+      if (first) guide.open = !models.some((m) => m.kind === "checkpoint");
       showError(null);
       render();
     } catch (err) {
@@ -224,6 +264,7 @@ export default function modelsView(ctx) {
     h("p", { class: "muted models-intro", dataset: { i18n: "models.intro" } }),
     status.notice,
     status.error,
+    guide,
     h("div", { class: "card models-card table-card" }, list),
     form,
     admin ? confirm.element : null,

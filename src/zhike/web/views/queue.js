@@ -2,7 +2,7 @@
 import { api } from "../api.js";
 import { errorText, formatDate, h, useCss } from "../dom.js";
 import { addStrings, errorMessage, pick, t, translate } from "../i18n.js";
-import { cancelJob, queuePosition, TERMINAL } from "../jobs.js";
+import { cancelJob, jobEta, queuePosition, TERMINAL } from "../jobs.js";
 import { loadOps } from "../ops.js";
 
 addStrings({
@@ -63,7 +63,8 @@ function jobError(job) {
 function progressLine(job) {
   if (job.state === "queued") return queuePosition(job);
   if (job.state === "running") {
-    return job.total_steps ? t("progress.step", { step: job.step || 0, total: job.total_steps }) : t("queue.starting");
+    const step = job.total_steps ? t("progress.step", { step: job.step || 0, total: job.total_steps }) : t("queue.starting");
+    return [step, jobEta(job)].filter(Boolean).join(" · ");
   }
   return "";
 }
@@ -159,7 +160,7 @@ export default function queueView(ctx) {
     const keep = new Set();
     const els = jobs.map((job) => {
       keep.add(job.id);
-      const sig = JSON.stringify([job.state, job.step, job.total_steps, job.position, job.preview_step, job.error, job.outputs, job.finished_at, busy.has(job.id), retried.get(job.id)]);
+      const sig = JSON.stringify([job.state, job.step, job.total_steps, job.position, jobEta(job), job.preview_step, job.error, job.outputs, job.finished_at, busy.has(job.id), retried.get(job.id)]);
       const old = rows.get(job.id);
       if (old && old.sig === sig) return old.el;
       const el = renderRow(job);
