@@ -124,6 +124,13 @@ def test_erase_without_any_model_uses_the_named_classical_fill(tmp_path: Path) -
     assert np.array_equal(out[grown], src[grown])
 
 
+def test_a_classical_erase_chosen_with_a_model_installed_says_nothing_about_models(zhike: Zhike) -> None:
+    """The canvas sends 快速擦除 (classical) on purpose: no "add a model" warning when one is installed."""
+    img, mask, _, _ = green_square_on_photo()
+    row = run(zhike, "erase", {"image": upload(zhike, img), "mask": upload(zhike, mask), "method": "classical"})
+    assert row.result["method"] == "classical-telea" and row.result["warnings"] == []
+
+
 def test_erase_with_a_model_refines_and_keeps_the_rest(zhike: Zhike) -> None:
     img, mask, _, _ = green_square_on_photo()
     row = run(

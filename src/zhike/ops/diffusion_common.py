@@ -286,6 +286,11 @@ def prepare_fill(env: PrepareEnv, p: Any) -> Any:
     return prepare_diffusion(env, p.model_copy(update={"method": "diffusion"}), inpainting=True)
 
 
+def has_checkpoint(ctx: RunContext) -> bool:
+    """Whether any image model is installed (a classical fill then was the user's choice, not the only one)."""
+    return any(s.kind == "checkpoint" for s in ctx.models.catalog.list())
+
+
 def fill_lane(cheap: Lane) -> Callable[[Any], Lane]:
     """The lane of an op that fills with or without a model (`prepare_fill` resolved its `method`): gpu for a
     diffusion fill, else `cheap`, so a classical erase never queues behind generations."""

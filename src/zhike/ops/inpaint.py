@@ -17,6 +17,7 @@ from zhike.ops.diffusion_common import (
     NEGATIVE_UI,
     DiffusionParams,
     fill_lane,
+    has_checkpoint,
     native_side,
     prepare_diffusion,
     prepare_fill,
@@ -250,13 +251,14 @@ def erase(ctx: RunContext, p: EraseParams) -> EraseResult:
             images=[],
             method="classical-telea",
         )
-        result.warn(
-            note(
-                "filled_classically",
-                "filled with the classical OpenCV method (no image model used); add an SD inpainting model "
-                "for generated fills: zhike models add PATH",
+        if not has_checkpoint(ctx):  # chosen on purpose while a model is installed: nothing to point out
+            result.warn(
+                note(
+                    "filled_classically",
+                    "filled with the classical OpenCV method (no image model used); add an SD inpainting model "
+                    "for generated fills: zhike models add PATH",
+                )
             )
-        )
         save_outputs(
             ctx, result, [composite_keep(image, filled, mask, 0)], [None], p, parent_id=p.image, tags=["erase"]
         )

@@ -17,6 +17,7 @@ from zhike.ops.diffusion_common import (
     METHOD_CHOICES,
     DiffusionParams,
     fill_lane,
+    has_checkpoint,
     native_side,
     prepare_fill,
     run_diffusion,
@@ -216,12 +217,13 @@ def outpaint(ctx: RunContext, p: OutpaintParams) -> OutpaintResult:
             method="classical-mirror",
             added=sides,
         )
-        result.warn(
-            note(
-                "extended_by_mirroring",
-                "extended by mirroring (no image model used); add an SD model for generated content",
+        if not has_checkpoint(ctx):  # chosen on purpose while a model is installed: nothing to point out
+            result.warn(
+                note(
+                    "extended_by_mirroring",
+                    "extended by mirroring (no image model used); add an SD model for generated content",
+                )
             )
-        )
         save_outputs(ctx, result, [out], [None], p, parent_id=p.image, tags=["outpaint"])
         ctx.progress(1, 1)
         return result
