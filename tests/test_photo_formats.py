@@ -9,6 +9,7 @@ image: the stored file (converted formats), the thumbnail the studio shows and t
 from __future__ import annotations
 
 import io
+import re
 import struct
 import threading
 import time
@@ -302,7 +303,9 @@ def test_drawings_and_documents_are_refused_with_a_hint(api: Api, name: str, dat
     assert r.status_code == 415, r.text
     err = r.json()["error"]
     assert (err["code"], err["field"], err["ctx"]["format"]) == ("image_not_raster", "file", kind)
-    assert "export" in err["message"] and "PNG or JPEG" in err["message"] and "导出" in err["message"]
+    assert "export" in err["message"] and "PNG or JPEG" in err["message"]  # the API's English; the studio words
+    studio = (Path(__file__).resolve().parents[1] / "src/zhike/web/errors.js").read_text(encoding="utf-8")
+    assert re.search(r'image_not_raster: \{ zh: "[^"]*导出为 PNG 或 JPEG', studio)  # the code in Chinese
 
 
 def test_float_tiff_is_refused(api: Api) -> None:

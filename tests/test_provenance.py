@@ -48,6 +48,7 @@ def asset_row(asset_id: str = ASSET_ID, **extra: Any) -> AssetRow:
     row = {"id": asset_id, "origin": "generated", "op": "txt2img", "model": "sd15-test", "params": PARAMS}
     row.update({"seed": 42, "mime": "image/png", "parent_id": None, "owner_id": "local", "sha256": "0" * 64})
     row.update({"width": 64, "height": 64, "size_bytes": 1, "zhike_version": "test", "job_id": None, "tags": []})
+    row["name"] = None
     return AssetRow.from_row(row | {"created_at": datetime(2025, 5, 1)} | extra)
 
 

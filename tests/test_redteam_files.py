@@ -580,7 +580,7 @@ def test_previews_are_limited_per_user_then_per_server(api: Api) -> None:
         while heavy.held("owner-a") < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
         err = error_of(preview(api, small), 429)
-        assert (err["code"], err["field"], err["limit"]) == ("too_many_requests", "template", 1)
+        assert (err["code"], err["field"], err["limit"]) == ("heavy_busy", "template", 1)
         # Owner b is not refused for a's previews, but the only thread is a's: b waits 0.3 s, then 503.
         r = preview(api, small, api.b)
         assert error_of(r, 503)["code"] == "server_busy" and int(r.headers["Retry-After"]) >= 1

@@ -59,7 +59,8 @@ def test_batch_design_from_a_gbk_csv(server: Server, users: dict[str, str], new_
         "#batch-data-file", files=[{"name": "商品.csv", "mimeType": "text/csv", "buffer": gbk_csv(rows)}]
     )
     expect(page.locator("#batch-data-summary")).to_contain_text("3 行")
-    expect(page.locator("#batch-errors")).to_contain_text("第2行")
+    expect(page.locator("#batch-errors")).to_contain_text("第 2 行")  # worded from the problem's code, in Chinese
+    expect(page.locator("#batch-errors")).not_to_contain_text("row")
     expect(page.locator("#batch-rows tr[data-row]")).to_have_count(3)
     expect(page.locator("#batch-preview")).to_have_attribute("data-row", "0")
     page.locator("#batch-rows tr[data-row='2']").click()

@@ -55,7 +55,7 @@ def test_pro_mode_every_op_bad_input_and_remix(server: Server, users: dict[str, 
     page.select_option("#pro-op", "upscale")
     expect(page.locator("[data-field=image] .asset-picker")).to_be_visible()
     page.select_option("#pro-op", "txt2img")
-    expect(page.locator("[data-field=prompt] label")).to_have_text("画面描述 *")
+    expect(page.locator("[data-field=prompt] label")).to_have_text("画面描述必填")  # the label and its 必填 mark
     shot(page, "create-pro-zh")
 
     # Bad input: the API's message (in Chinese) next to the field it names; nothing is queued.
@@ -178,7 +178,11 @@ def test_list_rows_keep_their_place_after_a_remove(server: Server, users: dict[s
     add.click()
     items = page.locator("[data-field=loras] .sf-item")
     expect(items).to_have_count(2)
-    items.nth(1).locator("input").first.fill("no-such-lora")
+    # The name is a select of the installed LoRAs (none here): a LoRA removed since the page loaded.
+    items.nth(1).locator("select").first.evaluate(
+        "el => { el.add(new Option('no-such-lora', 'no-such-lora')); el.value = 'no-such-lora';"
+        " el.dispatchEvent(new Event('change', {bubbles: true})); }"
+    )
     items.nth(0).locator(".sf-remove").click()
     expect(items).to_have_count(1)
     expect(items.first).to_have_attribute("data-field", "loras.0")

@@ -155,6 +155,7 @@ class ErrorCode(StrEnum):
     MASK_NEEDS_IMAGE = "mask_needs_image"
     VERIFY_FORMAT_UNSUPPORTED = "verify_format_unsupported"
     HEAVY_BUSY = "heavy_busy"  # the owner's previews / label checks / data files at their share
+    MODEL_LOAD_FAILED = "model_load_failed"  # a registered model's files would not load (moved, damaged)
     # -- downloads (GET /api/v1/assets/{id}/file) ---------------------------------------------------------------
     FORMAT_INVALID = "format_invalid"
     SIZE_INVALID = "size_invalid"

@@ -96,7 +96,7 @@ def operation(
     lane_for: Callable[[Any], Lane] | None = None,
 ) -> Callable[[Callable[..., BaseModel]], Callable[..., BaseModel]]:
     """Register `run(ctx, params) -> result` as operation `name`, run by the workers of `lane` (or of
-    `lane_for(prepared params)` where a job's lane depends on its params; `lane` is then its heaviest)."""
+    `lane_for(prepared params)` where a job's lane depends on its params; `lane` is then its usual one)."""
 
     if lane not in LANES:
         raise ValueError(f"operation {name!r}: lane must be one of {LANES}, not {lane!r}")

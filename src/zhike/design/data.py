@@ -56,7 +56,7 @@ class RowProblem:
     row: int  # 1-based: the first data row (under the header) is row 1
     column: str | None
     message: str  # English, for the API and CLI; the studio words it from `code`
-    code: str = "row_invalid"  # column_missing | value_empty | photo_not_sent | image_ref_invalid | image_unknown
+    code: str  # column_missing | value_empty | photo_not_sent | image_ref_invalid | image_unknown
     value: str | None = None  # the offending cell (cut to 80 characters)
 
     def to_dict(self) -> dict[str, Any]:

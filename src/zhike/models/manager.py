@@ -119,7 +119,12 @@ class ModelManager:
                 raise
             except Exception as e:
                 what = _WORDS.get(spec.kind, spec.kind)
-                raise ModelError(f"could not load {what} {spec.name!r}: {e}", field="model") from e
+                raise ModelError(
+                    f"could not load {what} {spec.name!r}: {e}",
+                    code="model_load_failed",
+                    field="model",
+                    ctx={"name": spec.name},
+                ) from e
             with self._lock:
                 self.stats.misses += 1
                 self._cache[key] = loaded

@@ -347,8 +347,8 @@ def extend(
 
 @operation(
     "resize_design",
-    lane="gpu",  # an extend with a diffusion fill; every other job: cpu
-    lane_for=fill_lane("cpu"),
+    lane="cpu",
+    lane_for=fill_lane("cpu"),  # an extend with a diffusion fill: gpu
     version=1,
     params=ResizeDesignParams,
     result=ResizeDesignResult,

@@ -13,6 +13,7 @@ export const ERRORS = {
   too_large: { zh: "内容太大了，超出了上限", en: "{msg}" },
   unsupported_media_type: { zh: "不支持这种文件类型", en: "{msg}" },
   model_error: { zh: "模型出了问题，无法使用：请管理员在“模型”页检查", en: "{msg}" },
+  model_load_failed: { zh: "无法加载模型“{name}”：它的文件可能已被移动或损坏，请管理员在“模型”页检查", en: "{msg}" },
   conflict: { zh: "与现有内容冲突，请换个名称或刷新后再试", en: "{msg}" },
   content_policy: { zh: "根据内容安全策略，这个请求不能执行", en: "{msg}" },
   unauthorized: { zh: "未通过身份验证，请重新登录", en: "{msg}" },
