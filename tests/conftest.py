@@ -68,10 +68,52 @@ def embedded_dir() -> Path:
     from zhike.models.embedded import EMBEDDED, is_present
 
     path = Path(os.environ["ZHIKE_EMBEDDED_DIR"])
-    missing = [m.name for m in EMBEDDED if not is_present(m, path)]
+    missing = [m.name for m in EMBEDDED if m.pack == "default" and not is_present(m, path)]
     if missing:
         pytest.fail(f"embedded weights missing in {path}: {missing}; run `make embedded`")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_llm(models_root: Path) -> Path:
+    """A tiny random Qwen2 chat model: safetensors folder with the real Qwen tokenizer and chat template
+    (tests/helpers/tiny_llm.py; register it with `register_tiny_llm(zhike.catalog, tiny_llm)` as "tiny-qwen")."""
+    from tests.helpers.tiny_llm import make_tiny_qwen2
+
+    return make_tiny_qwen2(models_root / "llm", gguf=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_llm_gguf(models_root: Path) -> Path:
+    """The same tiny model as a .gguf file (Q8_0, tokenizer and chat template in its metadata)."""
+    from tests.helpers.tiny_llm import make_tiny_qwen2
+
+    return make_tiny_qwen2(models_root / "llm", gguf=True)
+
+
+@pytest.fixture(scope="session")
+def chatty_llm(models_root: Path) -> Path:
+    """The tiny Qwen2 with an output layer that writes words, not just newlines (tests/helpers/tiny_llm_chatty.py):
+    for ops that parse what the model writes."""
+    from tests.helpers.tiny_llm_chatty import make_chatty_qwen2
+
+    return make_chatty_qwen2(models_root / "llm-chatty")
+
+
+@pytest.fixture(scope="session")
+def real_llm():  # noqa: ANN201 - a backends.llm.transformers_chat.TransformersChat (a ChatModel)
+    """The embedded chat model (Qwen2.5-Coder-1.5B-Instruct), loaded once per test run. Apps in tests that open it
+    by name ("qwen2.5-coder-1.5b-instruct") get this same loaded object. Skips when the pack is not fetched."""
+    from zhike.models.embedded import BY_NAME, EMBEDDED_LLM, embedded_specs, is_present
+
+    path = Path(os.environ["ZHIKE_EMBEDDED_DIR"])
+    if not is_present(BY_NAME[EMBEDDED_LLM], path):
+        pytest.skip(f"the embedded LLM pack is not in {path}: run `make embedded` (fetches it with --pack llm)")
+    from zhike.backends.llm.transformers_chat import load_chat
+    from zhike.backends.loaders import LoadEnv
+
+    spec = next(s for s in embedded_specs(path) if s.name == EMBEDDED_LLM)
+    return load_chat(spec, LoadEnv(device="cpu"))
 
 
 def make_settings(home: Path, **overrides: object) -> Settings:

@@ -227,8 +227,20 @@ def test_a_client_driven_by_the_spec_reads_every_answer(app: Any, spec: dict[str
     assert retried["retry_of"] == queued["id"]
     c.call("post", "/api/v1/jobs/{job_id}/cancel", 200, path=f"/api/v1/jobs/{retried['id']}/cancel")
 
+    c.call("get", "/v1/models", 200)  # OpenAI-compatible: the LLM choices (none registered here)
     template = c.call("get", "/api/v1/templates", 200)["templates"][0]["id"]
+    # A knowledge base with a document and a conversation (a question it holds no answer to: no LLM runs).
+    kb = c.call("post", "/api/v1/kb", 201, json={"name": "店铺"})["id"]
+    teapot = {"file": ("teapot.md", "# 紫砂茶壶\n容量 500 毫升，售价 99 元。".encode(), "text/markdown")}
+    doc = c.call("post", "/api/v1/kb/{kb_id}/documents", 201, path=f"/api/v1/kb/{kb}/documents", files=teapot)
+    tyres = {"question": "卖汽车轮胎吗"}
+    asked = c.call("post", "/api/v1/kb/{kb_id}/ask", 200, path=f"/api/v1/kb/{kb}/ask", json=tyres)
     paths = {
+        "/api/v1/kb/{kb_id}": f"/api/v1/kb/{kb}",
+        "/api/v1/kb/{kb_id}/documents": f"/api/v1/kb/{kb}/documents",
+        "/api/v1/kb/{kb_id}/documents/{doc_id}": f"/api/v1/kb/{kb}/documents/{doc['document']['id']}",
+        "/api/v1/kb/{kb_id}/conversations/{conversation_id}": f"/api/v1/kb/{kb}/conversations/"
+        + asked["conversation_id"],
         "/api/v1/jobs/{job_id}": f"/api/v1/jobs/{job['id']}",
         "/api/v1/assets/{asset_id}": f"/api/v1/assets/{out}",
         "/api/v1/templates/{template_id}": f"/api/v1/templates/{template}",

@@ -88,8 +88,9 @@ def indexes(db: Path) -> list[tuple[str, str | None]]:
 
 
 # The columns the revisions after the baseline add, in order: an upgraded home has these and nothing else new.
-ADDED = {"jobs": ["watched_until", "timings", "lane"], "assets": ["name", "folder_id"]}
-CREATED = {"stock_folders", "brand_kits"}  # tables added by migrations since the baseline (0005)
+ADDED = {"jobs": ["watched_until", "timings", "lane", "partial_text"], "assets": ["name", "folder_id"]}
+# tables added by migrations since the baseline (0005 stock and brand, 0007 knowledge bases)
+CREATED = {"stock_folders", "brand_kits", "kbs", "kb_documents", "kb_chunks", "kb_conversations", "kb_messages"}
 
 
 def created_indexes(db: Path) -> set[str]:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, IPvAnyNetwork, field_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -143,18 +143,70 @@ class Settings(BaseSettings):
     heavy_per_user: int = Field(2, ge=1, description="Of those, one user's running or waiting at once; more: 429")
     heavy_wait_seconds: float = Field(10.0, gt=0, description="How long such a request waits for a thread; then 503")
 
+    # Words: the LLM behind copy, scripts and KB answers (backends/llm/resolve.py); see docs/WORDS.md
+    llm_default: str = Field(
+        "qwen2.5-coder-1.5b-instruct",
+        description="LLM used when a job names none: a catalogue name, `remote` or `remote:<model id>`",
+    )
+    llm_remote_url: str | None = Field(
+        None, description="Base URL of an OpenAI-compatible chat server, e.g. http://127.0.0.1:11434/v1; unset: none"
+    )
+    llm_remote_model: str = Field("", description="Model id sent to that server (`remote` means this one)")
+    llm_remote_key: SecretStr | None = Field(None, description="Bearer key for that server (never logged or shown)")
+    llm_timeout_seconds: float = Field(
+        60.0, gt=0, description="Connect / between-tokens timeout for the remote chat server"
+    )
+    llm_retries: int = Field(
+        2, ge=0, le=10, description="Retries (with backoff) when the server is down, 429 or 5xx before the first token"
+    )
+    translate_prompts: bool = Field(
+        True,
+        description="Translate Chinese prompts into English (default LLM) for SD 1.5 / SDXL, whose text encoder reads "
+        "English only; a job's translate_prompt overrides it",
+    )
+    # Zhike's own /v1/chat/completions (api/routes/openai_chat.py)
+    chat_per_user: int = Field(2, ge=1, description="Chat generations one user (or key) may run at once (429)")
+    chat_threads: int = Field(4, ge=1, le=64, description="Chat generations running at once (more wait)")
+    chat_max_messages: int = Field(200, ge=1, description="Messages in one chat request")
+    chat_max_chars: int = Field(100_000, ge=1, description="Characters in one chat request's messages together")
+    chat_max_tokens: int = Field(4096, ge=1, description="Largest max_tokens a chat request may ask for")
+    # Knowledge-base documents (zhike/kb/parse.py): each bounded before it is spent (PDF and ZIP bombs).
+    kb_max_document_mb: float = Field(20.0, gt=0, description="A KB document as uploaded, in MB")
+    kb_max_pages: int = Field(500, ge=1, description="Pages read from a PDF (more: refused)")
+    kb_max_chars: int = Field(2_000_000, ge=1000, description="Text characters one document may yield")
+    kb_max_inflated_mb: float = Field(
+        200.0, gt=0, description="Bytes a PDF's streams or a DOCX's parts may inflate to, in MB (bombs)"
+    )
+    kb_max_parse_seconds: float = Field(30.0, gt=0, description="Time one document may take to read")
+    # Knowledge bases (services/kb.py): per-owner limits and how questions are answered.
+    kb_max_kbs: int = Field(100, ge=1, description="Knowledge bases one user (or key) may have")
+    kb_max_documents: int = Field(500, ge=1, description="Documents in one knowledge base")
+    kb_ingest_seconds: float = Field(
+        300.0, gt=0, description="Time one document may take to read, chunk and embed (more: refused, nothing stored)"
+    )
+    kb_ingests_per_owner: int = Field(2, ge=1, description="Uploads one user may have being indexed at once (429)")
+    kb_asks_per_owner: int = Field(4, ge=1, description="Questions one user (or bot key) may have in progress (429)")
+    kb_top_k: int = Field(4, ge=1, le=20, description="Passages given to the LLM per question")
+    kb_history_turns: int = Field(3, ge=0, le=20, description="Earlier question/answer pairs put in the prompt")
+    kb_answer_tokens: int = Field(384, ge=16, le=4096, description="Longest answer, in tokens")
+
     # Provenance labels on exported files (GB 45438-2025, C2PA); see zhike/provenance/service.py
     label_producer_name: str = Field("Zhike", description="Producer/propagator name in C2PA and the TC260 label")
     label_producer_code: str = Field(
         "", description="TC260 ContentProducer/ContentPropagator code (e.g. 统一社会信用代码); empty: the name"
     )
-    label_implicit: bool = Field(True, description="TC260 XMP implicit label (PNG, JPEG, WebP)")
+    label_implicit: bool = Field(
+        True, description="TC260 implicit label: XMP in PNG, JPEG, WebP; metadata of text exports (MD, TXT, DOCX, PDF)"
+    )
     label_c2pa: bool = Field(True, description="Signed C2PA manifest")
     label_watermark: bool = Field(True, description="Invisible watermark carrying the asset id")
     label_visible: bool = Field(False, description="Explicit visible mark (AI生成) drawn on exported images")
     label_visible_text: str = Field("AI生成", min_length=1, max_length=40)
     label_visible_position: Literal["bottom-right", "bottom-left", "top-right", "top-left"] = "bottom-right"
     label_visible_size: float = Field(0.05, ge=0.05, le=0.5, description="Text height / shorter side (>= 5%)")
+    label_text_notice: Literal["start", "end", "none"] = Field(
+        "end", description="Where text exports put 本内容由人工智能生成 / AI-generated content unless the request says"
+    )
     label_cert_path: Path | None = Field(None, description="C2PA signing chain PEM; unset: a generated dev cert")
     label_key_path: Path | None = Field(None, description="Private key PEM for label_cert_path")
 

@@ -16,9 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from zhike import __version__
 from zhike.api.errors import RequestTooLarge, error_body, install_error_handlers
 from zhike.api.headers import SecurityHeaders
-from zhike.api.routes import assets, auth, jobs, meta, models, openai_compat, safety, sdapi, templates
+from zhike.api.routes import assets, auth, jobs, meta, models, openai_chat, openai_compat, safety, sdapi, templates
 from zhike.api.routes import brand as brand_routes
 from zhike.api.routes import fonts as font_routes
+from zhike.api.routes import kb as kb_routes
 from zhike.api.routes import stock as stock_routes
 from zhike.api.routes import verify as verify_routes
 from zhike.api.schemas import ERROR_RESPONSES
@@ -117,6 +118,9 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
             zhike.jobs.close()
             for w in workers:
                 w.interrupt()
+            chat, app.state.chat_runner = getattr(app.state, "chat_runner", None), None  # api/routes/openai_chat.py
+            if chat is not None:
+                chat.close()
 
         app.state.stopping = stopping
         yield
@@ -135,6 +139,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     install_error_handlers(app)
     routers = (auth, jobs, assets, meta, models, openai_compat, sdapi, safety, verify_routes, templates, font_routes)
     routers += (brand_routes, stock_routes)
+    routers += (kb_routes,)
+    routers += (openai_chat,)
     for r in routers:
         # Every route can answer with the shared error body; declaring it replaces FastAPI's default 422 schema.
         app.include_router(r.router, responses=ERROR_RESPONSES)

@@ -17,8 +17,10 @@ from typing import Literal
 
 from safetensors import safe_open
 
-Format = Literal["diffusers", "single_file", "onnx"]
-Kind = Literal["checkpoint", "lora", "controlnet", "vae", "matting", "upscaler", "relight", "unknown"]
+from zhike.backends.llm.files import GGUF_SUFFIX, NotAnLlm, inspect_gguf, inspect_llm_folder, is_llm_folder
+
+Format = Literal["diffusers", "single_file", "onnx", "transformers", "gguf"]
+Kind = Literal["checkpoint", "lora", "controlnet", "vae", "matting", "upscaler", "relight", "llm", "unknown"]
 Shapes = dict[str, tuple[int, ...]]
 
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
@@ -57,10 +59,14 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
     if path.is_dir():
         if (path / "model.onnx").is_file() and not (path / "model_index.json").is_file():
             return inspect_onnx(path / "model.onnx")
+        if not (path / "model_index.json").is_file() and is_llm_folder(path):
+            return _llm_info(path)
         return _inspect_diffusers_dir(path)
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         return inspect_onnx(path)
+    if suffix == GGUF_SUFFIX:
+        return _llm_info(path)
     if suffix in PICKLE_SUFFIXES:
         # Upscalers (ESRGAN & co.) mostly ship as .pth. Their tensor layout is read with weights_only onto the
         # meta device, which runs no code; anything that is not an upscaler is still refused.
@@ -108,6 +114,15 @@ def inspect_onnx(path: Path) -> CheckpointInfo:
     name = path.name.lower() + " " + path.parent.name.lower()
     family = "birefnet" if ("birefnet" in name or "rmbg-2" in name or "rmbg2" in name) else "isnet"
     return CheckpointInfo(path, "onnx", "matting", family, notes=f"input {shape}")
+
+
+def _llm_info(path: Path) -> CheckpointInfo:
+    """A chat model: a transformers causal-LM folder or a .gguf file (backends/llm/files.py)."""
+    try:
+        llm = inspect_gguf(path) if path.is_file() else inspect_llm_folder(path)
+    except NotAnLlm as e:
+        raise CheckpointError(str(e)) from e
+    return CheckpointInfo(path, llm.format, "llm", llm.family, llm.variant, notes=llm.notes)
 
 
 def _upscaler_info(path: Path, shapes: Shapes) -> CheckpointInfo | None:

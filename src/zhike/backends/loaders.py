@@ -34,6 +34,8 @@ BUILTIN_LOADER_MODULES: tuple[str, ...] = (
     "zhike.backends.preprocessors.pose",
     "zhike.backends.safety_checker",
     "zhike.backends.relight",
+    "zhike.backends.embeddings",
+    "zhike.backends.llm.transformers_chat",
 )
 ANY = "*"
 
@@ -46,6 +48,7 @@ class LoadEnv:
     cpu_offload: bool = False
     configs_root: Path = Path()  # generated diffusers config folders for single-file checkpoints
     speed: SpeedSettings = field(default_factory=SpeedSettings)  # compile, and how (backends/speed.py)
+    converted_root: Path = Path()  # users' GGUF chat models converted once to safetensors (backends/llm)
 
 
 Loader = Callable[[ModelSpec, LoadEnv], Any]
@@ -111,11 +114,13 @@ class ModelLoaders:
         cpu_offload: bool = False,
         configs_root: Path = Path(),
         speed: SpeedSettings | None = None,
+        converted_root: Path = Path(),
     ) -> None:
         self.device_setting = device_setting
         self.cpu_offload = cpu_offload
         self.configs_root = configs_root
         self.speed = speed or SpeedSettings()
+        self.converted_root = converted_root
         self._device: str | None = None
 
     @property
@@ -128,7 +133,11 @@ class ModelLoaders:
 
     def load(self, spec: ModelSpec) -> Any:
         env = LoadEnv(
-            device=self.device, cpu_offload=self.cpu_offload, configs_root=self.configs_root, speed=self.speed
+            device=self.device,
+            cpu_offload=self.cpu_offload,
+            configs_root=self.configs_root,
+            speed=self.speed,
+            converted_root=self.converted_root,
         )
         return find_loader(spec)(spec, env)
 

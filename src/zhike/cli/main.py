@@ -11,6 +11,7 @@ import typer
 
 from zhike import __version__
 from zhike.cli import admin, batch, common, db, ops, product_photos, safety
+from zhike.cli import kb as kb_cli
 from zhike.cli.common import out
 from zhike.cli.run import run as run_command
 from zhike.cli.verify import verify as verify_command
@@ -25,6 +26,7 @@ app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.presets_app, name="presets")
 app.add_typer(safety.safety_app, name="safety")
 app.add_typer(db.db_app, name="db")
+app.add_typer(kb_cli.kb_app, name="kb")
 app.command(name="run")(run_command)
 app.command(name="verify")(verify_command)
 app.command(name="batch")(batch.batch)

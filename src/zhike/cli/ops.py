@@ -24,6 +24,7 @@ from zhike.cli import common
 from zhike.cli.common import fail, submit_and_save, upload_file
 from zhike.core.errors import ZhikeError
 from zhike.core.registry import OperationDef, get_op, list_ops
+from zhike.core.types import TextResult
 from zhike.core.ui import field_ui
 
 ASSET_FORMAT = "asset-id"
@@ -286,7 +287,7 @@ def make_command(op: OperationDef) -> Callable[..., None]:
         inspect.Parameter(
             "output",
             inspect.Parameter.KEYWORD_ONLY,
-            default=Path(f"{op.cli_name}.png"),
+            default=Path(f"{op.cli_name}.{'md' if issubclass(op.result_model, TextResult) else 'png'}"),
             annotation=Annotated[
                 Path, typer.Option("-o", "--output", help="Output file (several images: OUT-1.png, OUT-2.png, ...)")
             ],

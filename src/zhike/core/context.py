@@ -35,6 +35,8 @@ class Assets(Protocol):
 
     def open_image(self, asset_id: str, *, owner_id: str, field: str) -> Image.Image: ...
 
+    def require_images(self, refs: list[tuple[str, str]], *, owner_id: str) -> None: ...
+
     def read_bytes(self, row: AssetRow) -> bytes: ...
 
     def restage(self, record: Mapping[str, Any]) -> StagedAsset | None: ...
@@ -53,6 +55,21 @@ class Assets(Protocol):
         parent_id: str | None = None,
         tags: list[str] | None = None,
         dpi: int | None = None,
+        asset_id: str | None = None,
+    ) -> StagedAsset: ...
+
+    def stage_text(
+        self,
+        text: str,
+        *,
+        owner_id: str,
+        job_id: str,
+        op: str,
+        params: dict[str, Any],
+        model: str | None,
+        parent_id: str | None = None,
+        mime: str = "text/markdown",
+        name: str | None = None,
         asset_id: str | None = None,
     ) -> StagedAsset: ...
 
@@ -111,6 +128,10 @@ PreviewStart = Callable[[], Callable[[], Image.Image]]
 ProgressSink = Callable[[int, int, Callable[[], Image.Image] | None], None]
 # Runs a function on the worker's output pool and returns its future (encoding, storing, labelling outputs).
 Offload = Callable[[Callable[[], Any]], "Future[Any]"]
+# Hands a piece of generated text to the worker, which appends it to the job's partial text off this thread.
+TextSink = Callable[[str], None]
+# Screens generated text (text, field) by the prompt-safety lists; raises ContentRefused naming the policy.
+TextScreen = Callable[[str, str], None]
 
 
 @dataclass
@@ -134,6 +155,10 @@ class RunContext:
     # Makes the labelled export of a stored output while its pixels are at hand (the worker's ExportService), on
     # the thread that stored it; None: exports are labelled when first asked for.
     prepare_export: Callable[[StagedAsset, Image.Image], None] | None = None
+    # Where `stream_text` hands pieces (the worker's progress writer); None: kept in `partial_text` only.
+    text_sink: TextSink | None = None
+    # Output screening for words ops (the worker's PromptSafety); None: safety is off or no worker runs the op.
+    text_screen: TextScreen | None = None
     staged: list[StagedAsset] = field(default_factory=list)
     pending: list[Future[StagedAsset]] = field(default_factory=list)
     # Seconds per phase that the op measures itself (load, denoise, decode...): the job's timings include them.
@@ -143,6 +168,8 @@ class RunContext:
     cancel_requested: bool = False
     watched: bool = False
     _last_preview: float = -1e9
+    # What `stream_text` was given so far (the op's own view; the job row gets it through `text_sink`).
+    partial_text: str = ""
 
     def progress(self, step: int, total: int, preview: PreviewStart | None = None) -> None:
         """Report a step; raises JobCancelled when the user cancelled or the lease was lost.
@@ -162,6 +189,52 @@ class RunContext:
                 self._last_preview = now
                 finish = preview()
         self.sink(step, total, finish)
+
+    @property
+    def stopping(self) -> bool:
+        """The user cancelled or the lease was lost: a loop without steps (token streaming) asks this."""
+        return self.lost or self.cancel_requested
+
+    def stream_text(self, piece: str) -> None:
+        """Append generated words to the job's partial text (shown while it runs; SSE carries it). Costs this thread
+        a hand-over: the worker writes it to the database on its progress thread, batched."""
+        if not piece:
+            return
+        self.partial_text += piece
+        if self.text_sink is not None:
+            self.text_sink(piece)
+
+    def screen_text(self, text: str, field: str) -> None:
+        """Screen generated text by the prompt-safety lists before it is stored or shown as a result: raises
+        ContentRefused (code content_refused, naming the policy and `field`); a no-op when safety is off."""
+        if self.text_screen is not None and text:
+            self.text_screen(text, field)
+
+    def save_text(
+        self,
+        text: str,
+        *,
+        params: dict[str, Any],
+        model: str | None,
+        parent_id: str | None = None,
+        mime: str = "text/markdown",
+        name: str | None = None,
+    ) -> str:
+        """Store a text output (UTF-8, text/markdown or application/json) with its parameters and lineage; returns
+        its asset id. The row is written when the job completes, with the other outputs."""
+        staged = self.assets.stage_text(
+            text,
+            owner_id=self.owner_id,
+            job_id=self.job_id,
+            op=self.op,
+            params=params,
+            model=model,
+            parent_id=parent_id,
+            mime=mime,
+            name=name,
+        )
+        self.staged.append(staged)
+        return staged.row.id
 
     def load_image(self, asset_id: str, *, field: str) -> Image.Image:
         return self.assets.open_image(asset_id, owner_id=self.owner_id, field=field)

@@ -138,8 +138,42 @@ class ErrorCode(StrEnum):
     XLSX_NO_SHEET = "xlsx_no_sheet"
     ARCHIVE_INVALID = "archive_invalid"  # a photo ZIP that is not a readable ZIP
     ARCHIVE_UNSAFE = "archive_unsafe"  # ctx what: path (climbs out of the archive) | nested (an archive inside)
+    # -- knowledge-base documents (zhike/kb/parse.py; field "file", ctx name = the file's name) -------------------
+    DOCUMENT_EMPTY = "document_empty"  # no text in it (a scanned PDF holds only pictures)
+    DOCUMENT_TOO_LARGE = "document_too_large"  # ctx what: bytes | pages | chars, limit
+    DOCUMENT_ENCRYPTED = "document_encrypted"  # a password-protected PDF or Office file
+    DOCUMENT_NOT_TEXT = "document_not_text"  # binary data under a text name (.txt/.md/.csv)
+    DOCUMENT_UNSUPPORTED = "document_unsupported"  # ctx suffix
+    DOCUMENT_BOMB = "document_bomb"  # ctx what: inflated_bytes | zip_ratio | zip_members | xml_entities | seconds
+    DOCUMENT_DAMAGED = "document_damaged"  # a PDF/DOCX that does not read as one
+    # -- knowledge bases (services/kb.py, api/routes/kb.py) ------------------------------------------------------
+    KB_NOT_FOUND = "kb_not_found"  # also another owner's: 404, never 403
+    KB_NAME_TAKEN = "kb_name_taken"  # ctx name
+    TOO_MANY_KBS = "too_many_kbs"  # limit
+    KB_DOCUMENT_NOT_FOUND = "kb_document_not_found"
+    TOO_MANY_KB_DOCUMENTS = "too_many_kb_documents"  # limit
+    KB_CONVERSATION_NOT_FOUND = "kb_conversation_not_found"
+    KB_EMPTY = "kb_empty"  # asking a knowledge base that has no documents yet
+    KB_BUSY = "kb_busy"  # the owner's questions or uploads in progress at their limit (429, Retry-After); ctx what
+    DOCUMENT_TIMEOUT = "document_timeout"  # reading and indexing took longer than kb_ingest_seconds; ctx seconds
+    # -- language models (backends/llm) and the chat API (/v1/chat/completions); field "llm" or the request's --------
+    MODEL_NOT_FOUND = "model_not_found"  # no LLM of that name (ctx name)
+    LLM_REMOTE_NOT_CONFIGURED = "llm_remote_not_configured"  # "remote" asked for, llm_remote_url unset
+    LLM_UNREACHABLE = "llm_unreachable"  # the remote server is down, refused or its name does not resolve (ctx url)
+    LLM_TIMEOUT = "llm_timeout"  # it accepted the request but sent nothing within llm_timeout_seconds (ctx url)
+    LLM_AUTH_FAILED = "llm_auth_failed"  # it refused llm_remote_key (401/403; ctx status)
+    LLM_REMOTE_ERROR = "llm_remote_error"  # it answered with an error (ctx status) or broke off the answer
+    LLM_PROMPT_TOO_LONG = "llm_prompt_too_long"  # prompt + max_tokens > a local model's context (ctx tokens, limit)
+    CHAT_N_UNSUPPORTED = "chat_n_unsupported"  # n > 1
+    CHAT_TOO_MANY_MESSAGES = "chat_too_many_messages"  # limit
+    CHAT_MESSAGE_TOO_LARGE = "chat_message_too_large"  # field messages.N.content, limit (characters)
+    CHAT_BUSY = "chat_busy"  # the owner's generations running at once are at chat_per_user (limit)
+    # -- copy (ops/product_copy.py, ops/marketing_copy.py; styles in zhike/words/data) ------------------------------
+    STYLE_UNKNOWN = "style_unknown"  # no platform style, tone or length of that id (ctx name, known)
+    COPY_BRIEF_MISSING = "copy_brief_missing"  # marketing copy with neither a product name nor a brief
     # -- images and tools ---------------------------------------------------------------------------------------
     NOT_AN_IMAGE = "not_an_image"
+    ASSET_NOT_IMAGE = "asset_not_image"  # a text asset where an image is needed (field names which)
     IMAGE_FORMAT_UNSUPPORTED = "image_format_unsupported"
     IMAGE_FLOAT_UNSUPPORTED = "image_float_unsupported"
     NO_FACE_FOUND = "no_face_found"

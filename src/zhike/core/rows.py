@@ -21,6 +21,8 @@ from typing import Any, Literal, Protocol, Self
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: tuple[JobState, ...] = ("succeeded", "failed", "cancelled")
 Origin = Literal["generated", "upload"]
+# Text assets (words ops' outputs): UTF-8 Markdown, or JSON for structured outputs. Everything else is an image.
+TEXT_MIMES = ("text/markdown", "application/json")
 Role = Literal["admin", "user"]
 
 
@@ -72,6 +74,7 @@ class JobRow(_Row):
     watched_until: float | None  # epoch seconds: someone follows the job (SSE, preview polls) until then
     timings: dict[str, float] | None  # seconds per stage (queue, load, denoise, decode, save, label, commit...)
     lane: str  # gpu | cpu | quick: the workers that may run it (core/registry.py Lane)
+    partial_text: str | None  # the words a running words op has written so far (cleared when it succeeds)
 
     @property
     def done(self) -> bool:
@@ -100,6 +103,14 @@ class AssetRow(_Row):
     # What the user calls it: an upload's file name without its extension ("咖啡杯"); an output inherits its
     # source's. Downloads and ZIPs are named from it.
     name: str | None
+
+    @property
+    def is_text(self) -> bool:
+        return self.mime in TEXT_MIMES
+
+    @property
+    def kind(self) -> Literal["image", "text"]:
+        return "text" if self.is_text else "image"
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,3 +49,24 @@ class ImagesResult(BaseModel):
         """Add a coded warning: its English text to `warnings`, the note to `notes`."""
         self.warnings.append(note.message)
         self.notes.append(note)
+
+
+class TextResult(BaseModel):
+    """What a words operation returns: the text asset it stored and the words themselves."""
+
+    asset_id: str = Field(description="The stored text asset (GET /api/v1/assets/{id}/file?format=md|txt|docx|pdf)")
+    text: str = Field(description="The whole output, Markdown")
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="The op's structured fields (title, points, sections, segments...)"
+    )
+    llm: str | None = Field(None, description="The language model that wrote it")
+    warnings: list[str] = Field(default_factory=list, description="Things the user should know")
+    notes: list[Note] = Field(
+        default_factory=list, description="The warnings that have a code, with their values, for translated display"
+    )
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds spent per phase")
+
+    def warn(self, note: Note) -> None:
+        """Add a coded warning: its English text to `warnings`, the note to `notes`."""
+        self.warnings.append(note.message)
+        self.notes.append(note)

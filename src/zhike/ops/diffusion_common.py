@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 import time
@@ -15,8 +16,9 @@ from zhike.core.context import PrepareEnv, RunContext
 from zhike.core.errors import ContentRefused, InvalidInput
 from zhike.core.registry import Lane
 from zhike.core.samplers import SchedulerName
-from zhike.core.types import ImageOut, ImagesResult
+from zhike.core.types import ImageOut, ImagesResult, Note
 from zhike.core.ui import ui
+from zhike.ops.translate import english_prompts, has_chinese, needs_translation
 
 if TYPE_CHECKING:
     from zhike.backends.diffusion import DiffusionRequest, Generation, LoadedPipeline
@@ -58,6 +60,23 @@ class LoraRef(BaseModel):
         le=4.0,
         description="Strength; 0 turns it off",
         json_schema_extra=ui("权重", "Weight", help_zh="强度；0 表示不起作用", step=0.05),
+    )
+
+
+class PromptTranslation(BaseModel):
+    """The English a Chinese prompt was drawn with on an English-only text encoder (SD 1.5, SDXL): kept in the
+    output's parameters, so a remix with the same words draws the same image without asking a model again."""
+
+    source: str = Field(description="The prompt as written", json_schema_extra=ui("原提示词", "Prompt as written"))
+    prompt: str = Field(description="Its English, drawn with", json_schema_extra=ui("英文提示词", "English prompt"))
+    negative_source: str = Field(
+        "", description="The negative prompt as written", json_schema_extra=ui("原反向提示词", "Negative as written")
+    )
+    negative_prompt: str = Field(
+        "", description="Its English", json_schema_extra=ui("英文反向提示词", "English negative prompt")
+    )
+    llm: str | None = Field(
+        None, description="The language model that translated", json_schema_extra=ui("语言模型", "Language model")
     )
 
 
@@ -155,6 +174,22 @@ class DiffusionParams(BaseModel):
         None,
         description="Set by Zhike: the preset already expanded into the prompt",
         json_schema_extra=ui("已应用的风格", "Applied style", read_only=True),
+    )
+    translate_prompt: bool | None = Field(
+        None,
+        description="Translate a Chinese prompt into English first for SD 1.5 / SDXL models (their text encoder "
+        "reads English only); empty: the server's setting translate_prompts (on by default)",
+        json_schema_extra=ui(
+            "中文提示词先翻译",
+            "Translate Chinese prompts",
+            help_zh="SD 1.5 / SDXL 只认英文：先用语言模型把中文提示词译成英文；留空按服务器设置（默认开启）",
+            group="more",
+        ),
+    )
+    prompt_translated: PromptTranslation | None = Field(
+        None,
+        description="Set by Zhike: the English the Chinese prompt was drawn with",
+        json_schema_extra=ui("提示词译文", "Prompt translation", read_only=True),
     )
 
     @field_validator("width", "height")
@@ -297,6 +332,43 @@ def fill_lane(cheap: Lane) -> Callable[[Any], Lane]:
     return lambda p: "gpu" if p.method == "diffusion" else cheap
 
 
+def translating(ctx: RunContext, wanted: bool | None) -> bool:
+    return ctx.settings.translate_prompts if wanted is None else wanted
+
+
+def encoder_prompts(ctx: RunContext, p: DiffusionParams) -> tuple[DiffusionParams, Note | None]:
+    """`p` with `prompt_translated` set when its Chinese prompt goes to an English-only text encoder (run_diffusion
+    draws with that English and stores it with the outputs), or a `prompt_not_translated` note when no language
+    model is available. Runs in the job, before the checkpoint is loaded: the LLM takes seconds to minutes, and
+    it and the image model need not be in memory together. A prompt without Chinese costs one regex search."""
+    if not (has_chinese(p.prompt) or has_chinese(p.negative_prompt)) or not translating(ctx, p.translate_prompt):
+        return p, None
+    family = ctx.models.catalog.get(p.model or "", field="params.model").family
+    if not needs_translation(family, p.prompt, p.negative_prompt):
+        return p, None
+    done = p.prompt_translated
+    if done is not None and (done.source, done.negative_source) == (p.prompt, p.negative_prompt):
+        return p, None  # a remix of an output: the recorded English, no model call
+    out = english_prompts(ctx, p.prompt, p.negative_prompt)
+    if isinstance(out, Note):
+        return p, out
+    return p.model_copy(update={"prompt_translated": PromptTranslation.model_validate(out)}), None
+
+
+def english_request(ctx: RunContext, family: str, req: DiffusionRequest) -> tuple[DiffusionRequest, str | None]:
+    """The request with its Chinese prompt in English for an English-only encoder, for the ops that build their
+    requests themselves (a batch design's layers, product photos' scenes); run_diffusion's are English already.
+    Returns (request, warning or None)."""
+    if not needs_translation(family, req.prompt, req.negative_prompt):
+        return req, None
+    if not translating(ctx, ctx.params.get("translate_prompt")):
+        return req, None
+    out = english_prompts(ctx, req.prompt, req.negative_prompt)
+    if isinstance(out, Note):
+        return req, out.message
+    return dataclasses.replace(req, prompt=out["prompt"], negative_prompt=out["negative_prompt"]), None
+
+
 def generate(ctx: RunContext, loaded: LoadedPipeline, req: DiffusionRequest, *, partial: bool = False) -> Generation:
     """Run the diffusion backend for an operation (`loaded` from ctx.models) and screen what it made. This is the
     only call of the backend in the operations (tests/test_image_safety.py fails on any other), so the pixels any
@@ -309,7 +381,10 @@ def generate(ctx: RunContext, loaded: LoadedPipeline, req: DiffusionRequest, *, 
     """
     from zhike.backends import diffusion
 
+    req, untranslated = english_request(ctx, loaded.spec.family, req)
     gen = diffusion.generate(loaded, req)
+    if untranslated:
+        gen.warnings.append(untranslated)
     flags = ctx.screen_images(gen.images) if ctx.screen_images is not None else []
     if not any(flags):
         return gen
@@ -348,6 +423,8 @@ def run_diffusion(
     assert p.model is not None and p.seed is not None
     t0 = time.perf_counter()
     ctx.progress(step_offset, total_override or 1)
+    p, untranslated = encoder_prompts(ctx, p)
+    english = p.prompt_translated
     loras = [(ref.name, ctx.models.catalog.get(ref.name, field="params.loras").path, ref.weight) for ref in p.loras]
 
     def on_step(i: int, n: int, preview: Any) -> None:
@@ -357,8 +434,8 @@ def run_diffusion(
         ctx.timings["load"] = ctx.timings.get("load", 0.0) + round(time.perf_counter() - t0, 4)
         req = diffusion.DiffusionRequest(
             mode=mode,
-            prompt=p.prompt,
-            negative_prompt=p.negative_prompt,
+            prompt=english.prompt if english else p.prompt,
+            negative_prompt=english.negative_prompt if english else p.negative_prompt,
             width=width or p.width,
             height=height or p.height,
             steps=p.steps,
@@ -379,6 +456,8 @@ def run_diffusion(
     for phase, seconds in gen.timings.items():  # a hires job runs two passes: its phases add up
         ctx.timings[phase] = round(ctx.timings.get(phase, 0.0) + seconds, 4)
     result = ImagesResult(images=[], model=spec.name, warnings=gen.warnings, timings=dict(ctx.timings))
+    if untranslated is not None:
+        result.warn(untranslated)
     if save:  # stored (and labelled) on the worker's output pool while the next image or job starts
         save_outputs(ctx, result, gen.images, gen.seeds, p, parent_id=parent_id, model_hash=spec.short_hash)
     return result, gen.images

@@ -33,6 +33,7 @@ class LabelConfig:
     visible_size: float = 0.05
     cert_path: Path | None = None
     key_path: Path | None = None
+    text_notice: str = "end"  # start | end | none: the explicit notice of text exports (provenance/text.py)
 
     @classmethod
     def from_settings(cls, s: Settings) -> LabelConfig:
@@ -48,6 +49,7 @@ class LabelConfig:
             visible_size=s.label_visible_size,
             cert_path=s.label_cert_path,
             key_path=s.label_key_path,
+            text_notice=s.label_text_notice,
         )
 
     @property

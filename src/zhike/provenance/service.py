@@ -39,7 +39,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("zhike.provenance")
 
-EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+EXT = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "text/markdown": "md",
+    "text/plain": "txt",
+    "application/json": "json",
+    "application/pdf": "pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+}
 __all__ = ["EXT", "LabelConfig", "LabelContext", "LabelKeys", "LabelService", "Labelled", "MediaLabeler"]
 
 
@@ -133,6 +142,34 @@ class LabelService:
         out = labeler.label(data, mime, ctx)
         for name, why in out.skipped.items():
             log.info("asset %s: %s label skipped: %s", asset.id, name, why)
+        return out
+
+    def label_text(self, text: str, asset: AssetRow, fmt: str, *, notice: str | None = None) -> Labelled:
+        """A text asset exported as `fmt` (md, txt, docx, pdf: provenance/text.py): the explicit notice where
+        `notice` (start | end | none; default the config's `text_notice`) puts it, the TC260 fields in the format's
+        metadata when the implicit label is on. The same fields and content id (the asset id) as its images."""
+        from zhike.provenance.text import TEXT_FORMATS, TextLabel, notice_lang
+        from zhike.provenance.text_export import export
+
+        placement = notice or self.config.text_notice
+        implicit = self.config.implicit and asset.origin != "upload"
+        label = TextLabel(
+            fields=self.tc260_fields(asset) if implicit else {},
+            notice=placement,  # type: ignore[arg-type]
+            lang=notice_lang(text),
+            title=asset.name or asset.id,
+            producer=self.config.producer_name,
+            generator=f"Zhike {__version__}",
+            model=asset.model,
+            created=asset.created_at,
+        )
+        out = Labelled(export(text, asset.mime, fmt, label), TEXT_FORMATS[fmt])
+        if placement != "none":
+            out.applied.append(f"notice-{placement}")
+        if implicit:
+            out.applied.append("implicit")
+        else:
+            out.skipped["implicit"] = "turned off in this deployment's settings"
         return out
 
     def verify(self, data: bytes, mime: str, lookup: Any = None) -> dict[str, Any]:

@@ -61,6 +61,8 @@ class BrandStore:
                 field="logo",
                 ctx={"id": kit.logo},
             )
+        if kit.logo is not None:
+            self.assets.require_images([("logo", kit.logo)], owner_id=owner_id)  # not a text asset
         values = {"kit": kit.model_dump(mode="json"), "updated_at": utcnow()}
         for _ in range(2):  # two first saves at once: the loser's insert fails, its second try updates
             try:

@@ -7,7 +7,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
@@ -19,7 +19,7 @@ from zhike.core.rows import JobRow
 from zhike.models.manager import ModelManager
 from zhike.provenance.service import LabelService
 from zhike.services.assets.blobs import BlobStore
-from zhike.services.assets.service import AssetService
+from zhike.services.assets.service import AssetService, image_refs
 from zhike.services.brand import BrandStore
 from zhike.services.catalog import ModelCatalog
 from zhike.services.engine import get_engine
@@ -33,6 +33,10 @@ from zhike.services.stock import StockLibrary
 from zhike.services.templates import TemplateStore
 from zhike.services.users import LoginThrottle, UserService
 from zhike.settings import Settings
+
+if TYPE_CHECKING:
+    from zhike.services.kb import KnowledgeBases
+    from zhike.services.kb_ask import KbAnswers
 
 
 @dataclass
@@ -79,6 +83,7 @@ class Zhike:
             device_setting=s.device,
             cpu_offload=s.cpu_offload,
             configs_root=s.models_dir / "_configs",
+            converted_root=s.models_dir / "_converted",
             speed=SpeedSettings(
                 compile=s.compile,
                 compile_mode=s.compile_mode,
@@ -103,6 +108,20 @@ class Zhike:
     @cached_property
     def stock(self) -> StockLibrary:
         return StockLibrary(self.engine)
+
+    @cached_property
+    def kb(self) -> KnowledgeBases:
+        # Imported here: the knowledge base brings numpy, jieba and the embedder, which most commands never need.
+        from zhike.backends.embeddings import open_embedder
+        from zhike.services.kb import KnowledgeBases
+
+        return KnowledgeBases(self.engine, self.settings, lambda: open_embedder(self.models))
+
+    @cached_property
+    def kb_answers(self) -> KbAnswers:
+        from zhike.services.kb_ask import KbAnswers
+
+        return KbAnswers(self.kb, self.models, self.safety)
 
     @cached_property
     def keys(self) -> KeyService:
@@ -183,6 +202,8 @@ class Zhike:
             existing = self.jobs.by_idempotency(owner_id, idempotency_key)
             if existing is not None:
                 return self.jobs.same_request(existing, request_hash), False
+        # A text asset where an image is needed: 422 asset_not_image before any op reads its (absent) size.
+        self.assets.require_images(image_refs(params), owner_id=owner_id)
         if op.prepare is not None:
             # Resolve what must be fixed for reproducibility (random seed, default model) and check references.
             env = PrepareEnv(

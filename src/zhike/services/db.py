@@ -115,6 +115,7 @@ jobs = Table(
     Column("watched_until", Float),  # epoch seconds: step previews are made while someone follows the job
     Column("timings", JSON),  # seconds per stage, recorded by the worker
     Column("lane", String(8), nullable=False, server_default="cpu"),  # gpu | cpu | quick: which workers run it
+    Column("partial_text", Text),  # words ops: the text written so far, while it runs (cleared on success)
     Index("ix_jobs_state_created", "state", "created_at"),
     Index("ix_jobs_owner_created", "owner_id", "created_at"),
     Index("ux_jobs_owner_idem", "owner_id", "idempotency_key", unique=True),
@@ -211,4 +212,78 @@ safety_audit = Table(
     Column("excerpt", Text),
     Column("overridden", Boolean, nullable=False, default=False),
     Index("ix_safety_audit_created", "created_at"),
+)
+
+# Product knowledge bases (商品知识库, services/kb.py), per owner like assets. `revision` is bumped by every document
+# change so a cached search index knows it is stale. A document keeps its original file (`data`) so it can be
+# downloaded and re-indexed; its chunks carry their embedding as float32 bytes.
+kbs = Table(
+    "kbs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", String(64), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("revision", Integer, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("updated_at", DateTime, nullable=False, default=utcnow),
+    Index("ux_kbs_owner_name", "owner_id", "name", unique=True),
+)
+
+kb_documents = Table(
+    "kb_documents",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kb_id", String(32), ForeignKey("kbs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),  # the file name as uploaded: re-uploading it replaces the document
+    Column("sha256", String(64), nullable=False),
+    Column("mime", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),  # txt | md | pdf | docx | xlsx | csv (zhike.kb.parse)
+    Column("title", String(200)),
+    Column("size_bytes", Integer, nullable=False),
+    Column("pages", Integer, nullable=False, default=0),
+    Column("chunk_count", Integer, nullable=False, default=0),
+    Column("embedder", String(100), nullable=False),  # which model made the vectors
+    Column("ingest_seconds", Float),
+    Column("data", LargeBinary, nullable=False),  # the original file
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("updated_at", DateTime, nullable=False, default=utcnow),
+    Index("ux_kb_documents_kb_name", "kb_id", "name", unique=True),
+)
+
+kb_chunks = Table(
+    "kb_chunks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("document_id", String(32), ForeignKey("kb_documents.id", ondelete="CASCADE"), nullable=False),
+    Column("kb_id", String(32), nullable=False),  # a KB's chunks load with one query
+    Column("ordinal", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("location", String(200), nullable=False),  # where in the document: "第 3 页", "Sheet1 第 12 行", a heading
+    Column("vector", LargeBinary, nullable=False),  # float32, normalised
+    Index("ix_kb_chunks_kb", "kb_id"),
+    Index("ix_kb_chunks_document", "document_id", "ordinal"),
+)
+
+kb_conversations = Table(
+    "kb_conversations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kb_id", String(32), ForeignKey("kbs.id", ondelete="CASCADE"), nullable=False),
+    Column("owner_id", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("updated_at", DateTime, nullable=False, default=utcnow),
+    Index("ix_kb_conversations_kb", "kb_id", "updated_at"),
+)
+
+kb_messages = Table(
+    "kb_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(32), ForeignKey("kb_conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(16), nullable=False),  # user | assistant
+    Column("content", Text, nullable=False),
+    Column("citations", JSON),  # the assistant's cited passages: [{n, document_id, document, where, text}]
+    Column("timings", JSON),  # retrieval_ms, generation_ms...
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Index("ix_kb_messages_conversation", "conversation_id", "id"),
 )

@@ -26,7 +26,9 @@ from PIL import Image, ImageOps
 from zhike.core.errors import InvalidInput, NotFound
 from zhike.core.files import write_atomic
 from zhike.core.rows import AssetRow
+from zhike.imaging.text_card import CARD_VERSION, text_card
 from zhike.provenance.service import EXT, LabelService
+from zhike.provenance.text import TEXT_FORMATS
 from zhike.services.assets.service import AssetService
 
 THUMB_SIZES = (128, 256, 512)
@@ -59,7 +61,10 @@ class ExportService:
         ).hexdigest()[:16]
 
     def file(self, row: AssetRow) -> Export:
-        """The asset's file as it leaves Zhike: labelled when it is generated (uploads are returned as stored)."""
+        """The asset's file as it leaves Zhike: labelled when it is generated (uploads are returned as stored); a
+        text asset as Markdown with its notice and front matter."""
+        if row.is_text:
+            return self.text(row, "md")
         if not self._labelled(row):
             return Export(self.assets.read_bytes(row), row.mime, f'"{row.sha256}"')
         return self._cached(row, "file", row.mime, lambda: self.assets.read_bytes(row))
@@ -129,12 +134,32 @@ class ExportService:
             lambda: self.labels.label(None, mime, row, self._parent(row), pixels=pixels(), encode=encode).data,
         )
 
+    def text(self, row: AssetRow, fmt: str, notice: str | None = None) -> Export:
+        """A text asset as md, txt, docx or pdf with its labels (the notice where `notice` says, default the label
+        settings'; the implicit label in the format's metadata), made once per (asset, format, notice, labels)."""
+        placement = notice or self.labels.config.text_notice
+        mime = TEXT_FORMATS[fmt]
+        return self._from_cache(
+            self._key(row, f"text-{fmt}-{placement}"),
+            mime,
+            lambda: self.labels.label_text(self.assets.read_text(row), row, fmt, notice=placement).data,
+        )
+
     def thumbnail(self, row: AssetRow, size: int) -> Export:
-        """A WebP no larger than size x size (labelled like the file: it is a copy of the asset too)."""
+        """A WebP no larger than size x size (labelled like the file: it is a copy of the asset too); a text asset's
+        is a card with its first lines (so grids show words too)."""
         if size not in THUMB_SIZES:
             choices = ", ".join(map(str, THUMB_SIZES))
             raise InvalidInput(
                 f"size must be one of {choices}", code="choice_invalid", field="size", ctx={"choices": choices}
+            )
+        if row.is_text:  # a picture of AI words: labelled like an image thumbnail (XMP, watermark, C2PA)
+            return self._from_cache(
+                self._key(row, f"card{size}-{CARD_VERSION}"),
+                "image/webp",
+                lambda: (
+                    self.labels.label(None, "image/webp", row, None, pixels=self._card(row, size), encode=_webp).data
+                ),
             )
 
         def pixels() -> Image.Image:
@@ -156,6 +181,11 @@ class ExportService:
             "image/webp",
             lambda: self.labels.label(None, "image/webp", row, self._parent(row), pixels=pixels(), encode=webp).data,
         )
+
+    def _card(self, row: AssetRow, size: int) -> Image.Image:
+        from zhike.provenance.text import body_of, plain
+
+        return text_card(plain(body_of(self.assets.read_text(row), row.mime)), size)
 
     def _labelled(self, row: AssetRow) -> bool:
         return self.labels.config.any and row.origin != "upload"
@@ -188,3 +218,9 @@ class ExportService:
         data = make()
         write_atomic(path, data)  # two requests racing both write a valid file; the last one stays
         return Export(data, mime, f'"{key}"')
+
+
+def _webp(img: Image.Image) -> bytes:
+    out = io.BytesIO()
+    img.save(out, "WEBP", quality=85, method=4)
+    return out.getvalue()

@@ -80,6 +80,12 @@ def download_name(row: AssetRow, ext: str, lang: str, size: tuple[int, int]) -> 
     return f"{title}-{name or row.id[:8]}-{w}x{h}.{ext}"
 
 
+def text_download_name(row: AssetRow, ext: str, lang: str) -> str:
+    """A text asset's download: `<op title>-<name>.<ext>` (文案-保温杯.docx); without a name the op and a short id."""
+    title = safe_part(op_title(row.op, lang)) or "zhike"
+    return f"{title}-{safe_part(row.name) or row.id[:8]}.{ext}"
+
+
 def content_disposition(kind: str, filename: str) -> str:
     """RFC 6266/5987: an ASCII fallback for old clients plus the UTF-8 name every current browser uses."""
     stem, dot, ext = filename.rpartition(".")

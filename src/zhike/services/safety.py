@@ -164,6 +164,23 @@ class PromptSafety:
                 ctx={"policy_zh": name["zh"], "policy_en": name["en"]},
             )
 
+    def screen_output(self, owner_id: str, op: str, field: str, text: str) -> None:
+        """Screen what a words op generated (before it is stored or shown as the result): a match is audited like
+        an input refusal and raises ContentRefused naming the policy, never the term. No override: an admin's
+        override covers what was asked, not what the model answered."""
+        hit = self.check_text(text)
+        if hit is None:
+            return
+        self._audit(owner_id, op, f"output.{field}", hit.policy, hit.term, text, overridden=False)
+        name = self.policy_name(hit.policy)
+        raise ContentRefused(
+            f"the generated text was withheld under the content policy “{name['en']}” ({hit.policy}).",
+            code="content_refused",
+            field=field,
+            limit=hit.policy,
+            ctx={"policy_zh": name["zh"], "policy_en": name["en"], "output": True},
+        )
+
     def _audit(
         self, owner_id: str, op: str, field: str, policy: str, term: str | None, text: str, *, overridden: bool
     ) -> None:

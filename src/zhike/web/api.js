@@ -79,6 +79,77 @@ export async function uploadForm(path, file, fields = {}, filename = "upload") {
   return send(path, { method: "POST", headers, body: form });
 }
 
+// A POST answered as server-sent events (e.g. a knowledge-base answer): the Response with its body unread; an error
+// answer (a JSON body) throws an ApiError like api()'s.
+export async function apiStream(path, body, { signal } = {}) {
+  const headers = { "Content-Type": "application/json", Accept: "text/event-stream" };
+  if (csrf) headers["X-CSRF-Token"] = csrf;
+  let res;
+  try {
+    res = await fetch(path, { method: "POST", credentials: "same-origin", headers, body: JSON.stringify(body), signal });
+  } catch (e) {
+    if (signal?.aborted) throw e;
+    throw new ApiError(0, null, "network");
+  }
+  if (!res.ok) {
+    const data = await res.json().catch(() => ({}));
+    const err = data.error || {};
+    throw new ApiError(res.status, err.message || res.statusText, err.code, err);
+  }
+  return res;
+}
+
+// A multipart upload of one file that reports its progress (fetch cannot): onProgress(0..1) while it is sent;
+// resolves with the JSON answer, rejects with an ApiError.
+export function uploadWithProgress(path, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    xhr.setRequestHeader("Accept", "application/json");
+    if (csrf) xhr.setRequestHeader("X-CSRF-Token", csrf);
+    xhr.upload.onprogress = (ev) => ev.lengthComputable && onProgress(ev.loaded / ev.total);
+    xhr.onerror = () => reject(new ApiError(0, null, "network"));
+    xhr.onload = () => {
+      let data = {};
+      try {
+        data = JSON.parse(xhr.responseText || "{}");
+      } catch {
+        // not JSON (a proxy's page): the status says enough
+      }
+      if (xhr.status >= 200 && xhr.status < 300) return resolve(data);
+      const err = data.error || {};
+      reject(new ApiError(xhr.status, err.message || xhr.statusText, err.code, err));
+    };
+    const form = new FormData();
+    form.append("file", file, file.name || "document");
+    xhr.send(form);
+  });
+}
+
+// Server-sent events from a Response, as {event, data} with data parsed as JSON.
+export async function* sseEvents(res) {
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (value) buf += decoder.decode(value, { stream: true });
+    let at;
+    while ((at = buf.indexOf("\n\n")) >= 0) {
+      const block = buf.slice(0, at);
+      buf = buf.slice(at + 2);
+      let event = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) yield { event, data: JSON.parse(data.join("\n")) };
+    }
+    if (done) return;
+  }
+}
+
 // An asset's file (labelled export) and its small WebP thumbnail.
 export const assetFileUrl = (id) => `/api/v1/assets/${encodeURIComponent(id)}/file`;
 export const assetThumbUrl = (id) => `/api/v1/assets/${encodeURIComponent(id)}/thumb`;

@@ -22,6 +22,8 @@ const ROUTES = {
   keys: ["./views/keys.js", false],
   stock: ["./views/stock.js", false],
   brand: ["./views/brand.js", false],
+  words: ["./views/words.js", false],
+  kb: ["./views/kb.js", false],
   users: ["./views/users.js", true],
 };
 
@@ -38,6 +40,8 @@ const NAV = [
   { href: "#/tool/subject_swap", key: "nav.subject_swap", group: "tools", home: { icon: "scene", desc: "home.subject_swap.desc" } },
   { href: "#/stock", key: "nav.stock", group: "tools", home: { icon: "stock", desc: "home.stock.desc" } },
   { href: "#/brand", key: "nav.brand", group: "tools" },
+  { href: "#/words", key: "nav.words", group: "tools" },
+  { href: "#/kb", key: "nav.kb", group: "tools" },
   { href: "#/create", key: "nav.create" },
   { href: "#/edit", key: "nav.edit", home: { icon: "erase", desc: "home.erase.desc", key: "home.erase" } },
   { href: "#/design", key: "nav.design", home: { icon: "design", desc: "home.design.desc" } },
@@ -63,6 +67,8 @@ addStrings({
     "nav.stock": "素材库",
     "nav.brand": "品牌",
     "nav.design": "设计编辑器",
+    "nav.words": "文案",
+    "nav.kb": "知识库",
   },
   en: {
     "nav.home": "Home",
@@ -77,6 +83,8 @@ addStrings({
     "nav.stock": "Stock",
     "nav.brand": "Brand",
     "nav.design": "Design editor",
+    "nav.words": "Copywriting",
+    "nav.kb": "Knowledge base",
   },
 });
 

@@ -1,5 +1,5 @@
 // The result panel every tool shows under its output: the image, Download (format + marketplace size) and
-// "open in library" / "open in canvas". One piece of code for all result areas (create, canvas tools, library
+// "open in library" / "open in canvas" (text: text_result.js). One piece of code for all result areas (create, canvas tools, library
 // detail, tool pages): resultPanel(asset, {image, library, canvas, idPrefix}).
 //
 // The file itself is made by the server (GET /api/v1/assets/{id}/file?download=1&format=&size=&lang=): converted,
@@ -7,6 +7,7 @@
 import { api, assetFileUrl } from "./api.js";
 import { h, useCss } from "./dom.js";
 import { addStrings, getLang, translate } from "./i18n.js";
+import { isTextMime, textResult } from "./text_result.js";
 
 addStrings({
   zh: {
@@ -64,6 +65,8 @@ export function downloadUrl(id, { format = "", size = "" } = {}) {
 // opts.library / opts.canvas = false leave those links out; opts.idPrefix makes ids unique (default "result-").
 export function resultPanel(asset, opts = {}) {
   useCss("result_panel.css");
+  // Text (a words op's TextResult, or a text asset's record): its words with Copy and the text exports instead.
+  if (typeof asset.text === "string" || isTextMime(asset.mime)) return textResult(asset, { idPrefix: opts.idPrefix });
   const id = asset.id || asset.asset_id;
   const p = opts.idPrefix ?? "result-";
   const enc = encodeURIComponent(id);

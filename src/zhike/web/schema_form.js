@@ -1,6 +1,6 @@
 // A form generated from an operation's params JSON schema (GET /api/v1/ops), so new operations and parameters
 // appear in the studio without new UI code. Field kinds follow the schema: enums -> select, booleans -> checkbox,
-// numbers with their limits, `format: asset-id` -> image picker, arrays of objects (LoRAs, ControlNet units) ->
+// numbers with their limits, `format: asset-id` -> image picker, `format: llm-name` -> chat model select, arrays of objects (LoRAs, ControlNet units) ->
 // repeatable groups, `readOnly` (set by Zhike, e.g. applied_preset) -> kept as given but not shown. What the
 // schema cannot say comes from each field's `x-zhike` metadata (core/ui.py): labels and help in both languages,
 // group ("more" folds away) and order, widget (prompt, textarea, slider, colour, model + model_kind, preset,
@@ -123,6 +123,7 @@ function buildInput(name, schema, path, root, ctx) {
   }
 
   if (m.widget === "sizes") return sizesField(s, path, ctx, required);
+  if (s.format === LLM_FORMAT) return llmField({ id, def, wrap });
 
   const choice = (v) => choiceLabel(ctx.op, path, name, v);
   if (Array.isArray(s.enum)) {
@@ -328,6 +329,45 @@ function modelField({ id, kind, def, nullable, required, ctx, wrap }) {
   ctx.lookups.then((found) => {
     models = found.models;
     defaults = found.defaults || {};
+    render();
+    select.dataset.loaded = "true";
+  });
+  render();
+  const set = (v) => {
+    want = v ?? "";
+    render();
+  };
+  return { element: wrap(select), get: () => want || undefined, set, default: def, relabel: render };
+}
+
+// LLM fields (`format: llm-name`, ops/text_common.py): the chat models this server can use (GET /v1/models: the
+// installed ones and "remote" for a configured server; the server's default first). Fetched once per page.
+export const LLM_FORMAT = "llm-name";
+let llmPromise = null;
+export function llmChoices() {
+  llmPromise ||= api("/v1/models")
+    .then((d) => (d.data || []).map((m) => m.id))
+    .catch(() => {
+      llmPromise = null;
+      return [];
+    });
+  return llmPromise;
+}
+
+function llmField({ id, def, wrap }) {
+  const select = h("select", { id, dataset: { modelKind: "llm" } });
+  let names = [];
+  let want = typeof def === "string" ? def : "";
+  const render = () => {
+    const opts = [h("option", { value: "" }, names.length ? t("form.defaultNamed", { name: names[0] }) : t("form.default"))];
+    opts.push(...names.map((n) => h("option", { value: n }, n)));
+    if (want && !names.includes(want)) opts.push(h("option", { value: want }, t("form.notInstalled", { name: want })));
+    select.replaceChildren(...opts);
+    select.value = want;
+  };
+  select.addEventListener("change", () => (want = select.value));
+  llmChoices().then((found) => {
+    names = found;
     render();
     select.dataset.loaded = "true";
   });

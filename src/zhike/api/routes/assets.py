@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Header, Query, Request, Response, UploadFile
@@ -12,9 +13,10 @@ from zhike.api.schemas import AssetDetail, AssetPage, AssetParent, AssetPublic, 
 from zhike.api.signing import check
 from zhike.core.errors import InvalidInput, NotFound, TooLarge
 from zhike.ops.resize_design import MAX_OUT, normalize_size, size_of
-from zhike.services.assets.service import parse_when, recorded_source
+from zhike.provenance.text import TEXT_FORMATS
+from zhike.services.assets.service import not_image, parse_when, recorded_source
 from zhike.services.exports import FITS, FORMATS, Export
-from zhike.services.file_names import content_disposition, download_name, lang_of
+from zhike.services.file_names import content_disposition, download_name, lang_of, text_download_name
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
 # What /file can answer: generated images are PNG; uploads are PNG, JPEG or WebP (images.checked_upload), or BMP
@@ -77,6 +79,7 @@ def list_assets(
     until: Annotated[str | None, Query(description="ISO datetime (before it), or date (through that day)")] = None,
     parent: Annotated[str | None, Query(max_length=32, description="Only assets made from this asset")] = None,
     origin: Literal["upload", "generated"] | None = None,
+    kind: Annotated[Literal["image", "text"] | None, Query(description="image, or text (words ops' outputs)")] = None,
 ) -> AssetPage:
     rows = app.assets.list(
         owner_id=owner,
@@ -90,6 +93,7 @@ def list_assets(
         until=parse_when(until, field="until", end_of_day=True),
         parent=parent,
         origin=origin,
+        kind=kind,
     )
     return AssetPage(assets=[AssetPublic.from_row(r) for r in rows], next=rows[-1].id if len(rows) == limit else None)
 
@@ -119,7 +123,7 @@ def delete_asset(asset_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
     summary="The asset's file",
     response_class=Response,
     responses={
-        200: {"content": {m: {} for m in IMAGE_TYPES}, "description": "The file, labelled"},
+        200: {"content": {m: {} for m in (*IMAGE_TYPES, *TEXT_FORMATS.values())}, "description": "The file, labelled"},
         304: {"description": "Unchanged since the ETag sent in If-None-Match"},
     },
 )
@@ -131,7 +135,10 @@ def asset_file(
     expires: int | None = None,
     sig: str | None = None,
     download: bool = False,
-    format: Annotated[str | None, Query(description="png, jpeg or webp (default: as stored)")] = None,  # noqa: A002
+    format: Annotated[  # noqa: A002
+        str | None,
+        Query(description="png, jpeg or webp (default: as stored); text assets: md (default), txt, docx, pdf"),
+    ] = None,
     size: Annotated[
         str | None, Query(description="A size preset id of GET /api/v1/sizes (taobao, jd, ...) or WxH, e.g. 800x800")
     ] = None,
@@ -142,6 +149,10 @@ def asset_file(
     lang: Annotated[
         str | None, Query(description="zh or en: the language of the file name (else Accept-Language)")
     ] = None,
+    notice: Annotated[
+        Literal["start", "end", "none"] | None,
+        Query(description="Text assets: where the notice 本内容由人工智能生成 goes (default: the label settings')"),
+    ] = None,
 ) -> Response:
     """Authorised by the API key or session cookie, or by a signed URL (`expires` + `sig`) handed out by the API.
 
@@ -150,19 +161,49 @@ def asset_file(
     the browser to save it. `format`, `size` and `fit` convert it (each variant is labelled and kept). The file is
     named from what it is: `<op>-<name>-<WxH>.<ext>` in the user's language (抠图-咖啡杯-800x800.png); an upload
     `<name>.<ext>`.
+
+    Text assets (words ops' outputs) download as Markdown, TXT, DOCX or PDF with the explicit notice where `notice`
+    puts it and the TC260 label in the format's metadata (docs/PROVENANCE.md); `size` is for images only.
     """
-    mime, dims = _variant_args(format, size, fit)
+    text_fmt = _text_format(format)
+    mime, dims = _variant_args(None if text_fmt else format, size, fit)
     if sig is not None and expires is not None:
         row = app.assets.get(asset_id, owner_id=None) if check(app.secret, asset_id, expires, sig) else None
         if row is None or not owner_active(app, row.owner_id):  # a link ends when its user or key does
             raise NotFound("this link is invalid or has expired", code="link_invalid", field="sig")
     else:
         row = app.assets.get(asset_id, owner_id=authenticate(request, app, authorization).owner_id)
+    want = lang_of(lang, request.headers.get("accept-language"))
+    disposition = "attachment" if download else "inline"
+    if row.is_text:
+        if mime is not None:
+            raise _format_invalid(format or "", TEXT_FORMATS)
+        if dims is not None:
+            raise not_image(row.id, "size")
+        export = app.exports.text(row, text_fmt or "md", notice)
+        return _send(request, export, content_disposition(disposition, text_download_name(row, export.ext, want)))
+    if text_fmt:
+        raise _format_invalid(format or "", FORMATS)
     export = app.exports.variant(row, mime or row.mime, dims, fit)
-    name = download_name(
-        row, export.ext, lang_of(lang, request.headers.get("accept-language")), dims or (row.width, row.height)
+    name = download_name(row, export.ext, want, dims or (row.width, row.height))
+    return _send(request, export, content_disposition(disposition, name))
+
+
+def _format_invalid(fmt: str, choices: Iterable[str]) -> InvalidInput:
+    names = ", ".join(choices)
+    return InvalidInput(
+        f"format must be one of {names}",
+        code="format_invalid",
+        field="format",
+        ctx={"value": fmt[:20], "choices": names},
     )
-    return _send(request, export, content_disposition("attachment" if download else "inline", name))
+
+
+def _text_format(fmt: str | None) -> str | None:
+    """md, txt, docx or pdf when `fmt` names a text export format, else None."""
+    name = (fmt or "").strip().lower()
+    name = "md" if name == "markdown" else name
+    return name if name in TEXT_FORMATS else None
 
 
 def _variant_args(fmt: str | None, size: str | None, fit: str) -> tuple[str | None, tuple[int, int] | None]:
@@ -171,12 +212,7 @@ def _variant_args(fmt: str | None, size: str | None, fit: str) -> tuple[str | No
     if fmt:
         mime = FORMATS.get(fmt.strip().lower().replace("jpg", "jpeg"))
         if mime is None:
-            raise InvalidInput(
-                f"format must be one of {', '.join(FORMATS)}",
-                code="format_invalid",
-                field="format",
-                ctx={"value": fmt[:20], "choices": ", ".join(FORMATS)},
-            )
+            raise _format_invalid(fmt, [*FORMATS, *TEXT_FORMATS])
     if fit not in FITS:
         raise InvalidInput(
             f"fit must be one of {', '.join(FITS)}",

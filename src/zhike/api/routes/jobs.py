@@ -183,7 +183,8 @@ def job_preview(job_id: str, app: AppDep, owner: OwnerDep) -> Response:
     responses={200: {"content": {"text/event-stream": {}}, "description": "`event: progress` ... `event: done`"}},
 )
 async def job_events(job_id: str, request: Request, app: AppDep, owner: OwnerDep) -> StreamingResponse:
-    """`event: progress` on every change (state, step, preview), then one `event: done` with the final job.
+    """`event: progress` on every change (state, step, preview, the words a words op wrote: `partial_text`), then
+    one `event: done` with the final job.
     While the stream is open the job counts as followed, so its worker makes step previews. When the server stops,
     the stream ends without `done` (follow the job again, or long-poll it, once the server is back)."""
     await app.jobs.in_thread(app.jobs.get, job_id, owner)  # 404 before the stream starts
@@ -202,7 +203,7 @@ async def job_events(job_id: str, request: Request, app: AppDep, owner: OwnerDep
             since = row.updated_at
             # The same JSON as GET /api/v1/jobs/{id} answers (exclude_unset: no `retry_of`).
             view = (await app.jobs.in_thread(job_view, app, row)).model_dump(mode="json", exclude_unset=True)
-            key = (row.state, row.step, row.preview_step, row.attempts, row.message)
+            key = (row.state, row.step, row.preview_step, row.attempts, row.message, len(row.partial_text or ""))
             if row.done:
                 yield f"event: done\ndata: {json.dumps(view, default=str)}\n\n"
                 return

@@ -69,6 +69,11 @@ class JobPublic(Out):
         description="Seconds per stage once the job ended: queue, run, the op's phases (load, encode_prompt, "
         "denoise, decode...), store (encode, write and label the outputs; label alone too), outputs_wait, commit"
     )
+    partial_text: str | None = Field(
+        None,
+        description="Words ops: the text written so far while the job runs (the result has the whole text once it "
+        "succeeded; a cancelled or failed job keeps what was written)",
+    )
     retry_of: str | None = Field(None, description="Only in the answer to /retry: the job it repeats")
 
     @classmethod
@@ -76,6 +81,8 @@ class JobPublic(Out):
         """The job as the API shows it (`position`: JobQueue.position, `estimate`: JobQueue.estimate). `retry_of`
         stays unset: answers are sent with exclude_unset, so it appears only where a route sets it."""
         images = (row.result or {}).get("images") or []
+        if not images and isinstance((row.result or {}).get("asset_id"), str):  # a words op's TextResult
+            images = [{"asset_id": row.result["asset_id"]}]  # type: ignore[index]
         return cls(
             id=row.id,
             op=row.op,
@@ -102,6 +109,7 @@ class JobPublic(Out):
             preview_url=f"/api/v1/jobs/{row.id}/preview" if row.preview is not None else None,
             outputs=[JobOutput.of(i["asset_id"]) for i in images],
             timings=row.timings,
+            partial_text=row.partial_text,
         )
 
 

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from zhike.core.files import write_atomic
 
-EXT_BY_MIME = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/bmp": ".bmp"}
+EXT_BY_MIME = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/webp": ".webp",
+    "image/bmp": ".bmp",
+    "text/markdown": ".md",
+    "application/json": ".json",
+}
 
 
 class BlobStore:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -12,12 +14,13 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from PIL import Image
+from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, Select, String, and_, cast, delete, func, insert, or_, select
 
 from zhike import __version__
 from zhike.core.errors import InvalidInput, NotFound
 from zhike.core.infotext import format_infotext
-from zhike.core.rows import AssetRow, StagedAsset, new_asset_id
+from zhike.core.rows import TEXT_MIMES, AssetRow, StagedAsset, new_asset_id
 from zhike.imaging.colour import upright_srgb
 from zhike.services.assets.blobs import BlobStore
 from zhike.services.db import assets, utcnow
@@ -35,6 +38,84 @@ def asset_name(name: str | None) -> str | None:
     base = PurePosixPath(name.replace("\\", "/")).name
     stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
     return safe_part(stem, 100) or None
+
+
+def not_image(asset_id: str, field: str) -> InvalidInput:
+    return InvalidInput(
+        f"{field}: asset {asset_id!r} is text; an image is needed here",
+        code="asset_not_image",
+        field=field,
+        ctx={"id": asset_id},
+    )
+
+
+def image_refs(params: BaseModel) -> list[tuple[str, str]]:
+    """(field path, asset id) of every image reference in validated params: the fields typed core.types.AssetId
+    (JSON Schema format asset-id), also inside lists and nested models (params.controls.0.image)."""
+    out: list[tuple[str, str]] = []
+
+    def walk(value: Any, path: tuple[str, ...], at: str) -> None:
+        if not path:
+            if isinstance(value, str) and value:
+                out.append((at, value))
+        elif path[0] == "*":
+            for i, item in enumerate(value if isinstance(value, list) else []):
+                walk(item, path[1:], f"{at}.{i}")
+        elif isinstance(value, dict) and value.get(path[0]) is not None:
+            walk(value[path[0]], path[1:], f"{at}.{path[0]}")
+
+    data = params.model_dump()
+    for path in _asset_paths(type(params)):
+        walk(data, path, "params")
+    return out
+
+
+@functools.cache
+def _asset_paths(model: type[BaseModel]) -> tuple[tuple[str, ...], ...]:
+    """Where a Params model holds asset ids: paths of field names, "*" for a list's items."""
+    schema = model.model_json_schema()
+    defs = schema.get("$defs", {})
+    found: list[tuple[str, ...]] = []
+
+    def collect(s: Any, path: tuple[str, ...], seen: frozenset[str]) -> None:
+        if not isinstance(s, dict):
+            return
+        ref = s.get("$ref")
+        if isinstance(ref, str) and ref not in seen:
+            collect(defs.get(ref.rsplit("/", 1)[-1]), path, seen | {ref})
+        if s.get("format") == "asset-id" and path not in found:
+            found.append(path)
+        for key in ("anyOf", "oneOf", "allOf"):
+            for sub in s.get(key, []):
+                collect(sub, path, seen)
+        if "items" in s:
+            collect(s["items"], (*path, "*"), seen)
+        for name, sub in s.get("properties", {}).items():
+            collect(sub, (*path, name), seen)
+
+    collect(schema, (), frozenset())
+    return tuple(found)
+
+
+def text_name(text: str, mime: str, limit: int = 24) -> str | None:
+    """A text asset's name from its words: a JSON output's title/name field, else the first line with Markdown's
+    marks (#, >, -, *, `) dropped, at most `limit` characters."""
+    if mime == "application/json":
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            for key in ("title", "name"):
+                if isinstance(data.get(key), str) and data[key].strip():
+                    return asset_name(data[key][:limit])
+    for line in text.splitlines():
+        if re.match(r"\s*(```|~~~|---|\*\*\*|___)", line):  # fences and rules name nothing
+            continue
+        words = re.sub(r"[#>*`_~|]+|^\s*(?:[-+]|\d+[.)])\s+", "", line).strip()
+        if words:
+            return safe_part(words, limit) or None
+    return None
 
 
 def page_query(conn: Connection, cond: list[Any], before: str | None, limit: int) -> Select[Any]:
@@ -219,6 +300,53 @@ class AssetService:
         )
         return StagedAsset(row=row, data=data, blobs=self.blobs)
 
+    def stage_text(
+        self,
+        text: str,
+        *,
+        owner_id: str,
+        job_id: str,
+        op: str,
+        params: dict[str, Any],
+        model: str | None,
+        parent_id: str | None = None,
+        mime: str = "text/markdown",
+        name: str | None = None,
+        asset_id: str | None = None,
+    ) -> StagedAsset:
+        """Store a words op's output as UTF-8 (Markdown, or JSON for structured outputs); the row waits for commit.
+        No size: width and height are NULL. `name`: given (e.g. the product's name), else the parent's, else the
+        text's first words."""
+        if mime not in TEXT_MIMES:
+            raise ValueError(f"not a text mime type: {mime}")
+        data = text.encode("utf-8")
+        sha, _ = self.blobs.put(data, mime)
+        shown = asset_name(name) if name is not None else (self._name_of(parent_id) or text_name(text, mime))
+        row = AssetRow(
+            id=asset_id or new_asset_id(),
+            owner_id=owner_id,
+            sha256=sha,
+            mime=mime,
+            width=None,
+            height=None,
+            size_bytes=len(data),
+            origin="generated",
+            op=op,
+            params=params,
+            model=model,
+            seed=params.get("seed") if isinstance(params.get("seed"), int) else None,
+            zhike_version=__version__,
+            parent_id=parent_id,
+            job_id=job_id,
+            tags=[],
+            created_at=utcnow(),
+            name=shown,
+        )
+        return StagedAsset(row=row, data=data, blobs=self.blobs)
+
+    def read_text(self, row: AssetRow) -> str:
+        return self.read_bytes(row).decode("utf-8")
+
     def _name_of(self, asset_id: str | None) -> str | None:
         if asset_id is None:
             return None
@@ -259,13 +387,18 @@ class AssetService:
         until: datetime | None = None,
         parent: str | None = None,
         origin: str | None = None,
+        kind: str | None = None,
     ) -> list[AssetRow]:
         """Newest first. `before` is the last id of the previous page (keyset paging on (created_at, id)).
 
         `q`: case-insensitive substring of the prompt or negative prompt; `since` inclusive, `until` exclusive;
-        `parent`: the assets made from that asset.
+        `parent`: the assets made from that asset; `kind`: image or text.
         """
         cond = [assets.c.owner_id == owner_id]
+        if kind == "text":
+            cond.append(assets.c.mime.in_(TEXT_MIMES))
+        elif kind == "image":
+            cond.append(assets.c.mime.not_in(TEXT_MIMES))
         if op:
             cond.append(assets.c.op == op)
         if model:
@@ -352,12 +485,28 @@ class AssetService:
         return self.blobs.read(row.sha256, row.mime)
 
     def open_image(self, asset_id: str, *, owner_id: str, field: str) -> Image.Image:
-        return self.shown(self.get(asset_id, owner_id=owner_id, field=field))
+        return self.shown(self.get(asset_id, owner_id=owner_id, field=field), field=field)
 
-    def shown(self, row: AssetRow, *, fit: int | None = None) -> Image.Image:
+    def require_images(self, refs: list[tuple[str, str]], *, owner_id: str) -> None:
+        """422 `asset_not_image` naming the field when one of `refs` ((field, asset id), e.g. from
+        `image_refs(params)`) is a text asset; missing ids are the op's own business (it says asset_not_found)."""
+        if not refs:
+            return
+        q = select(assets.c.id).where(
+            assets.c.owner_id == owner_id, assets.c.id.in_({a for _, a in refs}), assets.c.mime.in_(TEXT_MIMES)
+        )
+        with self.engine.connect() as conn:
+            texts = set(conn.execute(q).scalars())
+        for field, asset_id in refs:
+            if asset_id in texts:
+                raise not_image(asset_id, field)
+
+    def shown(self, row: AssetRow, *, fit: int | None = None, field: str = "asset_id") -> Image.Image:
         """The asset's pixels as viewers show them: the file is kept as uploaded; operations and thumbnails see it
         upright (EXIF orientation), 8-bit, in sRGB (its ICC profile applied). `fit`: only an image about that size
         is needed (thumbnails), so a JPEG decodes at a reduced scale, like Pillow's thumbnail() (2x the size)."""
+        if row.is_text:
+            raise not_image(row.id, field)
         img = Image.open(io.BytesIO(self.read_bytes(row)))
         if fit:
             img.draft(None, (2 * fit, 2 * fit))

@@ -1,9 +1,10 @@
-"""The worker's progress writer: the thread that writes step progress and previews to the database.
+"""The worker's progress writer: the thread that writes step progress, previews and words to the database.
 
 The thread that runs an operation (on a GPU: the sampling loop) only hands its latest step over (`post`) and reads
 three flags the writer keeps current on the job's RunContext: lost, cancel_requested and watched. So progress never
 waits for SQLite or PostgreSQL, a preview's copy off the device is waited for here, not in the loop, and fast steps
 are written in batches: at most one write per `interval`, always the newest step (the one before is superseded).
+Words ops hand their text piece by piece (`post_text`); each write stores the whole text so far.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ log = logging.getLogger("zhike.worker")
 
 @dataclass
 class _Pending:
-    step: int
+    step: int | None  # None: only the job's words changed
     total: int
     preview: Callable[[], Image.Image] | None  # kept until written, even when newer steps arrive
     preview_step: int | None  # the step the preview shows
+    text: bool = False  # the job's words grew since the last write
 
 
 class ProgressWriter:
@@ -38,6 +40,7 @@ class ProgressWriter:
         self.interval = interval
         self._pending: dict[str, _Pending] = {}
         self._contexts: dict[str, RunContext] = {}
+        self._texts: dict[str, list[str]] = {}  # each job's words so far, as handed over (joined when written)
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._idle = threading.Condition(self._lock)
@@ -54,14 +57,30 @@ class ProgressWriter:
         """The newest progress of a job (cheap; never blocks on the database)."""
         with self._lock:
             old = self._pending.get(job_id)
+            text = old is not None and old.text
             if preview is not None or old is None:
-                self._pending[job_id] = _Pending(step, total, preview, step if preview is not None else None)
+                self._pending[job_id] = _Pending(step, total, preview, step if preview is not None else None, text)
             else:
-                self._pending[job_id] = _Pending(step, total, old.preview, old.preview_step)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=f"progress-{self.worker_id}", daemon=True)
-                self._thread.start()
-            self._wake.notify()
+                self._pending[job_id] = _Pending(step, total, old.preview, old.preview_step, text)
+            self._start()
+
+    def post_text(self, job_id: str, piece: str) -> None:
+        """More words of a job (cheap; never blocks on the database): written with its next batch."""
+        with self._lock:
+            self._texts.setdefault(job_id, []).append(piece)
+            old = self._pending.get(job_id)
+            if old is None:
+                self._pending[job_id] = _Pending(None, 0, None, None, True)
+            else:
+                old.text = True
+            self._start()
+
+    def _start(self) -> None:
+        """Called holding the lock: wake the writer (started with the first post)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"progress-{self.worker_id}", daemon=True)
+            self._thread.start()
+        self._wake.notify()
 
     def done(self, job_id: str) -> None:
         """The job's run is over: its last progress is written now, on the caller's thread (no batching wait), after
@@ -73,6 +92,8 @@ class ProgressWriter:
             self._contexts.pop(job_id, None)
         if item is not None:
             self._write(job_id, item)
+        with self._lock:
+            self._texts.pop(job_id, None)
 
     def close(self) -> None:
         with self._lock:
@@ -110,9 +131,22 @@ class ProgressWriter:
         except Exception:  # a preview is a nicety: never fail the job over one
             log.exception("job %s: preview failed", job_id)
             data = None
+        text = None
+        if item.text:
+            with self._lock:  # joined here, on this thread: the op's thread only appends
+                pieces = self._texts.get(job_id)
+                text = "".join(pieces) if pieces else None
+                if pieces and len(pieces) > 1:
+                    self._texts[job_id] = [text]
         try:
             owned, cancel, watched = self.queue.report_progress(
-                job_id, self.worker_id, step=item.step, total=item.total, preview=data, preview_step=item.preview_step
+                job_id,
+                self.worker_id,
+                step=item.step,
+                total=item.total,
+                preview=data,
+                preview_step=item.preview_step,
+                partial_text=text,
             )
         except Exception:  # a database hiccup: the next write tries again
             log.exception("job %s: progress not written", job_id)

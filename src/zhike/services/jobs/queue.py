@@ -341,6 +341,7 @@ class JobQueue:
                         started_at=func.coalesce(jobs.c.started_at, utcnow()),
                         updated_at=now,
                         message=None,  # e.g. why an earlier attempt was handed back
+                        partial_text=None,  # a new attempt writes its words anew
                     )
                 )
             if res.rowcount == 1:
@@ -435,20 +436,21 @@ class JobQueue:
         job_id: str,
         worker_id: str,
         *,
-        step: int,
+        step: int | None,
         total: int,
         preview: bytes | None = None,
         preview_step: int | None = None,
         message: str | None = None,
+        partial_text: str | None = None,
     ) -> tuple[bool, bool, bool]:
         """Store progress; returns (still_owned, cancel_requested, watched). Called from the worker's progress
-        writer thread, never from the thread that runs the operation."""
-        values: dict[str, Any] = {
-            "step": step,
-            "total_steps": total,
-            "updated_at": time.time(),
-            "progress": round(step / total, 4) if total else 0.0,
-        }
+        writer thread, never from the thread that runs the operation. `step` None: only the words written so far
+        (`partial_text`, the whole text so far) changed."""
+        values: dict[str, Any] = {"updated_at": time.time()}
+        if step is not None:
+            values |= {"step": step, "total_steps": total, "progress": round(step / total, 4) if total else 0.0}
+        if partial_text is not None:
+            values["partial_text"] = partial_text
         if preview is not None:
             values |= {"preview": preview, "preview_step": step if preview_step is None else preview_step}
         if message is not None:
@@ -484,6 +486,7 @@ class JobQueue:
                 .values(
                     state="succeeded",
                     result=result,
+                    partial_text=None,  # the result holds the whole text
                     progress=1.0,
                     finished_at=utcnow(),
                     updated_at=time.time(),

@@ -204,6 +204,12 @@ class Worker:
             ),
             offload=lambda fn: self.outputs.submit(self._timed, clock, "store", fn),
             prepare_export=lambda staged, image: self._prepare_export(clock, staged, image),
+            text_sink=lambda piece: self.writer.post_text(jid, piece),
+            text_screen=(
+                (lambda text, field: self.app.safety.screen_output(job.owner_id, job.op, field, text))
+                if self.app.safety.enabled
+                else None
+            ),
             watched=job.watched_until is not None and job.watched_until > time.time(),
         )
         self.writer.follow(ctx)

@@ -3,8 +3,8 @@
 // #/create?op=NAME opens pro mode on that operation.
 import { api } from "../api.js";
 import { clearFormErrors, errorText, h, showFormError } from "../dom.js";
-import { addStrings, pick, t, translate } from "../i18n.js";
-import { progressPanel, submitJob } from "../jobs.js";
+import { addStrings, errorMessage, pick, t, translate } from "../i18n.js";
+import { followJob, progressPanel, submitJob } from "../jobs.js";
 import { loadOps } from "../ops.js";
 import { resultPanel } from "../result_panel.js";
 import { schemaForm } from "../schema_form.js";
@@ -21,6 +21,11 @@ addStrings({
     "create.noModel": "这台服务器还没有生成模型，现在点“生成”会失败。先添加一个 SD 1.5 或 SDXL 模型。",
     "create.noModelLink": "去“模型”页看怎么添加",
     "create.emptyPrompt": "请填写画面描述",
+    "create.expand": "扩写提示词",
+    "create.expanding": "正在扩写…",
+    "create.expandEmpty": "先写一句想法，再点“扩写提示词”",
+    "create.expandDone": "已填入英文提示词和推荐风格，可以修改后再生成",
+    "create.negative": "反向提示词",
   },
   en: {
     "create.mode": "Mode",
@@ -33,6 +38,11 @@ addStrings({
     "create.noModel": "This server has no generation model yet, so Generate would fail. Add an SD 1.5 or SDXL model first.",
     "create.noModelLink": "See how on the Models page",
     "create.emptyPrompt": "Describe the picture",
+    "create.expand": "Expand prompt",
+    "create.expanding": "Expanding…",
+    "create.expandEmpty": "Write an idea first, then expand it",
+    "create.expandDone": "The English prompt and a suggested style are filled in: edit them or generate",
+    "create.negative": "Negative prompt",
   },
 });
 const MODE_KEY = "zhike.createMode";
@@ -111,11 +121,55 @@ function simpleForm(ctx, launch) {
   const prompt = h("textarea", { id: "prompt", name: "prompt", rows: 4, required: true, maxlength: 4000, dataset: { i18nPlaceholder: "create.promptHint" } });
   const submit = h("button", { type: "submit", class: "primary", id: "generate", dataset: { i18n: "create.submit" } });
   const error = h("p", { class: "error", id: "create-error", role: "alert", hidden: true });
+  // 扩写提示词: the prompt_expand job's words stream into `expandOut`, then fill the prompt, negative and style.
+  const negative = h("textarea", { id: "negative", name: "negative_prompt", rows: 2, maxlength: 4000 });
+  const negativeField = h("label", { dataset: { field: "negative_prompt" }, hidden: true }, h("span", { dataset: { i18n: "create.negative" } }), negative);
+  const expand = h("button", { type: "button", id: "expand-prompt", dataset: { i18n: "create.expand" } });
+  const expandOut = h("p", { class: "muted expand-out", id: "expand-out", role: "status", hidden: true });
+  let stopExpand = () => {};
+  // A message in the page's words keeps its key (relabelled with the page); streamed words and errors do not.
+  const say = (text, key = null) => {
+    expandOut.hidden = false;
+    if (key) expandOut.dataset.i18n = key;
+    else delete expandOut.dataset.i18n;
+    expandOut.textContent = key ? t(key) : text;
+  };
+  ctx.onLeave(() => stopExpand());
+  expand.addEventListener("click", async () => {
+    const idea = prompt.value.trim();
+    if (!idea) return say("", "create.expandEmpty");
+    expand.disabled = true;
+    expand.textContent = t("create.expanding");
+    say("");
+    const idle = () => {
+      expand.disabled = false;
+      expand.textContent = t("create.expand");
+    };
+    try {
+      const job = await submitJob("prompt_expand", { idea });
+      stopExpand = followJob(job, (j, done) => {
+        if (!done) return say(j.partial_text || "", j.partial_text ? null : "create.expanding");
+        idle();
+        const r = j.result;
+        if (j.state !== "succeeded" || !r) return say(j.error ? errorMessage(j.error) : "");
+        prompt.value = r.prompt;
+        negative.value = r.negative_prompt || "";
+        negativeField.hidden = !negative.value;
+        if (r.preset && presets.some((p) => p.id === r.preset)) presetSelect.value = r.preset;
+        say("", "create.expandDone");
+      });
+    } catch (err) {
+      idle();
+      say(errorText(err));
+    }
+  });
   const form = h(
     "form",
     { class: "card create-form", id: "create-form", novalidate: true },
     h("h1", { dataset: { i18n: "create.title" } }),
     h("label", { dataset: { field: "prompt" } }, h("span", { dataset: { i18n: "create.prompt" } }), prompt),
+    h("div", { class: "expand-row" }, expand, expandOut),
+    negativeField,
     h("label", { dataset: { field: "preset" } }, h("span", { dataset: { i18n: "create.preset" } }), presetSelect),
     sizeSet,
     submit,
@@ -144,6 +198,7 @@ function simpleForm(ctx, launch) {
     const [width, height] = form.querySelector("input[name=size]:checked").value.split("x").map(Number);
     const params = { prompt: text, width, height };
     if (presetSelect.value) params.preset = presetSelect.value;
+    if (negative.value.trim()) params.negative_prompt = negative.value.trim();
     if (TEST_MODE) params.steps = 3;
     launch(form, submit, error, "txt2img", params);
   });
@@ -152,6 +207,7 @@ function simpleForm(ctx, launch) {
     fillPresets();
     fillSizes();
     if (submit.disabled) submit.textContent = t("create.busy");
+    if (expand.disabled) expand.textContent = t("create.expanding");
   });
   return form;
 }

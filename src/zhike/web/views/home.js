@@ -3,10 +3,12 @@
 // has no checkpoint yet, so nobody finds out only after pressing 生成.
 //
 // Ids for tests: #home, #home-tools (cards a.home-card[data-href]), #home-generate, #home-no-model (the notice),
-// cards that need a model carry [data-needs-model] and a .home-badge.
+// cards that need a model carry [data-needs-model] (a checkpoint) or [data-needs-llm] (a language model) and a
+// .home-badge.
 import { api } from "../api.js";
 import { errorText, h, useCss } from "../dom.js";
 import { addStrings, translate } from "../i18n.js";
+import { llmChoices } from "../schema_form.js";
 
 addStrings({
   zh: {
@@ -40,6 +42,11 @@ addStrings({
     "home.control.desc": "沿用原图的线条或人物姿势生成新图。",
     "home.restyle": "风格修改",
     "home.restyle.desc": "保持构图，换一种画风。",
+    "home.needsLlm": "需要语言模型",
+    "home.words": "AI 文案",
+    "home.words.desc": "商品标题和卖点、小红书笔记、直播脚本、中英互译。",
+    "home.kb": "商品知识库",
+    "home.kb.desc": "上传商品资料，让 AI 按资料回答顾客的问题并注明出处。",
   },
   en: {
     "home.title": "What would you like to make?",
@@ -72,10 +79,15 @@ addStrings({
     "home.control.desc": "Generate a new image that keeps the lines or pose of the original.",
     "home.restyle": "Style change",
     "home.restyle.desc": "Keep the composition, change the style.",
+    "home.needsLlm": "Needs a language model",
+    "home.words": "AI copywriting",
+    "home.words.desc": "Product titles and selling points, social posts, live-selling scripts, translation.",
+    "home.kb": "Product knowledge base",
+    "home.kb.desc": "Upload product documents; the AI answers shoppers from them and cites its source.",
   },
 });
 
-// The generation tools: [hash, label key, needs a checkpoint, icon].
+// The generation tools: [hash, label key, what it needs (true: a checkpoint, "llm": a language model), icon].
 const GENERATE = [
   ["#/create", "home.txt2img", true, "spark"],
   ["#/create?op=img2img", "home.img2img", true, "img2img"],
@@ -83,6 +95,8 @@ const GENERATE = [
   ["#/edit", "home.extend", false, "extend"],
   ["#/edit", "home.control", true, "pose"],
   ["#/create?op=restyle", "home.restyle", true, "palette"],
+  ["#/words", "home.words", "llm", "words"],
+  ["#/kb", "home.kb", "llm", "kb"],
 ];
 
 // Simple line icons (24×24, stroke = currentColor), drawn here so nothing comes from elsewhere.
@@ -102,6 +116,8 @@ const ICONS = {
   brush: '<path d="M18 3l3 3-9 9-3-3z"/><path d="M9 12c-2.5 0-4 1.5-4 4 0 1.5-1 3-2 4 4 0 8-1 8-5"/>',
   extend: '<rect x="8" y="8" width="8" height="8" rx="1"/><path d="M3 12h3M18 12h3M12 3v3M12 18v3M3 3h4M3 3v4M21 21h-4M21 21v-4"/>',
   pose: '<circle cx="12" cy="4.5" r="2"/><path d="M12 7v7M6 10l6-1 6 1M9 21l3-7 3 7"/>',
+  words: '<path d="M4 5h16M4 10h16M4 15h10M4 20h7"/><path d="M17 14l3 3-4 4h-3v-3z"/>',
+  kb: '<path d="M4 4h11a3 3 0 0 1 3 3v13H7a3 3 0 0 1-3-3z"/><path d="M4 17a3 3 0 0 1 3-3h11"/><path d="M9 8h5"/>',
   palette: '<path d="M12 3a9 9 0 1 0 0 18c1.5 0 2-1 2-2 0-1.5-1-2 0-3s2.5 0 4-1 3-2.5 3-4.5C21 6.5 17 3 12 3z"/><circle cx="7.5" cy="11" r="1"/><circle cx="10" cy="7" r="1"/><circle cx="15" cy="7" r="1"/>',
 };
 
@@ -113,16 +129,17 @@ function icon(name) {
 }
 
 function card(href, titleKey, descKey, iconName, needsModel = false) {
+  const needs = needsModel === "llm" ? { needsLlm: "" } : needsModel ? { needsModel: "" } : {};
   return h(
     "a",
-    { class: "home-card", href, dataset: { href, ...(needsModel ? { needsModel: "" } : {}) } },
+    { class: "home-card", href, dataset: { href, ...needs } },
     icon(iconName),
     h(
       "span",
       { class: "home-card-text" },
       h("span", { class: "home-card-title", dataset: { i18n: titleKey } }),
       h("span", { class: "home-card-desc muted", dataset: { i18n: descKey } }),
-      needsModel ? h("span", { class: "home-badge", hidden: true, dataset: { i18n: "home.needsModel" } }) : null,
+      needsModel ? h("span", { class: "home-badge", hidden: true, dataset: { i18n: needsModel === "llm" ? "home.needsLlm" : "home.needsModel" } }) : null,
     ),
   );
 }
@@ -157,7 +174,12 @@ export default function homeView(ctx) {
       const ready = (data.models || []).some((m) => m.kind === "checkpoint");
       notice.hidden = ready;
       el.dataset.hasModel = String(ready);
-      for (const badge of generateGrid.querySelectorAll(".home-badge")) badge.hidden = ready;
+      for (const badge of generateGrid.querySelectorAll("[data-needs-model] .home-badge")) badge.hidden = ready;
+      // A language model: a catalogue LLM (the embedded pack) or a configured remote server.
+      return llmChoices().then((names) => {
+        el.dataset.hasLlm = String(names.length > 0);
+        for (const badge of generateGrid.querySelectorAll("[data-needs-llm] .home-badge")) badge.hidden = names.length > 0;
+      });
     })
     .catch((err) => {
       error.textContent = errorText(err);

@@ -17,6 +17,7 @@ import { errorText, formatBytes, h, useCss } from "../dom.js";
 import { addStrings, fieldLabel, getLang, has, pick, t, translate } from "../i18n.js";
 import { loadOps } from "../ops.js";
 import { resultPanel } from "../result_panel.js";
+import { isTextMime, textResult } from "../text_result.js";
 
 addStrings({
   zh: {
@@ -36,6 +37,12 @@ addStrings({
     "library.since": "开始日期",
     "library.until": "结束日期",
     "library.clear": "清除筛选",
+    "library.kind": "图片 / 文字",
+    "library.kind.all": "全部",
+    "library.kind.image": "图片",
+    "library.kind.text": "文字",
+    "library.textTag": "文字",
+    "library.textLoading": "正在读取文字…",
     "library.filters": "筛选",
     "library.filtersOn": "筛选（{n}）",
     "library.loadingMore": "正在加载更多…",
@@ -116,6 +123,12 @@ addStrings({
     "library.since": "From",
     "library.until": "To",
     "library.clear": "Clear filters",
+    "library.kind": "Images / text",
+    "library.kind.all": "All",
+    "library.kind.image": "Images",
+    "library.kind.text": "Text",
+    "library.textTag": "Text",
+    "library.textLoading": "Reading the text…",
     "library.filters": "Filters",
     "library.filtersOn": "Filters ({n})",
     "library.loadingMore": "Loading more…",
@@ -183,7 +196,7 @@ addStrings({
 
 const TEST_MODE = new URLSearchParams(location.search).has("test");
 const PAGE = TEST_MODE ? 12 : 30; // tests scroll through a few small pages
-const FILTERS = ["q", "op", "origin", "model", "tag", "since", "until"];
+const FILTERS = ["q", "kind", "op", "origin", "model", "tag", "since", "until"];
 const FIRST_PARAMS = ["prompt", "negative_prompt", "model", "seed", "steps", "guidance", "scheduler", "width", "height"];
 const ASSET_PARAMS = new Set(["init_image", "image", "mask", "background_image", "scene_image"]);
 
@@ -219,6 +232,7 @@ export default function libraryView(ctx) {
   // -- toolbar ------------------------------------------------------------------------------------------------
   const search = h("input", { type: "search", id: "library-search", name: "q", maxlength: 500, autocomplete: "off", dataset: { i18nPlaceholder: "library.searchHint" } });
   const opSelect = h("select", { id: "library-op", name: "op" });
+  const kindSelect = h("select", { id: "library-kind", name: "kind" }, ["all", "image", "text"].map((k) => h("option", { value: k === "all" ? "" : k, dataset: { i18n: `library.kind.${k}` } })));
   const modelSelect = h("select", { id: "library-model", name: "model" });
   const tagInput = h("input", { type: "text", id: "library-tag", name: "tag", maxlength: 200, autocomplete: "off", dataset: { i18nPlaceholder: "library.tagHint" } });
   const since = h("input", { type: "date", id: "library-since", name: "since" });
@@ -229,6 +243,7 @@ export default function libraryView(ctx) {
   const filters = h(
     "div",
     { class: "library-filters", id: "library-filters" },
+    field("library.kind", kindSelect),
     field("library.op", opSelect),
     field("library.model", modelSelect),
     field("library.tag", tagInput),
@@ -275,6 +290,7 @@ export default function libraryView(ctx) {
     if (opSelect.value === "origin:upload") f.origin = "upload";
     else if (opSelect.value) f.op = opSelect.value;
     if (modelSelect.value) f.model = modelSelect.value;
+    if (kindSelect.value) f.kind = kindSelect.value;
     if (tagInput.value.trim()) f.tag = tagInput.value.trim();
     if (since.value) f.since = since.value;
     if (until.value) f.until = until.value;
@@ -287,6 +303,7 @@ export default function libraryView(ctx) {
     tagInput.value = f.tag || "";
     since.value = f.since || "";
     until.value = f.until || "";
+    kindSelect.value = f.kind || "";
     const old = state.filters;
     state.filters = f; // the selects read it
     fillOps();
@@ -326,7 +343,7 @@ export default function libraryView(ctx) {
       applyFilters(filtersFromInputs());
     }
   });
-  for (const el of [opSelect, modelSelect, since, until]) el.addEventListener("change", () => applyFilters(filtersFromInputs()));
+  for (const el of [kindSelect, opSelect, modelSelect, since, until]) el.addEventListener("change", () => applyFilters(filtersFromInputs()));
   clear.addEventListener("click", () => {
     clearTimeout(debounce);
     inputsFromFilters({});
@@ -344,7 +361,9 @@ export default function libraryView(ctx) {
   const sentinel = h("div", { class: "library-sentinel", id: "library-sentinel", "aria-hidden": "true" });
   const errorBox = h("p", { class: "error", id: "library-error", role: "alert", hidden: true });
 
+  // A text asset is named from its first words (services/assets text_name); an image by its prompt.
   const captionOf = (a) =>
+    (isTextMime(a.mime) && a.name) ||
     a.params?.prompt || (a.origin === "upload" ? (a.tags || []).join(" · ") || t("library.uploaded") : pick(ops.get(a.op)?.title) || a.op || "");
 
   function tile(a) {
@@ -352,13 +371,18 @@ export default function libraryView(ctx) {
     caption.dataset.role = "caption";
     return h(
       "figure",
-      { class: "tile", dataset: { assetId: a.id, origin: a.origin || "", prompt: a.params?.prompt || "", op: a.op || "", tagged: a.tags?.length ? "1" : "" } },
+      { class: "tile", dataset: { assetId: a.id, origin: a.origin || "", prompt: a.params?.prompt || (isTextMime(a.mime) && a.name) || "", op: a.op || "", tagged: a.tags?.length ? "1" : "", kind: isTextMime(a.mime) ? "text" : "image" } },
       h(
         "a",
         { href: hashFor(state.filters, a.id), class: "tile-link", onclick: (ev) => openFromTile(ev, a.id) },
         h("img", { src: assetThumbUrl(a.id), alt: a.params?.prompt || a.id, loading: "lazy" }),
       ),
-      h("figcaption", {}, caption, h("span", { class: "muted size" }, `${a.width}×${a.height}`)),
+      h(
+        "figcaption",
+        {},
+        caption,
+        isTextMime(a.mime) ? h("span", { class: "muted size text-tag", dataset: { i18n: "library.textTag" } }, t("library.textTag")) : h("span", { class: "muted size" }, `${a.width}×${a.height}`),
+      ),
     );
   }
 
@@ -391,7 +415,7 @@ export default function libraryView(ctx) {
     showStatus();
     const p = new URLSearchParams({ limit: String(PAGE) });
     const f = state.filters;
-    for (const k of ["q", "op", "origin", "model", "tag"]) if (f[k]) p.set(k, f[k]);
+    for (const k of ["q", "kind", "op", "origin", "model", "tag"]) if (f[k]) p.set(k, f[k]);
     if (f.since && dayBound(f.since, false)) p.set("since", dayBound(f.since, false));
     if (f.until && dayBound(f.until, true)) p.set("until", dayBound(f.until, true));
     if (state.next) p.set("before", state.next);
@@ -598,6 +622,7 @@ export default function libraryView(ctx) {
       return;
     }
     const a = detailAsset;
+    const text = isTextMime(a.mime);
     const opTitle = a.origin === "upload" ? t("origin.upload") : pick(ops.get(a.op)?.title) || a.op || "";
     detailTitle.textContent = a.origin === "upload" ? t("library.uploaded") : opTitle;
 
@@ -608,10 +633,12 @@ export default function libraryView(ctx) {
         ["library.opLabel", opTitle, "op"],
         ["library.origin", t(`origin.${a.origin}`), "origin"],
         ["library.created", when(a.created_at), "created"],
-        ["library.size", `${a.width}×${a.height}`, "size"],
+        text ? null : ["library.size", `${a.width}×${a.height}`, "size"],
         ["library.fileSize", formatBytes(a.size_bytes), "file-size"],
         ["library.sha", (a.sha256 || "").slice(0, 12), "sha"],
-      ].flatMap(([label, value, key]) => [h("dt", {}, t(label)), h("dd", { dataset: { meta: key }, title: key === "sha" ? a.sha256 : null }, value)]),
+      ]
+        .filter(Boolean)
+        .flatMap(([label, value, key]) => [h("dt", {}, t(label)), h("dd", { dataset: { meta: key }, title: key === "sha" ? a.sha256 : null }, value)]),
       h("dt", {}, t("library.tags")),
       h(
         "dd",
@@ -623,11 +650,13 @@ export default function libraryView(ctx) {
     );
 
     const hasParams = a.params && Object.keys(a.params).length;
+    // Text goes back to its op's form on the 文案 page; images to Create.
+    const remix = text ? `#/words/${encodeURIComponent(a.op || "")}?remix=${encodeURIComponent(a.id)}` : `#/create?remix=${encodeURIComponent(a.id)}`;
     const actions = h(
       "div",
       { class: "detail-actions" },
-      hasParams ? h("a", { class: "button primary", id: "detail-remix", href: `#/create?remix=${encodeURIComponent(a.id)}`, title: t("library.remixHint") }, t("library.remix")) : null,
-      h("a", { class: "button", id: "detail-edit", href: `#/edit?asset=${encodeURIComponent(a.id)}` }, t("library.edit")),
+      hasParams ? h("a", { class: "button primary", id: "detail-remix", href: remix, title: text ? null : t("library.remixHint") }, t(text ? "text.remix" : "library.remix")) : null,
+      text ? null : h("a", { class: "button", id: "detail-edit", href: `#/edit?asset=${encodeURIComponent(a.id)}` }, t("library.edit")),
       h("button", { type: "button", class: "button danger-outline", id: "detail-delete", onclick: askDelete }, t("library.delete")),
     );
 
@@ -644,12 +673,14 @@ export default function libraryView(ctx) {
       : h("p", { class: "muted" }, t("library.noChildren"));
 
     detailBody.replaceChildren(
-      h("div", { class: "detail-image" }, h("a", { href: assetFileUrl(a.id), target: "_blank", rel: "noopener" }, h("img", { id: "detail-image", src: assetFileUrl(a.id), alt: a.params?.prompt || a.id }))),
+      text
+        ? detailTextView(a)
+        : h("div", { class: "detail-image" }, h("a", { href: assetFileUrl(a.id), target: "_blank", rel: "noopener" }, h("img", { id: "detail-image", src: assetFileUrl(a.id), alt: a.params?.prompt || a.id }))),
       h(
         "div",
         { class: "detail-info" },
         actions,
-        resultPanel(a, { image: false, library: false, canvas: false, idPrefix: "detail-" }), // Download: format, size
+        text ? null : resultPanel(a, { image: false, library: false, canvas: false, idPrefix: "detail-" }), // Download: format, size
         h("section", {}, h("h3", {}, t("library.params")), params),
         h(
           "section",
@@ -661,6 +692,33 @@ export default function libraryView(ctx) {
         h("section", {}, h("h3", {}, t("library.info")), meta),
       ),
     );
+  }
+
+  // A text asset's words with their parts, Copy and Export (text_result.js): its job's result where the job is kept,
+  // else the stored Markdown. Loaded once per asset; a relabel redraws from it.
+  let detailText = null; // {id, result}
+  function detailTextView(a) {
+    const box = h("div", { class: "detail-text", id: "detail-text" });
+    const draw = (result) => box.replaceChildren(textResult({ ...result, asset_id: a.id }, { idPrefix: "detail-" }));
+    if (detailText && detailText.id === a.id) {
+      draw(detailText.result);
+      return box;
+    }
+    box.append(h("p", { class: "muted" }, t("library.textLoading")));
+    const fromJob = a.job_id ? api(`/api/v1/jobs/${encodeURIComponent(a.job_id)}`).then((j) => (j.result && j.result.asset_id === a.id ? j.result : null)).catch(() => null) : Promise.resolve(null);
+    fromJob
+      .then(async (result) => {
+        if (result) return result;
+        const res = await fetch(`${assetFileUrl(a.id)}?format=md&notice=none`, { credentials: "same-origin" });
+        if (!res.ok) throw new Error(res.statusText);
+        return { text: await res.text(), data: {}, llm: a.model };
+      })
+      .then((result) => {
+        detailText = { id: a.id, result };
+        if (detailId === a.id && box.isConnected) draw(result);
+      })
+      .catch((err) => box.replaceChildren(h("p", { class: "error", role: "alert" }, errorText(err))));
+    return box;
   }
 
   function filterByTag(tag) {
