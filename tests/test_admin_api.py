@@ -92,7 +92,7 @@ def test_a_failed_job_is_retried_as_a_new_job_with_the_same_params(env: Env, tin
 
 def test_a_cancelled_job_can_be_retried(env: Env) -> None:
     alice = env["alice"]
-    job = submit(alice, {**SMALL, "steps": 3})
+    job = submit(alice, {**SMALL, "steps": 40})  # long enough that the cancel lands before the last step
     alice.post(f"/api/v1/jobs/{job['id']}/cancel")
     assert wait_job(alice, job["id"])["state"] == "cancelled"
     r = alice.post(f"/api/v1/jobs/{job['id']}/retry")

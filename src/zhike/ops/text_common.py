@@ -21,9 +21,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zhike.backends.llm.base import ChatMessage, Completion, GenerateOptions, complete
-from zhike.backends.llm.resolve import is_remote, llm_choices, open_chat
+from zhike.backends.llm.resolve import check_llm, open_chat
 from zhike.core.context import PrepareEnv, RunContext
-from zhike.core.errors import InvalidInput, JobCancelled
+from zhike.core.errors import JobCancelled
 from zhike.core.types import TextResult
 from zhike.core.ui import ui
 
@@ -99,16 +99,7 @@ class LlmParams(BaseModel):
 def prepare_llm(env: PrepareEnv, p: P) -> P:
     """Fix at submission what makes a run repeatable: a random seed and the default model's name; an unknown
     model name is a 422 `model_not_found` on params.llm now, not a failed job later."""
-    name = p.llm or env.settings.llm_default
-    if not is_remote(name):
-        choices = llm_choices(env.catalog, env.settings)
-        if name not in choices:
-            raise InvalidInput(
-                f"unknown language model {name!r}; available: {', '.join(choices) or 'none'}",
-                code="model_not_found",
-                field="params.llm",
-                ctx={"name": name},
-            )
+    name = check_llm(env.catalog, env.settings, p.llm, field="params.llm")
     seed = p.seed if p.seed is not None else secrets.randbelow(MAX_SEED)
     return p.model_copy(update={"llm": name, "seed": seed})
 

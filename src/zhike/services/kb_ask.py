@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import insert, select, update
 
 from zhike.backends.llm.base import ChatMessage, GenerateOptions
-from zhike.backends.llm.resolve import is_remote, llm_choices, open_chat
+from zhike.backends.llm.resolve import check_llm, open_chat
 from zhike.core.errors import ContentRefused, InvalidInput
 from zhike.kb import answerable
 from zhike.services.db import kb_conversations, kb_messages, utcnow
@@ -118,18 +118,6 @@ class Asked:
     started: float
 
 
-def check_llm(catalog: Any, settings: Any, name: str) -> None:
-    """A named LLM must be one users can pick (checked before an answer starts streaming)."""
-    if name in llm_choices(catalog, settings) or (is_remote(name) and settings.llm_remote_url):
-        return
-    raise InvalidInput(
-        f"unknown language model {name!r}; available: {', '.join(llm_choices(catalog, settings)) or 'none'}",
-        code="model_not_found",
-        field="llm",
-        ctx={"name": name},
-    )
-
-
 class KbQuestion(BaseModel):
     """The question as the prompt-safety screen reads it (audited and refused like a job's prompt)."""
 
@@ -189,7 +177,7 @@ class KbAnswers:
         start = time.perf_counter()
         text = check_question(question)
         if llm is not None:
-            check_llm(self.models.catalog, self.settings, llm)
+            check_llm(self.models.catalog, self.settings, llm, field="llm")
         self._screen_question(owner_id, text)
         kb = self.kbs.get(owner_id, kb_id)
         if kb.chunks == 0:

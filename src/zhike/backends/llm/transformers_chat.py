@@ -205,6 +205,9 @@ class TransformersChat:
                 worker.join()
 
     def _run(self, kwargs: dict[str, Any], streamer: _TokenQueue, failure: list[BaseException]) -> None:
+        # A thread's set_num_threads also becomes the count every thread started later begins with: put it back, so
+        # the next worker's diffusion runs with the threads it would have had (the same seed, the same pixels).
+        before = torch.get_num_threads()
         try:
             if self.device.type == "cpu":
                 torch.set_num_threads(self.threads)
@@ -213,6 +216,8 @@ class TransformersChat:
         except BaseException as e:  # noqa: BLE001 - handed to the caller's thread, raised there
             failure.append(e)
             streamer.end()
+        finally:
+            torch.set_num_threads(before)
 
     def _read(
         self,
