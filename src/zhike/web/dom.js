@@ -148,3 +148,21 @@ export function statusLines(prefix) {
     },
   };
 }
+
+/** Files dropped on `drop` or picked in `fileInput` go to `onFiles(FileList)`; `drop` shows "over" while dragged on. */
+export function dropFiles(drop, fileInput, onFiles) {
+  fileInput.addEventListener("change", () => {
+    onFiles(fileInput.files);
+    fileInput.value = ""; // picking the same files again adds them again
+  });
+  drop.addEventListener("dragover", (ev) => {
+    ev.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    drop.classList.remove("over");
+    onFiles(ev.dataTransfer.files);
+  });
+}

@@ -9,7 +9,7 @@
 // (tr[data-doc-id]), #kb-question, #kb-ask, #kb-new-chat, #kb-chat (.kb-msg[data-role], .kb-answer[data-answered],
 // .kb-citation), #kb-error.
 import { api, ApiError, apiStream, sseEvents, uploadWithProgress } from "../api.js";
-import { confirmDialog, errorText, formatBytes, formatDate, h, statusLines, useCss } from "../dom.js";
+import { confirmDialog, dropFiles, errorText, formatBytes, formatDate, h, statusLines, useCss } from "../dom.js";
 import { addStrings, t, translate } from "../i18n.js";
 import { noLlmNotice } from "./words.js";
 
@@ -425,20 +425,7 @@ export default function kbView(ctx) {
   }
 
   drop.addEventListener("click", () => fileInput.click());
-  fileInput.addEventListener("change", () => {
-    addFiles(fileInput.files);
-    fileInput.value = "";
-  });
-  drop.addEventListener("dragover", (ev) => {
-    ev.preventDefault();
-    drop.classList.add("over");
-  });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (ev) => {
-    ev.preventDefault();
-    drop.classList.remove("over");
-    addFiles(ev.dataTransfer.files);
-  });
+  dropFiles(drop, fileInput, addFiles);
 
   async function removeDoc(d) {
     status.showError(null);

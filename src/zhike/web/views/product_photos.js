@@ -5,7 +5,7 @@
 // #pp-error, #pp-live (finished previews), #pp-done, #pp-archive, #pp-problems (li), progress ids from
 // progressPanel("pp-") (#pp-progress[data-state], #pp-outputs).
 import { UPLOAD_ACCEPT, uploadForm } from "../api.js";
-import { errorText, h, useCss } from "../dom.js";
+import { dropFiles, errorText, h, useCss } from "../dom.js";
 import { addStrings, pick, resultWarnings, t, translate } from "../i18n.js";
 import { progressPanel, submitJob } from "../jobs.js";
 import { loadOps } from "../ops.js";
@@ -159,20 +159,7 @@ export default function productPhotosView(ctx) {
     renderList();
   }
 
-  fileInput.addEventListener("change", () => {
-    addFiles(fileInput.files);
-    fileInput.value = ""; // picking the same files again adds them again
-  });
-  drop.addEventListener("dragover", (ev) => {
-    ev.preventDefault();
-    drop.classList.add("over");
-  });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (ev) => {
-    ev.preventDefault();
-    drop.classList.remove("over");
-    addFiles(ev.dataTransfer.files);
-  });
+  dropFiles(drop, fileInput, addFiles);
   drop.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" || ev.key === " ") fileInput.click();
   });
