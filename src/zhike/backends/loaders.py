@@ -36,6 +36,9 @@ BUILTIN_LOADER_MODULES: tuple[str, ...] = (
     "zhike.backends.relight",
     "zhike.backends.embeddings",
     "zhike.backends.llm.transformers_chat",
+    "zhike.backends.asr",
+    "zhike.backends.tts.piper",
+    "zhike.backends.tts.kokoro",
 )
 ANY = "*"
 

@@ -38,7 +38,7 @@ def _details(name: str, r: dict[str, Any]) -> str:
 
 
 def verify(
-    file: Annotated[Path, typer.Argument(help="Image to check (PNG, JPEG, WebP)")],
+    file: Annotated[Path, typer.Argument(help="File to check (PNG, JPEG, WebP, WAV, MP3, M4A, MP4, WebM)")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON")] = False,
 ) -> None:
     """Check a file's AI-content labels (TC260 XMP, C2PA, watermark) / 检查文件的AI生成内容标识.
@@ -57,7 +57,7 @@ def verify(
             svc,
             DbLookup(z.engine),  # this machine's CLI sees every owner's assets
             field="FILE",
-            max_bytes=z.assets.max_upload_bytes,
+            max_bytes=max(z.assets.max_upload_bytes, z.assets.media_limits.max_bytes),
             max_pixels=z.assets.max_pixels,
         )
     )
@@ -65,7 +65,9 @@ def verify(
     if as_json:
         out.print_json(json.dumps(report, ensure_ascii=False, default=str))
     else:
-        table = Table(title=f"{escape(str(file))}  {report['mime']} {report['width']}x{report['height']}")
+        size = f" {report['width']}x{report['height']}" if report.get("width") else ""
+        length = f" {report['duration_s']:.1f}s" if report.get("duration_s") else ""
+        table = Table(title=f"{escape(str(file))}  {report['mime']}{size}{length}")
         table.add_column("label 标识")
         table.add_column("status 状态")
         table.add_column("details 内容", overflow="fold")

@@ -9,6 +9,7 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from PIL import Image
@@ -39,6 +40,10 @@ class Assets(Protocol):
 
     def read_bytes(self, row: AssetRow) -> bytes: ...
 
+    def media_file(
+        self, asset_id: str, *, owner_id: str, field: str, kinds: tuple[str, ...] = ("audio", "video")
+    ) -> tuple[AssetRow, Path]: ...
+
     def restage(self, record: Mapping[str, Any]) -> StagedAsset | None: ...
 
     def stage_image(
@@ -55,6 +60,21 @@ class Assets(Protocol):
         parent_id: str | None = None,
         tags: list[str] | None = None,
         dpi: int | None = None,
+        asset_id: str | None = None,
+    ) -> StagedAsset: ...
+
+    def stage_media(
+        self,
+        path: Path,
+        *,
+        owner_id: str,
+        job_id: str,
+        op: str,
+        params: dict[str, Any],
+        model: str | None,
+        mime: str,
+        parent_id: str | None = None,
+        name: str | None = None,
         asset_id: str | None = None,
     ) -> StagedAsset: ...
 
@@ -231,6 +251,50 @@ class RunContext:
             model=model,
             parent_id=parent_id,
             mime=mime,
+            name=name,
+        )
+        self.staged.append(staged)
+        return staged.row.id
+
+    @property
+    def work_dir(self) -> Path:
+        """The job's work folder (created on first use): intermediate files (scene clips, voice sentences, a
+        partial render) kept here survive a retry of the job; the folder goes when the job succeeds or is cancelled.
+        Name files by what they hold (`scene-003.mp4`), not at random, so a later attempt finds them."""
+        return self.work.dir
+
+    def media_file(
+        self, asset_id: str, *, field: str, kinds: tuple[str, ...] = ("audio", "video")
+    ) -> tuple[AssetRow, Path]:
+        """An input audio/video (or `kinds`) asset and its stored file for ffmpeg to read in place (read only): 404
+        asset_not_found, 422 asset_wrong_kind naming `field`. Check what users handed in with
+        zhike.media.check_input(path, field=..., want="audio") before using it."""
+        return self.assets.media_file(asset_id, owner_id=self.owner_id, field=field, kinds=kinds)
+
+    def save_media(
+        self,
+        path: Path,
+        *,
+        mime: str,
+        params: dict[str, Any],
+        model: str | None,
+        parent_id: str | None = None,
+        name: str | None = None,
+    ) -> str:
+        """Store a finished media file (audio/wav|mpeg|mp4, video/mp4|webm, image/gif|webp, application/x-subrip
+        (or text/srt), text/vtt, text/x-ass) with its parameters and lineage; returns its asset id. The file is
+        copied into the asset store (it stays in the work folder); exports add the labels (GB 45438: metadata,
+        C2PA, the visible mark on video). The row is written when the job completes, with the other outputs.
+        To let a retried job skip it, `record_staged(key, self.staged[-1], ...)` right after."""
+        staged = self.assets.stage_media(
+            path,
+            owner_id=self.owner_id,
+            job_id=self.job_id,
+            op=self.op,
+            params=params,
+            model=model,
+            mime=mime,
+            parent_id=parent_id,
             name=name,
         )
         self.staged.append(staged)

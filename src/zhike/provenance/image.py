@@ -40,12 +40,18 @@ class ImageLabeler:
         """`data` None: the file is made here from `ctx.pixels` with `ctx.encode`, once, after the pixel labels."""
         cfg, aid = ctx.config, ctx.asset.id
         img = ctx.pixels
+        out = Labelled(b"", mime)
         if img is None and (cfg.visible or cfg.watermark):
             assert data is not None
             img = Image.open(io.BytesIO(data))
-            img.load()
+            if getattr(img, "is_animated", False):  # an animation (ctx.save_media): re-encoding would keep 1 frame
+                img = None
+                for name in ("visible", "watermark"):
+                    if getattr(cfg, name):
+                        out.skipped[name] = "animated image: its frames are kept as made"
+            else:
+                img.load()
         original = img
-        out = Labelled(b"", mime)
         # 1. Pixels: the explicit mark first, so the watermark also covers it.
         if cfg.visible and img is not None:
             img = visible.apply(img, cfg.visible_text, position=cfg.visible_position, fraction=cfg.visible_size)

@@ -34,6 +34,8 @@ class LabelConfig:
     cert_path: Path | None = None
     key_path: Path | None = None
     text_notice: str = "end"  # start | end | none: the explicit notice of text exports (provenance/text.py)
+    video_mark: bool = True  # the visible mark on exported video (provenance/media.py)
+    audio_notice: str = "none"  # start | end | none: the explicit notice on exported audio (provenance/media.py)
 
     @classmethod
     def from_settings(cls, s: Settings) -> LabelConfig:
@@ -50,6 +52,8 @@ class LabelConfig:
             cert_path=s.label_cert_path,
             key_path=s.label_key_path,
             text_notice=s.label_text_notice,
+            video_mark=s.label_video_mark,
+            audio_notice=s.label_audio_notice,
         )
 
     @property

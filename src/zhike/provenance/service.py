@@ -3,16 +3,11 @@
 Images (this module): visible mark -> invisible watermark (both change pixels, so they come first) -> TC260 XMP
 (inserted into the container, no re-encode) -> C2PA manifest (signed last: it hashes the final bytes).
 
-Audio and video (later issues) plug in through `MediaLabeler`: write a class with `kind`, `mimes`, `label()` and
-`verify()`, and `register()` it (e.g. in `LabelService.__init__` or where the TTS/video op is set up). It gets the
-same `LabelContext` images get, so the pieces stay shared:
-  - `ctx.tc260_fields` — the seven GB 45438 fields (write them where the TC260 guide puts them for that format,
-    e.g. an ID3 TXXX frame / MP4 `udta` box, or XMP where the container has it);
-  - `ctx.sign_c2pa(data, mime)` — the signed manifest; c2pa-rs also signs WAV/MP3/MP4/MOV (add the mime to the
-    labeler's `mimes`); call it last;
-  - its own watermark (e.g. AudioSeal / VideoSeal carrying `watermark.payload_bits(asset_id)`) and its explicit
-    mark (spoken "本内容由AI生成" at the start, or a visual mark for >= 2 s), honouring `ctx.config.visible`;
-  - `Labelled.skipped` for anything it could not apply, with the reason.
+Audio and video: provenance/media.py (WAV, MP3, M4A, MP4, WebM: the AIGC tag + XMP, C2PA, the video's corner mark,
+the optional audio notice). Another media kind plugs in the same way, through `MediaLabeler`: a class with `kind`,
+`mimes`, `label()` and `verify()`, `register()`ed here. It gets the same `LabelContext` images get, so the pieces
+stay shared: `ctx.tc260_fields` (the seven GB 45438 fields), `ctx.sign_c2pa(data, mime)` (call it last), the
+config's explicit-label settings, and `Labelled.skipped` for anything it could not apply, with the reason.
 `label()` (any mime) and `verify()` dispatch on the mime, so export paths and `zhike verify` need no change.
 """
 
@@ -29,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from zhike import __version__
 from zhike.provenance.image import ImageLabeler
 from zhike.provenance.labels import LabelConfig, LabelContext, LabelKeys, Labelled, MediaLabeler
+from zhike.provenance.media import AudioVideoLabeler
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -48,6 +44,15 @@ EXT = {
     "application/json": "json",
     "application/pdf": "pdf",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "audio/wav": "wav",
+    "audio/mpeg": "mp3",
+    "audio/mp4": "m4a",
+    "video/mp4": "mp4",
+    "video/webm": "webm",
+    "image/gif": "gif",
+    "application/x-subrip": "srt",
+    "text/vtt": "vtt",
+    "text/x-ass": "ass",
 }
 __all__ = ["EXT", "LabelConfig", "LabelContext", "LabelKeys", "LabelService", "Labelled", "MediaLabeler"]
 
@@ -75,6 +80,9 @@ class LabelService:
         self._signer_lock = threading.Lock()
         self.labelers: list[MediaLabeler] = []
         self.register(ImageLabeler())
+        # Audio and video (provenance/media.py); the TTS voices set `media.spoken_notice` to speak the audio notice.
+        self.media = AudioVideoLabeler()
+        self.register(self.media)
 
     @classmethod
     def from_settings(

@@ -41,7 +41,11 @@ class IdIndex:
 
 
 def _implicit(data: bytes, keys: LabelKeys) -> dict[str, Any]:
-    found = xmp.read_label(data)
+    return check_implicit(xmp.read_label(data), keys)
+
+
+def check_implicit(found: dict[str, Any] | None, keys: LabelKeys) -> dict[str, Any]:
+    """The implicit label's report from what `xmp.read_label` (or `xmp.parse_aigc`) found."""
     if found is None:
         return {"status": "absent"}
     if found["error"]:
@@ -105,12 +109,12 @@ def verify_image(data: bytes, mime: str, keys: LabelKeys, lookup: AssetLookup | 
     if report["watermark"]["status"] != "valid" and "watermark" in (recorded.get("skipped") or {}):
         report["watermark"]["recorded_skip"] = recorded["skipped"]["watermark"]
     report["visible"] = {"recorded": "visible" in (recorded.get("applied") or [])} if recorded else {}
-    report["asset"] = _identify(report, lookup)
-    report["summary"] = _summary(report)
+    report["asset"] = identify(report, lookup)
+    report["summary"] = summary(report)
     return report
 
 
-def _identify(report: dict[str, Any], lookup: AssetLookup | None) -> dict[str, Any]:
+def identify(report: dict[str, Any], lookup: AssetLookup | None) -> dict[str, Any]:
     """Which asset the labels name, from each source; `consistent` is False when they disagree (tampering)."""
     claims: dict[str, str] = {}
     fields = report["implicit"].get("fields") or {}
@@ -139,7 +143,7 @@ def _identify(report: dict[str, Any], lookup: AssetLookup | None) -> dict[str, A
     return out
 
 
-def _summary(report: dict[str, Any]) -> dict[str, str]:
+def summary(report: dict[str, Any]) -> dict[str, str]:
     ok = [n for n in ("implicit", "c2pa", "watermark") if report[n].get("status") in ("valid", "trusted")]
     aid = report["asset"].get("id")
     if not ok:

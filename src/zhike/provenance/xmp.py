@@ -42,9 +42,14 @@ class XmpError(ValueError):
     """The container could not be parsed to insert the label (damaged file or unsupported format)."""
 
 
+def aigc_json(fields: dict[str, str]) -> str:
+    """The seven fields as the JSON the label carries (also the AIGC tag of audio and video: provenance/media.py)."""
+    return json.dumps({k: str(fields.get(k, "")) for k in FIELDS}, ensure_ascii=False, separators=(",", ":"))
+
+
 def build_packet(fields: dict[str, str]) -> bytes:
     """An XMP packet with `TC260:AIGC` = the JSON of the seven fields (as an attribute; exiftool reads it)."""
-    payload = json.dumps({k: str(fields.get(k, "")) for k in FIELDS}, ensure_ascii=False, separators=(",", ":"))
+    payload = aigc_json(fields)
     xml = (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
         '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
@@ -282,7 +287,12 @@ def read_label(data: bytes) -> dict[str, Any] | None:
 
     Matched by the `TC260` prefix bound to the TC260 namespace (the prefix is what the guide fixes).
     """
-    for packet in extract_packets(data):
+    return label_from_packets(extract_packets(data))
+
+
+def label_from_packets(packets: list[bytes]) -> dict[str, Any] | None:
+    """`read_label` over XMP packets already taken out of their container (audio/video: provenance/media_xmp.py)."""
+    for packet in packets:
         text = packet.decode("utf-8", "replace")
         if TC260_NS not in text:
             continue
@@ -293,11 +303,16 @@ def read_label(data: bytes) -> dict[str, Any] | None:
             raw = _unescape(value.strip()) if value is not None else None
         if raw is None:
             return {"raw": "", "fields": None, "error": "TC260 namespace present but no AIGC property"}
-        try:
-            fields = json.loads(raw)
-        except (ValueError, RecursionError) as e:  # RecursionError: brackets nested a thousand deep
-            return {"raw": raw, "fields": None, "error": f"AIGC is not JSON: {e}"}
-        if not isinstance(fields, dict):
-            return {"raw": raw, "fields": None, "error": "AIGC is not a JSON object"}
-        return {"raw": raw, "fields": fields, "error": None}
+        return parse_aigc(raw)
     return None
+
+
+def parse_aigc(raw: str) -> dict[str, Any]:
+    """{"raw", "fields", "error"} for the AIGC JSON text, however it was carried (XMP, an ID3 or MP4 tag)."""
+    try:
+        fields = json.loads(raw)
+    except (ValueError, RecursionError) as e:  # RecursionError: brackets nested a thousand deep
+        return {"raw": raw, "fields": None, "error": f"AIGC is not JSON: {e}"}
+    if not isinstance(fields, dict):
+        return {"raw": raw, "fields": None, "error": "AIGC is not a JSON object"}
+    return {"raw": raw, "fields": fields, "error": None}

@@ -16,6 +16,7 @@ from zhike.core.context import PrepareEnv
 from zhike.core.errors import InvalidInput, validation_message
 from zhike.core.registry import get_op
 from zhike.core.rows import JobRow
+from zhike.media.limits import MediaLimits
 from zhike.models.manager import ModelManager
 from zhike.provenance.service import LabelService
 from zhike.services.assets.blobs import BlobStore
@@ -56,6 +57,7 @@ class Zhike:
             self.engine,
             BlobStore(self.settings.assets_dir),
             max_upload_bytes=int(self.settings.max_upload_mb * 1e6),
+            media_limits=MediaLimits.from_settings(self.settings),
             max_pixels=self.settings.max_image_pixels,
         )
 

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -62,7 +63,8 @@ class ExportService:
 
     def file(self, row: AssetRow) -> Export:
         """The asset's file as it leaves Zhike: labelled when it is generated (uploads are returned as stored); a
-        text asset as Markdown with its notice and front matter."""
+        text asset as Markdown with its notice and front matter; audio and video with their metadata label, C2PA
+        manifest and the video's corner mark (provenance/media.py)."""
         if row.is_text:
             return self.text(row, "md")
         if not self._labelled(row):
@@ -163,7 +165,7 @@ class ExportService:
             )
 
         def pixels() -> Image.Image:
-            img = self.assets.shown(row, fit=size)
+            img = self.assets.shown(row, fit=size) if row.is_image else self._media_picture(row, size)
             img.thumbnail((size, size), Image.Resampling.LANCZOS)
             return img if img.mode in ("RGB", "RGBA") else img.convert("RGBA" if "A" in img.getbands() else "RGB")
 
@@ -181,6 +183,22 @@ class ExportService:
             "image/webp",
             lambda: self.labels.label(None, "image/webp", row, self._parent(row), pixels=pixels(), encode=webp).data,
         )
+
+    def _media_picture(self, row: AssetRow, size: int) -> Image.Image:
+        """A video's frame at 1 s, an audio file's waveform, or a card with a subtitle file's first lines."""
+        from zhike.media.poster import poster_frame, waveform
+
+        path = self.assets.blobs.path_for(row.sha256, row.mime)
+        if row.kind == "video":
+            return poster_frame(path, at_s=1.0, max_side=size)
+        if row.kind == "audio":
+            return waveform(path, size=size)
+        lines = [ln.strip() for ln in self.assets.read_text(row).splitlines()]
+        if row.mime == "text/x-ass":  # Dialogue: layer,start,end,style,name,marginL,marginR,marginV,effect,text
+            cues = [re.sub(r"\{[^}]*\}", "", ln.split(",", 9)[-1]) for ln in lines if ln.startswith("Dialogue:")]
+        else:
+            cues = [ln for ln in lines if ln and "-->" not in ln and not ln.isdigit() and ln != "WEBVTT"]
+        return text_card("\n".join(c.replace("\\N", " ") for c in cues[:12]), size)
 
     def _card(self, row: AssetRow, size: int) -> Image.Image:
         from zhike.provenance.text import body_of, plain

@@ -3,12 +3,16 @@ assets table as the lookup (provenance.verify reads the labels; it knows no data
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
 
 from zhike.core.errors import TooLarge, UnsupportedMedia
-from zhike.provenance import watermark, xmp
+from zhike.media.ffmpeg import probe
+from zhike.media.sniff import looks_like_media, stored_mime
+from zhike.provenance import media_xmp, watermark, xmp
 from zhike.provenance.service import LabelService
 from zhike.provenance.verify import AssetLookup
 from zhike.services.db import assets
@@ -54,11 +58,14 @@ def verify_file(
     The metadata is walked first, within its limits (xmp.MAX_PARTS, xmp.MAX_XMP_BYTES): a chunk flood or an
     inflation bomb is refused before any decoder spends time on it."""
     try:
+        if looks_like_media(data[:16]):
+            mime = _media_mime(data, field=field, max_bytes=max_bytes)
+            return service.verify(data, mime, lookup)
         xmp.extract_packets(data)
         _, mime = decode_image(data, field=field, max_bytes=max_bytes, max_pixels=max_pixels)
         if service.labeler_for(mime) is None:
             raise UnsupportedMedia(
-                f"{field}: labels are read from PNG, JPEG and WebP files, not {mime}",
+                f"{field}: labels are read from PNG, JPEG, WebP, WAV, MP3, M4A, MP4 and WebM files, not {mime}",
                 code="verify_format_unsupported",
                 field=field,
             )
@@ -70,3 +77,28 @@ def verify_file(
             field=field,
             limit=e.limit,
         ) from None
+
+
+def _media_mime(data: bytes, *, field: str, max_bytes: int) -> str:
+    """The stored-format mime of an audio/video file handed in for a label check (its metadata walked within the
+    limits first), or 415 verify_format_unsupported for formats Zhike never exports (Ogg, FLAC, MOV...)."""
+    if len(data) > max_bytes:
+        raise TooLarge(
+            f"{field}: the file is larger than {max_bytes / 1e6:.0f} MB",
+            code="file_too_large",
+            field=field,
+            limit=max_bytes,
+            ctx={"mb": round(max_bytes / 1e6)},
+        )
+    media_xmp.extract_packets(data)
+    with tempfile.TemporaryDirectory(prefix="zhike-verify-") as tmp:
+        path = Path(tmp) / "file"
+        path.write_bytes(data)
+        mime = stored_mime(probe(path, field=field))
+    if mime is None:
+        raise UnsupportedMedia(
+            f"{field}: labels are read from WAV, MP3, M4A, MP4 and WebM files; this one is none of them",
+            code="verify_format_unsupported",
+            field=field,
+        )
+    return mime

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Header, Query, Request, Response, UploadFile
@@ -12,9 +14,11 @@ from zhike.api.deps import AppDep, OwnerDep, authenticate, owner_active
 from zhike.api.schemas import AssetDetail, AssetPage, AssetParent, AssetPublic, Deleted
 from zhike.api.signing import check
 from zhike.core.errors import InvalidInput, NotFound, TooLarge
+from zhike.media.sniff import looks_like_media
 from zhike.ops.resize_design import MAX_OUT, normalize_size, size_of
+from zhike.provenance.service import EXT
 from zhike.provenance.text import TEXT_FORMATS
-from zhike.services.assets.service import not_image, parse_when, recorded_source
+from zhike.services.assets.service import MEDIA_OUTPUT_MIMES, not_image, parse_when, recorded_source
 from zhike.services.exports import FITS, FORMATS, Export
 from zhike.services.file_names import content_disposition, download_name, lang_of, text_download_name
 
@@ -46,7 +50,9 @@ async def read_upload(app: Any, file: UploadFile | None, *, limit: int | None = 
     return data
 
 
-@router.post("", status_code=201, summary="Upload an image (multipart field `file`)", response_model=AssetPublic)
+@router.post(
+    "", status_code=201, summary="Upload an image, audio or video (multipart field `file`)", response_model=AssetPublic
+)
 async def upload_asset(
     app: AppDep,
     owner: OwnerDep,
@@ -55,12 +61,45 @@ async def upload_asset(
     name: Annotated[str | None, Form(max_length=200)] = None,
 ) -> AssetPublic:
     """Returns the new asset; pass its id to operations (e.g. img2img's `init_image`). `name` defaults to the
-    file's name without its extension."""
-    data = await read_upload(app, file)
+    file's name without its extension.
+
+    Audio and video (a voice recording, a song, a clip: WAV, MP3, M4A, MP4, WebM; other audio is converted to M4A)
+    are taken too, up to `media_max_mb` and `media_max_seconds`; silent or damaged audio is refused (docs/VIDEO.md).
+    """
     tag_list = [t.strip() for t in (tags or "").split(",") if t.strip()][:50]
     given = name or (file.filename if file is not None else None)
+    if file is not None and looks_like_media(await file.read(16)):
+        await file.seek(0)
+        row = await _upload_media(app, file, owner, tag_list, given)
+        return AssetPublic.from_row(row)
+    if file is not None:
+        await file.seek(0)
+    data = await read_upload(app, file)
     row = await run_in_threadpool(app.assets.upload, data, owner_id=owner, field="file", tags=tag_list, name=given)
     return AssetPublic.from_row(row)
+
+
+async def _upload_media(app: Any, file: UploadFile, owner: str, tags: list[str], name: str | None) -> Any:
+    """Copy the spooled upload to a temporary file (at most the media limit, never all in memory) and store it."""
+    limit = app.assets.media_limits.max_bytes
+    with tempfile.TemporaryDirectory(prefix="zhike-upload-") as tmp:
+        path = Path(tmp) / "upload"
+        size = 0
+        with path.open("wb") as out:
+            while block := await file.read(1 << 20):
+                size += len(block)
+                if size > limit:
+                    raise TooLarge(
+                        f"the file is larger than {limit / 1e6:.0f} MB",
+                        code="file_too_large",
+                        field="file",
+                        limit=limit,
+                        ctx={"mb": round(limit / 1e6)},
+                    )
+                out.write(block)
+        return await run_in_threadpool(
+            app.assets.upload_media, path, owner_id=owner, field="file", tags=tags, name=name
+        )
 
 
 @router.get("", summary="List your assets, newest first; search and filter", response_model=AssetPage)
@@ -79,7 +118,10 @@ def list_assets(
     until: Annotated[str | None, Query(description="ISO datetime (before it), or date (through that day)")] = None,
     parent: Annotated[str | None, Query(max_length=32, description="Only assets made from this asset")] = None,
     origin: Literal["upload", "generated"] | None = None,
-    kind: Annotated[Literal["image", "text"] | None, Query(description="image, or text (words ops' outputs)")] = None,
+    kind: Annotated[
+        Literal["image", "text", "audio", "video", "subtitles"] | None,
+        Query(description="image, text (words ops' outputs), audio, video or subtitles"),
+    ] = None,
 ) -> AssetPage:
     rows = app.assets.list(
         owner_id=owner,
@@ -123,7 +165,10 @@ def delete_asset(asset_id: str, app: AppDep, owner: OwnerDep) -> dict[str, Any]:
     summary="The asset's file",
     response_class=Response,
     responses={
-        200: {"content": {m: {} for m in (*IMAGE_TYPES, *TEXT_FORMATS.values())}, "description": "The file, labelled"},
+        200: {
+            "content": {m: {} for m in (*IMAGE_TYPES, *TEXT_FORMATS.values(), *MEDIA_OUTPUT_MIMES)},
+            "description": "The file, labelled",
+        },
         304: {"description": "Unchanged since the ETag sent in If-None-Match"},
     },
 )
@@ -164,6 +209,9 @@ def asset_file(
 
     Text assets (words ops' outputs) download as Markdown, TXT, DOCX or PDF with the explicit notice where `notice`
     puts it and the TC260 label in the format's metadata (docs/PROVENANCE.md); `size` is for images only.
+
+    Audio and video download in their stored format with the TC260 label in their metadata, a C2PA manifest (WAV,
+    MP3, M4A, MP4) and, on video, the AI生成 corner mark (docs/VIDEO.md); subtitles as stored.
     """
     text_fmt = _text_format(format)
     mime, dims = _variant_args(None if text_fmt else format, size, fit)
@@ -182,6 +230,18 @@ def asset_file(
             raise not_image(row.id, "size")
         export = app.exports.text(row, text_fmt or "md", notice)
         return _send(request, export, content_disposition(disposition, text_download_name(row, export.ext, want)))
+    if not row.is_image:  # audio, video, subtitles: the stored file, labelled; no conversions
+        if mime is not None or text_fmt:
+            raise _format_invalid(format or "", [EXT.get(row.mime, "bin")])
+        if dims is not None:
+            raise not_image(row.id, "size", row.kind)
+        export = app.exports.file(row)
+        name = (
+            download_name(row, export.ext, want, (row.width, row.height))
+            if row.width and row.height
+            else text_download_name(row, export.ext, want)
+        )
+        return _send(request, export, content_disposition(disposition, name))
     if text_fmt:
         raise _format_invalid(format or "", FORMATS)
     export = app.exports.variant(row, mime or row.mime, dims, fit)

@@ -13,6 +13,7 @@ from zhike.core.rows import AssetRow
 class AssetPublic(Out):
     id: str
     mime: str
+    kind: Literal["image", "text", "audio", "video", "subtitles"]
     width: int | None
     height: int | None
     size_bytes: int
@@ -37,6 +38,7 @@ class AssetPublic(Out):
         return cls(
             id=row.id,
             mime=row.mime,
+            kind=row.kind,
             width=row.width,
             height=row.height,
             size_bytes=row.size_bytes,

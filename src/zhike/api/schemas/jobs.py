@@ -81,8 +81,9 @@ class JobPublic(Out):
         """The job as the API shows it (`position`: JobQueue.position, `estimate`: JobQueue.estimate). `retry_of`
         stays unset: answers are sent with exclude_unset, so it appears only where a route sets it."""
         images = (row.result or {}).get("images") or []
-        if not images and isinstance((row.result or {}).get("asset_id"), str):  # a words op's TextResult
-            images = [{"asset_id": row.result["asset_id"]}]  # type: ignore[index]
+        if not images and isinstance((row.result or {}).get("asset_id"), str):  # a TextResult or MediaResult
+            extra = (row.result or {}).get("extra_asset_ids") or []  # a video's SRT, its voice track...
+            images = [{"asset_id": a} for a in [row.result["asset_id"], *extra] if isinstance(a, str)]  # type: ignore[index]
         return cls(
             id=row.id,
             op=row.op,

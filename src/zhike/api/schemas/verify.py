@@ -53,8 +53,11 @@ class AssetIdentity(Out):
 
 class VerifyReport(Out):
     mime: str
-    width: int
-    height: int
+    width: int | None = Field(description="Pixels; None for audio")
+    height: int | None
+    duration_s: float | None = Field(None, description="Audio and video: length in seconds")
+    streams: list[str] | None = Field(None, description="Audio and video: the kinds of its streams (video, audio...)")
+    notice: str | None = Field(None, description="Audio: where the recorded explicit notice was put (start, end)")
     implicit: ImplicitLabel
     c2pa: C2paLabel
     watermark: WatermarkLabel

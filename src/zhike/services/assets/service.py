@@ -10,7 +10,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from PIL import Image
@@ -18,10 +18,13 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, Select, String, and_, cast, delete, func, insert, or_, select
 
 from zhike import __version__
-from zhike.core.errors import InvalidInput, NotFound
+from zhike.core.errors import InvalidInput, NotFound, UnsupportedMedia, asset_wrong_kind
 from zhike.core.infotext import format_infotext
-from zhike.core.rows import TEXT_MIMES, AssetRow, StagedAsset, new_asset_id
+from zhike.core.rows import MEDIA_MIMES, SUBTITLE_MIMES, TEXT_MIMES, AssetRow, StagedAsset, kind_of, new_asset_id
 from zhike.imaging.colour import upright_srgb
+from zhike.media.ffmpeg import probe, run_ffmpeg
+from zhike.media.limits import MediaLimits, check_input, refuse_silent
+from zhike.media.sniff import stored_mime
 from zhike.services.assets.blobs import BlobStore
 from zhike.services.db import assets, utcnow
 from zhike.services.file_names import safe_part
@@ -40,13 +43,23 @@ def asset_name(name: str | None) -> str | None:
     return safe_part(stem, 100) or None
 
 
-def not_image(asset_id: str, field: str) -> InvalidInput:
+def not_image(asset_id: str, field: str, kind: str = "text") -> InvalidInput:
+    if kind != "text":
+        return asset_wrong_kind(asset_id, field, kind, "image")
     return InvalidInput(
         f"{field}: asset {asset_id!r} is text; an image is needed here",
         code="asset_not_image",
         field=field,
         ctx={"id": asset_id},
     )
+
+
+# Media outputs a job may store (RunContext.save_media): audio, video, subtitles, and animated GIF/WebP images.
+MEDIA_OUTPUT_MIMES = (*MEDIA_MIMES, "image/gif", "image/webp")
+MIME_ALIASES = {"text/srt": "application/x-subrip", "audio/x-wav": "audio/wav", "audio/wave": "audio/wav"}
+# A staged output's bytes are kept in memory until its row is written (see StagedAsset.data) up to this size;
+# larger renders skip that guard (a concurrent delete of another asset with the very same bytes is the only risk).
+KEEP_STAGED_BYTES = 64 * 1024 * 1024
 
 
 def image_refs(params: BaseModel) -> list[tuple[str, str]]:
@@ -187,11 +200,20 @@ def recorded_source(row: AssetRow) -> str | None:
 
 
 class AssetService:
-    def __init__(self, engine: Engine, blobs: BlobStore, *, max_upload_bytes: int, max_pixels: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        blobs: BlobStore,
+        *,
+        max_upload_bytes: int,
+        max_pixels: int,
+        media_limits: MediaLimits | None = None,
+    ) -> None:
         self.engine = engine
         self.blobs = blobs
         self.max_upload_bytes = max_upload_bytes
         self.max_pixels = max_pixels
+        self.media_limits = media_limits or MediaLimits()
 
     # -- writing ---------------------------------------------------------------------------------------
     def upload(
@@ -237,6 +259,63 @@ class AssetService:
         # and the insert; now that our row exists no delete will remove it again, so put it back if it is gone.
         if not self.blobs.path_for(sha, mime).exists():
             self.blobs.put(data, mime)
+        return row
+
+    def upload_media(
+        self,
+        path: Path,
+        *,
+        owner_id: str,
+        field: str = "file",
+        tags: list[str] | None = None,
+        name: str | None = None,
+    ) -> AssetRow:
+        """Store an uploaded recording, song or video (a file on disk: the API spools it there) after the media
+        checks (media/limits.py: size, readable, length; an audio-only file must not be silent). WAV, MP3, M4A,
+        MP4 (H.264/HEVC) and WebM are kept as sent; other audio (Ogg, FLAC, AMR, Opus...) is converted once to M4A;
+        other video is refused (415 media_format_unsupported: converting a long video would hold the upload)."""
+        shown = asset_name(name)
+        info = check_input(path, field=field, limits=self.media_limits, name=shown, silence=False)
+        if info.video is None:  # a recording or a song that is silent is of no use to any op
+            refuse_silent(path, field=field, limits=self.media_limits, name=shown)
+        mime = stored_mime(info)
+        if mime is None and info.has_video:
+            raise UnsupportedMedia(
+                f"{field}: this video format ({info.format}, {info.video.codec if info.video else '?'}) is not "
+                "accepted: upload MP4 (H.264) or WebM",
+                code="media_format_unsupported",
+                field=field,
+                ctx={"format": info.format.split(",")[0]},
+            )
+        if mime is None:  # audio only, in a format browsers and labels do not all take: AAC in M4A
+            converted = path.with_name(path.name + ".m4a")
+            run_ffmpeg(["-i", str(path), "-map", "0:a:0", "-c:a", "aac", "-b:a", "192k", str(converted)])
+            path, mime = converted, "audio/mp4"
+        sha, _ = self.blobs.put_file(path, mime)
+        row = AssetRow(
+            id=new_asset_id(),
+            owner_id=owner_id,
+            sha256=sha,
+            mime=mime,
+            width=info.video.width if info.video else None,
+            height=info.video.height if info.video else None,
+            size_bytes=path.stat().st_size,
+            origin="upload",
+            op=None,
+            params=None,
+            model=None,
+            seed=None,
+            zhike_version=__version__,
+            parent_id=None,
+            job_id=None,
+            tags=tags or [],
+            created_at=utcnow(),
+            name=shown,
+        )
+        with self.engine.begin() as conn:
+            conn.execute(insert(assets).values(**row.as_dict()))
+        if not self.blobs.path_for(sha, mime).exists():  # see upload(): a concurrent delete of the same bytes
+            self.blobs.put_file(path, mime)
         return row
 
     def restage(self, record: Mapping[str, Any]) -> StagedAsset | None:
@@ -344,6 +423,63 @@ class AssetService:
         )
         return StagedAsset(row=row, data=data, blobs=self.blobs)
 
+    def stage_media(
+        self,
+        path: Path,
+        *,
+        owner_id: str,
+        job_id: str,
+        op: str,
+        params: dict[str, Any],
+        model: str | None,
+        mime: str,
+        parent_id: str | None = None,
+        name: str | None = None,
+        asset_id: str | None = None,
+    ) -> StagedAsset:
+        """Store a finished media file (audio, video, subtitles, animated GIF/WebP) from the job's work folder by
+        copying it into the blob store; the row waits for commit. Width and height are the video's (probed), NULL
+        for audio and subtitles. The stored file is the op's output as made: labels are added on export, like
+        images' (provenance/media.py). `name`: given, else the parent's."""
+        mime = MIME_ALIASES.get(mime, mime)
+        if mime not in MEDIA_OUTPUT_MIMES:
+            raise ValueError(f"not a media mime type: {mime}")
+        path = Path(path)
+        width = height = None
+        if mime in SUBTITLE_MIMES:
+            path.read_bytes().decode("utf-8")  # subtitles are UTF-8 text: fail here, not in a download
+        elif mime.startswith("image/"):  # ffmpeg 5 cannot decode animated WebP; Pillow reads both
+            with Image.open(path) as img:
+                width, height = img.size
+        else:  # a file ffprobe cannot read is the op's bug: say so now, not when someone downloads it
+            info = probe(path, field="output")
+            if info.video is not None:
+                width, height = info.video.width, info.video.height
+        sha, _ = self.blobs.put_file(path, mime)
+        size = path.stat().st_size
+        row = AssetRow(
+            id=asset_id or new_asset_id(),
+            owner_id=owner_id,
+            sha256=sha,
+            mime=mime,
+            width=width,
+            height=height,
+            size_bytes=size,
+            origin="generated",
+            op=op,
+            params=params,
+            model=model,
+            seed=params.get("seed") if isinstance(params.get("seed"), int) else None,
+            zhike_version=__version__,
+            parent_id=parent_id,
+            job_id=job_id,
+            tags=[],
+            created_at=utcnow(),
+            name=asset_name(name) if name is not None else self._name_of(parent_id),
+        )
+        data = path.read_bytes() if size <= KEEP_STAGED_BYTES else None
+        return StagedAsset(row=row, data=data, blobs=self.blobs if data is not None else None)
+
     def read_text(self, row: AssetRow) -> str:
         return self.read_bytes(row).decode("utf-8")
 
@@ -392,13 +528,13 @@ class AssetService:
         """Newest first. `before` is the last id of the previous page (keyset paging on (created_at, id)).
 
         `q`: case-insensitive substring of the prompt or negative prompt; `since` inclusive, `until` exclusive;
-        `parent`: the assets made from that asset; `kind`: image or text.
+        `parent`: the assets made from that asset; `kind`: image, text, audio, video or subtitles.
         """
         cond = [assets.c.owner_id == owner_id]
-        if kind == "text":
-            cond.append(assets.c.mime.in_(TEXT_MIMES))
-        elif kind == "image":
-            cond.append(assets.c.mime.not_in(TEXT_MIMES))
+        if kind == "image":
+            cond.append(assets.c.mime.not_in((*TEXT_MIMES, *MEDIA_MIMES)))
+        elif kind:
+            cond.append(assets.c.mime.in_([m for m in (*TEXT_MIMES, *MEDIA_MIMES) if kind_of(m) == kind]))
         if op:
             cond.append(assets.c.op == op)
         if model:
@@ -481,6 +617,16 @@ class AssetService:
         else:
             aside.unlink(missing_ok=True)
 
+    def media_file(
+        self, asset_id: str, *, owner_id: str, field: str, kinds: tuple[str, ...] = ("audio", "video")
+    ) -> tuple[AssetRow, Path]:
+        """The asset and its stored file, for ffmpeg to read in place (never write to it: the store is shared by
+        content); 404 asset_not_found or 422 asset_wrong_kind (naming `field`) when it is not one of `kinds`."""
+        row = self.get(asset_id, owner_id=owner_id, field=field)
+        if row.kind not in kinds:
+            raise asset_wrong_kind(asset_id, field, row.kind, " or ".join(kinds))
+        return row, self.blobs.path_for(row.sha256, row.mime)
+
     def read_bytes(self, row: AssetRow) -> bytes:
         return self.blobs.read(row.sha256, row.mime)
 
@@ -489,24 +635,27 @@ class AssetService:
 
     def require_images(self, refs: list[tuple[str, str]], *, owner_id: str) -> None:
         """422 `asset_not_image` naming the field when one of `refs` ((field, asset id), e.g. from
-        `image_refs(params)`) is a text asset; missing ids are the op's own business (it says asset_not_found)."""
+        `image_refs(params)`) is a text asset (`asset_wrong_kind` for audio, video or subtitles); missing ids are the
+        op's own business (it says asset_not_found)."""
         if not refs:
             return
-        q = select(assets.c.id).where(
-            assets.c.owner_id == owner_id, assets.c.id.in_({a for _, a in refs}), assets.c.mime.in_(TEXT_MIMES)
+        q = select(assets.c.id, assets.c.mime).where(
+            assets.c.owner_id == owner_id,
+            assets.c.id.in_({a for _, a in refs}),
+            assets.c.mime.in_((*TEXT_MIMES, *MEDIA_MIMES)),
         )
         with self.engine.connect() as conn:
-            texts = set(conn.execute(q).scalars())
+            others = {r.id: kind_of(r.mime) for r in conn.execute(q)}
         for field, asset_id in refs:
-            if asset_id in texts:
-                raise not_image(asset_id, field)
+            if asset_id in others:
+                raise not_image(asset_id, field, others[asset_id])
 
     def shown(self, row: AssetRow, *, fit: int | None = None, field: str = "asset_id") -> Image.Image:
         """The asset's pixels as viewers show them: the file is kept as uploaded; operations and thumbnails see it
         upright (EXIF orientation), 8-bit, in sRGB (its ICC profile applied). `fit`: only an image about that size
         is needed (thumbnails), so a JPEG decodes at a reduced scale, like Pillow's thumbnail() (2x the size)."""
-        if row.is_text:
-            raise not_image(row.id, field)
+        if not row.is_image:
+            raise not_image(row.id, field, row.kind)
         img = Image.open(io.BytesIO(self.read_bytes(row)))
         if fit:
             img.draft(None, (2 * fit, 2 * fit))
