@@ -41,7 +41,12 @@ class IdIndex:
 
 
 def _implicit(data: bytes, keys: LabelKeys) -> dict[str, Any]:
-    found = xmp.read_label(data)
+    return check_label(xmp.read_label(data), keys)
+
+
+def check_label(found: dict[str, Any] | None, keys: LabelKeys) -> dict[str, Any]:
+    """The implicit label's report from what a reader found (`xmp.read_label`'s shape; None: absent): the seven
+    fields present, Label a known value, and this deployment's own HMAC codes intact."""
     if found is None:
         return {"status": "absent"}
     if found["error"]:
@@ -105,12 +110,12 @@ def verify_image(data: bytes, mime: str, keys: LabelKeys, lookup: AssetLookup | 
     if report["watermark"]["status"] != "valid" and "watermark" in (recorded.get("skipped") or {}):
         report["watermark"]["recorded_skip"] = recorded["skipped"]["watermark"]
     report["visible"] = {"recorded": "visible" in (recorded.get("applied") or [])} if recorded else {}
-    report["asset"] = _identify(report, lookup)
-    report["summary"] = _summary(report)
+    report["asset"] = identify(report, lookup)
+    report["summary"] = summary(report)
     return report
 
 
-def _identify(report: dict[str, Any], lookup: AssetLookup | None) -> dict[str, Any]:
+def identify(report: dict[str, Any], lookup: AssetLookup | None) -> dict[str, Any]:
     """Which asset the labels name, from each source; `consistent` is False when they disagree (tampering)."""
     claims: dict[str, str] = {}
     fields = report["implicit"].get("fields") or {}
@@ -139,8 +144,16 @@ def _identify(report: dict[str, Any], lookup: AssetLookup | None) -> dict[str, A
     return out
 
 
-def _summary(report: dict[str, Any]) -> dict[str, str]:
-    ok = [n for n in ("implicit", "c2pa", "watermark") if report[n].get("status") in ("valid", "trusted")]
+LABELS = ("implicit", "c2pa", "watermark", "notice")  # a text's explicit notice is read too (text_verify.py)
+
+
+def valid_labels(report: dict[str, Any]) -> list[str]:
+    """The labels of a report that were found valid."""
+    return [n for n in LABELS if (report.get(n) or {}).get("status") in ("valid", "trusted")]
+
+
+def summary(report: dict[str, Any]) -> dict[str, str]:
+    ok = valid_labels(report)
     aid = report["asset"].get("id")
     if not ok:
         return {"en": "no valid AI-content label found", "zh": "未发现有效的AI生成内容标识"}

@@ -283,21 +283,32 @@ def read_label(data: bytes) -> dict[str, Any] | None:
     Matched by the `TC260` prefix bound to the TC260 namespace (the prefix is what the guide fixes).
     """
     for packet in extract_packets(data):
-        text = packet.decode("utf-8", "replace")
-        if TC260_NS not in text:
-            continue
-        value = _attribute(text)
-        raw = _unescape(value) if value is not None else None
-        if raw is None:
-            value = _element(text)
-            raw = _unescape(value.strip()) if value is not None else None
-        if raw is None:
-            return {"raw": "", "fields": None, "error": "TC260 namespace present but no AIGC property"}
-        try:
-            fields = json.loads(raw)
-        except (ValueError, RecursionError) as e:  # RecursionError: brackets nested a thousand deep
-            return {"raw": raw, "fields": None, "error": f"AIGC is not JSON: {e}"}
-        if not isinstance(fields, dict):
-            return {"raw": raw, "fields": None, "error": "AIGC is not a JSON object"}
-        return {"raw": raw, "fields": fields, "error": None}
+        found = label_in_packet(packet.decode("utf-8", "replace"))
+        if found is not None:
+            return found
     return None
+
+
+def label_in_packet(text: str) -> dict[str, Any] | None:
+    """The TC260 label of one XMP packet's text (an image's, a PDF's metadata stream), as `read_label` says it."""
+    if TC260_NS not in text:
+        return None
+    value = _attribute(text)
+    raw = _unescape(value) if value is not None else None
+    if raw is None:
+        value = _element(text)
+        raw = _unescape(value.strip()) if value is not None else None
+    if raw is None:
+        return {"raw": "", "fields": None, "error": "TC260 namespace present but no AIGC property"}
+    return parse_fields(raw)
+
+
+def parse_fields(raw: str) -> dict[str, Any]:
+    """The TC260 JSON as `read_label` reports it (also the JSON text exports carry: provenance/text.py)."""
+    try:
+        fields = json.loads(raw)
+    except (ValueError, RecursionError) as e:  # RecursionError: brackets nested a thousand deep
+        return {"raw": raw, "fields": None, "error": f"AIGC is not JSON: {e}"}
+    if not isinstance(fields, dict):
+        return {"raw": raw, "fields": None, "error": "AIGC is not a JSON object"}
+    return {"raw": raw, "fields": fields, "error": None}

@@ -7,12 +7,12 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from zhike.core.errors import TooLarge, UnsupportedMedia
-from zhike.provenance import watermark, xmp
+from zhike.core.errors import InvalidInput, TooLarge, UnsupportedMedia
+from zhike.provenance import text_verify, watermark, xmp
 from zhike.provenance.service import LabelService
 from zhike.provenance.verify import AssetLookup
 from zhike.services.db import assets
-from zhike.services.images import decode_image
+from zhike.services.images import check_size, decode_image
 
 
 class DbLookup:
@@ -51,14 +51,23 @@ def verify_file(
     """The labels report of an uploaded file, after the upload checks (size, format, decompression bomb,
     truncation); raises ZhikeError naming `field`.
 
-    The metadata is walked first, within its limits (xmp.MAX_PARTS, xmp.MAX_XMP_BYTES): a chunk flood or an
-    inflation bomb is refused before any decoder spends time on it."""
+    A text export (Markdown, TXT, DOCX, PDF: text_verify.sniff) is read by its bounded reader. Of an image, the
+    metadata is walked first, within its limits (xmp.MAX_PARTS, xmp.MAX_XMP_BYTES): a chunk flood or an inflation
+    bomb is refused before any decoder spends time on it."""
+    check_size(data, field=field, max_bytes=max_bytes)
+    text_mime = text_verify.sniff(data)
+    if text_mime is not None:
+        try:
+            return service.verify(data, text_mime, lookup)
+        except text_verify.TextUnreadable as e:
+            raise InvalidInput(f"{field}: {e}", code="verify_file_damaged", field=field) from None
     try:
         xmp.extract_packets(data)
         _, mime = decode_image(data, field=field, max_bytes=max_bytes, max_pixels=max_pixels)
         if service.labeler_for(mime) is None:
             raise UnsupportedMedia(
-                f"{field}: labels are read from PNG, JPEG and WebP files, not {mime}",
+                f"{field}: labels are read from PNG, JPEG and WebP images and Markdown, TXT, DOCX and PDF text "
+                f"exports, not {mime}",
                 code="verify_format_unsupported",
                 field=field,
             )

@@ -51,13 +51,22 @@ class AssetIdentity(Out):
     asset: VerifiedAsset | None = None
 
 
+class NoticeLabel(Open):
+    """A text's explicit notice (本内容由人工智能生成 / AI-generated content): where it stands in the words."""
+
+    status: LabelStatus
+    where: Literal["start", "end", "middle"] | None = None
+    text: str | None = None
+
+
 class VerifyReport(Out):
     mime: str
-    width: int
-    height: int
+    width: int | None = Field(None, description="Images only")
+    height: int | None = Field(None, description="Images only")
     implicit: ImplicitLabel
     c2pa: C2paLabel
     watermark: WatermarkLabel
     visible: dict[str, bool] = Field(description="{'recorded': true} when the C2PA record says a visible mark")
+    notice: NoticeLabel | None = Field(None, description="Text exports (MD, TXT, DOCX, PDF) only")
     asset: AssetIdentity
     summary: LocalText
