@@ -149,12 +149,16 @@ class Asked:
     language: Lang
     history: list[tuple[str, str]]
     passages: list[Passage]
-    found: bool  # the passages may answer it (zhike.kb.verdict not "no"): else no LLM runs
     verdict: Verdict  # "check": the LLM confirms first (CHECK) with `best`
     best: list[Passage]  # the passages with the best sentence support
     llm: str | None
     timings: dict[str, float]
     started: float
+
+    @property
+    def found(self) -> bool:
+        """The passages may answer it (zhike.kb.verdict not "no"): else no LLM runs."""
+        return self.verdict != "no"
 
 
 class KbQuestion(BaseModel):
@@ -247,7 +251,6 @@ class KbAnswers:
             language(text),
             history,
             passages,
-            said != "no",
             said,
             best,
             llm,
