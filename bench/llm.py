@@ -1,13 +1,14 @@
 """The embedded LLM on this machine: Zhike's streaming backend against a raw transformers `generate` on the same
-weights in the same run, and load times (GGUF de-quantised on every load vs the safetensors folder converted once).
-Not a test.
+weights in the same run (the int8 model a CPU runs, backends/llm/int8.py), then the bf16 model (`llm_cpu_quantize`
+off) on the same prompt: int8's speed-up. Load times: GGUF de-quantised on every load, the safetensors folder
+converted once, the int8 file quantised once. Not a test.
 
 Tokens/s count every generated token over the whole call (prompt included, as a user waits for it); both paths get
 the same prompt, the same greedy settings and the same thread count, alternating run by run so drift in a shared
 machine's load hits both. Time to first token: Zhike's first streamed piece; raw = a `generate` of one token.
 The goal is Zhike/raw >= 0.95. Timings on a shared 2-core machine are noisy: read the medians.
 
-Usage: python bench/llm.py [--max-tokens 64] [--runs 3] [--skip-gguf-load] [--no-kb]
+Usage: python bench/llm.py [--max-tokens 64] [--runs 3] [--skip-gguf-load] [--no-bf16] [--no-kb]
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ os.environ.setdefault("ZHIKE_EMBEDDED_DIR", str(REPO / ".cache" / "embedded"))
 
 import torch  # noqa: E402
 
+from zhike.backends.llm import int8  # noqa: E402
 from zhike.backends.llm.base import ChatMessage, GenerateOptions  # noqa: E402
 from zhike.backends.llm.transformers_chat import (  # noqa: E402
     TransformersChat,
@@ -58,9 +60,10 @@ def _loads(spec, env: LoadEnv, skip_gguf: bool) -> TransformersChat:  # noqa: AN
         convert_gguf(spec.path, target)
         print(f"  one-time conversion (GGUF load + save):             {time.perf_counter() - t:6.1f} s", flush=True)
         gc.collect()
-    t = time.perf_counter()
+    quantized, t = int8.quantised_count, time.perf_counter()
     chat = load_chat(spec, env)
-    print(f"  load from the converted safetensors ({chat.loaded_from}):     {time.perf_counter() - t:6.1f} s")
+    how = "quantised now, then saved" if int8.quantised_count > quantized else "read from its int8 file"
+    print(f"  int8 load ({how}):                    {time.perf_counter() - t:6.1f} s")
     return chat
 
 
@@ -82,7 +85,7 @@ def _zhike(chat: TransformersChat, options: GenerateOptions) -> tuple[float, flo
     return time.perf_counter() - t, first, made
 
 
-def throughput(chat: TransformersChat, max_tokens: int, runs: int) -> None:
+def throughput(chat: TransformersChat, max_tokens: int, runs: int) -> tuple[float, float]:
     torch.set_num_threads(chat.threads)  # the raw path runs here, with the threads Zhike's generating thread uses
     options = GenerateOptions(max_tokens=max_tokens, temperature=0)
     prompt = chat.prompt_ids(PROMPT)
@@ -107,6 +110,26 @@ def throughput(chat: TransformersChat, max_tokens: int, runs: int) -> None:
         f"  median time to first token: raw {statistics.median(raw_ttft):.2f} s, "
         f"Zhike {statistics.median(zk_ttft):.2f} s ({len(prompt)} prompt tokens)"
     )
+    return raw, statistics.median(raw_ttft)
+
+
+def bf16_baseline(spec, int8_speed: tuple[float, float], max_tokens: int, runs: int) -> None:  # noqa: ANN001
+    """The plain bf16 model (`llm_cpu_quantize` off), raw `generate` like above: what int8 gains."""
+    t = time.perf_counter()
+    chat = load_chat(spec, LoadEnv(device="cpu", llm_quantize="off"))
+    print(f"  bf16 load: {time.perf_counter() - t:.1f} s")
+    torch.set_num_threads(chat.threads)
+    prompt, options = chat.prompt_ids(PROMPT), GenerateOptions(max_tokens=max_tokens, temperature=0)
+    _raw(chat, prompt, GenerateOptions(max_tokens=4, temperature=0))
+    tps, ttft = [], []
+    for _ in range(runs):
+        seconds, made = _raw(chat, prompt, options)
+        tps.append(made / seconds)
+        ttft.append(_raw(chat, prompt, GenerateOptions(max_tokens=1, temperature=0))[0])
+    bf16, first = statistics.median(tps), statistics.median(ttft)
+    (q, q_first) = int8_speed
+    print(f"  median tokens/s: bf16 {bf16:.2f}, int8 {q:.2f}   int8 speed-up {q / bf16:.2f}x")
+    print(f"  median time to first token: bf16 {first:.2f} s, int8 {q_first:.2f} s   ({first / q_first:.2f}x faster)")
 
 
 def main() -> None:
@@ -114,17 +137,21 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--skip-gguf-load", action="store_true", help="do not time a load straight from the GGUF")
+    ap.add_argument("--no-bf16", action="store_true", help="skip the bf16 baseline")
     ap.add_argument("--no-kb", action="store_true", help="skip the knowledge-base section")
     args = ap.parse_args()
     home = Path(os.environ["ZHIKE_EMBEDDED_DIR"])
     if not is_present(BY_NAME[EMBEDDED_LLM], home):
         sys.exit(f"the LLM pack is not in {home}: `zhike models fetch-embedded --pack llm` (or make embedded)")
     spec = next(s for s in embedded_specs(home) if s.name == EMBEDDED_LLM)
-    print(f"{EMBEDDED_LLM} ({spec.size_bytes / 1e9:.2f} GB GGUF), bf16 on CPU, {os.cpu_count()} cores")
+    print(f"{EMBEDDED_LLM} ({spec.size_bytes / 1e9:.2f} GB GGUF), int8 on CPU, {os.cpu_count()} cores")
     print("\nLoad")
-    chat = _loads(spec, LoadEnv(device="cpu"), args.skip_gguf_load)
-    print(f"\nGeneration ({args.max_tokens} tokens max, greedy, {chat.threads} threads)")
-    throughput(chat, args.max_tokens, args.runs)
+    chat = _loads(spec, LoadEnv(device="cpu", llm_quantize="int8"), args.skip_gguf_load)
+    print(f"\nGeneration, int8 ({args.max_tokens} tokens max, greedy, {chat.threads} threads)")
+    speed = throughput(chat, args.max_tokens, args.runs)
+    if not args.no_bf16:
+        print("\nbf16 baseline (llm_cpu_quantize off)")
+        bf16_baseline(spec, speed, args.max_tokens, args.runs)
     if not args.no_kb:
         kb_section()
 

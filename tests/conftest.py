@@ -92,12 +92,12 @@ def tiny_llm_gguf(models_root: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def chatty_llm(models_root: Path) -> Path:
-    """The tiny Qwen2 with an output layer that writes words, not just newlines (tests/helpers/tiny_llm_chatty.py):
-    for ops that parse what the model writes."""
-    from tests.helpers.tiny_llm_chatty import make_chatty_qwen2
+def tiny_llm_app(tmp_path_factory: pytest.TempPathFactory, tiny_llm: Path) -> Iterator[Zhike]:
+    """One Zhike for the words ops' tests, its default LLM the tiny model as "tiny-qwen": the model and the safety
+    lists load once per run, not once per module. Tests find their own jobs by id; settings they change are undone."""
+    from tests.helpers.tiny_llm import words_app
 
-    return make_chatty_qwen2(models_root / "llm-chatty")
+    yield from words_app(tmp_path_factory.mktemp("words"), tiny_llm)
 
 
 @pytest.fixture(scope="session")
@@ -117,6 +117,9 @@ def real_llm():  # noqa: ANN201 - a backends.llm.transformers_chat.TransformersC
 
 
 def make_settings(home: Path, **overrides: object) -> Settings:
+    # Chinese prompts are not translated unless a test asks: translating loads the default LLM, the real 1.5B model
+    # where the pack is fetched, into every image test with a Chinese prompt (tests/test_translate.py turns it on).
+    overrides.setdefault("translate_prompts", False)
     return Settings(home=home, device="cpu", **overrides)
 
 

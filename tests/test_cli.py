@@ -9,24 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from zhike.cli.main import app
-from zhike.settings import get_settings
+from tests.helpers.cli import cli_for
 
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("ZHIKE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("ZHIKE_DEVICE", "cpu")
-    get_settings.cache_clear()
-    runner = CliRunner()
-
-    def invoke(*args: str) -> object:
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
-    yield invoke
-    get_settings.cache_clear()
+    yield from cli_for(tmp_path / "home", monkeypatch)
 
 
 def test_models_add_list_remove(cli, tiny_sd15: Path, tiny_sd15_single: tuple) -> None:  # type: ignore[no-untyped-def]

@@ -12,10 +12,12 @@ from zhike.services.kb_ask import (
     IDK,
     KbAnswers,
     build_messages,
+    check_messages,
     check_question,
     cited,
     is_follow_up,
     language,
+    says_no,
     says_unknown,
 )
 
@@ -78,6 +80,19 @@ def test_the_prompt_numbers_the_passages_after_the_earlier_turns() -> None:
     assert last.index("[1]") < last.index("[2]") < last.index("问题：那它多少钱？")
     english = build_messages("Price?", PASSAGES[2:], [], "en")
     assert "Cite the passages" in english[0].content and english[-1].content.endswith("Question:Price?")
+
+
+def test_the_llm_check_asks_yes_or_no_and_only_a_clear_no_vetoes() -> None:
+    msgs = check_messages("杯子能放洗碗机吗", ["本品不可放入洗碗机清洗。", "满 99 元包邮。"], "zh")
+    assert [m.role for m in msgs] == ["system", "user"] and "只回答“是”或“否”" in msgs[0].content
+    assert msgs[1].content == (
+        "资料：\n- 本品不可放入洗碗机清洗。\n- 满 99 元包邮。\n\n"
+        "顾客的问题：杯子能放洗碗机吗\n资料是否直接回答了这个问题？"
+    )
+    assert "Reply only yes or no" in check_messages("Dishwasher?", ["No."], "en")[0].content
+    assert says_no("否") and says_no("不是") and says_no("No.") and says_no(" 没有")
+    # "是", an English yes, or words that are neither (a model that does not follow): the answer goes on.
+    assert not says_no("是") and not says_no("Yes") and not says_no("note") and not says_no("")
 
 
 def test_questions_and_file_names_are_checked() -> None:

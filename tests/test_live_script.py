@@ -7,15 +7,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 from sqlalchemy import update
 
-from tests.conftest import make_settings
+from tests.helpers.jobs import run
 from zhike.core.context import RunContext
 from zhike.core.registry import OperationDef
 from zhike.core.rows import JobRow
@@ -43,20 +42,8 @@ PRODUCTS = [
 
 
 @pytest.fixture
-def z(tmp_path: Path, chatty_llm: Path) -> Iterator[Zhike]:
-    from tests.helpers.tiny_llm import words_zhike
-
-    zh = words_zhike(make_settings(tmp_path / "home", llm_default="tiny-qwen"), chatty_llm)
-    yield zh
-    zh.engine.dispose()
-
-
-def run(z: Zhike, params: dict[str, Any], **worker: Any) -> JobRow:
-    job, _ = z.submit("live_script", params, "u1")
-    assert Worker(z, **worker).run_one(job.id)
-    row = z.jobs.get(job.id)
-    assert row.state == "succeeded", row.error
-    return row
+def z(tiny_llm_app: Zhike) -> Zhike:
+    return tiny_llm_app
 
 
 # -- model-free ---------------------------------------------------------------------------------------------------
@@ -132,7 +119,7 @@ def check_structure(z: Zhike, row: JobRow) -> dict[str, Any]:
 
 
 def test_script_structure_segments_and_json_asset(z: Zhike) -> None:
-    row = run(z, {"products": PRODUCTS[:2], "host": "小美", "target_chars": 600, "max_tokens": 16})
+    row = run(z, "live_script", {"products": PRODUCTS[:2], "host": "小美", "target_chars": 600, "max_tokens": 16})
     doc = check_structure(z, row)
     assert doc["speech_rate_cps"] == SPEECH_RATE["zh"] and row.params["llm"] == "tiny-qwen"
     assert row.result["llm"] == "tiny-qwen" and row.step == row.total_steps
@@ -142,7 +129,7 @@ def test_script_structure_segments_and_json_asset(z: Zhike) -> None:
 def test_ten_thousand_characters(z: Zhike) -> None:
     t0 = time.perf_counter()
     # one product: 8 parts; max_tokens caps the first part, before the model's characters per token are known
-    row = run(z, {"products": PRODUCTS[:1], "target_chars": 10000, "max_tokens": 150})
+    row = run(z, "live_script", {"products": PRODUCTS[:1], "target_chars": 10000, "max_tokens": 150})
     doc = check_structure(z, row)
     assert doc["total_chars"] >= 9000, doc["total_chars"]
     assert doc["est_seconds"] > 10000 / SPEECH_RATE["zh"] * 0.9

@@ -15,10 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
+from transformers import AutoModelForCausalLM
 
 from tests.conftest import make_settings
 from tests.helpers.tiny_llm import register_tiny_llm
+from zhike.backends.llm import int8
 from zhike.backends.llm.base import ChatMessage, Chunk, GenerateOptions, complete
+from zhike.backends.llm.int8 import cache_file
 from zhike.backends.llm.transformers_chat import MARKER, TransformersChat, load_chat
 from zhike.backends.loaders import LoadEnv
 from zhike.core.errors import InvalidInput, ModelError
@@ -191,9 +195,11 @@ def test_a_gguf_is_converted_once_atomically_and_then_loads_from_safetensors(
     (target / "config.json").write_text("{}")
 
     first = load_chat(spec, env)
-    assert first.loaded_from == "gguf"
+    assert first.loaded_from == "gguf" and first.int8  # on a CPU the conversion is quantised too, beside it
     assert (target / MARKER).is_file() and (target / "model.safetensors").is_file()
-    assert sorted(p.name for p in env.converted_root.iterdir()) == sorted([target.name, target.name + ".lock"])
+    int8_file = cache_file(target, env.converted_root)
+    expected = [target.name, target.name + ".lock", int8_file.name, target.name + ".int8.lock"]
+    assert sorted(p.name for p in env.converted_root.iterdir()) == sorted(expected)
     said = complete(first, ASK, GREEDY).text
     written = (target / "model.safetensors").stat().st_mtime_ns
     del first
@@ -202,7 +208,74 @@ def test_a_gguf_is_converted_once_atomically_and_then_loads_from_safetensors(
     second = load_chat(spec, env)
     assert second.loaded_from == "safetensors"
     assert (target / "model.safetensors").stat().st_mtime_ns == written
-    assert complete(second, ASK, GREEDY).text == said  # the same bf16 weights either way
+    assert complete(second, ASK, GREEDY).text == said  # the same weights either way
+
+
+# --------------------------------------------------------------------------- int8 on the CPU (backends/llm/int8.py)
+
+
+def _logits(chat: TransformersChat) -> torch.Tensor:
+    ids = torch.tensor([chat.prompt_ids(ASK)])
+    with torch.inference_mode():
+        return chat.model(ids).logits[0].float()
+
+
+def _unload(chat: TransformersChat) -> None:
+    del chat
+    gc.collect()
+
+
+def test_int8_is_close_to_float_cached_once_and_off_keeps_bf16(tiny_llm: Path, tmp_path: Path) -> None:
+    # A copy of its own: loaded models are shared per folder, and other tests' apps may hold the tiny one loaded.
+    tiny_llm = Path(shutil.copytree(tiny_llm, tmp_path / "tiny"))
+    spec = ModelSpec(name="tiny", path=tiny_llm, format="transformers", kind="llm", family="qwen2")
+    plain = load_chat(spec, LoadEnv(device="cpu", converted_root=tmp_path / "off", llm_quantize="off"))
+    assert not plain.int8 and plain.model.dtype == torch.bfloat16
+    assert not (tmp_path / "off").exists()  # nothing written for the plain model
+    ids = torch.tensor([plain.prompt_ids(ASK)])
+    _unload(plain)
+    reference = AutoModelForCausalLM.from_pretrained(tiny_llm, dtype=torch.float32).eval()
+    with torch.inference_mode():
+        expected = reference(ids).logits[0]
+    del reference
+    threads = torch.get_num_threads()
+    env = LoadEnv(device="cpu", converted_root=tmp_path / "converted", llm_quantize="auto")
+
+    quantized = int8.quantised_count
+    first = load_chat(spec, env)
+    assert first.int8 and int8.quantised_count == quantized + 1
+    assert torch.get_num_threads() == threads  # quantising used every core, then gave the count back
+    cached = cache_file(tiny_llm, env.converted_root)
+    assert cached.is_file() and not list(tiny_llm.glob("*int8*"))  # beside the app's models, not in the user's folder
+    got = _logits(first)
+    cosine = torch.nn.functional.cosine_similarity(got, expected, dim=-1)
+    top1 = (got.argmax(-1) == expected.argmax(-1)).float().mean()
+    assert cosine.min() > 0.99 and top1 >= 0.9, (cosine.min(), top1)
+    said, written = complete(first, ASK, GREEDY).text, cached.stat().st_mtime_ns
+    _unload(first)
+
+    second = load_chat(spec, env)  # a later load (a new process would do the same): the file, not quantising again
+    assert second.int8 and int8.quantised_count == quantized + 1
+    assert cached.stat().st_mtime_ns == written
+    assert torch.equal(_logits(second), got) and complete(second, ASK, GREEDY).text == said
+    floats = sum(t.numel() * t.element_size() for t in second.model.parameters())
+    assert second.nbytes > floats + got.shape[-1] * 32  # the model cache's budget counts the int8 output layer too
+
+
+def test_a_stale_int8_file_is_replaced_not_trusted(tiny_llm: Path, tmp_path: Path) -> None:
+    source = tmp_path / "tiny"
+    shutil.copytree(tiny_llm, source)
+    where = tmp_path / "converted"
+    old = where / f"{source.name}.int8-torch0.0-000000000000.pt"  # another torch's file, or a crash's
+    old.parent.mkdir()
+    old.write_bytes(b"not a state dict")
+    model, fresh = int8.load_int8(source, where)
+    assert fresh and [p.name for p in where.glob("*.pt")] == [cache_file(source, where).name]
+    assert int8.load_int8(source, where)[1] is False  # read back from the file
+    before = cache_file(source, where)
+    (source / "generation_config.json").write_text((source / "generation_config.json").read_text() + " ")
+    model, fresh = int8.load_int8(source, where)  # a changed source: quantised again, the old file removed
+    assert fresh and [p.name for p in where.glob("*.pt")] == [cache_file(source, where).name] != [before.name]
 
 
 def _fake_wheel(folder: Path, member: str, data: bytes) -> None:

@@ -144,7 +144,7 @@ def test_the_audio_notice_and_a_mark_the_render_drew(tmp_path: Path, made: dict[
     path.write_bytes(out.data)
     tone = sum(on + off for on, off in RHYTHM)  # short-long-short-short: 1.5 s
     assert probe(path).duration_s == pytest.approx(1.0 + tone, abs=0.06)
-    assert svc.verify(out.data, "audio/mp4", None)["notice"] == "start"
+    assert svc.verify(out.data, "audio/mp4", None)["notice"]["where"] == "start"
 
     said: list[tuple[str, str]] = []
 

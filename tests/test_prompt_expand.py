@@ -4,15 +4,11 @@ an English prompt, a negative prompt and an installed preset or none)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.conftest import make_settings
+from tests.helpers.jobs import run
 from zhike.ops.prompt_expand import DEFAULT_NEGATIVE, parse_answer, pick_preset, tidy_prompt
 from zhike.services.container import Zhike
-from zhike.services.jobs.worker import Worker
 
 OFFERED = {
     "guofeng": "Chinese style / 国风 / Traditional Chinese ink wash and gongbi painting",
@@ -54,21 +50,14 @@ def test_prompts_are_tidied_to_one_comma_separated_line() -> None:
 
 
 @pytest.fixture
-def z(tmp_path: Path, chatty_llm: Path) -> Iterator[Zhike]:
-    from tests.helpers.tiny_llm import words_zhike
-
-    zh = words_zhike(make_settings(tmp_path / "home", llm_default="tiny-qwen"), chatty_llm)
-    yield zh
-    zh.engine.dispose()
+def z(tiny_llm_app: Zhike) -> Zhike:
+    return tiny_llm_app
 
 
 def test_the_job_gives_an_english_prompt_a_negative_and_an_installed_preset_or_none(z: Zhike) -> None:
-    job, _ = z.submit("prompt_expand", {"idea": "国风茶叶礼盒，桌上有茶具", "max_tokens": 48}, "u1")
+    row = run(z, "prompt_expand", {"idea": "国风茶叶礼盒，桌上有茶具", "max_tokens": 48})
     installed = {p.id for p in z.presets.list()}
-    assert set(job.params["presets"]) == installed and job.params["llm"] == "tiny-qwen"
-    assert Worker(z).run_one(job.id)
-    row = z.jobs.get(job.id)
-    assert row.state == "succeeded", row.error
+    assert set(row.params["presets"]) == installed and row.params["llm"] == "tiny-qwen"
     r = row.result
     assert r["prompt"] and r["negative_prompt"] and r["preset"] in installed | {None}
     # the idea names 国风: whatever the noise model said, that installed style is the suggestion
@@ -77,7 +66,7 @@ def test_the_job_gives_an_english_prompt_a_negative_and_an_installed_preset_or_n
         "prompt": r["prompt"],
         "negative_prompt": r["negative_prompt"],
         "preset": "guofeng",
-        "idea": job.params["idea"],
+        "idea": row.params["idea"],
     }
     asset = z.assets.get(r["asset_id"], owner_id="u1")
     assert asset.mime == "text/markdown" and r["prompt"] in z.assets.read_bytes(asset).decode()

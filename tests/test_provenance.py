@@ -351,8 +351,13 @@ def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as e:
         verify_file(good[: len(good) // 2], svc, None, **kw)
     assert e.value.field == "file" and "truncated" in e.value.message
-    with pytest.raises(UnsupportedMedia):
+    with pytest.raises(InvalidInput) as e:  # read as a PDF text export, which it is not either
         verify_file(b"%PDF-1.4 not an image", svc, None, **kw)
+    assert (e.value.code, e.value.field) == ("verify_file_damaged", "file")
+    gif = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(gif, "GIF")
+    with pytest.raises(UnsupportedMedia):  # an image, but labels are read from PNG, JPEG and WebP
+        verify_file(gif.getvalue(), svc, None, **kw)
     bomb = io.BytesIO()
     Image.new("L", (4000, 4000)).save(bomb, "PNG")  # 16 MP: over this deployment's 4 MP limit
     with pytest.raises(TooLarge) as e:

@@ -13,15 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from skimage import data as skdata
-from typer.testing import CliRunner
 
 from tests.conftest import make_settings
+from tests.helpers.cli import cli_for
 from zhike.api.app import create_app
-from zhike.cli.main import app as cli_app
 from zhike.core.rows import AssetRow
 from zhike.services.assets.service import AssetService
 from zhike.services.container import Zhike
-from zhike.settings import get_settings
 
 
 def make_asset(z: Zhike, owner: str) -> tuple[AssetRow, bytes]:
@@ -120,12 +118,7 @@ def test_api_verify_needs_a_key_and_a_file(api: tuple[TestClient, Zhike]) -> Non
 
 @pytest.fixture
 def cli(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("ZHIKE_HOME", str(home))
-    monkeypatch.setenv("ZHIKE_DEVICE", "cpu")
-    get_settings.cache_clear()
-    runner = CliRunner()
-    yield lambda *args: runner.invoke(cli_app, list(args), catch_exceptions=False)
-    get_settings.cache_clear()
+    yield from cli_for(home, monkeypatch)
 
 
 def test_cli_verify(cli: Any, home: Path, tmp_path: Path) -> None:

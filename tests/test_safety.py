@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import make_settings
-from tests.helpers.server import run_zhike
+from tests.helpers.server import run_cli_inprocess, run_zhike
 from zhike.api.app import create_app
 from zhike.safety.matcher import CompiledTerm, Term, find
 from zhike.safety.normalise import DEFAULT_IGNORABLE, normalise
@@ -180,7 +180,7 @@ def test_only_admins_override_and_edit_lists(api: dict[str, TestClient]) -> None
 
 def test_cli_refuses_with_the_policy_and_admin_lists(tmp_path: Path, tiny_sd15: Path) -> None:
     home = tmp_path / "home"
-    run_zhike(home, "models", "add", str(tiny_sd15), "--name", "tiny")
+    run_cli_inprocess(home, "models", "add", str(tiny_sd15), "--name", "tiny")
     r = run_zhike(
         home,
         "generate",

@@ -13,7 +13,14 @@ from typing import Any
 
 import httpx
 
-from tests.helpers.server import _start_on_free_port, create_key, run_zhike, serve_process, start_worker, wait_job
+from tests.helpers.server import (
+    _start_on_free_port,
+    create_key,
+    run_cli_inprocess,
+    serve_process,
+    start_worker,
+    wait_job,
+)
 from tests.test_jobs import wait_for
 from zhike.services.container import Zhike
 from zhike.settings import Settings
@@ -77,7 +84,7 @@ def test_sigterm_ends_followers_and_the_interrupted_job_completes_once_after_res
     tmp_path: Path, tiny_sd15: Path
 ) -> None:
     home = tmp_path / "home"
-    run_zhike(home, "models", "add", str(tiny_sd15), "--name", "tiny")
+    run_cli_inprocess(home, "models", "add", str(tiny_sd15), "--name", "tiny")
     key = create_key(home, "a")
     proc, port = _start_on_free_port(home, {}, 90)
     base = f"http://127.0.0.1:{port}"
@@ -123,7 +130,7 @@ def test_sigterm_ends_followers_and_the_interrupted_job_completes_once_after_res
 def test_sigterm_on_a_worker_process_hands_its_job_back_at_once(tmp_path: Path, tiny_sd15: Path) -> None:
     """`zhike worker` under systemd or `docker stop`: the job goes back to the queue now, not after its lease."""
     home = tmp_path / "home"
-    run_zhike(home, "models", "add", str(tiny_sd15), "--name", "tiny")
+    run_cli_inprocess(home, "models", "add", str(tiny_sd15), "--name", "tiny")
     z = Zhike(Settings(home=home, device="cpu"))
     job, _ = z.submit("txt2img", SLOW, "local")
     worker = start_worker(home, tmp_path / "worker.log", lease_seconds=300)  # a lease that would keep it for 5 min

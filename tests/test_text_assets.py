@@ -9,7 +9,6 @@ import io
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -291,14 +290,9 @@ def test_partial_text_is_kept_when_a_job_is_cancelled(api) -> None:  # type: ign
 
 
 # -- generate() with the tiny random Qwen2 ---------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_llm_zhike(tmp_path_factory: pytest.TempPathFactory, tiny_llm: Path) -> Iterator[tuple[Zhike, str]]:
-    from tests.helpers.tiny_llm import register_tiny_llm
-
-    z = Zhike(make_settings(tmp_path_factory.mktemp("tinyllm") / "home"))
-    register_tiny_llm(z.catalog, tiny_llm, name="tiny-qwen")
-    yield z, "tiny-qwen"
-    z.engine.dispose()
+@pytest.fixture
+def tiny_llm_zhike(tiny_llm_app: Zhike) -> tuple[Zhike, str]:
+    return tiny_llm_app, "tiny-qwen"
 
 
 def _ctx(z: Zhike, **kw: Any) -> RunContext:

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
 from tests.conftest import make_settings
-from zhike.provenance.text_docx import read_custom_properties
+from zhike.provenance.text_verify import read_custom_properties
 from zhike.provenance.xmp import FIELDS, TC260_NS
 from zhike.services.assets.service import AssetService
 from zhike.services.container import Zhike

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,30 +14,18 @@ import pytest
 from PIL import Image
 
 from tests.conftest import make_settings
+from tests.helpers.jobs import run
 from zhike.core.rows import JobRow
 from zhike.ops.translate import _numbered, chinese_runs, clean_answer, detect_language, has_chinese, splice
 from zhike.services.container import Zhike
-from zhike.services.jobs.worker import Worker
 
 IMG = {"width": 64, "height": 64, "steps": 2, "seed": 7, "model": "tiny"}
 
 
-@pytest.fixture
-def z(tmp_path: Path, chatty_llm: Path, tiny_sd15: Path) -> Iterator[Zhike]:
-    from tests.helpers.tiny_llm import words_zhike
-
-    zh = words_zhike(make_settings(tmp_path / "home", llm_default="tiny-qwen"), chatty_llm)
-    zh.catalog.add(str(tiny_sd15), name="tiny")
-    yield zh
-    zh.engine.dispose()
-
-
-def run(z: Zhike, op: str, params: dict[str, Any]) -> JobRow:
-    job, _ = z.submit(op, params, "u1")
-    assert Worker(z).run_one(job.id)
-    row = z.jobs.get(job.id)
-    assert row.state == "succeeded", row.error
-    return row
+@pytest.fixture(scope="module")
+def z(tiny_llm_app: Zhike, tiny_sd15: Path) -> Zhike:
+    tiny_llm_app.catalog.add(str(tiny_sd15), name="tiny")  # once: the fixture is this module's
+    return tiny_llm_app
 
 
 def pixels(z: Zhike, row: JobRow) -> np.ndarray:
@@ -95,7 +82,9 @@ def test_a_prompt_is_translated_around_its_syntax(z: Zhike) -> None:
 
 
 # -- Chinese prompts on SD 1.5 -----------------------------------------------------------------------------------
-def test_a_chinese_prompt_is_drawn_in_english_and_the_translation_is_recorded(z: Zhike) -> None:
+def test_a_chinese_prompt_is_drawn_in_english_and_the_translation_is_recorded(
+    z: Zhike, monkeypatch: pytest.MonkeyPatch
+) -> None:
     chinese = run(z, "txt2img", {**IMG, "prompt": "一只白猫，(红色灯笼:1.2)", "negative_prompt": "模糊"})
     rec = params_of(z, chinese)["prompt_translated"]
     assert rec["source"] == "一只白猫，(红色灯笼:1.2)" and rec["negative_source"] == "模糊"
@@ -107,13 +96,13 @@ def test_a_chinese_prompt_is_drawn_in_english_and_the_translation_is_recorded(z:
     assert np.array_equal(pixels(z, chinese), pixels(z, english))
     assert "prompt_translated" not in params_of(z, english) or params_of(z, english)["prompt_translated"] is None
     # A remix of the output re-makes it from the record, without a language model.
-    z.settings.llm_default = "no-such-llm"
+    monkeypatch.setattr(z.settings, "llm_default", "no-such-llm")  # the module's app: undone after the test
     remix = run(z, "txt2img", {**params_of(z, chinese), "seed": IMG["seed"]})  # the seed is on the asset row
     assert np.array_equal(pixels(z, chinese), pixels(z, remix)) and not remix.result["notes"]
 
 
-def test_without_a_language_model_the_job_goes_on_with_a_note(z: Zhike) -> None:
-    z.settings.llm_default = "no-such-llm"
+def test_without_a_language_model_the_job_goes_on_with_a_note(z: Zhike, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(z.settings, "llm_default", "no-such-llm")  # the module's app: undone after the test
     row = run(z, "txt2img", {**IMG, "prompt": "一只白猫"})
     assert [n["code"] for n in row.result["notes"]] == ["prompt_not_translated"]
     assert params_of(z, row)["prompt_translated"] is None

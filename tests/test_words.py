@@ -15,6 +15,7 @@ from zhike.words.colours import main_colours, name_colour
 from zhike.words.layout import format_instruction, parse, read_shot, read_tags
 from zhike.words.measures import words_of
 from zhike.words.styles import (
+    Part,
     all_styles,
     get_platform,
     get_style,
@@ -155,6 +156,24 @@ def test_missing_parts_and_prose_never_raise() -> None:
     )
     assert got.values["hook"] == "Still drinking cold water?" and got.missing == ["cta"]
     assert got.values["shots"] == [{"visual": "a desk", "line": "it stays hot", "seconds": 3.0}]
+
+
+def test_an_answer_written_on_one_line_is_still_read_part_by_part() -> None:
+    """What the int8 embedded model wrote for a T-shirt: markers, bullets and headings all on one line."""
+    parts = (
+        Part("title", {"zh": "标题", "en": "Title"}),
+        Part("points", {"zh": "卖点", "en": "Selling points"}, kind="list", max_items=5),
+        Part("sections", {"zh": "详情页", "en": "Detail page"}, kind="pairs", max_items=3),
+    )
+    got = parse(
+        "【标题】纯棉宽松短袖T恤【卖点】- 纯棉面料，透气不闷汗。- 轻松休闲，适合各种场合。【详情页】购买理由："
+        "到手价59元，品质保证。使用场景：日常穿着，休闲聚会。材质工艺：新疆棉，3-5次水洗不变形，注意：冷水洗。",
+        parts,
+    )
+    assert got.missing == [] and got.values["title"] == "纯棉宽松短袖T恤"
+    assert got.values["points"] == ["纯棉面料，透气不闷汗。", "轻松休闲，适合各种场合。"]
+    assert [s["heading"] for s in got.values["sections"]] == ["购买理由", "使用场景", "材质工艺"]
+    assert got.values["sections"][2]["text"] == "新疆棉，3-5次水洗不变形，注意：冷水洗。"  # no split inside a sentence
 
 
 def test_list_bullets_are_removed_but_prices_stay() -> None:

@@ -28,6 +28,8 @@ import pytest
 BIN = Path(sys.executable).parent
 ZHIKE = str(BIN / "zhike")
 LOG_TAIL_LINES = 200
+# A healthy `zhike serve` answers in seconds; importing Zhike alone takes 20+ s on a loaded 2-core machine.
+START_TIMEOUT = 180
 
 
 class Server(NamedTuple):
@@ -74,6 +76,7 @@ def zhike_env(home: Path, **settings: Any) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         COLUMNS="200",  # rich wraps at 80 columns without a terminal; keep messages on one line
         NO_COLOR="1",
+        ZHIKE_TRANSLATE_PROMPTS="false",  # as make_settings: no real LLM loaded for a Chinese prompt unless asked
     )
     env.update({f"ZHIKE_{k.upper()}": str(v) for k, v in settings.items()})
     return env
@@ -94,9 +97,39 @@ def run_zhike(home: Path, *args: str, check: bool = True, timeout: float = 120, 
     return proc
 
 
+def run_cli_inprocess(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Like `run_zhike`, but the CLI's own code (the Typer app) runs in this process, with the same environment
+    and working directory: no Python start and Zhike import (~4 s CPU each; fixtures ran ~150 such subprocesses
+    per suite). For commands that load no model; the `zhike` entry point itself runs for every `zhike serve`."""
+    from typer.testing import CliRunner
+
+    from zhike.cli.main import app
+    from zhike.services.engine import get_engine
+    from zhike.settings import get_settings
+
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("ZHIKE_")}
+    env.update(zhike_env(home))
+    home.parent.mkdir(parents=True, exist_ok=True)
+    cwd = os.getcwd()
+    os.chdir(home.parent)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+        db = home / "zhike.db"  # the default database_url (zhike_env sets no other)
+        if db.exists():  # no pooled connection of ours stays open on the server's database
+            get_engine(f"sqlite:///{db}").dispose()
+    finally:
+        get_settings.cache_clear()
+        os.chdir(cwd)
+    proc = subprocess.CompletedProcess(["zhike", *args], result.exit_code, result.stdout, result.stderr)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"zhike {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
 def create_key(home: Path, name: str) -> str:
     """`zhike keys create --name NAME` prints the key alone on stdout."""
-    out = run_zhike(home, "keys", "create", "--name", name).stdout.strip().splitlines()
+    out = run_cli_inprocess(home, "keys", "create", "--name", name).stdout.strip().splitlines()
     assert out and out[-1].startswith("zk_"), f"no key on stdout: {out!r}"
     return out[-1]
 
@@ -110,7 +143,7 @@ def start_worker(home: Path, log: Path, **settings: Any) -> subprocess.Popen[byt
 
 def create_user(home: Path, name: str, password: str, *, admin: bool = False) -> None:
     """`zhike users create NAME --password P`: a user who can sign in to the web studio."""
-    run_zhike(home, "users", "create", name, "--password", password, *(["--admin"] if admin else []))
+    run_cli_inprocess(home, "users", "create", name, "--password", password, *(["--admin"] if admin else []))
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -164,14 +197,14 @@ def _start_on_free_port(home: Path, settings: dict[str, Any], timeout: float) ->
 
 @contextmanager
 def running_server(
-    model_dir: Path, root: Path, *, model_name: str = "tiny", timeout: float = 60, **settings: Any
+    model_dir: Path, root: Path, *, model_name: str = "tiny", timeout: float = START_TIMEOUT, **settings: Any
 ) -> Iterator[Server]:
     """A `zhike serve` process with a fresh home in `root`, model `model_name` and keys `a`, `b`.
 
     `settings` are passed as ZHIKE_<NAME> environment variables, e.g. max_upload_mb=1.
     """
     home = root / "home"
-    run_zhike(home, "models", "add", str(model_dir), "--name", model_name)
+    run_cli_inprocess(home, "models", "add", str(model_dir), "--name", model_name)
     key_a, key_b = create_key(home, "a"), create_key(home, "b")
     proc, port = _start_on_free_port(home, settings, timeout)
     try:
@@ -184,7 +217,7 @@ def running_server(
 
 
 @contextmanager
-def serve_process(home: Path, *, timeout: float = 60, **settings: Any) -> Iterator[str]:
+def serve_process(home: Path, *, timeout: float = START_TIMEOUT, **settings: Any) -> Iterator[str]:
     """One more `zhike serve` on an existing home (e.g. a second start); yields its base URL. Its output is
     appended to the same log as the first server's."""
     proc, port = _start_on_free_port(home, settings, timeout)

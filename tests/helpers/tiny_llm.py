@@ -8,8 +8,11 @@ and tokenizer_config.json. It is the vocabulary Qwen2/2.5 use (the embedded GGUF
 its chat template is Qwen3's, which writes the same ChatML turns for plain messages.
 
 The weights are random, so the words are not: only properties of the output can be asserted (and greedy output may
-differ between CPUs). The output rows of special tokens and of tokens that are no whole UTF-8 text are zeroed, so
-the model writes readable text and practically never ends on its own (an answer runs to max_tokens or a stop).
+differ between CPUs). The output layer is its own random matrix, not tied to the embeddings: tied, a tiny random
+model's likeliest next token is the last one again, so it wrote the chat template's final newline for ever. Its rows
+of special tokens and of tokens that are no whole UTF-8 text are zeroed, so the model writes readable text and
+practically never ends on its own (an answer runs to max_tokens or a stop); rows of whole words of 8+ letters are
+scaled up, so an answer is mostly such words, ~10 characters a token: a 10,000-character script is ~1,000 tokens.
 """
 
 from __future__ import annotations
@@ -17,11 +20,17 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from zhike.services.container import Zhike
+
 HIDDEN, LAYERS, HEADS, KV_HEADS, FFN = 32, 2, 4, 2, 64
+WORDS = 151643  # the byte-level BPE tokens; the ChatML specials follow
 VOCAB = 151680  # >= the 151,669 ids of the tokenizer; a multiple of 16 like Qwen's padded vocabularies
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt")
 
@@ -33,10 +42,15 @@ def tokenizer_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
 
 
-def _unusable_token_ids(tokenizer) -> list[int]:  # noqa: ANN001 - a transformers tokenizer
-    """Special tokens, and tokens that decode to no whole UTF-8 text (a byte of a character)."""
-    bad = [i for i in range(len(tokenizer)) if "\ufffd" in tokenizer.decode([i]) or i >= 151643]
-    return bad + list(range(len(tokenizer), VOCAB))
+def _output_scales(tokenizer) -> np.ndarray:  # noqa: ANN001 - a transformers tokenizer
+    """Per token, how its output row is scaled: 0 for special tokens, tokens that decode to no whole UTF-8 text (a
+    byte of a character) and padding rows; 3 for whole ASCII words of 8+ letters; 1 otherwise."""
+    scales = np.zeros(VOCAB, dtype=np.float32)
+    for i, text in enumerate(tokenizer.batch_decode([[i] for i in range(WORDS)])):
+        if "\ufffd" not in text:
+            word = text.removeprefix(" ")
+            scales[i] = 3.0 if word.isascii() and word.isalpha() and len(word) >= 8 else 1.0
+    return scales
 
 
 def _build_folder(folder: Path) -> Path:
@@ -59,7 +73,7 @@ def _build_folder(folder: Path) -> Path:
         max_position_embeddings=4096,
         rope_theta=1_000_000.0,
         rms_norm_eps=1e-6,
-        tie_word_embeddings=False,  # tied, a random model repeats the prompt's last token for ever
+        tie_word_embeddings=False,  # its own output layer (see above); the GGUF keeps it as `output.weight`
         bos_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
         eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
@@ -70,7 +84,7 @@ def _build_folder(folder: Path) -> Path:
     with torch.no_grad():
         # Larger than the default 0.02 init so the logits are far apart: the argmax is stable against rounding.
         model.lm_head.weight.normal_(0, 1.0)
-        model.lm_head.weight[_unusable_token_ids(tok)] = 0
+        model.lm_head.weight.mul_(torch.from_numpy(_output_scales(tok))[:, None])
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     shutil.rmtree(folder, ignore_errors=True)
@@ -179,3 +193,16 @@ def words_zhike(settings, llm: Path):  # noqa: ANN001, ANN201 - Settings, Zhike
     z = Zhike(settings)
     register_tiny_llm(z.catalog, llm, name="tiny-qwen")
     return z
+
+
+def words_app(root: Path, llm: Path, **settings: object) -> Iterator[Zhike]:
+    """A fixture body: a Zhike with its home under `root` (and `settings`) whose default LLM is the tiny model at
+    `llm` as "tiny-qwen"; its database engine is closed after. Module-scoped in tests: loading the model is the cost."""
+    from tests.conftest import make_settings
+
+    settings.setdefault("translate_prompts", True)  # the tiny model translates in milliseconds
+    z = words_zhike(make_settings(root / "home", llm_default="tiny-qwen", **settings), llm)
+    try:
+        yield z
+    finally:
+        z.engine.dispose()

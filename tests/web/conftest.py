@@ -2,9 +2,9 @@
 process with the tiny model; no browser download. Pages open with `?test=1`, which adds a 64x64 size and 3 steps.
 
 Fixtures: `server` (module; one server per test module), `users` (alice, bob, carol; PASSWORD), `admin` ("root",
-role admin), `new_context(locale=, viewport=)` (a fresh profile: no cookies or localStorage; closed after the
-test). Helpers: `open_studio`, `sign_in`, `shot` (full-page screenshot under the test artifacts, `web/`),
-`api_status`, `api_json`, `login_client`.
+role admin), `browser` (session: one Chromium for the run), `new_context(locale=, viewport=)` (a fresh context:
+no cookies or localStorage; closed after the test). Helpers: `open_studio`, `sign_in`, `shot` (full-page
+screenshot under the test artifacts, `web/`), `api_status`, `api_json`, `login_client`.
 
 Browser tests skip only when /usr/bin/chromium is missing (`apt-get install chromium`); CI installs it.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.conftest import ARTIFACTS
 from tests.helpers.server import Server, create_user, server_fixture
@@ -67,7 +67,7 @@ def admin(server: Server) -> str:
     return "root"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run the browser tests")
@@ -75,20 +75,22 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """One Chromium for the whole run: launching one per test cost seconds each on 2 cores. Each test still gets
+    fresh contexts (`new_context`), which share no cookies, storage or cache with any other."""
+    b = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+    yield b
+    b.close()
+
+
 @pytest.fixture
-def new_context(playwright: Playwright, tmp_path: Path) -> Iterator[Callable[..., BrowserContext]]:
-    """Open a browser with a fresh user-data dir (no cookies, no localStorage); closed after the test."""
+def new_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
+    """Open a fresh browser context (no cookies, no localStorage, no cache); closed after the test."""
     opened: list[BrowserContext] = []
 
     def open_context(locale: str = "zh-CN", viewport: dict[str, int] = DESKTOP) -> BrowserContext:
-        ctx = playwright.chromium.launch_persistent_context(
-            str(tmp_path / f"profile-{len(opened)}"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=FLAGS,
-            locale=locale,
-            viewport=viewport,
-        )
+        ctx = browser.new_context(locale=locale, viewport=viewport)
         ctx.set_default_timeout(TIMEOUT_MS)
         opened.append(ctx)
         return ctx

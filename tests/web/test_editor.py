@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageFilter
 from playwright.sync_api import Page
 
-from tests.helpers.server import Server, run_zhike, server_fixture
+from tests.helpers.server import Server, run_cli_inprocess, server_fixture
 from tests.web.conftest import (
     DESKTOP,
     GENERATION_MS,
@@ -41,7 +41,7 @@ def server(
     embedded = Path(os.environ["ZHIKE_EMBEDDED_DIR"])
     settings = {"embedded_dir": str(embedded)} if embedded.is_dir() else {}
     for srv in server_fixture(request, tmp_path_factory.mktemp("web-edit"), tiny_sd15, **settings):
-        run_zhike(srv.home, "models", "add", str(tiny_cn15), "--name", "cn")
+        run_cli_inprocess(srv.home, "models", "add", str(tiny_cn15), "--name", "cn")
         yield srv
 
 

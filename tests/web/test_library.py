@@ -86,7 +86,16 @@ def test_search_and_filters_narrow_the_grid_and_live_in_the_hash(
     expect(tiles.first).to_have_attribute("data-asset-id", data["uploads"][-1])  # newest first
     assert PAGE <= tiles.count() < UPLOADS + 4  # a page at a time, not everything
     expect(page.locator("#library-op")).to_have_attribute("data-loaded", "true")
-    expect(page.locator("#library-search")).to_have_attribute("placeholder", "搜索画面描述，例如：茶壶")
+    # The search box says what it searches for the kinds shown: prompts of images, names and briefs of text.
+    search = page.locator("#library-search")
+    expect(search).to_have_attribute("placeholder", "搜索画面描述或商品名称，例如：茶壶")
+    page.select_option("#library-kind", "text")
+    expect(search).to_have_attribute("placeholder", "搜索商品名称或文案要求，例如：保温杯")
+    expect(page.locator("label:has(#library-search) span")).to_have_text("搜索文案")
+    page.select_option("#library-kind", "image")
+    expect(search).to_have_attribute("placeholder", "搜索画面描述，例如：茶壶")
+    page.select_option("#library-kind", "")
+    expect(tiles.first).to_have_attribute("data-asset-id", data["uploads"][-1])
     shot(page, "library-grid-zh")
 
     page.fill("#library-search", "茶壶")  # debounced: no Enter needed
@@ -142,7 +151,9 @@ def test_search_and_filters_narrow_the_grid_and_live_in_the_hash(
     expect(tiles).to_have_count(3)
 
     page.click("#lang")
-    expect(page.locator("#library-search")).to_have_attribute("placeholder", "Search prompts, e.g. teapot")
+    expect(page.locator("#library-search")).to_have_attribute(
+        "placeholder", "Search prompts or product names, e.g. teapot"
+    )
     expect(page.locator(".library h1")).to_have_text("Library")
     expect(page.locator("#library-op option[value='']")).to_have_text("All types")
     expect(page.locator("#library-op option[value=txt2img]")).not_to_have_text("")
@@ -236,7 +247,7 @@ def test_detail_shows_parameters_and_lineage_and_links(
 
     # The detail is modal (the page behind it is inert); switch the language, then the detail opens in English.
     page.click("#lang")
-    expect(page.locator("label:has(#library-search) span")).to_have_text("Search prompts")
+    expect(page.locator("label:has(#library-search) span")).to_have_text("Search prompts and copy")
     tiles.first.locator("img").click()
     expect(params.locator("tr[data-param=prompt] th")).to_have_text("Prompt")
     expect(params.locator("tr[data-param=seed] th")).to_have_text("Seed")

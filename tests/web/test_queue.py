@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers.server import Server, run_zhike, wait_job
+from tests.helpers.server import Server, run_cli_inprocess, wait_job
 from tests.web.conftest import GENERATION_MS, PHONE, expect, login_client, open_studio, shot, sign_in
 
 SMALL = {"width": 64, "height": 64, "steps": 3, "model": "tiny"}
@@ -112,7 +112,8 @@ def fragile_model(server: Server, tiny_sd15: Path, tmp_path: Path) -> Path:
     """A second copy of the tiny model, registered with the CLI; the test hides its folder so loading fails."""
     copy = tmp_path / "fragile"
     shutil.copytree(tiny_sd15, copy)
-    run_zhike(server.home, "models", "add", str(copy), "--name", "zz-fragile")  # sorts after `tiny`: not the default
+    # `zz-fragile` sorts after `tiny`: not the default model
+    run_cli_inprocess(server.home, "models", "add", str(copy), "--name", "zz-fragile")
     return copy
 
 

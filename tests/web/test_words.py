@@ -3,10 +3,12 @@ random words) as its default language model, real Chromium.
 
 文案: product copy written from the page streams its words into the page while the job runs, then shows the result
 (title measured against 淘宝's 30-character limit, selling points) with exports that download a real .docx and a
-Markdown file carrying the AI notice; Remix puts the facts back in the form. 知识库: a knowledge base is created,
-two files are dropped at once (a policy document in GBK and a binary file named .txt: one is added, the other says
-why not, in the page's language), and a question from the document is answered with its sources under it; one the
-documents do not cover is marked "not in the documents". Both pages are shot in Chinese and English."""
+Markdown file carrying the AI notice; Remix puts the facts back in the form (a selling point with a Chinese comma
+stays one point); #/tool/<words op> opens its tab; the library finds the copy by its product's name.
+知识库: a knowledge base is created, two files are dropped at once (a policy document in GBK and a binary file named
+.txt: one is added, the other says why not, in the page's language), and a question from the document is answered
+with its sources under it; one the documents do not cover is marked "not in the documents". Both pages are shot in
+Chinese and English."""
 
 from __future__ import annotations
 
@@ -76,6 +78,8 @@ def test_copy_streams_and_exports_and_the_knowledge_base_answers_with_sources(
     # The form is the op's Params: name, price, the LLM select listing the installed model.
     page.fill("#wf-name", "青花瓷茶杯")
     page.fill("#wf-price", "89")
+    # A list of free text is one item per line: the Chinese comma inside a selling point stays in it.
+    page.fill("#wf-selling_points", "杯身轻薄，握感好\n容量 350 毫升")
     page.click("#words-form details.sf-more summary")
     expect(page.locator("#wf-llm")).to_have_attribute("data-loaded", "true")
     assert "tiny-qwen" in page.locator("#wf-llm option").all_inner_texts()[0]  # the default, named
@@ -120,10 +124,28 @@ def test_copy_streams_and_exports_and_the_knowledge_base_answers_with_sources(
     assert one_line_nav(page)
     page.click("#lang")
 
+    aid = page.locator("#words-result .text-result").get_attribute("data-asset-id")
+    params = page.evaluate("async (id) => (await (await fetch(`/api/v1/assets/${id}`)).json()).params", aid)
+    assert params["selling_points"] == ["杯身轻薄，握感好", "容量 350 毫升"]
+
     # Remix: the facts back in the form, from the asset's parameters.
     page.click("#words-remix")
     expect(page.locator("#wf-name")).to_have_value("青花瓷茶杯")
     expect(page.locator("#wf-price")).to_have_value("89")
+    expect(page.locator("#wf-selling_points")).to_have_value("杯身轻薄，握感好\n容量 350 毫升")
+
+    # A words op opened as a generic tool goes to its tab here (a text result is no picture).
+    page.goto(f"{server.base_url}/?test=1#/tool/translate")
+    expect(page.locator("#words")).to_have_attribute("data-op", "translate")
+    assert page.url.endswith("#/words/translate")
+
+    # The library finds the copy by its product's name when it shows text, and its search box says so.
+    page.goto(f"{server.base_url}/?test=1#/library?kind=text")
+    expect(page.locator("#library-search")).to_have_attribute("placeholder", "搜索商品名称或文案要求，例如：保温杯")
+    page.fill("#library-search", "青花瓷")
+    expect(page.locator(f"#library-grid figure[data-asset-id='{aid}']")).to_be_visible()
+    page.fill("#library-search", "没有这个商品")
+    expect(page.locator("#library-no-results")).to_be_visible()
 
     # 知识库
     page.goto(f"{server.base_url}/?test=1#/kb")

@@ -52,6 +52,7 @@ class LoadEnv:
     configs_root: Path = Path()  # generated diffusers config folders for single-file checkpoints
     speed: SpeedSettings = field(default_factory=SpeedSettings)  # compile, and how (backends/speed.py)
     converted_root: Path = Path()  # users' GGUF chat models converted once to safetensors (backends/llm)
+    llm_quantize: str = "auto"  # chat models on a CPU: "auto"/"int8" quantise to int8, "off" keeps bf16 (llm/int8.py)
 
 
 Loader = Callable[[ModelSpec, LoadEnv], Any]
@@ -118,12 +119,14 @@ class ModelLoaders:
         configs_root: Path = Path(),
         speed: SpeedSettings | None = None,
         converted_root: Path = Path(),
+        llm_quantize: str = "auto",
     ) -> None:
         self.device_setting = device_setting
         self.cpu_offload = cpu_offload
         self.configs_root = configs_root
         self.speed = speed or SpeedSettings()
         self.converted_root = converted_root
+        self.llm_quantize = llm_quantize
         self._device: str | None = None
 
     @property
@@ -141,6 +144,7 @@ class ModelLoaders:
             configs_root=self.configs_root,
             speed=self.speed,
             converted_root=self.converted_root,
+            llm_quantize=self.llm_quantize,
         )
         return find_loader(spec)(spec, env)
 

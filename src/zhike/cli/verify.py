@@ -14,6 +14,13 @@ from zhike.cli.common import fail, out, run_cli, services
 
 STATUS_STYLE = {"valid": "green", "trusted": "green", "invalid": "red", "absent": "yellow", "not_checkable": "yellow"}
 STATUS_ZH = {"valid": "有效", "trusted": "有效且可信", "invalid": "无效", "absent": "无", "not_checkable": "无法检测"}
+WHERE_ZH = {"start": "开头", "end": "结尾", "middle": "文中"}
+NAMES = {
+    "implicit": "TC260 implicit 隐式标识",
+    "c2pa": "C2PA manifest 内容凭证",
+    "watermark": "watermark 水印",
+    "notice": "notice 显式提示",  # text exports and audio with a notice only
+}
 
 
 def _details(name: str, r: dict[str, Any]) -> str:
@@ -22,7 +29,7 @@ def _details(name: str, r: dict[str, Any]) -> str:
         text = f"Label={f.get('Label')} producer={f.get('ContentProducer')} ProduceID={f.get('ProduceID')}"
         if r.get("integrity"):
             text += f" integrity={r['integrity']}"
-    elif name == "c2pa" and r["status"] != "absent":
+    elif name == "c2pa" and r["status"] not in ("absent", "not_checkable"):
         text = f"{r.get('validation_state') or ''} actions={','.join(r.get('actions') or [])} asset={r.get('asset_id')}"
         if r.get("ingredients"):
             text += " ingredients=" + ",".join(str(i.get("title")) for i in r["ingredients"])
@@ -32,19 +39,30 @@ def _details(name: str, r: dict[str, Any]) -> str:
             text += " " + "; ".join(r["errors"])
     elif name == "watermark":
         text = r.get("key") and f"key={r['key']}" or r.get("reason") or r.get("recorded_skip") or ""
+    elif name == "notice" and r.get("where"):
+        text = f"{r['where']} {WHERE_ZH[r['where']]}: {r.get('text') or r.get('reason') or ''}"
+    elif r.get("reason"):
+        text = r["reason"]
     else:
         text = ""
     return "; ".join(r.get("problems") or []) + (" " if r.get("problems") else "") + text
 
 
 def verify(
-    file: Annotated[Path, typer.Argument(help="File to check (PNG, JPEG, WebP, WAV, MP3, M4A, MP4, WebM)")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="File to check: image (PNG, JPEG, WebP), text export (MD, TXT, DOCX, PDF), audio or video "
+            "(WAV, MP3, M4A, MP4, WebM)"
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON")] = False,
 ) -> None:
-    """Check a file's AI-content labels (TC260 XMP, C2PA, watermark) / 检查文件的AI生成内容标识.
+    """Check a file's AI-content labels (TC260 fields, C2PA, watermark; a text's notice) / 检查文件的AI生成内容标识.
 
     Exit status: 0 when at least one label is valid, 1 when none is, 2 when the file cannot be read.
     """
+    from zhike.provenance.verify import valid_labels
     from zhike.services.verify import DbLookup, verify_file
 
     if not file.is_file():
@@ -61,7 +79,7 @@ def verify(
             max_pixels=z.assets.max_pixels,
         )
     )
-    valid = any(report[n].get("status") in ("valid", "trusted") for n in ("implicit", "c2pa", "watermark"))
+    valid = bool(valid_labels(report))
     if as_json:
         out.print_json(json.dumps(report, ensure_ascii=False, default=str))
     else:
@@ -71,9 +89,10 @@ def verify(
         table.add_column("label 标识")
         table.add_column("status 状态")
         table.add_column("details 内容", overflow="fold")
-        names = {"implicit": "TC260 implicit 隐式标识", "c2pa": "C2PA manifest 内容凭证", "watermark": "watermark 水印"}
-        for name, title in names.items():
-            r = report[name]
+        for name, title in NAMES.items():
+            r = report.get(name)
+            if r is None:  # an image (or audio without a notice) has no notice section
+                continue
             st = r.get("status", "absent")
             style = STATUS_STYLE.get(st, "white")
             table.add_row(title, f"[{style}]{st} {STATUS_ZH.get(st, '')}[/]", escape(_details(name, r)))

@@ -188,6 +188,7 @@ class ErrorCode(StrEnum):
     OUTPUT_TOO_MANY_PIXELS = "output_too_many_pixels"  # ctx width, height, mp
     MASK_NEEDS_IMAGE = "mask_needs_image"
     VERIFY_FORMAT_UNSUPPORTED = "verify_format_unsupported"
+    VERIFY_FILE_DAMAGED = "verify_file_damaged"  # a text export to verify (DOCX, PDF) that cannot be read
     HEAVY_BUSY = "heavy_busy"  # the owner's previews / label checks / data files at their share
     MODEL_LOAD_FAILED = "model_load_failed"  # a registered model's files would not load (moved, damaged)
     # -- audio and video (zhike/media; field names the input; ctx name = the file or asset) ----------------------

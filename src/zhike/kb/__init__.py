@@ -6,7 +6,7 @@
         vectors = e.passages([c.search_text for c in chunks])
         retriever = Retriever(ids, [c.search_text for c in chunks], vectors, [c.text for c in chunks])
         hits = retriever.search(question, e.query(question), k=3, embed=e.passages)
-    if not answerable(hits): say "不知道，请咨询人工客服"
+    if not answerable(hits): say "不知道，请咨询人工客服"   # e5 alone; with an LLM to confirm: verdict(hits)
 
 Pass `embed` (and the passages): `answerable` then judges each hit by its best sentence (`Hit.support`), which is
 what was tuned; without it, it falls back to the chunks' cosine, a weaker test (see kb/search.py).
@@ -16,7 +16,7 @@ from zhike.kb.chunk import chunk_document
 from zhike.kb.document import Chunk, Hit, ParsedDocument, Section
 from zhike.kb.limits import DocumentLimits
 from zhike.kb.parse import ACCEPTED, parse_document
-from zhike.kb.search import Retriever, answerable
+from zhike.kb.search import Retriever, Verdict, answerable, by_support, verdict
 
 __all__ = [
     "ACCEPTED",
@@ -26,7 +26,10 @@ __all__ = [
     "ParsedDocument",
     "Retriever",
     "Section",
+    "Verdict",
     "answerable",
+    "by_support",
     "chunk_document",
     "parse_document",
+    "verdict",
 ]

@@ -8,6 +8,7 @@ import io
 import logging
 import re
 
+from zhike.core.pdf import pdf_limits
 from zhike.kb.document import Section
 from zhike.kb.limits import Budget
 from zhike.kb.text import text_sections
@@ -30,7 +31,7 @@ def pdf_sections(data: bytes, budget: Budget) -> tuple[int, str | None, list[Sec
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # it warns about every odd object of a damaged file
     out: list[Section] = []
     try:
-        with _pdf_limits(per_stream):
+        with pdf_limits(per_stream):
             reader = PdfReader(io.BytesIO(data), strict=False)
             if reader.is_encrypted and not _opens_without_password(reader):
                 raise budget.refuse("document_encrypted", "the PDF is password-protected")
@@ -58,22 +59,6 @@ def pdf_sections(data: bytes, budget: Budget) -> tuple[int, str | None, list[Sec
     except RecursionError:
         raise budget.bomb("nesting", "the PDF's objects nest without end") from None
     return pages, title, out
-
-
-def _pdf_limits(per_stream: int):  # noqa: ANN202 - pypdf's context manager
-    from pypdf import apply_configuration
-
-    return apply_configuration(
-        zlib_maximum_output_length=per_stream,
-        lzw_maximum_output_length=per_stream,
-        run_length_maximum_output_length=per_stream,
-        brotli_maximum_output_length=per_stream,
-        jbig2_maximum_output_length=per_stream,
-        array_based_stream_maximum_output_length=per_stream,
-        maximum_declared_stream_length=per_stream,
-        stream_decoding_work_maximum_length=4 * per_stream,
-        jbig2dec_binary=None,  # never run an external program on an upload
-    )
 
 
 def _opens_without_password(reader) -> bool:  # noqa: ANN001 - pypdf.PdfReader

@@ -21,7 +21,7 @@ from zhike.ops.text_common import LlmParams, generate, llm_options, save_text_re
 from zhike.ops.translate import clean_answer
 from zhike.words import enforce_limit
 from zhike.words.colours import main_colours
-from zhike.words.layout import Parsed, parse
+from zhike.words.layout import Parsed, marker, parse, read_part
 from zhike.words.measures import LengthRule
 from zhike.words.styles import Choice, Lang, Part, choices_of, lengths, tones
 
@@ -211,12 +211,31 @@ def max_tokens_for(p: CopyParams, length: Choice) -> int:
 
 
 def write(
-    ctx: RunContext, p: LlmParams, messages: list[ChatMessage], max_tokens: int, parts: tuple[Part, ...]
+    ctx: RunContext, p: CopyParams, messages: list[ChatMessage], max_tokens: int, parts: tuple[Part, ...]
 ) -> tuple[str, Parsed]:
-    """One model answer in the fixed layout, and what could be read from it."""
+    """One model answer in the fixed layout, and what could be read from it. A small model sometimes ends its answer
+    before the last parts: then it is asked once more, for those parts only."""
     done = generate(ctx, messages, llm_options(p, max_tokens=max_tokens), llm=p.llm)
     answer = clean_answer(done.text)
-    return answer, parse(answer, parts)
+    parsed = parse(answer, parts)
+    missing = tuple(x for x in parts if x.key in parsed.missing)
+    if not (parsed.found_any and missing and done.finish_reason == "stop"):
+        return answer, parsed
+    names = ("、" if p.language == "zh" else ", ").join(marker(x, p.language) for x in missing)
+    ask = (
+        f"还没写完。请按同样的格式接着写 {names}，每部分以它的名称单独起一行开头，不要重复已经写过的部分。"
+        if p.language == "zh"
+        else f"Not finished. Continue in the same layout with {names} only, each starting its own line with its name."
+    )
+    ctx.stream_text("\n\n")
+    history = [*messages, ChatMessage("assistant", done.text), ChatMessage("user", ask)]
+    more = clean_answer(generate(ctx, history, llm_options(p, max_tokens=max_tokens), llm=p.llm).text)
+    extra = parse(more, missing)
+    if not extra.found_any and len(missing) == 1:  # the part's text without its marker
+        extra.values = {missing[0].key: v} if (v := read_part(more, missing[0])) else {}
+    parsed.values.update(extra.values)
+    parsed.missing = [k for k in parsed.missing if k not in extra.values]
+    return f"{answer}\n\n{more}", parsed
 
 
 def shortener(ctx: RunContext, p: LlmParams, lang: Lang, limit: int, rule: LengthRule) -> Callable[[str], str]:

@@ -31,6 +31,7 @@ from zhike.ops.copy_common import (
     name_field,
     photo_facts,
     prepare_photo,
+    price_text,
     save_copy,
     system_prompt,
     write,
@@ -94,6 +95,12 @@ def layout(p: ProductCopyParams, platform: Style) -> tuple[Part, ...]:
 def hints(p: ProductCopyParams, platform: Style, parts: tuple[Part, ...]) -> dict[str, str]:
     zh = p.language == "zh"
     sections = next(x for x in parts if x.key == "sections").max_items
+    price = "" if p.price is None else price_text(p.price, p.language)
+    buy = (
+        (f"购买理由（以“到手价{price}，”开头）" if price else "购买理由")
+        if zh
+        else ("why buy (starting 'Only " + price + ":')" if price else "why buy")
+    )
     out = {
         "title": f"一行，不超过 {platform.limit_text['zh']}，由商品名、属性、卖点和适用场景组成，尽量用足字数"
         if zh
@@ -103,9 +110,10 @@ def hints(p: ProductCopyParams, platform: Style, parts: tuple[Part, ...]) -> dic
         if zh
         else f' exactly {POINTS} lines starting with "- ", 6-20 words each; make the given points vivid and add '
         "use cases and experience until there are five (no invented specifications)",
-        "sections": f"{sections} 条，每条一行，格式如“使用场景：……”，写使用场景、材质工艺和购买理由（写明价格）"
+        # The price topic comes first: a short copy asks for two sections and the model drops the last topic.
+        "sections": f"{sections} 条，每条一行，格式如“购买理由：……”，依次写{buy}、使用场景、材质工艺"
         if zh
-        else f' {sections} lines "Heading: text": where it is used, material and craft, why buy (with the price)',
+        else f' {sections} lines "Heading: text", in this order: {buy}, where it is used, material and craft',
     }
     if p.skus:
         names = ("、" if zh else ", ").join(p.skus)

@@ -161,7 +161,9 @@ def translate_prompt(ctx: RunContext, prompt: str, *, llm: str | None, seed: int
         whole.text = " ".join(whole.text.translate(_ASCII_PUNCT).split())
         return whole
     # a few English tokens per Chinese character, and the line numbers: enough for a phrase, no room to ramble
-    options = GenerateOptions(max_tokens=min(1024, 2 * len("".join(phrases)) + 6 * len(phrases) + 8), temperature=0.0)
+    options = GenerateOptions(
+        max_tokens=min(1024, 2 * len("".join(phrases)) + 6 * len(phrases) + 8), temperature=0.0, repetition_penalty=1.0
+    )
     numbered = "\n".join(f"{i}. {p}" for i, p in enumerate(phrases, 1))
     done = generate(ctx, _messages(numbered, "zh", "en", "prompt"), options, llm=llm, field="prompt")
     out.llm, out.calls = llm or ctx.settings.llm_default, 1
@@ -210,7 +212,9 @@ def translate_text(
     for i, block in enumerate(blocks):
         if i:
             ctx.stream_text("\n\n")
-        options = GenerateOptions(max_tokens=_max_tokens(block, max_tokens), temperature=temperature, seed=seed)
+        options = GenerateOptions(
+            max_tokens=_max_tokens(block, max_tokens), temperature=temperature, seed=seed, repetition_penalty=1.0
+        )
         done = generate(ctx, _messages(block, source, goal, kind), options, llm=llm, field="text")
         done_parts.append(clean_answer(done.text))
     out.text = "\n\n".join(done_parts)

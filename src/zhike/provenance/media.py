@@ -27,7 +27,7 @@ from PIL import Image
 from zhike.media.ffmpeg import MediaInfo, probe, run_ffmpeg
 from zhike.provenance import media_xmp, visible, xmp
 from zhike.provenance.labels import LabelConfig, LabelContext, LabelKeys, Labelled
-from zhike.provenance.verify import AssetLookup, check_implicit, identify, summary
+from zhike.provenance.verify import AssetLookup, check_label, identify, summary
 
 AUDIO = frozenset({"audio/wav", "audio/mpeg", "audio/mp4"})
 VIDEO = frozenset({"video/mp4", "video/webm"})
@@ -209,8 +209,8 @@ def verify_media(data: bytes, mime: str, keys: LabelKeys, lookup: AssetLookup | 
         tags = {k.upper(): v for k, v in info.tags.items()}
         comment = tags.get("COMMENT", "")
         raw = tags.get(TAG) or (comment.removeprefix(f"{TAG}=") if comment.startswith(f"{TAG}=") else None)
-        found = xmp.parse_aigc(raw) if raw else None
-    report["implicit"] = check_implicit(found, keys)
+        found = xmp.parse_fields(raw) if raw else None
+    report["implicit"] = check_label(found, keys)
     report["c2pa"] = read_c2pa(data, mime, keys.trust_pem) if mime != "video/webm" else {"status": "absent"}
     recorded = report["c2pa"].get("labels") or {}
     report["watermark"] = {"status": "not_checkable", "reason": "no audio/video watermark in this version"}
@@ -218,7 +218,9 @@ def verify_media(data: bytes, mime: str, keys: LabelKeys, lookup: AssetLookup | 
     report["visible"] = {"recorded": "visible" in applied} if recorded else {}
     notice = [a for a in applied if str(a).startswith("notice-")]
     if notice:
-        report["notice"] = notice[0].removeprefix("notice-")
+        # the sound is not listened to: the signed record says where the notice was put, nothing more
+        where = notice[0].removeprefix("notice-")
+        report["notice"] = {"status": "not_checkable", "where": where, "reason": "recorded in the C2PA manifest"}
     report["asset"] = identify(report, lookup)
     report["summary"] = summary(report)
     return report

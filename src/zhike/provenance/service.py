@@ -181,7 +181,12 @@ class LabelService:
         return out
 
     def verify(self, data: bytes, mime: str, lookup: Any = None) -> dict[str, Any]:
-        """Each label's status, decoded fields and the asset it names (see verify.py for the report shape)."""
+        """Each label's status, decoded fields and the asset it names (see verify.py for the report shape; text
+        exports: text_verify.py, `mime` from its `sniff`)."""
+        from zhike.provenance import text_verify
+
+        if mime in text_verify.MIMES:
+            return text_verify.verify_text(data, mime, self, lookup)
         labeler = self.labeler_for(mime)
         if labeler is None:
             return {"mime": mime, "error": f"no verifier for {mime}"}

@@ -32,6 +32,8 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 # Export formats of a text asset (GET /api/v1/assets/{id}/file?format=...).
 TEXT_FORMATS = {"md": "text/markdown", "txt": "text/plain", "docx": DOCX, "pdf": "application/pdf"}
 TXT_PREFIX = "AIGC: "  # the last line of a TXT export
+# DOCX: the namespace of docProps/custom.xml, where the `AIGC` property is (text_docx.py writes, text_verify.py reads)
+DOCX_CUSTOM_NS = "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"
 
 
 @dataclass(frozen=True)
@@ -240,7 +242,7 @@ def strip_marks(text: str) -> str:
     return "".join(t for t, _ in runs(text))
 
 
-# -- reading back (tests, verify) --------------------------------------------------------------------------
+# -- reading back (verify: text_verify.py) ----------------------------------------------------------------------
 def read_markdown_front(data: bytes) -> str | None:
     """The front matter of a Markdown export (YAML text), or None."""
     text = data.decode("utf-8")
@@ -248,15 +250,3 @@ def read_markdown_front(data: bytes) -> str | None:
         return None
     end = text.find("\n---\n", 4)
     return text[4:end] if end > 0 else None
-
-
-def read_txt_label(data: bytes) -> dict[str, str] | None:
-    """The TC260 fields of a TXT export's last line, or None."""
-    lines = data.decode("utf-8").rstrip().splitlines()
-    if not lines or not lines[-1].startswith(TXT_PREFIX):
-        return None
-    try:
-        fields = json.loads(lines[-1][len(TXT_PREFIX) :])
-    except ValueError:
-        return None
-    return fields if isinstance(fields, dict) else None

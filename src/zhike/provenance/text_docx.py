@@ -13,9 +13,8 @@ from docx.opc.packuri import PackURI
 from docx.opc.part import Part
 from docx.shared import Pt, RGBColor
 
-from zhike.provenance.text import Block, TextLabel, blocks, runs
+from zhike.provenance.text import DOCX_CUSTOM_NS, Block, TextLabel, blocks, runs
 
-_CUSTOM_NS = "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"
 _VT_NS = "http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes"
 _FMTID = "{D5CDD505-2E9C-101B-9397-08002B2CF9AE}"  # the fixed id of user-defined properties
 
@@ -27,7 +26,7 @@ def custom_properties(props: dict[str, str]) -> bytes:
         for pid, (name, value) in enumerate(props.items(), start=2)  # pids start at 2
     )
     head = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    xml = f'{head}<Properties xmlns="{_CUSTOM_NS}" xmlns:vt="{_VT_NS}">{items}</Properties>'
+    xml = f'{head}<Properties xmlns="{DOCX_CUSTOM_NS}" xmlns:vt="{_VT_NS}">{items}</Properties>'
     return xml.encode("utf-8")
 
 
@@ -98,15 +97,3 @@ def docx(body: str, label: TextLabel) -> bytes:
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()
-
-
-def read_custom_properties(data: bytes) -> dict[str, str]:
-    """The custom properties of a DOCX (name -> text), read back through python-docx's package."""
-    from defusedxml import ElementTree
-
-    doc = Document(io.BytesIO(data))
-    for rel in doc.part.package.rels.values():
-        if rel.reltype == RELATIONSHIP_TYPE.CUSTOM_PROPERTIES:
-            root = ElementTree.fromstring(rel.target_part.blob)
-            return {p.get("name", ""): "".join(p.itertext()) for p in root.iter(f"{{{_CUSTOM_NS}}}property")}
-    return {}

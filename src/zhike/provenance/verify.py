@@ -41,11 +41,12 @@ class IdIndex:
 
 
 def _implicit(data: bytes, keys: LabelKeys) -> dict[str, Any]:
-    return check_implicit(xmp.read_label(data), keys)
+    return check_label(xmp.read_label(data), keys)
 
 
-def check_implicit(found: dict[str, Any] | None, keys: LabelKeys) -> dict[str, Any]:
-    """The implicit label's report from what `xmp.read_label` (or `xmp.parse_aigc`) found."""
+def check_label(found: dict[str, Any] | None, keys: LabelKeys) -> dict[str, Any]:
+    """The implicit label's report from what a reader found (`xmp.read_label`'s shape; None: absent): the seven
+    fields present, Label a known value, and this deployment's own HMAC codes intact."""
     if found is None:
         return {"status": "absent"}
     if found["error"]:
@@ -143,8 +144,16 @@ def identify(report: dict[str, Any], lookup: AssetLookup | None) -> dict[str, An
     return out
 
 
+LABELS = ("implicit", "c2pa", "watermark", "notice")  # a text's explicit notice is read too (text_verify.py)
+
+
+def valid_labels(report: dict[str, Any]) -> list[str]:
+    """The labels of a report that were found valid."""
+    return [n for n in LABELS if (report.get(n) or {}).get("status") in ("valid", "trusted")]
+
+
 def summary(report: dict[str, Any]) -> dict[str, str]:
-    ok = [n for n in ("implicit", "c2pa", "watermark") if report[n].get("status") in ("valid", "trusted")]
+    ok = valid_labels(report)
     aid = report["asset"].get("id")
     if not ok:
         return {"en": "no valid AI-content label found", "zh": "未发现有效的AI生成内容标识"}

@@ -293,22 +293,28 @@ def read_label(data: bytes) -> dict[str, Any] | None:
 def label_from_packets(packets: list[bytes]) -> dict[str, Any] | None:
     """`read_label` over XMP packets already taken out of their container (audio/video: provenance/media_xmp.py)."""
     for packet in packets:
-        text = packet.decode("utf-8", "replace")
-        if TC260_NS not in text:
-            continue
-        value = _attribute(text)
-        raw = _unescape(value) if value is not None else None
-        if raw is None:
-            value = _element(text)
-            raw = _unescape(value.strip()) if value is not None else None
-        if raw is None:
-            return {"raw": "", "fields": None, "error": "TC260 namespace present but no AIGC property"}
-        return parse_aigc(raw)
+        found = label_in_packet(packet.decode("utf-8", "replace"))
+        if found is not None:
+            return found
     return None
 
 
-def parse_aigc(raw: str) -> dict[str, Any]:
-    """{"raw", "fields", "error"} for the AIGC JSON text, however it was carried (XMP, an ID3 or MP4 tag)."""
+def label_in_packet(text: str) -> dict[str, Any] | None:
+    """The TC260 label of one XMP packet's text (an image's, a PDF's metadata stream), as `read_label` says it."""
+    if TC260_NS not in text:
+        return None
+    value = _attribute(text)
+    raw = _unescape(value) if value is not None else None
+    if raw is None:
+        value = _element(text)
+        raw = _unescape(value.strip()) if value is not None else None
+    if raw is None:
+        return {"raw": "", "fields": None, "error": "TC260 namespace present but no AIGC property"}
+    return parse_fields(raw)
+
+
+def parse_fields(raw: str) -> dict[str, Any]:
+    """The TC260 JSON as `read_label` reports it, however it was carried (XMP, an ID3 or MP4 tag, a text export)."""
     try:
         fields = json.loads(raw)
     except (ValueError, RecursionError) as e:  # RecursionError: brackets nested a thousand deep

@@ -86,6 +86,7 @@ class Zhike:
             cpu_offload=s.cpu_offload,
             configs_root=s.models_dir / "_configs",
             converted_root=s.models_dir / "_converted",
+            llm_quantize=s.llm_cpu_quantize,
             speed=SpeedSettings(
                 compile=s.compile,
                 compile_mode=s.compile_mode,

@@ -190,9 +190,8 @@ MAX_PNG_CHUNKS = 50_000  # a 30 MB PNG with its image data in 8 KB chunks has ~4
 
 
 # -- reading -----------------------------------------------------------------------------------------------------
-def _open(data: bytes, *, field: str, max_bytes: int, max_pixels: int) -> tuple[Image.Image, str]:
-    """The opened (header read, pixels not decoded) first frame and its media type, after the checks that need no
-    decoding: size in bytes, format, pixel count."""
+def check_size(data: bytes, *, field: str, max_bytes: int) -> None:
+    """An uploaded file is not empty and within the deployment's upload limit (any file: images, text to verify)."""
     if not data:
         raise InvalidInput("the file is empty (0 bytes)", code="file_empty", field=field)
     if len(data) > max_bytes:
@@ -203,6 +202,12 @@ def _open(data: bytes, *, field: str, max_bytes: int, max_pixels: int) -> tuple[
             ctx={"mb": round(max_bytes / 1e6)},
             limit=max_bytes,
         )
+
+
+def _open(data: bytes, *, field: str, max_bytes: int, max_pixels: int) -> tuple[Image.Image, str]:
+    """The opened (header read, pixels not decoded) first frame and its media type, after the checks that need no
+    decoding: size in bytes, format, pixel count."""
+    check_size(data, field=field, max_bytes=max_bytes)
     drawing = None if _looks_accepted(data) else _not_a_raster(data)
     if drawing:
         raise UnsupportedMedia(

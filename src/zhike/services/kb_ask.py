@@ -1,9 +1,14 @@
 """Answering a shopper's question from a knowledge base (services/kb.py), with citations and a conversation.
 
 The question (with the previous one for follow-ups such as "那它多少钱？") is searched; when the knowledge base has
-no passage that answers it, the answer is "不知道，请咨询人工客服" at once, and no LLM runs. Otherwise the LLM gets
-the numbered passages and answers only from them, citing them as [1][2]. The question is screened by the
-prompt-safety lists on the way in and the answer on the way out (a refusal names the policy).
+no passage that answers it (zhike.kb.verdict "no"), the answer is "不知道，请咨询人工客服" at once, and no LLM runs.
+With `kb_llm_check` on, when search cannot tell ("check": e5's sentence similarity lies in the band where answerable
+and unanswerable questions mix), the LLM is first asked yes/no about the two best passages (a short prompt, one or
+two tokens out; its "否" means 不知道, anything else goes on). Off by default: the embedded 1.5B model misjudged 2 of
+the first 4 answerable tuning questions it was asked and took minutes a prompt on the shared 2-core machine; a large
+remote model is what it is for. Then the LLM gets the numbered passages and answers only from them, citing them as
+[1][2], and may still say 不知道. The question is screened by the prompt-safety lists on the way in and the answer on
+the way out (a refusal names the policy).
 """
 
 from __future__ import annotations
@@ -18,10 +23,10 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from sqlalchemy import insert, select, update
 
-from zhike.backends.llm.base import ChatMessage, GenerateOptions
+from zhike.backends.llm.base import ChatMessage, GenerateOptions, complete
 from zhike.backends.llm.resolve import check_llm, open_chat
 from zhike.core.errors import ContentRefused, InvalidInput
-from zhike.kb import answerable
+from zhike.kb import Verdict, by_support, verdict
 from zhike.services.db import kb_conversations, kb_messages, utcnow
 from zhike.services.kb import KnowledgeBases, Passage
 from zhike.services.safety import PromptSafety
@@ -46,6 +51,19 @@ CITE = re.compile(r"\[(\d{1,2})\]")
 # Short questions, or ones that point back ("它", "this one"), are searched together with the previous question.
 FOLLOW_UP_CHARS = 12
 REFERS_BACK = re.compile(r"它|这个|那个|这款|那款|该款|此款|\b(it|its|this|that|these|those|they|them)\b", re.I)
+CHECK: dict[Lang, str] = {
+    "zh": "你是网店客服的审核员。判断下面的资料是否直接回答了顾客的问题。资料没有明确说到问题所问的内容时，回答“否”。"
+    "只回答“是”或“否”。",
+    "en": "You check a shop's customer-service answers. Say whether the passages below directly answer the customer's "
+    "question. If they do not clearly state what is asked, say no. Reply only yes or no.",
+}
+CHECK_ASK: dict[Lang, tuple[str, str, str]] = {
+    "zh": ("资料：", "顾客的问题：", "资料是否直接回答了这个问题？"),
+    "en": ("Passages:", "Customer's question:", "Do the passages directly answer this question?"),
+}
+CHECK_PASSAGES = 2  # the passages with the best sentence support: the prompt stays short (prefill is the cost)
+CHECK_TOKENS = 2
+SAYS_NO = re.compile(r"^\W*(否|不|没有|no\b)", re.I)
 UNKNOWN = re.compile(r"不知道|请咨询人工客服|无法回答|\bdon'?t know\b|\bdo not know\b|customer service staff", re.I)
 
 
@@ -81,6 +99,25 @@ def build_messages(
     return messages
 
 
+def check_messages(question: str, passages: list[str], lang: Lang) -> list[ChatMessage]:
+    """The yes/no confirmation: do these passages answer the question?"""
+    head, ask, whether = CHECK_ASK[lang]
+    listed = "\n".join(f"- {p}" for p in passages)
+    return [ChatMessage("system", CHECK[lang]), ChatMessage("user", f"{head}\n{listed}\n\n{ask}{question}\n{whether}")]
+
+
+def confirm(chat: Any, question: str, passages: list[str], lang: Lang) -> bool:
+    """The LLM's yes/no: whether `passages` answer `question` (greedy, CHECK_TOKENS tokens)."""
+    options = GenerateOptions(max_tokens=CHECK_TOKENS, temperature=0.0, repetition_penalty=1.0)
+    return not says_no(complete(chat, check_messages(question, passages, lang), options).text)
+
+
+def says_no(reply: str) -> bool:
+    """Only a clear "否"/"no" vetoes: a reply that is neither (a model that does not follow) lets the answer go on,
+    whose own prompt still tells it to say 不知道."""
+    return SAYS_NO.search(reply) is not None
+
+
 @dataclass
 class Answer:
     conversation_id: str
@@ -112,10 +149,16 @@ class Asked:
     language: Lang
     history: list[tuple[str, str]]
     passages: list[Passage]
-    found: bool  # the passages answer it (zhike.kb.answerable): else no LLM runs
+    verdict: Verdict  # "check": the LLM confirms first (CHECK) with `best`
+    best: list[Passage]  # the passages with the best sentence support
     llm: str | None
     timings: dict[str, float]
     started: float
+
+    @property
+    def found(self) -> bool:
+        """The passages may answer it (zhike.kb.verdict not "no"): else no LLM runs."""
+        return self.verdict != "no"
 
 
 class KbQuestion(BaseModel):
@@ -197,19 +240,34 @@ class KbAnswers:
             qvec = embedder.query(query)
             hits = index.retriever.search(query, qvec, self.settings.kb_top_k, embed=embedder.passages)
         passages = [index.passages[h.chunk_id] for h in hits]  # type: ignore[index]
+        best = [index.passages[h.chunk_id] for h in by_support(hits, CHECK_PASSAGES)]  # type: ignore[index]
         timings = {"retrieval_ms": round((time.perf_counter() - t0) * 1000, 1)}
-        found = bool(hits) and answerable(hits)
+        said = verdict(hits, check=self.settings.kb_llm_check)
         return Asked(
-            owner_id, kb_id, conversation_id, text, language(text), history, passages, found, llm, timings, start
+            owner_id,
+            kb_id,
+            conversation_id,
+            text,
+            language(text),
+            history,
+            passages,
+            said,
+            best,
+            llm,
+            timings,
+            start,
         )
 
     def answer(
         self, asked: Asked, *, max_tokens: int | None = None, should_stop: Callable[[], bool] | None = None
     ) -> Iterator[str | Answer]:
         """The answer's text as it is written, then the whole Answer (stored in the conversation)."""
-        if not asked.found:
+        found, checked_by = asked.found, None
+        if found and asked.verdict == "check":
+            found, checked_by = self._confirm(asked)
+        if not found:
             lang = asked.language
-            answer = Answer("", asked.question, IDK[lang], False, lang, [], None, None, dict(asked.timings))
+            answer = Answer("", asked.question, IDK[lang], False, lang, [], checked_by, None, dict(asked.timings))
             answer.passages = [p.view(n, cited=False) for n, p in enumerate(asked.passages, 1)]  # the nearest
             yield answer.answer
         else:
@@ -219,6 +277,14 @@ class KbAnswers:
         self._remember(asked.owner_id, asked.kb_id, asked.conversation_id, answer)
         yield answer
 
+    def _confirm(self, asked: Asked) -> tuple[bool, str]:
+        """Whether the LLM says the best passages answer the question (timed as check_ms), and its name."""
+        t0 = time.perf_counter()
+        with open_chat(self.models, self.settings, asked.llm) as chat:
+            yes, name = confirm(chat, asked.question, [p.text for p in asked.best], asked.language), chat.name
+        asked.timings["check_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        return yes, name
+
     def _generate(
         self, asked: Asked, max_tokens: int | None, should_stop: Callable[[], bool] | None
     ) -> Generator[str, None, Answer]:
@@ -226,7 +292,9 @@ class KbAnswers:
         owner_id, llm = asked.owner_id, asked.llm
         keep = history[-self.settings.kb_history_turns :] if self.settings.kb_history_turns else []
         messages = build_messages(question, passages, keep, lang)
-        options = GenerateOptions(max_tokens=max_tokens or self.settings.kb_answer_tokens, temperature=0.0)
+        options = GenerateOptions(
+            max_tokens=max_tokens or self.settings.kb_answer_tokens, temperature=0.0, repetition_penalty=1.0
+        )
         parts: list[str] = []
         finish: str | None = None
         t0 = time.perf_counter()

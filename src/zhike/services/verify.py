@@ -9,14 +9,14 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from zhike.core.errors import TooLarge, UnsupportedMedia
+from zhike.core.errors import InvalidInput, TooLarge, UnsupportedMedia
 from zhike.media.ffmpeg import probe
 from zhike.media.sniff import looks_like_media, stored_mime
-from zhike.provenance import media_xmp, watermark, xmp
+from zhike.provenance import media_xmp, text_verify, watermark, xmp
 from zhike.provenance.service import LabelService
 from zhike.provenance.verify import AssetLookup
 from zhike.services.db import assets
-from zhike.services.images import decode_image
+from zhike.services.images import check_size, decode_image
 
 
 class DbLookup:
@@ -55,17 +55,26 @@ def verify_file(
     """The labels report of an uploaded file, after the upload checks (size, format, decompression bomb,
     truncation); raises ZhikeError naming `field`.
 
-    The metadata is walked first, within its limits (xmp.MAX_PARTS, xmp.MAX_XMP_BYTES): a chunk flood or an
-    inflation bomb is refused before any decoder spends time on it."""
+    A text export (Markdown, TXT, DOCX, PDF: text_verify.sniff) is read by its bounded reader. Of an image, the
+    metadata is walked first, within its limits (xmp.MAX_PARTS, xmp.MAX_XMP_BYTES): a chunk flood or an inflation
+    bomb is refused before any decoder spends time on it."""
+    check_size(data, field=field, max_bytes=max_bytes)
+    text_mime = text_verify.sniff(data)
+    if text_mime is not None:
+        try:
+            return service.verify(data, text_mime, lookup)
+        except text_verify.TextUnreadable as e:
+            raise InvalidInput(f"{field}: {e}", code="verify_file_damaged", field=field) from None
     try:
         if looks_like_media(data[:16]):
-            mime = _media_mime(data, field=field, max_bytes=max_bytes)
+            mime = _media_mime(data, field=field)
             return service.verify(data, mime, lookup)
         xmp.extract_packets(data)
         _, mime = decode_image(data, field=field, max_bytes=max_bytes, max_pixels=max_pixels)
         if service.labeler_for(mime) is None:
             raise UnsupportedMedia(
-                f"{field}: labels are read from PNG, JPEG, WebP, WAV, MP3, M4A, MP4 and WebM files, not {mime}",
+                f"{field}: labels are read from PNG, JPEG and WebP images, Markdown, TXT, DOCX and PDF text exports "
+                f"and WAV, MP3, M4A, MP4 and WebM audio and video, not {mime}",
                 code="verify_format_unsupported",
                 field=field,
             )
@@ -79,17 +88,10 @@ def verify_file(
         ) from None
 
 
-def _media_mime(data: bytes, *, field: str, max_bytes: int) -> str:
-    """The stored-format mime of an audio/video file handed in for a label check (its metadata walked within the
-    limits first), or 415 verify_format_unsupported for formats Zhike never exports (Ogg, FLAC, MOV...)."""
-    if len(data) > max_bytes:
-        raise TooLarge(
-            f"{field}: the file is larger than {max_bytes / 1e6:.0f} MB",
-            code="file_too_large",
-            field=field,
-            limit=max_bytes,
-            ctx={"mb": round(max_bytes / 1e6)},
-        )
+def _media_mime(data: bytes, *, field: str) -> str:
+    """The stored-format mime of an audio/video file handed in for a label check (size already checked; its
+    metadata walked within the limits first), or 415 verify_format_unsupported for formats Zhike never exports
+    (Ogg, FLAC, MOV...)."""
     media_xmp.extract_packets(data)
     with tempfile.TemporaryDirectory(prefix="zhike-verify-") as tmp:
         path = Path(tmp) / "file"

@@ -1,7 +1,8 @@
 // A form generated from an operation's params JSON schema (GET /api/v1/ops), so new operations and parameters
 // appear in the studio without new UI code. Field kinds follow the schema: enums -> select, booleans -> checkbox,
 // numbers with their limits, `format: asset-id` -> image picker, `format: llm-name` -> chat model select, arrays of objects (LoRAs, ControlNet units) ->
-// repeatable groups, `readOnly` (set by Zhike, e.g. applied_preset) -> kept as given but not shown. What the
+// repeatable groups, lists of free text -> one item per line, lists of tokens (numbers, colours) -> comma-separated,
+// `readOnly` (set by Zhike, e.g. applied_preset) -> kept as given but not shown. What the
 // schema cannot say comes from each field's `x-zhike` metadata (core/ui.py): labels and help in both languages,
 // group ("more" folds away) and order, widget (prompt, textarea, slider, colour, model + model_kind, preset,
 // seed, sizes), enum value labels. Every field is wrapped in [data-field="<dotted path>"], so showFormError()
@@ -189,14 +190,21 @@ function buildInput(name, schema, path, root, ctx) {
   if (s.type === "array") {
     const items = deref(s.items, root);
     if (items.type === "object") return buildList(name, s, items, path, root, ctx, wrap);
-    const input = h("input", { id, dataset: { i18nPlaceholder: "form.commaSeparated" } });
+    // Free text (selling points, SKUs, questions) is one item per line: a comma belongs to the words ("轻薄，透气" is
+    // one point). Tokens that cannot hold a comma (numbers, colours, ids: a pattern, a format or choices) are
+    // comma-separated on one line.
+    const perLine = items.type === "string" && !items.pattern && !items.format && !items.enum;
+    const input = perLine
+      ? h("textarea", { id, rows: 3, class: "sf-lines", dataset: { i18nPlaceholder: "form.onePerLine" } })
+      : h("input", { id, dataset: { i18nPlaceholder: "form.commaSeparated" } });
+    const joiner = perLine ? "\n" : ", ";
     const get = () => {
-      const parts = input.value.split(/[,，]/).map((x) => x.trim()).filter(Boolean);
+      const parts = input.value.split(perLine ? /\r?\n/ : /[,，]/).map((x) => x.trim()).filter(Boolean);
       if (!parts.length) return undefined;
       return items.type === "integer" || items.type === "number" ? parts.map(Number) : parts;
     };
-    if (Array.isArray(def)) input.value = def.join(", ");
-    return { element: wrap(input), get, set: (v) => (input.value = Array.isArray(v) ? v.join(", ") : ""), default: def };
+    if (Array.isArray(def)) input.value = def.join(joiner);
+    return { element: wrap(input), get, set: (v) => (input.value = Array.isArray(v) ? v.join(joiner) : ""), default: def };
   }
 
   if (s.type === "object" && s.properties) {

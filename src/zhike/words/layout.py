@@ -18,6 +18,9 @@ _BULLET = re.compile(
     r"^\s*(?:[-*•·●▪◆]|\d{1,2}\s*(?:[、)）]|[.:：](?!\d))|[（(]\d{1,2}[)）]|[①-⑳]|第[一二三四五六七八九十\d]+[条点个]?[:：、])\s*"
 )
 _SPLIT = re.compile(r"\s*[:：]\s*")
+_INLINE_BULLET = re.compile(r"(?<=[。！？；;!?])[ \t]*[-•·][ \t]+")  # "…舒适。- 轻松…": a list on one line
+# "…舒适度高。使用场景：日常…": the next "Heading：" of a pairs part on the same line (a heading is 2-8 characters)
+_INLINE_HEADING = re.compile(r"(?<=[。！？；!?])[ \t]*(?=[^，。！？；：:\s]{2,8}[：:])")
 _TAG = re.compile(r"#\s*([^\s#,，、;；]+)")
 _SECONDS = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s|秒|sec|seconds?)?", re.I)
 _SHOT_KEYS = {
@@ -99,9 +102,18 @@ def _marker_pattern(parts: Sequence[Part]) -> re.Pattern[str]:
     return re.compile(r"^[ \t]*(?:" + "|".join(forms) + r")[ \t]*[:：]?[ \t]*", re.M | re.I)
 
 
+def _unfold(text: str, parts: Sequence[Part]) -> str:
+    """A small model sometimes writes the whole answer on one line ("【标题】…【卖点】- …。- …【详情页】…"): put each
+    bracketed marker, and each bullet after a sentence end, at the start of its own line."""
+    names = "|".join(re.escape(n) for n in sorted({p.label[lg] for p in parts for lg in ("zh", "en")}, key=len)[::-1])
+    text = re.sub(rf"(?<=[^\n])[ \t]*(?=【[ \t]*(?:{names})[ \t]*】|\[[ \t]*(?:{names})[ \t]*\])", "\n", text)
+    return _INLINE_BULLET.sub("\n- ", text)
+
+
 def parse(text: str, parts: Sequence[Part]) -> Parsed:
     """Split the model's answer into its parts; each part's text is read by its kind."""
     by_name = {n.lower(): p for p in parts for n in (p.label["zh"], p.label["en"], p.key)}
+    text = _unfold(text, parts)
     out = Parsed()
     spans: list[tuple[Part, int, int]] = []
     matches = list(_marker_pattern(parts).finditer(text))
@@ -166,7 +178,7 @@ def read_pairs(text: str, max_items: int | None = None) -> list[dict[str, str]]:
     """ "Heading: text" lines as {heading, text}. A heading alone ("### 材质", "小标题：材质") takes the lines under
     it as its text; a line without a heading is its own section (or the text of a heading still empty)."""
     out: list[dict[str, str]] = []
-    for raw in text.splitlines():
+    for raw in _INLINE_HEADING.sub("\n", text).splitlines():
         bullet = bool(_BULLET.match(raw))
         line = _BULLET.sub("", raw.strip()).strip().strip("*").strip()
         if not line:

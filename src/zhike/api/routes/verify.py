@@ -16,7 +16,8 @@ router = APIRouter(prefix="/api/v1", tags=["verify"])
 
 @router.post(
     "/verify",
-    summary="Check a file's AI-content labels: TC260 XMP, C2PA, watermark (multipart `file`)",
+    summary="Check a file's AI-content labels: TC260 XMP, C2PA, watermark; a text export's TC260 fields and notice "
+    "(multipart `file`)",
     response_model=VerifyReport,
     response_model_exclude_unset=True,  # each label section has only the keys its status has
 )

@@ -51,16 +51,28 @@ class AssetIdentity(Out):
     asset: VerifiedAsset | None = None
 
 
+class NoticeLabel(Open):
+    """A text's explicit notice (本内容由人工智能生成 / AI-generated content): where it stands in the words."""
+
+    status: LabelStatus
+    where: Literal["start", "end", "middle"] | None = None
+    text: str | None = None
+
+
 class VerifyReport(Out):
     mime: str
-    width: int | None = Field(description="Pixels; None for audio")
-    height: int | None
+    width: int | None = Field(None, description="Images and video: pixels")
+    height: int | None = Field(None, description="Images and video: pixels")
     duration_s: float | None = Field(None, description="Audio and video: length in seconds")
     streams: list[str] | None = Field(None, description="Audio and video: the kinds of its streams (video, audio...)")
-    notice: str | None = Field(None, description="Audio: where the recorded explicit notice was put (start, end)")
     implicit: ImplicitLabel
     c2pa: C2paLabel
     watermark: WatermarkLabel
     visible: dict[str, bool] = Field(description="{'recorded': true} when the C2PA record says a visible mark")
+    notice: NoticeLabel | None = Field(
+        None,
+        description="Text exports (MD, TXT, DOCX, PDF): where the words carry it; audio: where the C2PA record says "
+        "the spoken notice was put (not_checkable: the sound is not listened to)",
+    )
     asset: AssetIdentity
     summary: LocalText

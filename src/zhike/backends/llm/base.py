@@ -29,6 +29,10 @@ class GenerateOptions:
     top_p: float = 0.9
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    # > 1 makes a token already in the context (prompt included) less likely. Local models only (OpenAI's API has no
+    # such field). Without it the small embedded model's greedy lists run on repeating themselves; work that must
+    # copy its input faithfully (translation, answers quoting a passage) sets 1.0.
+    repetition_penalty: float = 1.1
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,12 @@ sentence the user can act on, not deep inside the first job.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import mmap
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -132,3 +135,15 @@ def inspect_gguf(path: Path) -> LlmFiles:
         raise NotAnLlm(f"{path.name}: this GGUF carries no tokenizer, so it cannot be used as a chat model")
     variant = "instruct" if "tokenizer.chat_template" in meta else "base"
     return LlmFiles("gguf", str(meta.get("general.architecture", "unknown")), variant, f"GGUF, {tensors} tensors")
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """One writer of a derived model file across processes (the API and a worker may both load a model first)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

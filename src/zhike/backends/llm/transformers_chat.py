@@ -13,7 +13,6 @@ looks for stop strings and asks `should_stop` between tokens. One lock per model
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import queue
@@ -23,7 +22,6 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
+from zhike.backends.llm import int8
 from zhike.backends.llm.base import ChatMessage, Chunk, FinishReason, GenerateOptions
+from zhike.backends.llm.files import file_lock
 from zhike.backends.loaders import LoadEnv, loader
 from zhike.backends.upscale import cpu_threads
 from zhike.core.errors import InvalidInput, ModelError
@@ -120,7 +120,9 @@ class TransformersChat:
         self.loaded_from = loaded_from  # "gguf" (converted now) or "safetensors": tells what a load cost
         self.load_seconds = load_seconds
         self.lock = threading.Lock()
-        self.nbytes = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+        self.int8 = int8.is_int8(model)  # Linear layers quantised (CPU); else float weights
+        tensors = (*model.parameters(), *model.buffers())
+        self.nbytes = sum(t.numel() * t.element_size() for t in tensors) + int8.packed_nbytes(model)
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 32768)
         self.eos_ids = self._eos_ids()
         self.device = next(model.parameters()).device
@@ -160,6 +162,8 @@ class TransformersChat:
             "eos_token_id": self.eos_ids,
             "pad_token_id": self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_ids[0],
         }
+        if options.repetition_penalty != 1.0:
+            kwargs["repetition_penalty"] = options.repetition_penalty
         if options.temperature <= 0:
             kwargs["do_sample"] = False
         else:
@@ -297,18 +301,6 @@ def is_converted(folder: Path, gguf: Path) -> bool:
     return marker.get("size") == gguf.stat().st_size
 
 
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """One converter per GGUF across processes (the API and a worker may both load it first)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _load_gguf(gguf: Path, dtype: torch.dtype) -> tuple[Any, Any]:
     # dequantize=True: plain dense layers, which save as safetensors (transformers' packed GGUF layers cannot).
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -325,7 +317,7 @@ def _load_gguf(gguf: Path, dtype: torch.dtype) -> tuple[Any, Any]:
 def convert_gguf(gguf: Path, target: Path, dtype: torch.dtype = torch.bfloat16) -> tuple[Any, Any] | None:
     """Write `target` (a safetensors folder) from `gguf`, atomically. Returns the loaded (model, tokenizer), or None
     when another process had converted it meanwhile (then load `target`)."""
-    with _file_lock(target.with_name(target.name + ".lock")):
+    with file_lock(target.with_name(target.name + ".lock")):
         if is_converted(target, gguf):
             return None
         for stale in target.parent.glob(target.name + ".tmp-*"):  # left by a crash: never trusted, now removed
@@ -344,29 +336,47 @@ def convert_gguf(gguf: Path, target: Path, dtype: torch.dtype = torch.bfloat16) 
         return model, tok
 
 
+def _with_threads(fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn` with one torch thread per core, the loading thread's count put back after (see `_run`)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(cpu_threads())
+    try:
+        return fn(*args)
+    finally:
+        torch.set_num_threads(before)
+
+
 def _dtype(device: str) -> torch.dtype:
     return torch.bfloat16 if device != "mps" else torch.float16
 
 
 def load_chat(spec: ModelSpec, env: LoadEnv) -> TransformersChat:
-    """The ChatModel for a catalogue spec of kind "llm" (format "transformers" or "gguf")."""
+    """The ChatModel for a catalogue spec of kind "llm" (format "transformers" or "gguf"): int8 on a CPU unless
+    `llm_cpu_quantize` is "off" (backends/llm/int8.py), else bf16 (fp16 on Apple's mps)."""
     start = time.perf_counter()
     dtype = _dtype(env.device)
+    want_int8 = int8.wants_int8(env.llm_quantize, env.device)
     try:
         if spec.format == "gguf":
             folder = converted_dir(spec, env)
             fresh = None if is_converted(folder, spec.path) else convert_gguf(spec.path, folder, dtype)
+            int8_home = folder.parent  # beside the conversion, which is ours
         else:
-            folder, fresh = spec.path, None
-        key = f"{folder.resolve()}|{env.device}"
+            folder, fresh, int8_home = spec.path, None, env.converted_root  # never write into a user's folder
+        key = f"{folder.resolve()}|{env.device}|{'int8' if want_int8 else dtype}"
         with _LIVE_LOCK:
             if (live := _LIVE.get(key)) is not None:
                 return live
-            if fresh is not None:
-                model, tok, source = *fresh, "gguf"
+            source = "gguf" if fresh is not None else "safetensors"
+            if want_int8:
+                model, _ = _with_threads(int8.load_int8, folder, int8_home, fresh[0] if fresh else None)
+                tok = fresh[1] if fresh else AutoTokenizer.from_pretrained(folder)
+            elif fresh is not None:
+                model, tok = fresh
             else:
                 model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
-                tok, source = AutoTokenizer.from_pretrained(folder), "safetensors"
+                tok = AutoTokenizer.from_pretrained(folder)
+            del fresh  # a converted bf16 model now quantised: no other reference keeps its float weights
             model.to(env.device).eval()
             chat = TransformersChat(spec.name, model, tok, loaded_from=source, load_seconds=0.0)
             chat.load_seconds = time.perf_counter() - start

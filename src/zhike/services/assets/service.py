@@ -31,6 +31,8 @@ from zhike.services.file_names import safe_part
 from zhike.services.images import checked_upload, encode_png
 
 PROMPT_KEYS = ("prompt", "negative_prompt")  # what the library's text search looks in
+# ...and, of a text asset, its name and the words ops' inputs that say what it is about (product, brief, idea, source)
+TEXT_KEYS = ("name", "category", "brief", "idea", "text")
 
 
 def asset_name(name: str | None) -> str | None:
@@ -527,7 +529,8 @@ class AssetService:
     ) -> list[AssetRow]:
         """Newest first. `before` is the last id of the previous page (keyset paging on (created_at, id)).
 
-        `q`: case-insensitive substring of the prompt or negative prompt; `since` inclusive, `until` exclusive;
+        `q`: case-insensitive substring of the prompt or negative prompt (of a text: its name or TEXT_KEYS);
+        `since` inclusive, `until` exclusive;
         `parent`: the assets made from that asset; `kind`: image, text, audio, video or subtitles.
         """
         cond = [assets.c.owner_id == owner_id]
@@ -555,7 +558,12 @@ class AssetService:
             # The JSON values themselves (json_extract on SQLite, ->> on PostgreSQL), not the stored text:
             # that holds Chinese as \uXXXX escapes and would match key names and other parameters too.
             text = q.strip()
-            cond.append(or_(*(assets.c.params[k].as_string().icontains(text, autoescape=True) for k in PROMPT_KEYS)))
+
+            def like(keys: tuple[str, ...]) -> list[Any]:
+                return [assets.c.params[k].as_string().icontains(text, autoescape=True) for k in keys]
+
+            named = or_(assets.c.name.icontains(text, autoescape=True), *like(TEXT_KEYS))
+            cond.append(or_(*like(PROMPT_KEYS), and_(assets.c.mime.in_(TEXT_MIMES), named)))
         with self.engine.connect() as conn:
             return [AssetRow.from_row(r) for r in conn.execute(page_query(conn, cond, before, limit)).mappings()]
 

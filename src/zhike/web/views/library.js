@@ -27,6 +27,10 @@ addStrings({
     "library.noResults": "没有符合这些筛选条件的作品。",
     "library.search": "搜索画面描述",
     "library.searchHint": "搜索画面描述，例如：茶壶",
+    "library.search.all": "搜索画面描述或文案",
+    "library.searchHint.all": "搜索画面描述或商品名称，例如：茶壶",
+    "library.search.text": "搜索文案",
+    "library.searchHint.text": "搜索商品名称或文案要求，例如：保温杯",
     "library.op": "类型",
     "library.allOps": "全部类型",
     "library.uploads": "上传的图片",
@@ -113,6 +117,10 @@ addStrings({
     "library.noResults": "No images match these filters.",
     "library.search": "Search prompts",
     "library.searchHint": "Search prompts, e.g. teapot",
+    "library.search.all": "Search prompts and copy",
+    "library.searchHint.all": "Search prompts or product names, e.g. teapot",
+    "library.search.text": "Search copy",
+    "library.searchHint.text": "Search product names or briefs, e.g. travel mug",
     "library.op": "Type",
     "library.allOps": "All types",
     "library.uploads": "Uploaded images",
@@ -238,6 +246,7 @@ export default function libraryView(ctx) {
   const since = h("input", { type: "date", id: "library-since", name: "since" });
   const until = h("input", { type: "date", id: "library-until", name: "until" });
   const clear = h("button", { type: "button", class: "link", id: "library-clear", hidden: true, dataset: { i18n: "library.clear" } });
+  const searchLabel = h("span", { dataset: { i18n: "library.search" } });
   const toggle = h("button", { type: "button", class: "link library-filters-toggle", id: "library-filters-toggle", "aria-expanded": "false", "aria-controls": "library-filters" });
   const field = (label, input, cls = "") => h("label", { class: `library-field ${cls}` }, h("span", { dataset: { i18n: label } }), input);
   const filters = h(
@@ -254,7 +263,7 @@ export default function libraryView(ctx) {
   const toolbar = h(
     "form",
     { class: "library-toolbar card", role: "search", onsubmit: (ev) => ev.preventDefault() },
-    h("div", { class: "library-searchrow" }, field("library.search", search, "search"), toggle),
+    h("div", { class: "library-searchrow" }, h("label", { class: "library-field search" }, searchLabel, search), toggle),
     filters,
   );
 
@@ -282,6 +291,12 @@ export default function libraryView(ctx) {
     const n = activeCount();
     toggle.textContent = n ? t("library.filtersOn", { n }) : t("library.filters");
     clear.hidden = !FILTERS.some((k) => state.filters[k]);
+    // The search box says what it searches in: prompts of images, names and briefs of text (AssetService.list).
+    const kind = kindSelect.value === "image" ? "" : `.${kindSelect.value || "all"}`;
+    searchLabel.dataset.i18n = `library.search${kind}`;
+    search.dataset.i18nPlaceholder = `library.searchHint${kind}`;
+    searchLabel.textContent = t(searchLabel.dataset.i18n);
+    search.placeholder = t(search.dataset.i18nPlaceholder);
   };
 
   function filtersFromInputs() {

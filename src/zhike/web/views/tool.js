@@ -1,6 +1,7 @@
 // One tool on its own page (#/tool/<op>[?asset=ID]): the op's form generated from its schema (schema_form.js; its
 // image fields are pickers with upload), Run, live progress, then the result with Download (result_panel.js).
-// Any op works here; the nav and Home link the merchant tools (app.js NAV).
+// Any op works here; the nav and Home link the merchant tools (app.js NAV). A words op is sent to its tab of 文案
+// (#/words/<op>: streamed words, Cancel); another op whose result is text shows it as text (text_result.js).
 //
 // Ids for tests: #tool-page[data-op], #tool-title, #tool-help, #tool-form (fields: ids "tf-<param>", e.g. the image
 // picker's hidden input #tf-image), #tool-run, #tool-error, progressPanel("tool-") ids (#tool-progress,
@@ -11,6 +12,7 @@ import { progressPanel, submitJob } from "../jobs.js";
 import { canvasRoles, loadOps } from "../ops.js";
 import { resultPanel } from "../result_panel.js";
 import { schemaForm } from "../schema_form.js";
+import { isWordsOp } from "./words.js";
 
 addStrings({
   zh: {
@@ -88,6 +90,10 @@ export default function toolView(ctx) {
         showError(t("tool.unknown", { name }));
         return;
       }
+      if (isWordsOp(op)) {
+        location.replace(`#/words/${encodeURIComponent(op.name)}`);
+        return;
+      }
       const props = op.params_schema?.properties || {};
       const values = {};
       const asset = ctx.params.get("asset");
@@ -123,7 +129,11 @@ export default function toolView(ctx) {
       panel.run(job, (done) => {
         idle();
         const first = done.state === "succeeded" && done.outputs && done.outputs[0];
-        if (first) result.replaceChildren(resultPanel(first, { image: false, idPrefix: "tool-dl-" }));
+        if (first && typeof done.result?.text === "string") {
+          // A text result (a plugin's words op): its words, Copy and the labelled exports, not an image.
+          panel.image.hidden = true;
+          result.replaceChildren(resultPanel(done.result, { idPrefix: "tool-dl-" }));
+        } else if (first) result.replaceChildren(resultPanel(first, { image: false, idPrefix: "tool-dl-" }));
       });
     } catch (err) {
       showFormError(form, err, error);

@@ -45,7 +45,7 @@ addStrings({
 
 // The words operations are the ops tagged "words" (product_copy, marketing_copy, live_script, translate,
 // prompt_expand, and any a plugin adds), in their studio order: no list of them here.
-const isWordsOp = (o) => (o.tags || []).includes("words");
+export const isWordsOp = (o) => (o.tags || []).includes("words");
 const byStudioOrder = (a, b) => (a.studio?.order ?? 100) - (b.studio?.order ?? 100) || a.name.localeCompare(b.name);
 export const FETCH_LLM = "zhike models fetch-embedded --pack llm";
 
