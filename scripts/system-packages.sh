@@ -41,6 +41,8 @@ want chromium optional "the web studio's end-to-end tests drive Debian's chromiu
 want libimage-exiftool-perl optional "exiftool, an independent reader of the TC260 label in the provenance tests"
 want ffmpeg required "voice and video: zhike.media runs ffmpeg/ffprobe to render, probe and label audio and video" \
   command -v ffprobe
+want espeak-ng required "the Kokoro voices read English (and Latin brand names in Chinese) with espeak-ng's phonemes; run as a program (GPL-3.0, never linked)" \
+  command -v espeak-ng
 want fluidsynth optional "the backing tracks of the music and lyrics-video ops are MIDI rendered with fluidsynth"
 want fluid-soundfont-gm optional "the General MIDI soundfont fluidsynth renders the backing tracks with"
 want fonts-dejavu-core optional "fallback font for the Latin letters and symbols the bundled CJK font lacks (ą, ☕)"

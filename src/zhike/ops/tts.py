@@ -59,7 +59,8 @@ class TtsParams(BaseModel):
         json_schema_extra=ui(
             "音色",
             "Voice",
-            help_zh="auto 自动按语言选择；kokoro-zh-female / kokoro-zh-male 为中文预览音色；piper-en-joe 为英文；"
+            help_zh="auto 自动按语言选择；kokoro-zh-female / kokoro-zh-male 为中文预览音色；kokoro-en-female / "
+            "kokoro-en-male 为英文；piper-en-joe 为英文（需可选的 Piper 引擎）；"
             "remote:音色名 使用已配置的声音克隆服务器",
             placeholder=("auto", "auto"),
             order=3,

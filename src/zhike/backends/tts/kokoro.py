@@ -1,9 +1,10 @@
-"""Kokoro-82M (int8 ONNX) speaking Chinese: the light Chinese preview voice.
+"""Kokoro-82M (int8 ONNX): the light Chinese preview voice and the default English voice (all Apache-2.0/MIT).
 
-Phonemes come from misaki's Chinese G2P (jieba + pypinyin, IPA with tone arrows), which Kokoro v1.0 was trained
-on; the speaker styles are the Japanese ones the PyPI package ships (jf_alpha, jm_kumo), so the Chinese is
-intelligible but accented. Latin words inside Chinese (brand names) are read by espeak-ng's English phonemes (the
-copy bundled in piper-tts). A style vector is chosen by the phoneme count, as Kokoro's own pipeline does.
+Chinese phonemes come from misaki's Chinese G2P (jieba + pypinyin, IPA with tone arrows), which Kokoro v1.0 was
+trained on; the speaker styles are the Japanese ones the PyPI package ships (jf_alpha, jm_kumo), so the speech is
+intelligible but accented. English text, and Latin words inside Chinese (brand names), get espeak-ng's US English
+phonemes from the system program (backends/tts/espeak.py). A style vector is chosen by the phoneme count, as
+Kokoro's own pipeline does.
 """
 
 from __future__ import annotations
@@ -12,28 +13,23 @@ import json
 import re
 import threading
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
 from zhike.backends.loaders import LoadEnv, loader
 from zhike.backends.tts.base import pitch_shift
+from zhike.backends.tts.espeak import english_phonemes
 from zhike.core.errors import InvalidInput
 from zhike.core.specs import ModelSpec
 
 SAMPLE_RATE = 24_000
 MAX_PHONEMES = 510  # the model's context less the two padding tokens
-_G2P_LOCK = threading.Lock()  # jieba and espeak keep global state
+_G2P_LOCK = threading.Lock()  # jieba keeps global state
 _RUNS = re.compile(r"([A-Za-z][A-Za-z '-]*[A-Za-z]|[A-Za-z])|([^A-Za-z]+)")
 
 
-def _english_phonemes() -> Any:
-    from piper.phonemize_espeak import EspeakPhonemizer
-    from piper.voice import ESPEAK_DATA_DIR
-
-    espeak = EspeakPhonemizer(ESPEAK_DATA_DIR)
-    return lambda word: "".join("".join(s) for s in espeak.phonemize("en-us", word))
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 class KokoroTTS:
@@ -52,17 +48,19 @@ class KokoroTTS:
         with np.load(folder / "voices.npz") as npz:
             self.styles = {k: np.asarray(npz[k], np.float32) for k in npz.files}
         self._g2p = zh.ZHG2P()  # the v1.0 (IPA) reader: it drops Latin words' sounds, so they go to espeak here
-        self._english = _english_phonemes()
         self.nbytes = (folder / "model.onnx").stat().st_size
         self.speaker = "jf_alpha"
 
     def phonemes(self, text: str) -> str:
-        """Kokoro's phoneme string: Chinese runs through misaki, Latin runs (brand names) through espeak English."""
+        """Kokoro's phoneme string: text without Chinese characters is English (espeak); in Chinese text, Chinese runs
+        go through misaki and Latin runs (brand names) through espeak."""
+        if not _CJK.search(text):
+            return english_phonemes(text)
         out = []
         with _G2P_LOCK:
             for latin, other in _RUNS.findall(text):
                 if latin.strip():
-                    out.append(self._english(latin.strip()))
+                    out.append(english_phonemes(latin.strip()))
                 elif other.strip():
                     out.append(self._g2p(other)[0])
         return " ".join(p for p in out if p)

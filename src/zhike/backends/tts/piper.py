@@ -1,5 +1,8 @@
 """Piper (VITS, ONNX) voices: the embedded English voice en_US-joe-medium (CC0) and any Piper .onnx + .onnx.json
-a user adds. piper-tts reads the text with its bundled espeak-ng (numbers, abbreviations) — no system package."""
+a user adds. piper-tts reads the text with its bundled espeak-ng (numbers, abbreviations) — no system package.
+
+The engine piper-tts is GPL-3.0 and links espeak-ng into the process, so it is an optional extra
+(`pip install 'zhike[piper]'`), imported only here and only when a Piper voice is loaded."""
 
 from __future__ import annotations
 
@@ -9,13 +12,16 @@ from pathlib import Path
 import numpy as np
 
 from zhike.backends.loaders import LoadEnv, loader
-from zhike.backends.tts.base import pitch_shift
+from zhike.backends.tts.base import engine_missing, pitch_shift
 from zhike.core.specs import ModelSpec
 
 
 class PiperTTS:
     def __init__(self, name: str, model: Path, config: Path) -> None:
-        from piper import PiperVoice
+        try:
+            from piper import PiperVoice
+        except ImportError:
+            raise engine_missing(name, "piper") from None
 
         self.name = name
         self._voice = PiperVoice.load(model, config)
