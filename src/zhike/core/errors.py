@@ -203,6 +203,7 @@ class ErrorCode(StrEnum):
     # -- voice (ops/tts.py, backends/tts; field "voice" unless said) ---------------------------------------------
     VOICE_UNKNOWN = "voice_unknown"  # ctx name
     VOICE_LANGUAGE = "voice_language"  # the voice speaks another language than the text (ctx name, language)
+    VOICE_ENGINE_MISSING = "voice_engine_missing"  # optional engine (Piper) absent (ctx name, engine, install)
     TEXT_EMPTY = "text_empty"  # nothing speakable in the text (field text or text_asset)
     TTS_REMOTE_NOT_CONFIGURED = "tts_remote_not_configured"  # voice "remote" and no tts_remote_url
     TTS_UNREACHABLE = "tts_unreachable"  # the voice server is down or refused (ctx url)
