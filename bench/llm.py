@@ -55,14 +55,15 @@ def _loads(spec, env: LoadEnv, skip_gguf: bool) -> TransformersChat:  # noqa: AN
         print(f"  load from the GGUF (every load, without conversion): {time.perf_counter() - t:6.1f} s", flush=True)
         del model
         gc.collect()
-    if not is_converted(target, spec.path):
+    # With int8 the conversion keeps no float weights: load_chat converts and quantises in one go (timed below).
+    if not int8.wants_int8(env.llm_quantize, env.device) and not is_converted(target, spec.path):
         t = time.perf_counter()
         convert_gguf(spec.path, target)
         print(f"  one-time conversion (GGUF load + save):             {time.perf_counter() - t:6.1f} s", flush=True)
         gc.collect()
     quantized, t = int8.quantised_count, time.perf_counter()
     chat = load_chat(spec, env)
-    how = "quantised now, then saved" if int8.quantised_count > quantized else "read from its int8 file"
+    how = f"{chat.loaded_from}, quantised now" if int8.quantised_count > quantized else "read from its int8 file"
     print(f"  int8 load ({how}):                    {time.perf_counter() - t:6.1f} s")
     return chat
 

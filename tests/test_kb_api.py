@@ -2,6 +2,8 @@
 of tests/fixtures/kb read with the real e5 embedder, questions answered by the tiny random Qwen2 (its words mean
 nothing: the tests assert what was searched, cited and stored), "不知道" without any LLM, conversations, re-ingest,
 owners, server-sent events, per-owner limits; every bad input the issue names; and the `zhike kb` CLI.
+Uploads answer at once and are indexed in the background (services/kb_indexer.py): status, progress, questions
+searching ready documents only, a failed indexing keeping the old version, a restart resuming.
 
 The deployment's default LLM is a remote server that is down: a question that reaches it fails, so a question
 answered "不知道" with 200 provably ran no model.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,12 +63,21 @@ class Shop:
         assert r.status_code == status, r.text
         return r.json()
 
-    def upload(self, name: str, data: bytes, status: int = 201) -> dict[str, Any]:
+    def upload(self, name: str, data: bytes, status: int = 201, *, ready: bool = True) -> dict[str, Any]:
+        """Upload; with `ready`, wait until the background indexing made it ready (the body's document then is
+        the ready one)."""
         r = self.client.post(
             f"/api/v1/kb/{self.kb}/documents", files={"file": (name, data, "application/octet-stream")}
         )
         assert r.status_code == status, r.text
-        return r.json()
+        body = r.json()
+        if status == 201 and ready:
+            body["document"] = wait_ready(self.client, self.kb, body["document"]["id"])
+        return body
+
+    def document(self, doc_id: str) -> dict[str, Any]:
+        listed = self.client.get(f"/api/v1/kb/{self.kb}/documents").json()["documents"]
+        return next(d for d in listed if d["id"] == doc_id)
 
     def answerable(self, doc: str) -> dict[str, str] | None:
         """The first of the document's questions (questions.json) that search judges the KB answers (answerable()
@@ -79,6 +91,18 @@ class Shop:
         r = self.client.get(f"/api/v1/kb/{self.kb}/documents/{doc_id}")
         assert r.status_code == 200, r.text
         return r.json()["passages"]
+
+
+def wait_ready(client: TestClient, kb: str, doc_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """The document once its indexing is over (ready or failed), as the document list shows it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = client.get(f"/api/v1/kb/{kb}/documents").json()["documents"]
+        doc = next(d for d in listed if d["id"] == doc_id)
+        if doc["status"] in ("ready", "failed") or time.monotonic() > deadline:
+            assert doc["status"] == "ready", doc
+            return doc
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -104,10 +128,12 @@ def shop(tmp_path_factory: pytest.TempPathFactory, tiny_llm: Path) -> Iterator[S
         r = client.post("/api/v1/kb", json={"name": "暖途旗舰店"})
         assert r.status_code == 201, r.text
         s = Shop(client, z, row.owner_id, r.json()["id"], {})
-        for name in DOCS:
-            body = s.upload(name, (FIXTURES / name).read_bytes())
+        for name in DOCS:  # all queued at once, indexed one after another in the background
+            body = s.upload(name, (FIXTURES / name).read_bytes(), ready=False)
             assert (body["replaced"], body["unchanged"]) == (False, False)
             s.docs[name] = body["document"]["id"]
+        for doc_id in s.docs.values():
+            wait_ready(client, s.kb, doc_id)
         yield s
 
 
@@ -192,8 +218,7 @@ def test_a_follow_up_question_is_searched_and_answered_with_the_conversation(sho
 
 
 def test_re_uploading_a_document_replaces_its_passages_and_a_failed_one_keeps_them(shop: Shop) -> None:
-    v1 = "# 双十二活动\n暖途保温杯双十二到手价 99 元，下单送杯套。".encode()
-    v2 = "# 双十二活动\n暖途保温杯双十二到手价 109 元，下单送茶漏。".encode()
+    v1, v2 = PROMO_V1, PROMO_V2
     first = shop.upload("promo.md", v1)
     doc = first["document"]["id"]
     assert any("99 元" in p["text"] for p in shop.passages(doc))
@@ -215,6 +240,174 @@ def test_re_uploading_a_document_replaces_its_passages_and_a_failed_one_keeps_th
     gone = shop.client.get(f"/api/v1/kb/{shop.kb}/documents/{doc}")
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "kb_document_not_found"
     assert shop.client.get(f"/api/v1/kb/{shop.kb}").json()["documents"] == 5
+
+
+# -- background indexing ---------------------------------------------------------------------------------------
+PROMO_V1 = "# 双十二活动\n暖途保温杯双十二到手价 99 元，下单送杯套。".encode()
+PROMO_V2 = "# 双十二活动\n暖途保温杯双十二到手价 109 元，下单送茶漏。".encode()
+# Eight FAQ rows: eight passages, embedded two at a time below, so the indexing reports several steps.
+SLIPPERS = "\n".join(
+    ["问题,答案"]
+    + [
+        f"云朵拖鞋{q}？,云朵拖鞋{a}。"
+        for q, a in [
+            ("是什么材质", "采用 EVA 发泡鞋底和珊瑚绒鞋面"),
+            ("能机洗吗", "可以放进洗衣机轻柔模式清洗"),
+            ("有哪些尺码", "有 36 到 45 码五个尺码段"),
+            ("防滑吗", "鞋底有波浪防滑纹路"),
+            ("多少钱", "到手价 39 元两双"),
+            ("发什么快递", "默认发中通快递"),
+            ("冬天穿冷吗", "鞋面加绒，零下五度室内也不冷"),
+            ("有几种颜色", "有奶白、雾蓝、樱粉三种颜色"),
+        ]
+    ]
+).encode()
+
+
+def test_an_upload_answers_at_once_and_is_indexed_in_the_background_with_progress(shop: Shop) -> None:
+    kb = shop.zhike.kb
+    kb.background, kb.embed_batch = False, 2  # indexed below, in this thread, so each step can be looked at
+    try:
+        up = shop.upload("slippers.csv", SLIPPERS, ready=False)
+    finally:
+        kb.background = True
+    doc = up["document"]
+    total = doc["progress"]["total"]
+    assert (doc["status"], doc["chunks"], doc["progress"]["done"], doc["error"]) == ("queued", 0, 0, None), doc
+    assert total >= 4 and doc["pages"] >= 1 and doc["kind"] == "csv"
+    seen: list[tuple[str, int, int]] = []
+    asked: list[dict[str, Any]] = []
+
+    def step(stage: str, done: int, n: int) -> None:
+        if stage != "embed":
+            return
+        listed = shop.document(doc["id"])  # what the studio's page reads while it indexes
+        seen.append((listed["status"], listed["progress"]["done"], listed["progress"]["total"]))
+        if not asked:  # a question now searches the ready documents only
+            asked.append(shop.ask("云朵拖鞋能机洗吗", **TINY))
+
+    try:
+        assert kb.indexer.run_one(doc["id"], progress=step)
+    finally:
+        kb.embed_batch = 32
+    assert seen[0] == ("indexing", 0, total) and seen[-1] == ("indexing", total, total), seen
+    assert [d for _, d, _ in seen] == sorted(d for _, d, _ in seen) and len({d for _, d, _ in seen}) >= 3, seen
+    assert all(p["document"] != "slippers.csv" for p in asked[0]["passages"])
+    ready = shop.document(doc["id"])
+    assert (ready["status"], ready["chunks"], ready["progress"]) == ("ready", total, {"done": total, "total": total})
+    assert ready["ingest_seconds"] > 0
+    after = shop.ask("云朵拖鞋能机洗吗", **TINY)
+    assert any(p["document"] == "slippers.csv" and "洗衣机" in p["text"] for p in after["passages"]), after
+    assert shop.client.delete(f"/api/v1/kb/{shop.kb}/documents/{doc['id']}").status_code == 200
+
+
+def test_a_knowledge_base_whose_documents_are_not_indexed_yet_says_so(shop: Shop) -> None:
+    kb_id = shop.client.post("/api/v1/kb", json={"name": "新店"}).json()["id"]
+    fresh = Shop(shop.client, shop.zhike, shop.owner, kb_id, {})
+    assert fresh.ask("云朵拖鞋能机洗吗", status=422)["error"]["code"] == "kb_empty"  # nothing uploaded: upload first
+    shop.zhike.kb.background = False  # left queued: not one passage is searchable yet
+    try:
+        doc = fresh.upload("slippers.csv", SLIPPERS, ready=False)["document"]
+    finally:
+        shop.zhike.kb.background = True
+    refused = fresh.ask("云朵拖鞋能机洗吗", status=409)["error"]
+    assert (refused["code"], refused["field"]) == ("kb_not_ready", "kb_id"), refused
+    assert shop.client.delete(f"/api/v1/kb/{kb_id}/documents/{doc['id']}").status_code == 200
+    assert shop.client.delete(f"/api/v1/kb/{kb_id}").status_code == 200
+
+
+def test_a_failed_indexing_keeps_the_indexed_version_answering(shop: Shop) -> None:
+    from zhike.services.kb import KnowledgeBases
+
+    z = shop.zhike
+    doc = shop.upload("promo.md", PROMO_V1)["document"]
+    v1 = shop.passages(doc["id"])
+    # The same deployment with no time to index: the new version's indexing fails (document_timeout).
+    hurried = KnowledgeBases(z.engine, z.settings.model_copy(update={"kb_ingest_seconds": 1e-9}), z.kb.embedder)
+    hurried.background = z.kb.background = False  # this server's indexer leaves it to `hurried`
+    try:
+        up = hurried.upload_document(shop.owner, shop.kb, "promo.md", PROMO_V2)
+        assert up.replaced and up.document.replacing and up.document.status == "queued"
+        assert up.document.chunk_count == len(v1)  # the indexed version still answers while the new one waits
+        assert hurried.indexer.run_one(doc["id"])
+    finally:
+        z.kb.background = True
+    failed = shop.document(doc["id"])
+    assert (failed["status"], failed["error"]["code"], failed["replacing"]) == ("failed", "document_timeout", False)
+    assert failed["error"]["ctx"]["name"] == "promo.md" and failed["chunks"] == len(v1)
+    # Nothing stored was lost: the first version's file, passages and answers.
+    assert failed["sha256"] == doc["sha256"] and shop.passages(doc["id"]) == v1
+    r = shop.client.get(f"/api/v1/kb/{shop.kb}/documents/{doc['id']}/file")
+    assert r.content == PROMO_V1
+    a = shop.ask("双十二保温杯到手价多少钱", **TINY)
+    assert any(p["document"] == "promo.md" and "99 元" in p["text"] for p in a["passages"]), a["passages"]
+    # Uploaded again where indexing has time: replaced.
+    again = shop.upload("promo.md", PROMO_V2)
+    assert again["document"]["status"] == "ready" and again["document"]["error"] is None
+    assert any("109 元" in p["text"] for p in shop.passages(doc["id"]))
+    assert shop.client.delete(f"/api/v1/kb/{shop.kb}/documents/{doc['id']}").status_code == 200
+
+
+def test_a_document_deleted_while_it_is_indexed_stops_and_leaves_nothing(shop: Shop) -> None:
+    kb = shop.zhike.kb
+    kb.background, kb.embed_batch = False, 2
+    try:
+        doc = shop.upload("slippers.csv", SLIPPERS, ready=False)["document"]
+        steps: list[int] = []
+
+        def step(stage: str, done: int, n: int) -> None:
+            if stage == "embed":
+                steps.append(done)
+                if done == 2:  # deleted half-way: the indexing stops at its next batch
+                    assert shop.client.delete(f"/api/v1/kb/{shop.kb}/documents/{doc['id']}").status_code == 200
+
+        assert kb.indexer.run_one(doc["id"], progress=step)
+    finally:
+        kb.background, kb.embed_batch = True, 32
+    assert steps == [0, 2], steps
+    assert shop.client.get(f"/api/v1/kb/{shop.kb}/documents/{doc['id']}").status_code == 404
+    with kb.engine.connect() as conn:
+        from sqlalchemy import func, select
+
+        from zhike.services.db import kb_chunks
+
+        assert conn.execute(select(func.count()).where(kb_chunks.c.document_id == doc["id"])).scalar_one() == 0
+
+
+def test_a_restarted_server_indexes_what_was_left_half_indexed(tmp_path: Path) -> None:
+    """A server that died mid-indexing (its lease expired) and one that never started: the next server indexes
+    both at start-up; a document whose indexing kept dying is marked failed instead of tried for ever."""
+    from zhike.services.kb_indexer import MAX_ATTEMPTS, Indexer
+
+    settings = make_settings(tmp_path / "home")
+    first = create_app(settings, start_worker=False)
+    z: Zhike = first.state.zhike
+    _, key = z.keys.create("shop-bot")
+    auth = {"Authorization": f"Bearer {key}"}
+    with TestClient(first, headers=auth) as client:
+        kb_id = client.post("/api/v1/kb", json={"name": "店"}).json()["id"]
+        z.kb.background = False  # this server dies before its indexer gets to them
+
+        def upload(name: str, text: str) -> str:
+            r = client.post(f"/api/v1/kb/{kb_id}/documents", files={"file": (name, text.encode(), "text/markdown")})
+            assert r.status_code == 201 and r.json()["document"]["status"] == "queued", r.text
+            return str(r.json()["document"]["id"])
+
+        crashed = upload("crashed.md", "# 双十二活动\n暖途保温杯双十二到手价 99 元。")
+        waiting = upload("waiting.md", "# 发货\n暖途保温杯下单后 48 小时内发货。")
+        doomed = upload("doomed.md", "# 赠品\n买两件送杯刷。")
+        dead = Indexer(z.kb, lease_seconds=-1)  # a process that claimed them and died: its leases have expired
+        assert dead.claim(crashed) is not None
+        for _ in range(MAX_ATTEMPTS):
+            assert dead.claim(doomed) is not None
+    restarted = create_app(settings, start_worker=False)  # the same home: the next server process
+    with TestClient(restarted, headers=auth) as client:
+        for doc in (crashed, waiting):
+            assert wait_ready(client, kb_id, doc)["chunks"] > 0
+        listed = {d["id"]: d for d in client.get(f"/api/v1/kb/{kb_id}/documents").json()["documents"]}
+        assert (listed[doomed]["status"], listed[doomed]["error"]["code"]) == ("failed", "kb_index_interrupted")
+        passages = client.get(f"/api/v1/kb/{kb_id}/documents/{waiting}").json()["passages"]
+        assert any("48 小时内发货" in p["text"] for p in passages), passages
 
 
 def test_another_owner_is_answered_404_for_everything(shop: Shop) -> None:

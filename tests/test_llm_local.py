@@ -1,5 +1,6 @@
 """The local chat backend (backends/llm/transformers_chat.py) on a tiny random Qwen2 in the real formats: a safetensors
-folder and a Q8_0 GGUF, both with the real Qwen tokenizer and chat template (tests/helpers/tiny_llm.py).
+folder and a Q8_0 GGUF, both with the real Qwen tokenizer and chat template (the GGUF's BPE cut to its first 4,096
+tokens, so reading it takes seconds; tests/helpers/tiny_llm.py).
 
 The model's words are random: tests assert properties (pieces, counts, finish reasons, the same text twice on this
 machine), never a text."""
@@ -23,7 +24,7 @@ from tests.helpers.tiny_llm import register_tiny_llm
 from zhike.backends.llm import int8
 from zhike.backends.llm.base import ChatMessage, Chunk, GenerateOptions, complete
 from zhike.backends.llm.int8 import cache_file
-from zhike.backends.llm.transformers_chat import MARKER, TransformersChat, load_chat
+from zhike.backends.llm.transformers_chat import MARKER, TransformersChat, is_converted, load_chat
 from zhike.backends.loaders import LoadEnv
 from zhike.core.errors import InvalidInput, ModelError
 from zhike.core.specs import ModelSpec
@@ -183,7 +184,7 @@ def _gguf_spec(path: Path, name: str = "tiny-gguf") -> ModelSpec:
     return ModelSpec(name=name, path=path, format="gguf", kind="llm", family="qwen2", sha256=sha256_file(path))
 
 
-def test_a_gguf_is_converted_once_atomically_and_then_loads_from_safetensors(
+def test_a_gguf_is_converted_once_atomically_and_then_loads_from_its_int8_file(
     tiny_llm_gguf: Path, tmp_path: Path
 ) -> None:
     env = LoadEnv(device="cpu", converted_root=tmp_path / "converted")
@@ -196,19 +197,27 @@ def test_a_gguf_is_converted_once_atomically_and_then_loads_from_safetensors(
 
     first = load_chat(spec, env)
     assert first.loaded_from == "gguf" and first.int8  # on a CPU the conversion is quantised too, beside it
-    assert (target / MARKER).is_file() and (target / "model.safetensors").is_file()
+    # int8 on a CPU: the conversion keeps the config and tokenizer, the weights live in the int8 file only
+    assert (target / MARKER).is_file() and not list(target.glob("*.safetensors"))
     int8_file = cache_file(target, env.converted_root)
     expected = [target.name, target.name + ".lock", int8_file.name, target.name + ".int8.lock"]
     assert sorted(p.name for p in env.converted_root.iterdir()) == sorted(expected)
     said = complete(first, ASK, GREEDY).text
-    written = (target / "model.safetensors").stat().st_mtime_ns
-    del first
+    written = int8_file.stat().st_mtime_ns
+    del first  # the last reference: the loaded model is dropped from the live cache
     gc.collect()
 
     second = load_chat(spec, env)
-    assert second.loaded_from == "safetensors"
-    assert (target / "model.safetensors").stat().st_mtime_ns == written
+    assert second.loaded_from == "int8 file" and int8_file.stat().st_mtime_ns == written
     assert complete(second, ASK, GREEDY).text == said  # the same weights either way
+    del second  # the last reference: the loaded model is dropped from the live cache
+    gc.collect()
+
+    int8_file.unlink()  # the int8 file lost, and no float weights on disk: the GGUF is read again
+    third = load_chat(spec, env)
+    assert third.loaded_from == "gguf" and int8_file.is_file() and complete(third, ASK, GREEDY).text == said
+    # With int8 off (or on a GPU) the float weights are wanted: this conversion does not count, it is made again.
+    assert is_converted(target, spec.path, weights=False) and not is_converted(target, spec.path)
 
 
 # --------------------------------------------------------------------------- int8 on the CPU (backends/llm/int8.py)
@@ -220,11 +229,6 @@ def _logits(chat: TransformersChat) -> torch.Tensor:
         return chat.model(ids).logits[0].float()
 
 
-def _unload(chat: TransformersChat) -> None:
-    del chat
-    gc.collect()
-
-
 def test_int8_is_close_to_float_cached_once_and_off_keeps_bf16(tiny_llm: Path, tmp_path: Path) -> None:
     # A copy of its own: loaded models are shared per folder, and other tests' apps may hold the tiny one loaded.
     tiny_llm = Path(shutil.copytree(tiny_llm, tmp_path / "tiny"))
@@ -233,7 +237,8 @@ def test_int8_is_close_to_float_cached_once_and_off_keeps_bf16(tiny_llm: Path, t
     assert not plain.int8 and plain.model.dtype == torch.bfloat16
     assert not (tmp_path / "off").exists()  # nothing written for the plain model
     ids = torch.tensor([plain.prompt_ids(ASK)])
-    _unload(plain)
+    del plain  # the last reference: the loaded model is dropped from the live cache
+    gc.collect()
     reference = AutoModelForCausalLM.from_pretrained(tiny_llm, dtype=torch.float32).eval()
     with torch.inference_mode():
         expected = reference(ids).logits[0]
@@ -252,7 +257,8 @@ def test_int8_is_close_to_float_cached_once_and_off_keeps_bf16(tiny_llm: Path, t
     top1 = (got.argmax(-1) == expected.argmax(-1)).float().mean()
     assert cosine.min() > 0.99 and top1 >= 0.9, (cosine.min(), top1)
     said, written = complete(first, ASK, GREEDY).text, cached.stat().st_mtime_ns
-    _unload(first)
+    del first  # the last reference: the loaded model is dropped from the live cache
+    gc.collect()
 
     second = load_chat(spec, env)  # a later load (a new process would do the same): the file, not quantising again
     assert second.int8 and int8.quantised_count == quantized + 1
@@ -266,7 +272,8 @@ def test_a_stale_int8_file_is_replaced_not_trusted(tiny_llm: Path, tmp_path: Pat
     source = tmp_path / "tiny"
     shutil.copytree(tiny_llm, source)
     where = tmp_path / "converted"
-    old = where / f"{source.name}.int8-torch0.0-000000000000.pt"  # another torch's file, or a crash's
+    stem = cache_file(source, where).name.split(".int8-")[0]
+    old = where / f"{stem}.int8-torch0.0-000000000000.pt"  # another torch's file, or a crash's
     old.parent.mkdir()
     old.write_bytes(b"not a state dict")
     model, fresh = int8.load_int8(source, where)
@@ -276,6 +283,17 @@ def test_a_stale_int8_file_is_replaced_not_trusted(tiny_llm: Path, tmp_path: Pat
     (source / "generation_config.json").write_text((source / "generation_config.json").read_text() + " ")
     model, fresh = int8.load_int8(source, where)  # a changed source: quantised again, the old file removed
     assert fresh and [p.name for p in where.glob("*.pt")] == [cache_file(source, where).name] != [before.name]
+
+
+def test_two_models_with_one_folder_name_keep_an_int8_file_each(tiny_llm: Path, tmp_path: Path) -> None:
+    where = tmp_path / "converted"
+    sources = [Path(shutil.copytree(tiny_llm, tmp_path / owner / "model")) for owner in ("alice", "bob")]
+    files = []
+    for source in sources:
+        assert int8.load_int8(source, where)[1]
+        files.append(cache_file(source, where))
+    assert files[0] != files[1] and all(f.is_file() for f in files)  # the second did not take the first's place
+    assert [int8.load_int8(source, where)[1] for source in sources] == [False, False]
 
 
 def _fake_wheel(folder: Path, member: str, data: bytes) -> None:

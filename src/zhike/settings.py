@@ -204,9 +204,9 @@ class Settings(BaseSettings):
     kb_max_kbs: int = Field(100, ge=1, description="Knowledge bases one user (or key) may have")
     kb_max_documents: int = Field(500, ge=1, description="Documents in one knowledge base")
     kb_ingest_seconds: float = Field(
-        300.0, gt=0, description="Time one document may take to read, chunk and embed (more: refused, nothing stored)"
+        300.0, gt=0, description="Time one document's indexing may take (more: it fails, nothing of it stored)"
     )
-    kb_ingests_per_owner: int = Field(2, ge=1, description="Uploads one user may have being indexed at once (429)")
+    kb_ingests_per_owner: int = Field(2, ge=1, description="Uploads one user may have being read at once (429)")
     kb_asks_per_owner: int = Field(4, ge=1, description="Questions one user (or bot key) may have in progress (429)")
     kb_top_k: int = Field(4, ge=1, le=20, description="Passages given to the LLM per question")
     kb_history_turns: int = Field(3, ge=0, le=20, description="Earlier question/answer pairs put in the prompt")

@@ -13,6 +13,11 @@ model's likeliest next token is the last one again, so it wrote the chat templat
 of special tokens and of tokens that are no whole UTF-8 text are zeroed, so the model writes readable text and
 practically never ends on its own (an answer runs to max_tokens or a stop); rows of whole words of 8+ letters are
 scaled up, so an answer is mostly such words, ~10 characters a token: a 10,000-character script is ~1,000 tokens.
+
+The GGUF is a model of the same shape with a SMALL vocabulary: Qwen's BPE cut to its first 4,096 tokens (the 256
+bytes and the first 3,840 merges, in Qwen's merge order, so it is still a real byte-level BPE with merges: every text
+encodes, in more pieces) plus the same ChatML specials and chat template. transformers reads a GGUF's tokenizer and
+metadata in Python, token by token: with the full 151k vocabulary one read took ~25 s and a model load ~45 s.
 """
 
 from __future__ import annotations
@@ -30,8 +35,8 @@ if TYPE_CHECKING:
     from zhike.services.container import Zhike
 
 HIDDEN, LAYERS, HEADS, KV_HEADS, FFN = 32, 2, 4, 2, 64
-WORDS = 151643  # the byte-level BPE tokens; the ChatML specials follow
-VOCAB = 151680  # >= the 151,669 ids of the tokenizer; a multiple of 16 like Qwen's padded vocabularies
+WORDS = 151643  # the byte-level BPE tokens; the ChatML specials follow (vocab_size 151,680: see _vocab_size)
+SMALL_WORDS = 4096  # the GGUF's vocabulary: the first 4,096 of Qwen's BPE tokens (its bytes and first merges)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt")
 
 
@@ -42,29 +47,59 @@ def tokenizer_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
 
 
-def _output_scales(tokenizer) -> np.ndarray:  # noqa: ANN001 - a transformers tokenizer
+def _vocab_size(words: int, specials: int) -> int:
+    """The model's vocabulary: every id of the tokenizer, padded to a multiple of 16 like Qwen's."""
+    return -(-(words + specials) // 16) * 16
+
+
+def _write_small_tokenizer(tmp: Path, words: int) -> None:
+    """Qwen's tokenizer files cut to its first `words` BPE tokens: Qwen's ids are its merge order (merge k made token
+    256 + k), so the first `words - 256` merges make exactly these tokens. The specials follow, renumbered."""
+    source = tokenizer_dir()
+    data = json.loads((source / "tokenizer.json").read_text())
+    vocab = {t: i for t, i in data["model"]["vocab"].items() if i < words}
+    merges = data["model"]["merges"][: words - 256]
+    renumber = {a["id"]: words + n for n, a in enumerate(data["added_tokens"])}
+    data["model"]["vocab"], data["model"]["merges"] = vocab, merges
+    for added in data["added_tokens"]:
+        added["id"] = renumber[added["id"]]
+    (tmp / "tokenizer.json").write_text(json.dumps(data, ensure_ascii=False))
+    config = json.loads((source / "tokenizer_config.json").read_text())
+    config["added_tokens_decoder"] = {str(renumber[int(i)]): t for i, t in config["added_tokens_decoder"].items()}
+    (tmp / "tokenizer_config.json").write_text(json.dumps(config, ensure_ascii=False))
+    (tmp / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    pairs = [m if isinstance(m, str) else " ".join(m) for m in merges]
+    (tmp / "merges.txt").write_text("#version: 0.2\n" + "\n".join(pairs) + "\n")
+
+
+def _output_scales(tokenizer, words: int, vocab: int) -> np.ndarray:  # noqa: ANN001 - a transformers tokenizer
     """Per token, how its output row is scaled: 0 for special tokens, tokens that decode to no whole UTF-8 text (a
     byte of a character) and padding rows; 3 for whole ASCII words of 8+ letters; 1 otherwise."""
-    scales = np.zeros(VOCAB, dtype=np.float32)
-    for i, text in enumerate(tokenizer.batch_decode([[i] for i in range(WORDS)])):
+    scales = np.zeros(vocab, dtype=np.float32)
+    for i, text in enumerate(tokenizer.batch_decode([[i] for i in range(words)])):
         if "\ufffd" not in text:
             word = text.removeprefix(" ")
             scales[i] = 3.0 if word.isascii() and word.isalpha() and len(word) >= 8 else 1.0
     return scales
 
 
-def _build_folder(folder: Path) -> Path:
+def _build_folder(folder: Path, words: int = WORDS) -> Path:
+    """The model folder with Qwen's whole tokenizer, or (words < WORDS) its first `words` BPE tokens."""
     import torch
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for name in TOKENIZER_FILES:
-        shutil.copy(tokenizer_dir() / name, tmp / name)
+    if words < WORDS:
+        _write_small_tokenizer(tmp, words)
+    else:
+        for name in TOKENIZER_FILES:
+            shutil.copy(tokenizer_dir() / name, tmp / name)
     tok = AutoTokenizer.from_pretrained(tmp)
+    vocab = _vocab_size(words, len(tok) - words)
     config = Qwen2Config(
-        vocab_size=VOCAB,
+        vocab_size=vocab,
         hidden_size=HIDDEN,
         intermediate_size=FFN,
         num_hidden_layers=LAYERS,
@@ -84,7 +119,7 @@ def _build_folder(folder: Path) -> Path:
     with torch.no_grad():
         # Larger than the default 0.02 init so the logits are far apart: the argmax is stable against rounding.
         model.lm_head.weight.normal_(0, 1.0)
-        model.lm_head.weight.mul_(torch.from_numpy(_output_scales(tok))[:, None])
+        model.lm_head.weight.mul_(torch.from_numpy(_output_scales(tok, words, vocab))[:, None])
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     shutil.rmtree(folder, ignore_errors=True)
@@ -143,8 +178,9 @@ def _add_tokenizer(w, folder: Path) -> None:  # noqa: ANN001 - a gguf.GGUFWriter
         if template.is_file()
         else json.loads((folder / "tokenizer_config.json").read_text())["chat_template"]
     )
-    tokens = [""] * VOCAB
-    types = [gguf.TokenType.UNUSED] * VOCAB
+    vocab_size = json.loads((folder / "config.json").read_text())["vocab_size"]
+    tokens = [""] * vocab_size
+    types = [gguf.TokenType.UNUSED] * vocab_size
     for text, i in data["model"]["vocab"].items():
         tokens[i], types[i] = text, gguf.TokenType.NORMAL
     for added in data["added_tokens"]:
@@ -169,14 +205,16 @@ def _add_tokenizer(w, folder: Path) -> None:  # noqa: ANN001 - a gguf.GGUFWriter
 
 
 def make_tiny_qwen2(directory: Path, *, gguf: bool) -> Path:
-    """The tiny model under `directory`: its safetensors folder, or (gguf=True) a .gguf file of the same weights.
-    Built once per directory (tests pass a session-scoped tmp dir)."""
-    folder = directory / "tiny-qwen2"
+    """The tiny model under `directory`: its safetensors folder (Qwen's whole vocabulary), or (gguf=True) a .gguf
+    file of the same shape with the small vocabulary (SMALL_WORDS). Built once per directory (tests pass a
+    session-scoped tmp dir)."""
+    words = SMALL_WORDS if gguf else WORDS
+    folder = directory / ("tiny-qwen2-small" if gguf else "tiny-qwen2")
     if not (folder / "model.safetensors").is_file():
-        _build_folder(folder)
+        _build_folder(folder, words)
     if not gguf:
         return folder
-    path = directory / "tiny-qwen2-q8_0.gguf"
+    path = directory / "tiny-qwen2-small-q8_0.gguf"
     return path if path.is_file() else _write_gguf(folder, path)
 
 

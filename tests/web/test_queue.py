@@ -154,14 +154,22 @@ def test_a_failed_job_says_why_and_retry_runs_it_again(
     first = phone.locator("#queue-list [data-job-id]").first
     expect(first).to_have_attribute("data-state", "succeeded")
     failed_row = row(phone, failed["id"])
-    expect(failed_row.locator(".job-actions")).to_be_visible()  # bounding_box() does not wait
-    expect(failed_row.locator(".job-main")).to_be_visible()
-    main, actions = failed_row.locator(".job-main").bounding_box(), failed_row.locator(".job-actions").bounding_box()
+    expect(failed_row.locator(".job-actions")).to_be_visible()
+    # Both boxes read in one step: the list re-renders while it polls, so two separate reads can meet a detached row.
+    main, actions = phone.wait_for_function(STACKED_BOXES, arg=failed["id"]).json_value()
     assert actions["y"] >= main["y"] + main["height"] - 1  # stacked, not side by side
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page scrolls sideways at phone width ({width}px)"
     shot(phone, "queue-zh-phone")
     assert phone.js_errors == []  # type: ignore[attr-defined]
+
+
+STACKED_BOXES = """(id) => {
+  const row = document.querySelector(`#queue-list [data-job-id="${id}"]`);
+  const parts = row && [row.querySelector(".job-main"), row.querySelector(".job-actions")];
+  if (!parts || !parts.every((el) => el && el.getClientRects().length)) return null;
+  return parts.map((el) => { const r = el.getBoundingClientRect(); return { y: r.y, height: r.height }; });
+}"""
 
 
 def tmp_root(path: Path) -> Path:

@@ -164,6 +164,9 @@ def test_copy_streams_and_exports_and_the_knowledge_base_answers_with_sources(
     expect(bad).to_have_attribute("data-code", "document_not_text")
     expect(bad.locator(".kb-upload-error")).to_contain_text("不是文本文件")
     expect(page.locator("#kb-docs tr[data-doc-id]")).to_have_count(1)
+    # Indexed in the background: the table follows it to 可用 (the upload row said "done" once it was ready).
+    expect(page.locator("#kb-docs tr[data-doc-id]")).to_have_attribute("data-status", "ready")
+    expect(page.locator("#kb-docs .kb-doc-status")).to_have_text("可用")
 
     # A question the documents do not cover (asked first: a short follow-up is searched with the one before it).
     page.fill("#kb-question", "你们可以开增值税专用发票吗")
@@ -189,6 +192,7 @@ def test_copy_streams_and_exports_and_the_knowledge_base_answers_with_sources(
     page.click("#lang")
     expect(page.locator("#kb-ask")).to_have_text("Ask")
     expect(page.locator(".kb-unknown-badge")).to_have_text("Not in the documents")
+    expect(page.locator("#kb-docs .kb-doc-status")).to_have_text("Ready")
     shot(page, "kb-en")
     page.click("#kb-new-chat")
     expect(page.locator(".kb-msg")).to_have_count(0)

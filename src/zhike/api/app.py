@@ -110,6 +110,10 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
                 log.info("embedded worker %s started (lanes: %s)", w.worker_id, ", ".join(w.lanes))
             if any("gpu" in w.lanes for w in workers):  # warming up loads the default checkpoint
                 start_warmup(zhike)
+        # Knowledge-base documents left queued or half indexed by a restart are indexed again (services/kb_indexer).
+        from zhike.services.kb_indexer import resume_indexing
+
+        await anyio.to_thread.run_sync(resume_indexing, zhike)
 
         def stopping() -> None:
             """The server is stopping: end long polls and event streams now (a server waits for them to close
@@ -118,6 +122,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
             zhike.jobs.close()
             for w in workers:
                 w.interrupt()
+            if "kb" in zhike.__dict__:  # built (a cached property): its indexer hands its document back
+                zhike.kb.indexer.stop()
             chat, app.state.chat_runner = getattr(app.state, "chat_runner", None), None  # api/routes/openai_chat.py
             if chat is not None:
                 chat.close()
@@ -127,6 +133,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         stopping()
         if workers:
             await anyio.to_thread.run_sync(stop_workers, workers, WORKER_STOP_SECONDS)
+        if "kb" in zhike.__dict__:
+            await anyio.to_thread.run_sync(zhike.kb.indexer.stop, WORKER_STOP_SECONDS)
 
     app = FastAPI(
         title="Zhike 智客 API",

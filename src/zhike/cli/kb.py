@@ -53,16 +53,25 @@ def kb_docs(kb: KbArg, as_json: Annotated[bool, typer.Option("--json")] = False)
     if as_json:
         out.print_json(json.dumps([d.view() for d in docs], ensure_ascii=False))
         return
-    table = Table("id", "name", "kind", "pages", "passages", "size")
+    table = Table("id", "name", "kind", "pages", "passages", "size", "status")
     for d in docs:
-        table.add_row(d.id, escape(d.name), d.kind, str(d.pages), str(d.chunk_count), f"{d.size_bytes:,} B")
+        status = d.status
+        if d.status == "indexing":
+            status += f" {d.progress_done}/{d.progress_total}"
+        elif d.status == "failed" and d.error:
+            status += f": {d.error.get('message', '')}"
+        table.add_row(
+            d.id, escape(d.name), d.kind, str(d.pages), str(d.chunk_count), f"{d.size_bytes:,} B", escape(status)
+        )
     out.print(table)
 
 
 @kb_app.command("add")
 def kb_add(kb: KbArg, files: Annotated[list[Path], typer.Argument(help="TXT, Markdown, PDF, DOCX, XLSX, CSV")]) -> None:
-    """Add documents (a file named like one already there replaces it). Every file is tried; a file that cannot
-    be read is reported and the others are still added (exit status 1 if any failed)."""
+    """Add documents (a file named like one already there replaces it), each indexed before the next with a
+    progress bar (while a server on this database indexes it, its progress is followed). Every file is tried; a
+    file that cannot be read or indexed is reported and the others are still added (exit status 1 if any
+    failed)."""
     z = common.services()
     kb_id = run_cli(lambda: z.kb.find(LOCAL_OWNER, kb).id)
     failed = 0

@@ -154,8 +154,10 @@ class ErrorCode(StrEnum):
     TOO_MANY_KB_DOCUMENTS = "too_many_kb_documents"  # limit
     KB_CONVERSATION_NOT_FOUND = "kb_conversation_not_found"
     KB_EMPTY = "kb_empty"  # asking a knowledge base that has no documents yet
+    KB_NOT_READY = "kb_not_ready"  # it has documents, but none indexed yet (still indexing, or failed): 409
     KB_BUSY = "kb_busy"  # the owner's questions or uploads in progress at their limit (429, Retry-After); ctx what
     DOCUMENT_TIMEOUT = "document_timeout"  # reading and indexing took longer than kb_ingest_seconds; ctx seconds
+    KB_INDEX_INTERRUPTED = "kb_index_interrupted"  # a document's background indexing died `limit` times
     # -- language models (backends/llm) and the chat API (/v1/chat/completions); field "llm" or the request's --------
     MODEL_NOT_FOUND = "model_not_found"  # no LLM of that name (ctx name)
     LLM_REMOTE_NOT_CONFIGURED = "llm_remote_not_configured"  # "remote" asked for, llm_remote_url unset

@@ -20,6 +20,10 @@ whole chunks, no re-rank 0.90 / 0.87 / 0.95; spec rows as units 0.93; + re-rank 
 terms were tried as the gate and separated no better than support alone. The third held-out set (with near-misses:
 the same product, an attribute no document states) measured 0.90 / 0.80 / 0.70 by support alone; `verdict` puts the
 grey band (support_floor..support_sure) to an LLM's yes/no instead (services/kb_ask.py, setting kb_llm_check).
+Tried and dropped (2026-12-08): lexical evidence, each word the question asks about (jieba's words less stopwords,
+question words and generic shop nouns) that no hit says costing the support 0.015. On the 50 + 40 tuning questions
+0.94 / 0.85 instead of 0.80 / 0.825, but on the fourth held-out set, written blind and run once, 0.1 / 0.8 instead
+of 0.5 / 0.7: a shopper's own words (你家, 啥, 拍错, 哪儿, 码数) go unsaid as often as a missing attribute does.
 
 The retriever is built from what the service stores: chunk ids, their `search_text`, their passage vectors
 (normalised float32, backends/embeddings.py) and their passage text. Building it tokenises every chunk once."""

@@ -247,7 +247,20 @@ kb_documents = Table(
     Column("data", LargeBinary, nullable=False),  # the original file
     Column("created_at", DateTime, nullable=False, default=utcnow),
     Column("updated_at", DateTime, nullable=False, default=utcnow),
+    # Indexed in the background (services/kb_indexer.py): queued | indexing | ready | failed, chunks embedded of the
+    # total, the failure; an upload replacing an indexed version waits in pending_* until its chunks are ready.
+    Column("status", String(16), nullable=False, server_default="ready"),
+    Column("progress_done", Integer, nullable=False, server_default="0"),
+    Column("progress_total", Integer, nullable=False, server_default="0"),
+    Column("error", JSON),
+    Column("pending_data", LargeBinary),
+    Column("pending_sha256", String(64)),
+    Column("ingest_id", String(32)),  # the upload being indexed: an indexing of an older one writes nothing
+    Column("lease_owner", String(64)),
+    Column("lease_until", Float),
+    Column("attempts", Integer, nullable=False, server_default="0"),
     Index("ux_kb_documents_kb_name", "kb_id", "name", unique=True),
+    Index("ix_kb_documents_status", "status", "updated_at"),
 )
 
 kb_chunks = Table(

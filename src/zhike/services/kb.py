@@ -2,10 +2,15 @@
 asks (answers: services/kb_ask.py).
 
 A knowledge base belongs to one owner, like assets: another owner's is a 404, never a 403. A document keeps its
-original file so it can be downloaded and indexed again. Uploading a file under a name the knowledge base has
-already replaces that document's chunks in one transaction: a file that cannot be read, or a failure half-way,
-leaves the old chunks answering. Reading, chunking and embedding run in the caller's thread (the API runs routes in
-worker threads, off the event loop), bounded by the parse limits and `kb_ingest_seconds`.
+original file so it can be downloaded and indexed again.
+
+An upload is read and cut into passages at once, so a bad file is refused in its request (4xx naming `file`), then
+stored with status `queued`; embedding, the slow part (minutes for a 100-page PDF on 2 cores), runs in the background
+(services/kb_indexer.py: durable, resumed after a restart) with its progress on the document: queued -> indexing
+(chunks embedded of the total) -> ready, or failed with the error. Chunks are written only when a document is ready,
+so questions search ready documents only. A file uploaded under a name the knowledge base has already waits beside
+the indexed version (`pending_data`) and replaces its chunks in one transaction once its own are ready: a failure
+leaves the old file and chunks answering.
 """
 
 from __future__ import annotations
@@ -30,14 +35,16 @@ from sqlalchemy.exc import IntegrityError
 from zhike.core.errors import Conflict, InvalidInput, NotFound, TooLarge, TooManyRequests
 from zhike.kb import Chunk, DocumentLimits, Retriever, chunk_document, parse_document
 from zhike.services.db import kb_chunks, kb_conversations, kb_documents, kbs, utcnow
+from zhike.services.kb_indexer import Indexer, IndexingStopped
 from zhike.settings import Settings
 
-EMBED_BATCH = 32  # passages embedded at once: the deadline and cancellation are checked between batches
+EMBED_BATCH = 32  # passages embedded at once: progress, the deadline and stopping are checked between batches
 INDEX_CACHE = 8  # knowledge bases whose search index is kept in memory
 NAME_CHARS = 100
 DOC_NAME_CHARS = 200
 
 Progress = Callable[[str, int, int], None]  # (stage: read | embed | store, done, total)
+STATUSES = ("queued", "indexing", "ready", "failed")
 
 
 def _iso(t: datetime) -> str:
@@ -81,6 +88,16 @@ class Document:
     ingest_seconds: float | None
     created_at: datetime
     updated_at: datetime
+    status: str = "ready"
+    progress_done: int = 0
+    progress_total: int = 0
+    error: dict[str, Any] | None = None
+    pending_sha256: str | None = None
+
+    @property
+    def replacing(self) -> bool:
+        """A newer upload of this document is being indexed while the indexed version keeps answering."""
+        return self.pending_sha256 is not None
 
     @classmethod
     def from_row(cls, r: Any) -> Document:
@@ -101,6 +118,10 @@ class Document:
             "chunks": self.chunk_count,
             "ingest_seconds": round(secs, 3) if secs is not None else None,
             "pages_per_second": round(self.pages / secs, 2) if secs else None,
+            "status": self.status,
+            "progress": {"done": self.progress_done, "total": self.progress_total},
+            "error": self.error,
+            "replacing": self.replacing,
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),
         }
@@ -109,7 +130,7 @@ class Document:
 @dataclass(frozen=True)
 class Ingested:
     document: Document
-    replaced: bool  # a document of that name was there and its chunks were replaced
+    replaced: bool  # a document of that name was there: its chunks are (or, once indexed, will be) replaced
     unchanged: bool  # the same bytes were there already: nothing was read again
 
 
@@ -143,7 +164,7 @@ class Index:
 
 
 def _doc_columns() -> list[Any]:
-    return [c for c in kb_documents.c if c.name != "data"]  # listings never read the files
+    return [c for c in kb_documents.c if c.name not in ("data", "pending_data")]  # listings never read the files
 
 
 def kb_name(name: Any, *, field: str = "name") -> str:
@@ -229,6 +250,9 @@ class KnowledgeBases:
         self._embedder = embedder
         self.asks = OwnerSlots(settings.kb_asks_per_owner, "questions")
         self.ingests = OwnerSlots(settings.kb_ingests_per_owner, "uploads")
+        self.embed_batch = EMBED_BATCH
+        self.background = True  # uploads wake the indexer thread (False: they wait for `indexer.run_one`/a restart)
+        self.indexer = Indexer(self)
         self._indexes: OrderedDict[str, Index] = OrderedDict()
         self._index_lock = threading.Lock()
 
@@ -370,41 +394,122 @@ class KnowledgeBases:
     def _bump(conn: Connection, kb_id: str) -> None:
         conn.execute(update(kbs).where(kbs.c.id == kb_id).values(revision=kbs.c.revision + 1, updated_at=utcnow()))
 
-    def add_document(
-        self,
-        owner_id: str,
-        kb_id: str,
-        filename: str | None,
-        data: bytes,
-        *,
-        progress: Progress | None = None,
-        should_stop: Callable[[], bool] | None = None,
+    def upload_document(
+        self, owner_id: str, kb_id: str, filename: str | None, data: bytes, *, start: bool = True
     ) -> Ingested:
-        """Read, chunk and embed a file, then store it with its chunks in one transaction. Bad files raise a 4xx
-        naming field `file` before anything is written."""
+        """Read and chunk a file (bad files raise a 4xx naming field `file` before anything is written), store it
+        with status `queued` and wake the background indexer (`indexer.kick`; with `start` False the caller
+        indexes it: `indexer.wait`). A new version of a document waits beside the indexed one, which keeps
+        answering."""
         name = document_name(filename)
         self.get(owner_id, kb_id)
         sha = hashlib.sha256(data).hexdigest()
+        existing = self._by_name(kb_id, name)
+        if existing is not None and existing.status != "failed":
+            waiting = existing.pending_sha256 or (existing.sha256 if existing.status != "ready" else None)
+            if (waiting or existing.sha256) == sha:  # already indexed, or already on its way: nothing to read again
+                return Ingested(existing, replaced=False, unchanged=True)
+        if existing is None:
+            self._check_room(kb_id)  # before the reading, not only at the end
+        parsed = parse_document(name, data, DocumentLimits.from_settings(self.settings))
+        total = len(chunk_document(parsed))
+        now = utcnow()
+        queued = {
+            "status": "queued",
+            "progress_done": 0,
+            "progress_total": total,
+            "error": None,
+            "ingest_id": secrets.token_hex(8),
+            "lease_owner": None,
+            "lease_until": None,
+            "attempts": 0,
+            "updated_at": now,
+        }
+        with self.engine.begin() as conn:
+            self.get(owner_id, kb_id, conn=conn)  # deleted meanwhile: 404, nothing written
+            row = conn.execute(
+                select(kb_documents.c.id, kb_documents.c.chunk_count).where(
+                    kb_documents.c.kb_id == kb_id, kb_documents.c.name == name
+                )
+            ).first()
+            if row is None or not row.chunk_count:  # nothing indexed to keep: the row describes the new file
+                described = {
+                    "sha256": sha,
+                    "mime": mimetypes.guess_type(name)[0] or "application/octet-stream",
+                    "kind": parsed.kind,
+                    "title": parsed.title[:200] or None,
+                    "size_bytes": len(data),
+                    "pages": parsed.pages,
+                    "data": data,
+                    "pending_data": None,
+                    "pending_sha256": None,
+                }
+                if row is None:
+                    self._check_room(kb_id, conn)
+                    doc_id = f"d{secrets.token_hex(8)}"
+                    conn.execute(
+                        insert(kb_documents).values(
+                            id=doc_id,
+                            kb_id=kb_id,
+                            name=name,
+                            chunk_count=0,
+                            embedder="",
+                            created_at=now,
+                            **described,
+                            **queued,
+                        )
+                    )
+                else:
+                    doc_id = row.id
+                    conn.execute(update(kb_documents).where(kb_documents.c.id == doc_id).values(**described, **queued))
+            else:  # the indexed version answers until this one's chunks replace its own
+                doc_id = row.id
+                conn.execute(
+                    update(kb_documents)
+                    .where(kb_documents.c.id == doc_id)
+                    .values(pending_data=data, pending_sha256=sha, **queued)
+                )
+        if start and self.background:
+            self.indexer.kick()
+        return Ingested(self.document(owner_id, kb_id, doc_id), replaced=existing is not None, unchanged=False)
+
+    def add_document(
+        self, owner_id: str, kb_id: str, filename: str | None, data: bytes, *, progress: Progress | None = None
+    ) -> Ingested:
+        """Upload and index a file in the caller's thread (the CLI, benchmarks): returns once it is ready; an
+        indexing failure raises its error, the document then showing status `failed`."""
+        up = self.upload_document(owner_id, kb_id, filename, data, start=False)
+        if up.unchanged and up.document.status == "ready":
+            return up
+        self.indexer.wait(up.document.id, progress=progress)
+        doc = self.document(owner_id, kb_id, up.document.id)
+        return Ingested(doc, replaced=up.replaced, unchanged=up.unchanged)
+
+    def index_claimed(
+        self, doc_id: str, *, progress: Progress, still_ours: Callable[[], bool]
+    ) -> Callable[[Connection, Any], bool]:
+        """Read, chunk and embed a claimed document's file (the pending upload if there is one); returns the write
+        that stores it as ready, which the indexer runs in a transaction that checks the claim still holds (a
+        document deleted or uploaded again meanwhile writes nothing). Raises IndexingStopped when `still_ours()`
+        turns false, and the document's ZhikeError (document_timeout...) when it cannot be indexed."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(kb_documents).where(kb_documents.c.id == doc_id)).mappings().first()
+        if row is None:
+            raise IndexingStopped(doc_id)
+        data = row["pending_data"] if row["pending_data"] is not None else row["data"]
+        name, kb_id = row["name"], row["kb_id"]
         with self.embedder() as embedder:
             start = time.monotonic()  # timed once the model is loaded: pages/s measures reading and indexing
-            existing = self._by_name(kb_id, name)
-            if existing is not None and existing.sha256 == sha and existing.embedder == embedder.name:
-                return Ingested(existing, replaced=False, unchanged=True)
-            if existing is None:
-                self._check_room(kb_id)  # before the reading, not only at the end
             deadline = start + self.settings.kb_ingest_seconds
-            tick = progress or (lambda *_: None)
-            tick("read", 0, 1)
+            progress("read", 0, 1)
             parsed = parse_document(name, data, DocumentLimits.from_settings(self.settings))
             chunks = chunk_document(parsed)
-            tick("read", 1, 1)
+            progress("read", 1, 1)
             texts = [c.search_text for c in chunks]
-            vectors = self._embed(texts, embedder, name, deadline, tick, should_stop)
+            vectors = self._embed(texts, embedder, name, deadline, progress, still_ours)
             embedder_name = embedder.name
-        tick("store", 0, 1)
-        now = utcnow()
-        row = {
-            "sha256": sha,
+        values = {
+            "sha256": row["pending_sha256"] or row["sha256"],
             "mime": mimetypes.guess_type(name)[0] or "application/octet-stream",
             "kind": parsed.kind,
             "title": parsed.title[:200] or None,
@@ -414,38 +519,39 @@ class KnowledgeBases:
             "embedder": embedder_name,
             "ingest_seconds": time.monotonic() - start,
             "data": data,
-            "updated_at": now,
+            "pending_data": None,
+            "pending_sha256": None,
+            "status": "ready",
+            "progress_done": len(chunks),
+            "progress_total": len(chunks),
+            "error": None,
+            "ingest_id": None,
+            "lease_owner": None,
+            "lease_until": None,
+            "updated_at": utcnow(),
         }
-        with self.engine.begin() as conn:
-            self.get(owner_id, kb_id, conn=conn)  # deleted meanwhile: 404, nothing written
-            doc_id = conn.execute(
-                select(kb_documents.c.id).where(kb_documents.c.kb_id == kb_id, kb_documents.c.name == name)
-            ).scalar()
-            if doc_id is None:
-                self._check_room(kb_id, conn)
-                doc_id = f"d{secrets.token_hex(8)}"
-                conn.execute(insert(kb_documents).values(id=doc_id, kb_id=kb_id, name=name, created_at=now, **row))
-            else:
-                conn.execute(delete(kb_chunks).where(kb_chunks.c.document_id == doc_id))
-                conn.execute(update(kb_documents).where(kb_documents.c.id == doc_id).values(**row))
-            if chunks:
-                conn.execute(
-                    insert(kb_chunks),
-                    [
-                        {
-                            "document_id": doc_id,
-                            "kb_id": kb_id,
-                            "ordinal": i,
-                            "text": c.text,
-                            "location": (c.where or "")[:200],
-                            "vector": np.ascontiguousarray(v, dtype=np.float32).tobytes(),
-                        }
-                        for i, (c, v) in enumerate(zip(chunks, vectors, strict=True))
-                    ],
-                )
+        rows = [
+            {
+                "document_id": doc_id,
+                "kb_id": kb_id,
+                "ordinal": i,
+                "text": c.text,
+                "location": (c.where or "")[:200],
+                "vector": np.ascontiguousarray(v, dtype=np.float32).tobytes(),
+            }
+            for i, (c, v) in enumerate(zip(chunks, vectors, strict=True))
+        ]
+
+        def store(conn: Connection, claim: Any) -> bool:
+            if conn.execute(update(kb_documents).where(claim).values(**values)).rowcount != 1:
+                return False
+            conn.execute(delete(kb_chunks).where(kb_chunks.c.document_id == doc_id))
+            if rows:
+                conn.execute(insert(kb_chunks), rows)
             self._bump(conn, kb_id)
-        tick("store", 1, 1)
-        return Ingested(self.document(owner_id, kb_id, doc_id), replaced=existing is not None, unchanged=False)
+            return True
+
+        return store
 
     def _check_room(self, kb_id: str, conn: Connection | None = None) -> None:
         limit = self.settings.kb_max_documents
@@ -472,11 +578,14 @@ class KnowledgeBases:
         name: str,
         deadline: float,
         tick: Progress,
-        should_stop: Callable[[], bool] | None,
+        still_ours: Callable[[], bool],
     ) -> list[np.ndarray]:
         out: list[np.ndarray] = []
-        for i in range(0, len(texts), EMBED_BATCH):
-            if time.monotonic() > deadline or (should_stop is not None and should_stop()):
+        for i in range(0, len(texts), self.embed_batch):
+            tick("embed", i, len(texts))  # also renews the claim: a document deleted meanwhile stops here
+            if not still_ours():
+                raise IndexingStopped(name)
+            if time.monotonic() > deadline:
                 seconds = round(self.settings.kb_ingest_seconds)
                 raise TooLarge(
                     f"file: reading and indexing {name} took longer than {seconds} s: split it into smaller files",
@@ -485,8 +594,7 @@ class KnowledgeBases:
                     limit=seconds,
                     ctx={"name": name, "seconds": seconds},
                 )
-            tick("embed", i, len(texts))
-            out.extend(np.asarray(embedder.passages(texts[i : i + EMBED_BATCH]), dtype=np.float32))
+            out.extend(np.asarray(embedder.passages(texts[i : i + self.embed_batch]), dtype=np.float32))
         tick("embed", len(texts), len(texts))
         return out
 

@@ -4,9 +4,12 @@ The question (with the previous one for follow-ups such as "那它多少钱？")
 no passage that answers it (zhike.kb.verdict "no"), the answer is "不知道，请咨询人工客服" at once, and no LLM runs.
 With `kb_llm_check` on, when search cannot tell ("check": e5's sentence similarity lies in the band where answerable
 and unanswerable questions mix), the LLM is first asked yes/no about the two best passages (a short prompt, one or
-two tokens out; its "否" means 不知道, anything else goes on). Off by default: the embedded 1.5B model misjudged 2 of
-the first 4 answerable tuning questions it was asked and took minutes a prompt on the shared 2-core machine; a large
-remote model is what it is for. Then the LLM gets the numbered passages and answers only from them, citing them as
+two tokens out; its "否" means 不知道, anything else goes on). Off by default: the embedded 1.5B model (int8, CPU)
+misjudged 2 of the first 4 answerable tuning questions it was asked; with a stricter wording (只看资料…资料里没有写到，
+就回答"否"; scored by the first token's log-odds of 是/否, whose argmax was 是 or 否 every time) it said yes to all 15
+grey-band answerable tuning questions asked but no to only 7 of 17 unanswerable ones, at a median 23 s a check (204
+prompt tokens, the loaded 2-core machine, 2026-12-08): a near-miss reads as answered to it. A large remote model
+is what it is for. Then the LLM gets the numbered passages and answers only from them, citing them as
 [1][2], and may still say 不知道. The question is screened by the prompt-safety lists on the way in and the answer on
 the way out (a refusal names the policy).
 """
@@ -25,7 +28,7 @@ from sqlalchemy import insert, select, update
 
 from zhike.backends.llm.base import ChatMessage, GenerateOptions, complete
 from zhike.backends.llm.resolve import check_llm, open_chat
-from zhike.core.errors import ContentRefused, InvalidInput
+from zhike.core.errors import Conflict, ContentRefused, InvalidInput
 from zhike.kb import Verdict, by_support, verdict
 from zhike.services.db import kb_conversations, kb_messages, utcnow
 from zhike.services.kb import KnowledgeBases, Passage
@@ -223,6 +226,13 @@ class KbAnswers:
             check_llm(self.models.catalog, self.settings, llm, field="llm")
         self._screen_question(owner_id, text)
         kb = self.kbs.get(owner_id, kb_id)
+        if kb.chunks == 0 and kb.documents:
+            raise Conflict(
+                "no document of this knowledge base is ready yet: they are still being indexed, or failed (see the"
+                " documents' status)",
+                code="kb_not_ready",
+                field="kb_id",
+            )
         if kb.chunks == 0:
             raise InvalidInput(
                 "this knowledge base has no documents yet: upload some first", code="kb_empty", field="kb_id"

@@ -158,6 +158,12 @@ export function t(key, vars = {}) {
   return s.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
 }
 
+// Like t(), but a var may be a DOM node (or a list of them): returns the pieces to append, in order.
+export function tNodes(key, vars = {}) {
+  const s = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
+  return s.split(/\{(\w+)\}/).flatMap((piece, i) => (i % 2 ? [vars[piece] ?? ""].flat() : piece ? [piece] : []));
+}
+
 // A label that comes from the API as {zh, en}.
 export function pick(value) {
   if (value && typeof value === "object") return value[lang] ?? value.en ?? value.zh ?? "";

@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Body, Request, Response, UploadFile
@@ -18,7 +18,7 @@ from zhike.api.deps import AppDep, OwnerDep
 from zhike.api.errors import error_body
 from zhike.api.routes.assets import read_upload
 from zhike.api.routes.jobs import _Followed
-from zhike.api.schemas.common import Deleted, Out
+from zhike.api.schemas.common import Deleted, ErrorInfo, Out
 from zhike.core.errors import ErrorCode, ZhikeError, storage_full
 from zhike.services.file_names import content_disposition
 from zhike.services.kb_ask import MAX_QUESTION_CHARS, Answer
@@ -40,6 +40,11 @@ class KbList(Out):
     kbs: list[KbOut]
 
 
+class IndexProgress(Out):
+    done: int = Field(description="Passages embedded so far")
+    total: int = Field(description="Passages the document is cut into")
+
+
 class DocumentOut(Out):
     id: str
     kb_id: str
@@ -50,9 +55,18 @@ class DocumentOut(Out):
     sha256: str
     size_bytes: int
     pages: int
-    chunks: int
+    chunks: int = Field(description="Passages questions search now (those of the indexed version)")
     ingest_seconds: float | None
     pages_per_second: float | None
+    status: Literal["queued", "indexing", "ready", "failed"] = Field(
+        description="queued -> indexing -> ready (its passages answer questions), or failed (`error` says why)"
+    )
+    progress: IndexProgress
+    error: ErrorInfo | None = Field(description="Why indexing failed (status failed)")
+    replacing: bool = Field(
+        description="A newer upload of this file is being indexed: the version indexed before answers until it is "
+        "ready, and keeps answering if it fails"
+    )
     created_at: str
     updated_at: str
 
@@ -73,8 +87,8 @@ class DocumentDetail(DocumentOut):
 
 class Uploaded(Out):
     document: DocumentOut
-    replaced: bool = Field(description="A document of this name was there: its passages were replaced")
-    unchanged: bool = Field(description="The same file was there already: nothing was read again")
+    replaced: bool = Field(description="A document of this name was there: its passages are replaced once indexed")
+    unchanged: bool = Field(description="The same file was there already (or on its way): nothing was read again")
 
 
 class Citation(Out):
@@ -166,15 +180,17 @@ def list_documents(kb_id: str, app: AppDep, owner: OwnerDep) -> DocumentList:
 
 @router.post("/{kb_id}/documents", status_code=201, summary="Upload a document (multipart field `file`)")
 async def upload_document(kb_id: str, app: AppDep, owner: OwnerDep, file: UploadFile | None = None) -> Uploaded:
-    """TXT, Markdown, PDF, DOCX, XLSX or CSV (FAQ sheets, product rows). It is read, cut into passages and indexed
-    before this answers. A file named like a document already there replaces that document's passages at once,
-    or, when it cannot be read, leaves them as they were. Bad files: 4xx naming field `file` (document_empty,
-    document_encrypted, document_not_text, document_bomb, document_too_large...)."""
+    """TXT, Markdown, PDF, DOCX, XLSX or CSV (FAQ sheets, product rows). It is read and cut into passages before
+    this answers, so a bad file is refused here: 4xx naming field `file` (document_empty, document_encrypted,
+    document_not_text, document_bomb, document_too_large...). The document is then indexed in the background:
+    201 with `document.status` `queued`; follow it in the document list (`status`, `progress` done/total, `error`)
+    until `ready`: questions search ready documents only. A file named like a document already there replaces
+    that document's passages once its own are ready; if its indexing fails, the old ones keep answering."""
     await anyio.to_thread.run_sync(app.kb.get, owner, kb_id)  # 404 before reading the upload
     data = await read_upload(app, file, limit=int(app.settings.kb_max_document_mb * 1e6), what="document")
     assert file is not None
-    with app.kb.ingests.hold(owner):
-        done = await anyio.to_thread.run_sync(lambda: app.kb.add_document(owner, kb_id, file.filename, data))
+    with app.kb.ingests.hold(owner):  # reading the file (the embedding is the indexer's, one document at a time)
+        done = await anyio.to_thread.run_sync(lambda: app.kb.upload_document(owner, kb_id, file.filename, data))
     return Uploaded(document=DocumentOut(**done.document.view()), replaced=done.replaced, unchanged=done.unchanged)
 
 
@@ -197,7 +213,9 @@ def document_file(kb_id: str, doc_id: str, app: AppDep, owner: OwnerDep) -> Resp
     return Response(data, media_type=doc.mime, headers=headers)
 
 
-@router.delete("/{kb_id}/documents/{doc_id}", summary="Delete a document and its passages")
+@router.delete(
+    "/{kb_id}/documents/{doc_id}", summary="Delete a document and its passages (while indexed too: that stops)"
+)
 def delete_document(kb_id: str, doc_id: str, app: AppDep, owner: OwnerDep) -> Deleted:
     app.kb.delete_document(owner, kb_id, doc_id)
     return Deleted(deleted=doc_id)

@@ -68,3 +68,16 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 class Deleted(Out):
     deleted: str = Field(description="The id that was deleted")
+
+
+class ErrorInfo(Open):
+    """Why a job or a document's indexing failed, as the API's error bodies say it (code, message, field...)."""
+
+    code: str
+    type: str | None = None  # the error's class (absent in jobs that failed before it was recorded)
+    message: str
+    field: str | None = None
+    fields: list[str] | None = None
+    limit: Any = None
+    kind: str | None = None
+    ctx: dict[str, Any] | None = None

@@ -6,22 +6,9 @@ from typing import Any
 
 from pydantic import Field
 
-from zhike.api.schemas.common import Open, Out, iso_utc
+from zhike.api.schemas.common import ErrorInfo, Out, iso_utc
 from zhike.core.rows import JobRow, JobState
 from zhike.services.jobs.estimate import Estimate
-
-
-class JobError(Open):
-    """Why a job failed, as the API's error bodies say it (code, message, field...)."""
-
-    code: str
-    type: str | None = None  # the error's class (absent in jobs that failed before it was recorded)
-    message: str
-    field: str | None = None
-    fields: list[str] | None = None
-    limit: Any = None
-    kind: str | None = None
-    ctx: dict[str, Any] | None = None
 
 
 class JobOutput(Out):
@@ -47,7 +34,7 @@ class JobPublic(Out):
     total_steps: int
     message: str | None
     result: dict[str, Any] | None = Field(description="The operation's result (GET /api/v1/ops: result schema)")
-    error: JobError | None
+    error: ErrorInfo | None
     attempts: int
     created_at: str | None
     started_at: str | None
@@ -95,7 +82,7 @@ class JobPublic(Out):
             total_steps=row.total_steps,
             message=row.message,
             result=row.result,
-            error=row.error,  # type: ignore[arg-type]  # validated into a JobError
+            error=row.error,  # type: ignore[arg-type]  # validated into an ErrorInfo
             attempts=row.attempts,
             created_at=iso_utc(row.created_at),
             started_at=iso_utc(row.started_at),

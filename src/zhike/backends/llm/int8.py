@@ -3,11 +3,13 @@
 On a CPU a chat model's decoding is bound by reading its weights: int8 reads a quarter of fp32's bytes and half of
 bf16's, and torch's int8 matmuls (fbgemm) do not need bf16 units, which most CPUs lack (there bf16 is emulated and
 slower than fp32). Measured on the 2-core AVX2 EPYC (docs/WORDS.md): int8 4-7x the tokens/s of bf16, ~13x faster
-on the prompt. Weights are int8 per output channel, activations quantised per call; the embedding stays fp32.
+on the prompt. Weights are int8 per output channel, activations quantised per call; the embedding stays fp32 in memory.
 
 Quantising the 1.5B embedded model takes 1-2 min, so its result is saved ONCE beside the source folder as a plain
 `state_dict` (torch.save; read back with `weights_only=True`: tensors, no code) in a file named by the torch version
 and the source files (a torch upgrade, whose packed format may differ, or a re-converted source makes a new one).
+Its float tensors are stored as the source held them (bf16 for the embedded model; exact, since they were bf16
+before) and widened to fp32 when read: 2.4 GB instead of 3.6 for the embedded model.
 A later load builds the quantised skeleton without weights (parameters on the meta device) and assigns the saved
 tensors: no quantising, no fp32 copy in memory (torch re-packing the int8 weights is most of such a load). The file
 is written under a temporary name and renamed into place under a file lock, like the GGUF conversion.
@@ -21,6 +23,8 @@ import json
 import os
 import uuid
 import warnings
+from collections import OrderedDict
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any, Literal
@@ -34,7 +38,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
 from zhike.backends.llm.files import file_lock
 
 Quantize = Literal["auto", "int8", "off"]
-FORMAT = 1  # what the saved file holds; bump when that changes (old files are then rebuilt, never misread)
+FORMAT = 2  # what the saved file holds; bump when that changes (old files are then rebuilt, never misread)
 # Layers kept in float (name suffixes). Measured on the embedded Qwen (docs/WORDS.md): the MLPs' down_proj reads the
 # SwiGLU product, whose outliers int8 activations clip; keeping it fp32 lifts next-token agreement with fp32 from
 # 57% to 79% for 3.9 instead of ~5 tokens/s on 2 cores (bf16: 0.7).
@@ -85,6 +89,14 @@ def quantize(model: Any) -> Any:
     return model
 
 
+def _stem(folder: Path, where: Path) -> str:
+    """The start of the int8 file's name: the folder's name, plus a hash of its path where several sources share
+    `where` (two users' models both called "model" keep a file each)."""
+    if folder.resolve().parent == where.resolve():
+        return folder.name
+    return f"{folder.name}-{hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]}"
+
+
 def cache_file(folder: Path, where: Path) -> Path:
     """The int8 file for source `folder`, in directory `where`: named by torch's version, this file format, what
     is kept in float and the source files' names, sizes and times (no hashing of GBs at every load)."""
@@ -93,7 +105,11 @@ def cache_file(folder: Path, where: Path) -> Path:
         [torch.__version__, FORMAT, KEEP_FLOAT, [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]]
     )
     key = hashlib.sha256(ident.encode()).hexdigest()[:12]
-    return where / f"{folder.name}.int8-torch{torch.__version__.split('+')[0]}-{key}.pt"
+    return where / f"{_stem(folder, where)}.int8-torch{torch.__version__.split('+')[0]}-{key}.pt"
+
+
+def is_cached(folder: Path, where: Path) -> bool:
+    return cache_file(folder, where).is_file()
 
 
 def _skeleton(folder: Path) -> Any:
@@ -118,14 +134,34 @@ def _skeleton(folder: Path) -> Any:
 def _read(folder: Path, path: Path) -> Any:
     model = _skeleton(folder)
     state = torch.load(path, weights_only=True, mmap=True)
+    state = _mapped(state, lambda v: v.float() if isinstance(v, torch.Tensor) and v.dtype in _NARROW else v)
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval()
 
 
-def _write(model: Any, path: Path) -> None:
+_NARROW = (torch.bfloat16, torch.float16)
+
+
+def _mapped(state: Any, fn: Callable[[Any], Any]) -> Any:
+    """`state` with `fn` applied to each value, keeping its `_metadata`: the int8 layers' format version is there,
+    and without it torch reads them as the old layout."""
+    out = OrderedDict((k, fn(v)) for k, v in state.items())
+    out._metadata = getattr(state, "_metadata", None)  # type: ignore[attr-defined]
+    return out
+
+
+def _narrowed(tensor: Any, dtype: torch.dtype) -> Any:
+    """`tensor` in the source's narrower float type where that loses nothing (its values came from there)."""
+    if dtype not in _NARROW or not isinstance(tensor, torch.Tensor) or tensor.dtype != torch.float32:
+        return tensor
+    narrow = tensor.to(dtype)
+    return narrow if torch.equal(narrow.float(), tensor) else tensor
+
+
+def _write(model: Any, path: Path, source_dtype: torch.dtype) -> None:
     tmp = path.with_name(f"{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        torch.save(model.state_dict(), tmp)
+        torch.save(_mapped(model.state_dict(), lambda v: _narrowed(v, source_dtype)), tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -137,12 +173,14 @@ def load_int8(folder: Path, where: Path, source: Any | None = None) -> tuple[Any
     path = cache_file(folder, where)
     if path.is_file():
         return _read(folder, path), False
-    with file_lock(path.with_name(f"{folder.name}.int8.lock")):
+    stem = _stem(folder, where)
+    with file_lock(path.with_name(f"{stem}.int8.lock")):
         if path.is_file():  # another process wrote it meanwhile
             return _read(folder, path), False
-        for stale in where.glob(f"{folder.name}.int8-*"):  # older torch, changed source, a crash's temporary
+        for stale in where.glob(f"{stem}.int8-*"):  # older torch, changed source, a crash's temporary
             stale.unlink(missing_ok=True)
-        model = source if source is not None else AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+        model = source if source is not None else AutoModelForCausalLM.from_pretrained(folder, dtype="auto")
+        source_dtype = next(model.parameters()).dtype
         quantize(model.eval())
-        _write(model, path)
+        _write(model, path, source_dtype)
         return model, True

@@ -117,7 +117,7 @@ class TransformersChat:
         self.name = name
         self.model = model
         self.tokenizer = tokenizer
-        self.loaded_from = loaded_from  # "gguf" (converted now) or "safetensors": tells what a load cost
+        self.loaded_from = loaded_from  # "gguf" (converted now), "int8 file" or "safetensors": what a load cost
         self.load_seconds = load_seconds
         self.lock = threading.Lock()
         self.int8 = int8.is_int8(model)  # Linear layers quantised (CPU); else float weights
@@ -293,17 +293,23 @@ def _source_id(gguf: Path) -> dict[str, Any]:
     return {"source": gguf.name, "size": st.st_size, "mtime": int(st.st_mtime)}
 
 
-def is_converted(folder: Path, gguf: Path) -> bool:
+def is_converted(folder: Path, gguf: Path, *, weights: bool = True) -> bool:
+    """Whether `folder` holds `gguf`'s conversion; with `weights`, its float weights too (an int8-only conversion
+    keeps just the config and tokenizer: the weights live in the int8 file)."""
     try:
         marker = json.loads((folder / MARKER).read_text())
     except (OSError, ValueError):
         return False
-    return marker.get("size") == gguf.stat().st_size
+    return marker.get("size") == gguf.stat().st_size and (marker.get("weights", True) or not weights)
 
 
-def _load_gguf(gguf: Path, dtype: torch.dtype) -> tuple[Any, Any]:
+def _load_gguf(gguf: Path, dtype: torch.dtype, tokenizer_from: Path | None = None) -> tuple[Any, Any]:
     # dequantize=True: plain dense layers, which save as safetensors (transformers' packed GGUF layers cannot).
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # The tokenizer is read from an earlier conversion where there is one: from the GGUF it takes ~25 s.
+    if tokenizer_from is not None:
+        tok = AutoTokenizer.from_pretrained(tokenizer_from)
+    else:
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(
         gguf.parent, gguf_file=gguf.name, dtype=dtype, quantization_config=GgufConfig(dequantize=True)
     )
@@ -314,20 +320,29 @@ def _load_gguf(gguf: Path, dtype: torch.dtype) -> tuple[Any, Any]:
     return model, tok
 
 
-def convert_gguf(gguf: Path, target: Path, dtype: torch.dtype = torch.bfloat16) -> tuple[Any, Any] | None:
+def convert_gguf(
+    gguf: Path, target: Path, dtype: torch.dtype = torch.bfloat16, *, weights: bool = True
+) -> tuple[Any, Any] | None:
     """Write `target` (a safetensors folder) from `gguf`, atomically. Returns the loaded (model, tokenizer), or None
-    when another process had converted it meanwhile (then load `target`)."""
+    when another process had converted it meanwhile (then load `target`). Without `weights` only the config and
+    tokenizer are written: on a CPU the model is quantised from memory and its int8 file is all that is kept
+    (3.5 GB less disk for the embedded model)."""
     with file_lock(target.with_name(target.name + ".lock")):
-        if is_converted(target, gguf):
+        if is_converted(target, gguf, weights=weights):
             return None
         for stale in target.parent.glob(target.name + ".tmp-*"):  # left by a crash: never trusted, now removed
             shutil.rmtree(stale, ignore_errors=True)
         model, tok = _load_gguf(gguf, dtype)
         tmp = target.with_name(f"{target.name}.tmp-{uuid.uuid4().hex[:8]}")
         try:
-            model.save_pretrained(tmp)
+            if weights:
+                model.save_pretrained(tmp)
+            else:
+                model.config.save_pretrained(tmp)
+                model.generation_config.save_pretrained(tmp)
             tok.save_pretrained(tmp)
-            (tmp / MARKER).write_text(json.dumps({**_source_id(gguf), "dtype": str(dtype).removeprefix("torch.")}))
+            marker = {**_source_id(gguf), "dtype": str(dtype).removeprefix("torch."), "weights": weights}
+            (tmp / MARKER).write_text(json.dumps(marker))
             if target.exists():  # an older conversion of a changed file
                 shutil.rmtree(target)
             os.replace(tmp, target)
@@ -359,8 +374,21 @@ def load_chat(spec: ModelSpec, env: LoadEnv) -> TransformersChat:
     try:
         if spec.format == "gguf":
             folder = converted_dir(spec, env)
-            fresh = None if is_converted(folder, spec.path) else convert_gguf(spec.path, folder, dtype)
             int8_home = folder.parent  # beside the conversion, which is ours
+            # Float weights go to disk only where they are read: for int8 the quantised file is what is kept.
+            weights = not want_int8
+            fresh = (
+                None
+                if is_converted(folder, spec.path, weights=weights)
+                else convert_gguf(spec.path, folder, dtype, weights=weights)
+            )
+            if (
+                want_int8
+                and fresh is None
+                and not is_converted(folder, spec.path)
+                and not int8.is_cached(folder, int8_home)
+            ):
+                fresh = _load_gguf(spec.path, dtype, folder)  # the int8 file was removed; no float weights kept
         else:
             folder, fresh, int8_home = spec.path, None, env.converted_root  # never write into a user's folder
         key = f"{folder.resolve()}|{env.device}|{'int8' if want_int8 else dtype}"
@@ -369,7 +397,8 @@ def load_chat(spec: ModelSpec, env: LoadEnv) -> TransformersChat:
                 return live
             source = "gguf" if fresh is not None else "safetensors"
             if want_int8:
-                model, _ = _with_threads(int8.load_int8, folder, int8_home, fresh[0] if fresh else None)
+                model, quantised = _with_threads(int8.load_int8, folder, int8_home, fresh[0] if fresh else None)
+                source = source if quantised else "int8 file"
                 tok = fresh[1] if fresh else AutoTokenizer.from_pretrained(folder)
             elif fresh is not None:
                 model, tok = fresh

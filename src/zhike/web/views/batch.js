@@ -5,7 +5,7 @@
 // #batch-run, #batch-error, #batch-result, #batch-archive, progress ids from progressPanel("batch-").
 import { api, apiBlob, ApiError, UPLOAD_ACCEPT, uploadForm } from "../api.js";
 import { errorText, h, useCss } from "../dom.js";
-import { addStrings, pick, t, translate } from "../i18n.js";
+import { addStrings, pick, t, tNodes, translate } from "../i18n.js";
 import { progressPanel, submitJob } from "../jobs.js";
 import { templateGallery } from "../template_gallery.js";
 
@@ -155,8 +155,9 @@ export default function batchView(ctx) {
   function renderColumns() {
     const tpl = state.template;
     if (!tpl) return;
-    const list = (xs) => (xs.length ? xs.join(", ") : t("batch.none"));
-    columnsLine.textContent = t("batch.columns", { required: list(tpl.columns.required), optional: list(tpl.columns.optional) });
+    // Column names are the data file's own words, shown as code in either language.
+    const list = (xs) => (xs.length ? xs.flatMap((x, i) => [...(i ? [", "] : []), h("code", {}, x)]) : t("batch.none"));
+    columnsLine.replaceChildren(...tNodes("batch.columns", { required: list(tpl.columns.required), optional: list(tpl.columns.optional) }));
   }
 
   function choose(tpl) {

@@ -1,16 +1,18 @@
 // 知识库 (#/kb[/<id>]): the user's product knowledge bases (create, rename, delete), their documents (drop several
-// files at once: each with its own progress and its own clear error; delete), and "try questions": a chat whose
+// files at once: each with its own progress and its own clear error; each then indexed in the background, its status
+// (排队中 / 解析中 x% / 可用 / 失败 and why) kept live in the table by polling while any is in progress; delete), and
+// "try questions": a chat whose
 // answers stream in with their citations (document, where, passage) underneath, "不知道" marked as such, the
 // conversation kept (per knowledge base, for this browser tab) until "New conversation". API: api/routes/kb.py.
 //
 // Ids for tests: #kb, #kb-list (button[data-kb-id]), #kb-new-name, #kb-create, #kb-main[data-kb-id], #kb-name,
 // #kb-rename, #kb-rename-input, #kb-rename-save, #kb-delete, #confirm-kb (dialog), #kb-drop, #kb-file,
-// #kb-uploads (li[data-file][data-state=uploading|reading|done|error] with .kb-upload-error), #kb-docs
-// (tr[data-doc-id]), #kb-question, #kb-ask, #kb-new-chat, #kb-chat (.kb-msg[data-role], .kb-answer[data-answered],
+// #kb-uploads (li[data-file][data-state=uploading|reading|indexing|done|error] with .kb-upload-error), #kb-docs
+// (tr[data-doc-id][data-status=queued|indexing|ready|failed], .kb-doc-status, .kb-doc-error), #kb-question, #kb-ask, #kb-new-chat, #kb-chat (.kb-msg[data-role], .kb-answer[data-answered],
 // .kb-citation), #kb-error.
 import { api, ApiError, apiStream, sseEvents, uploadWithProgress } from "../api.js";
 import { confirmDialog, dropFiles, errorText, formatBytes, formatDate, h, statusLines, useCss } from "../dom.js";
-import { addStrings, t, translate } from "../i18n.js";
+import { addStrings, errorMessage, t, translate } from "../i18n.js";
 import { noLlmNotice } from "./words.js";
 
 addStrings({
@@ -35,7 +37,9 @@ addStrings({
     "kb.drop": "把文件拖到这里，或点击选择（可一次多个）",
     "kb.formats": "支持 TXT、Markdown、PDF、DOCX、XLSX、CSV；同名文件会替换原来的文档。",
     "kb.uploading": "上传中 {pct}%",
-    "kb.reading": "正在读取和建立索引…",
+    "kb.reading": "正在检查文件…",
+    "kb.queued": "已上传，排队等待建立索引",
+    "kb.indexing": "正在建立索引 {pct}%",
     "kb.uploaded": "已加入：{pages} 页，{chunks} 段",
     "kb.replaced": "已替换同名文档：{pages} 页，{chunks} 段",
     "kb.unchanged": "和已有文档完全相同，未重复读取",
@@ -46,6 +50,13 @@ addStrings({
     "kb.col.chunks": "段数",
     "kb.col.size": "大小",
     "kb.col.updated": "更新时间",
+    "kb.col.status": "状态",
+    "kb.status.queued": "排队中",
+    "kb.status.indexing": "解析中 {pct}%",
+    "kb.status.ready": "可用",
+    "kb.status.failed": "失败",
+    "kb.replacing": "新版本建立索引前，仍用旧版本回答",
+    "kb.keptOld": "旧版本仍在使用",
     "kb.removeDoc": "删除",
     "kb.chat": "试着提问",
     "kb.chatHint": "像顾客一样提问，例如：这款杯子能放洗碗机吗？",
@@ -80,7 +91,9 @@ addStrings({
     "kb.drop": "Drop files here, or click to choose (several at once)",
     "kb.formats": "TXT, Markdown, PDF, DOCX, XLSX and CSV; a file with the same name replaces that document.",
     "kb.uploading": "Uploading {pct}%",
-    "kb.reading": "Reading and indexing…",
+    "kb.reading": "Checking the file…",
+    "kb.queued": "Uploaded; waiting to be indexed",
+    "kb.indexing": "Indexing {pct}%",
     "kb.uploaded": "Added: {pages} pages, {chunks} passages",
     "kb.replaced": "Replaced the document of that name: {pages} pages, {chunks} passages",
     "kb.unchanged": "The same file is there already; not read again",
@@ -91,6 +104,13 @@ addStrings({
     "kb.col.chunks": "Passages",
     "kb.col.size": "Size",
     "kb.col.updated": "Updated",
+    "kb.col.status": "Status",
+    "kb.status.queued": "Queued",
+    "kb.status.indexing": "Indexing {pct}%",
+    "kb.status.ready": "Ready",
+    "kb.status.failed": "Failed",
+    "kb.replacing": "The previous version answers until the new one is indexed",
+    "kb.keptOld": "The previous version still answers",
     "kb.removeDoc": "Delete",
     "kb.chat": "Try questions",
     "kb.chatHint": "Ask as a shopper would, e.g. Can this mug go in the dishwasher?",
@@ -107,6 +127,9 @@ addStrings({
 });
 
 const convKey = (kbId) => `zhike.kb.conversation.${kbId}`;
+const POLL_MS = 1000; // how often the table is refreshed while a document is queued or being indexed
+const active = (d) => d.status === "queued" || d.status === "indexing";
+const percent = (d) => (d.progress.total ? Math.floor((100 * d.progress.done) / d.progress.total) : 0);
 const ACCEPT = ".txt,.md,.markdown,.pdf,.docx,.xlsx,.csv,text/plain,text/markdown,text/csv,application/pdf";
 
 export default function kbView(ctx) {
@@ -119,6 +142,7 @@ export default function kbView(ctx) {
   let messages = []; // [{role, content, citations, answered, streaming}]
   let asking = false;
   let abort = null;
+  let poll = null; // the timer of the next refresh while documents are indexed
 
   // -- the list of knowledge bases ------------------------------------------------------------------------------
   const list = h("div", { class: "kb-list", id: "kb-list" });
@@ -192,7 +216,10 @@ export default function kbView(ctx) {
     h("div", { class: "kb-layout" }, side, h("div", { class: "kb-body" }, pickHint, main)),
     confirm.element,
   );
-  ctx.onLeave(() => abort && abort.abort());
+  ctx.onLeave(() => {
+    if (abort) abort.abort();
+    clearTimeout(poll);
+  });
 
   function renderList() {
     list.replaceChildren(
@@ -239,15 +266,16 @@ export default function kbView(ctx) {
         h(
           "table",
           { class: "data-table kb-docs", id: "kb-docs" },
-          h("thead", {}, h("tr", {}, col("name"), col("kind"), col("pages"), col("chunks"), col("size"), col("updated"), h("th"))),
+          h("thead", {}, h("tr", {}, col("name"), col("status"), col("kind"), col("pages"), col("chunks"), col("size"), col("updated"), h("th"))),
           h(
             "tbody",
             {},
             docs.map((d) =>
               h(
                 "tr",
-                { dataset: { docId: d.id } },
+                { dataset: { docId: d.id, status: d.status } },
                 cell("name", d.name, { class: "kb-doc-name" }),
+                cell("status", statusOf(d)),
                 cell("kind", d.kind),
                 cell("pages", String(d.pages)),
                 cell("chunks", String(d.chunks)),
@@ -263,13 +291,44 @@ export default function kbView(ctx) {
     translate(docsBox);
   }
 
+  // A document's status: 排队中 / 解析中 x% (a bar) / 可用 / 失败 with why, in the page's language; a new version
+  // being indexed, or one that failed, says the previous one still answers.
+  function statusOf(d) {
+    const label =
+      d.status === "indexing" ? t("kb.status.indexing", { pct: percent(d) }) : t(`kb.status.${d.status}`);
+    const parts = [h("span", { class: `kb-doc-status kb-status-${d.status}` }, label)];
+    if (d.status === "indexing") {
+      const fill = h("div", { class: "bar-fill" });
+      fill.style.width = `${percent(d)}%`; // a property, not a style attribute (the CSP allows no inline styles)
+      parts.push(h("div", { class: "bar" }, fill));
+    }
+    if (d.status === "failed" && d.error) parts.push(h("p", { class: "kb-doc-error" }, errorMessage(d.error)));
+    if ((active(d) && d.replacing) || (d.status === "failed" && d.chunks > 0)) {
+      parts.push(h("p", { class: "muted kb-doc-note" }, t(active(d) ? "kb.replacing" : "kb.keptOld")));
+    }
+    return h("div", { class: "kb-doc-state" }, ...parts);
+  }
+
+  // Uploads whose document is being indexed: their row follows the document until it is ready or failed.
+  const following = new Map(); // document id -> upload row
+
   async function loadDocs() {
     if (!current) return;
     const id = current.id;
+    clearTimeout(poll);
     const data = await api(`/api/v1/kb/${encodeURIComponent(id)}/documents`);
     if (current?.id !== id) return;
+    const wasActive = docs.filter(active).map((d) => d.id);
     docs = data.documents || [];
     renderDocs();
+    for (const d of docs) following.get(d.id)?.follow(d);
+    for (const [docId, r] of following) if (!docs.some((d) => d.id === docId)) r.follow(null);
+    const finished = wasActive.some((docId) => !docs.some((d) => d.id === docId && active(d)));
+    if (finished) {
+      await loadList().catch(() => {}); // the passage counts changed
+      renderHead();
+    }
+    if (docs.some(active)) poll = setTimeout(() => loadDocs().catch((err) => status.showError(err)), POLL_MS);
   }
 
   async function open(id) {
@@ -285,6 +344,8 @@ export default function kbView(ctx) {
     if (location.hash !== hash) history.replaceState(history.state, "", hash);
     renameForm.hidden = true;
     uploads.replaceChildren();
+    following.clear();
+    clearTimeout(poll);
     docs = [];
     docsBox.replaceChildren();
     renderHead();
@@ -364,6 +425,7 @@ export default function kbView(ctx) {
       state,
     );
     let last = ["kb.uploading", { pct: 0 }];
+    let uploadedAs = null; // the upload's answer ({document, replaced, unchanged})
     const say = (key, vars, cls = "") => {
       last = [key, vars, cls];
       state.textContent = typeof key === "string" ? t(key, vars) : key.text;
@@ -379,11 +441,38 @@ export default function kbView(ctx) {
           say("kb.reading", {});
         } else say("kb.uploading", { pct: Math.round(share * 100) });
       },
-      done(res) {
+      uploaded(res) {
+        // Stored: indexed in the background; the row follows the document (loadDocs) until it is ready.
+        uploadedAs = res;
+        bar.style.width = "0%";
+        following.set(res.document.id, this);
+        this.follow(res.document);
+      },
+      follow(d) {
+        if (!d) {
+          following.forEach((r, id) => r === this && following.delete(id));
+          return;
+        }
+        if (active(d)) {
+          row.dataset.state = "indexing";
+          bar.style.width = `${percent(d)}%`;
+          if (d.status === "queued") say("kb.queued", {});
+          else say("kb.indexing", { pct: percent(d) });
+          return;
+        }
+        following.delete(d.id);
+        if (d.status === "failed") return this.failDoc(d.error || { code: "internal_error", message: "" });
         row.dataset.state = "done";
         bar.style.width = "100%";
-        const d = res.document;
+        const res = uploadedAs || { unchanged: true, replaced: false };
         say(res.unchanged ? "kb.unchanged" : res.replaced ? "kb.replaced" : "kb.uploaded", { pages: d.pages, chunks: d.chunks }, "kb-upload-ok");
+      },
+      failDoc(error) {
+        // The indexing failed: the stored error, in the page's language (errors.js: document_timeout...).
+        row.dataset.state = "error";
+        row.dataset.code = error.code || "";
+        say({ text: errorMessage(error) }, {}, "kb-upload-error");
+        last = [{ docError: error }, {}, "kb-upload-error"];
       },
       fail(err) {
         row.dataset.state = "error";
@@ -394,6 +483,7 @@ export default function kbView(ctx) {
       },
       relabel() {
         if (last[0] && last[0].err) say({ text: errorText(last[0].err) }, {}, "kb-upload-error");
+        else if (last[0] && last[0].docError) say({ text: errorMessage(last[0].docError) }, {}, "kb-upload-error");
         else say(...last);
       },
     };
@@ -409,18 +499,19 @@ export default function kbView(ctx) {
       uploads.append(r.row);
       return { file, r };
     });
-    // One at a time: the server reads and indexes each before it answers (and limits a user's parallel ingests).
+    // One at a time: the server checks each file before it answers (and limits a user's parallel uploads); the
+    // indexing then goes on in the background, its progress shown by the table's refreshes.
     for (const { file, r } of jobs) {
       try {
-        r.done(await uploadWithProgress(`/api/v1/kb/${encodeURIComponent(kbId)}/documents`, file, (s) => r.progress(s)));
+        r.uploaded(await uploadWithProgress(`/api/v1/kb/${encodeURIComponent(kbId)}/documents`, file, (s) => r.progress(s)));
       } catch (err) {
         r.fail(err);
       }
+      if (current?.id === kbId) await loadDocs().catch((err) => status.showError(err));
     }
     if (current?.id === kbId) {
       await loadList().catch(() => {});
       renderHead();
-      await loadDocs().catch((err) => status.showError(err));
     }
   }
 
