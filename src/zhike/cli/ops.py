@@ -24,11 +24,14 @@ from zhike.cli import common
 from zhike.cli.common import fail, submit_and_save, upload_file
 from zhike.core.errors import ZhikeError
 from zhike.core.registry import OperationDef, get_op, list_ops
-from zhike.core.types import TextResult
+from zhike.core.types import MediaResult, TextResult
 from zhike.core.ui import field_ui
 
 ASSET_FORMAT = "asset-id"
 log = logging.getLogger("zhike.cli")
+
+# The default -o per result type: a media op's file gets its suffix from what it made (cli/common.py).
+_OUTPUT_SUFFIX: dict[type, str] = {TextResult: ".md", MediaResult: ""}
 
 
 @dataclass
@@ -287,7 +290,7 @@ def make_command(op: OperationDef) -> Callable[..., None]:
         inspect.Parameter(
             "output",
             inspect.Parameter.KEYWORD_ONLY,
-            default=Path(f"{op.cli_name}.{'md' if issubclass(op.result_model, TextResult) else 'png'}"),
+            default=Path(op.cli_name + _OUTPUT_SUFFIX.get(op.result_model, ".png")),
             annotation=Annotated[
                 Path, typer.Option("-o", "--output", help="Output file (several images: OUT-1.png, OUT-2.png, ...)")
             ],

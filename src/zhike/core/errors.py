@@ -202,6 +202,8 @@ class ErrorCode(StrEnum):
     MEDIA_NO_STREAM = "media_no_stream"  # ctx what: audio | video (e.g. a video without sound where a voice is needed)
     MEDIA_FORMAT_UNSUPPORTED = "media_format_unsupported"  # a video format uploads do not take (ctx format)
     ASSET_WRONG_KIND = "asset_wrong_kind"  # ctx id, kind (what it is), expected (what the field takes)
+    VIDEO_SIZE_UNSUPPORTED = "video_size_unsupported"  # per-frame video ops: over 1080p or tiny (ctx width, height)
+    CHROMA_KEY_UNCLEAR = "chroma_key_unclear"  # video_cutout: the screen colour is too grey to key (ctx colour)
     # -- voice (ops/tts.py, backends/tts; field "voice" unless said) ---------------------------------------------
     VOICE_UNKNOWN = "voice_unknown"  # ctx name
     VOICE_LANGUAGE = "voice_language"  # the voice speaks another language than the text (ctx name, language)
@@ -214,6 +216,10 @@ class ErrorCode(StrEnum):
     # -- subtitles (ops/subtitles.py; field params.audio / params.script_asset) ------------------------------------
     NO_SPEECH = "no_speech"  # the recogniser heard no word in the audio (music only, noise)
     SCRIPT_TOO_LONG = "script_too_long"  # a script text asset over the limit (ctx chars, limit)
+    TOO_MANY_SCENES = "too_many_scenes"  # script_video: more scenes than allowed (ctx scenes, limit)
+    # -- music (ops/music.py, zhike/music) --------------------------------------------------------------------------
+    MUSIC_TOO_LONG = "music_too_long"  # longer than the MusicGen model makes at once (field params.duration; ctx limit)
+    MUSIC_TOOLS_MISSING = "music_tools_missing"  # fluidsynth or the GM soundfont not installed (ctx name)
     # -- downloads (GET /api/v1/assets/{id}/file) ---------------------------------------------------------------
     FORMAT_INVALID = "format_invalid"
     SIZE_INVALID = "size_invalid"

@@ -49,6 +49,7 @@ class Stream:
     duration_s: float | None = None
     # Cover art in an MP3/M4A shows up as a one-picture video stream: not a video
     picture: bool = False
+    tags: dict[str, str] = field(default_factory=dict)  # the stream's own (a VP9 WebM's alpha_mode is here)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,10 @@ class MediaInfo:
     size_bytes: int
     streams: tuple[Stream, ...]
     tags: dict[str, str] = field(default_factory=dict)  # the container's metadata (title, comment, ...)
+
+    def tag(self, name: str) -> str | None:
+        """A container tag by name in any case: Matroska/WebM stores them upper-case (ZHIKE_LABELS), MP4 as given."""
+        return next((v for k, v in self.tags.items() if k.lower() == name.lower()), None)
 
     @property
     def video(self) -> Stream | None:
@@ -105,6 +110,7 @@ def _stream(s: dict[str, Any]) -> Stream:
         channels=_num(s.get("channels"), int),
         duration_s=_num(s.get("duration")),
         picture=bool(disposition.get("attached_pic")),
+        tags={str(k): str(v) for k, v in (s.get("tags") or {}).items()},
     )
 
 

@@ -62,7 +62,10 @@ def _encode_args(mime: str, info: MediaInfo) -> list[str]:
 
 
 def _has_alpha(info: MediaInfo) -> bool:
-    return any(v.lower() in ("1", "true") for k, v in info.tags.items() if k.lower() == "alpha_mode")
+    """A VP9 WebM with alpha says so in its video stream's tags (ffmpeg's own VP9 decoder drops the alpha plane, so
+    a re-encode must be told to keep it)."""
+    tags = {**info.tags, **(info.video.tags if info.video else {})}
+    return any(v.lower() in ("1", "true") for k, v in tags.items() if k.lower() == "alpha_mode")
 
 
 def _tag_args(mime: str, payload: str) -> list[str]:
@@ -110,7 +113,7 @@ class AudioVideoLabeler:
             filters: str | None = None
             # 1. Explicit label
             if mime in VIDEO and info.has_video:
-                if info.tags.get(MARK_TAG, "") == "visible":
+                if info.tag(MARK_TAG) == "visible":
                     out.applied.append("visible")  # drawn by the render itself
                 elif cfg.video_mark:
                     assert info.video is not None and info.video.width and info.video.height

@@ -2,6 +2,6 @@
 (split.py). The voices themselves are in zhike.backends.tts."""
 
 from zhike.voice.normalize import normalize_zh
-from zhike.voice.split import Piece, split_script
+from zhike.voice.split import Piece, split_script, strip_pauses
 
-__all__ = ["Piece", "normalize_zh", "split_script"]
+__all__ = ["Piece", "normalize_zh", "split_script", "strip_pauses"]

@@ -82,3 +82,8 @@ def split_script(text: str, *, pause: float = 0.3, max_chars: int = MAX_CHARS) -
                 pieces[-1] = Piece(last.text, max(last.pause, extra) if block.strip() == "" else extra)
             start = m.end()
     return pieces
+
+
+def strip_pauses(text: str) -> str:
+    """`text` without its pause marks: what is shown (subtitles) of what is said."""
+    return _PAUSE.sub("", text)
