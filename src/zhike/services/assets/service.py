@@ -201,6 +201,39 @@ def recorded_source(row: AssetRow) -> str | None:
     return None
 
 
+def _upload_row(
+    owner_id: str,
+    sha: str,
+    mime: str,
+    width: int | None,
+    height: int | None,
+    size: int,
+    tags: list[str] | None,
+    name: str | None,
+) -> AssetRow:
+    """The row of an uploaded file (an image or a recording/clip): no op, params or lineage."""
+    return AssetRow(
+        id=new_asset_id(),
+        owner_id=owner_id,
+        sha256=sha,
+        mime=mime,
+        width=width,
+        height=height,
+        size_bytes=size,
+        origin="upload",
+        op=None,
+        params=None,
+        model=None,
+        seed=None,
+        zhike_version=__version__,
+        parent_id=None,
+        job_id=None,
+        tags=tags or [],
+        created_at=utcnow(),
+        name=name,
+    )
+
+
 class AssetService:
     def __init__(
         self,
@@ -235,26 +268,8 @@ class AssetService:
         )
         data, mime = up.data, up.mime
         sha, _ = self.blobs.put(data, mime)
-        row = AssetRow(
-            id=new_asset_id(),
-            owner_id=owner_id,
-            sha256=sha,
-            mime=mime,
-            width=up.width,  # as shown (phones store photos sideways + a tag)
-            height=up.height,
-            size_bytes=len(data),
-            origin="upload",
-            op=None,
-            params=None,
-            model=None,
-            seed=None,
-            zhike_version=__version__,
-            parent_id=None,
-            job_id=None,
-            tags=tags or [],
-            created_at=utcnow(),
-            name=asset_name(name),
-        )
+        # width/height as shown (phones store photos sideways + a tag)
+        row = _upload_row(owner_id, sha, mime, up.width, up.height, len(data), tags, asset_name(name))
         with self.engine.begin() as conn:
             conn.execute(insert(assets).values(**row.as_dict()))
         # A concurrent delete of the last other row with these bytes may have removed the file between put()
@@ -294,26 +309,8 @@ class AssetService:
             run_ffmpeg(["-i", str(path), "-map", "0:a:0", "-c:a", "aac", "-b:a", "192k", str(converted)])
             path, mime = converted, "audio/mp4"
         sha, _ = self.blobs.put_file(path, mime)
-        row = AssetRow(
-            id=new_asset_id(),
-            owner_id=owner_id,
-            sha256=sha,
-            mime=mime,
-            width=info.video.width if info.video else None,
-            height=info.video.height if info.video else None,
-            size_bytes=path.stat().st_size,
-            origin="upload",
-            op=None,
-            params=None,
-            model=None,
-            seed=None,
-            zhike_version=__version__,
-            parent_id=None,
-            job_id=None,
-            tags=tags or [],
-            created_at=utcnow(),
-            name=shown,
-        )
+        width, height = (info.video.width, info.video.height) if info.video else (None, None)
+        row = _upload_row(owner_id, sha, mime, width, height, path.stat().st_size, tags, shown)
         with self.engine.begin() as conn:
             conn.execute(insert(assets).values(**row.as_dict()))
         if not self.blobs.path_for(sha, mime).exists():  # see upload(): a concurrent delete of the same bytes
