@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 from tests.conftest import make_settings
+from tests.helpers.jobs import run as run_job
 from zhike.core.errors import ZhikeError
 from zhike.services.container import Zhike
-from zhike.services.jobs.worker import Worker
 
 W, H, R = 320, 240, 44
 RED = (220, 30, 30)
@@ -51,11 +51,7 @@ def photo(app: Zhike) -> str:
 
 
 def run(z: Zhike, params: dict[str, Any]) -> dict[str, Any]:
-    job, _ = z.submit("animate", params, "local")
-    assert Worker(z).run_one(job.id)
-    row = z.jobs.get(job.id)
-    assert row.state == "succeeded", row.error
-    return row.result
+    return run_job(z, "animate", params, owner="local").result
 
 
 def stored(z: Zhike, res: dict[str, Any], tmp: Path, suffix: str) -> Path:

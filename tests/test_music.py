@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_settings
+from tests.helpers.jobs import run as run_job
 from tests.helpers.tiny_musicgen import SAMPLE_RATE, make_tiny_musicgen
 from zhike.core.errors import InvalidInput
 from zhike.core.rows import JobRow
@@ -28,7 +29,6 @@ from zhike.music.render import SOUNDFONTS
 from zhike.music.smf import DRUM_CHANNEL
 from zhike.ops.music import MoodId
 from zhike.services.container import Zhike
-from zhike.services.jobs.worker import Worker
 
 pytestmark = pytest.mark.skipif(
     shutil.which("fluidsynth") is None or not any(f.is_file() for f in SOUNDFONTS),
@@ -44,11 +44,7 @@ def z(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zhike]:
 
 
 def run(z: Zhike, params: dict[str, object]) -> JobRow:
-    job, _ = z.submit("music", params, "u1")
-    assert Worker(z).run_one(job.id)
-    row = z.jobs.get(job.id)
-    assert row.state == "succeeded", row.error
-    return row
+    return run_job(z, "music", params)
 
 
 def stored(z: Zhike, row: JobRow, tmp_path: Path) -> Path:

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import update
 
 from tests.conftest import make_settings
+from tests.helpers.jobs import run as run_job
 from tests.helpers.voice_server import VoiceServer, voice_server
 from tests.test_live_script import DiesAtStep, Killed
 from zhike.core.errors import InvalidInput
@@ -47,11 +48,7 @@ def z(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zhike]:
 
 
 def run(z: Zhike, params: dict[str, object]) -> JobRow:
-    job, _ = z.submit("tts", params, "u1")
-    assert Worker(z).run_one(job.id)
-    row = z.jobs.get(job.id)
-    assert row.state == "succeeded", row.error
-    return row
+    return run_job(z, "tts", params)
 
 
 def wav_seconds(data: bytes) -> float:
